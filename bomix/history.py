@@ -1,0 +1,125 @@
+"""The policy's view of a campaign: everything it may read (the store is the source of truth)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bomix.objective import Objective
+from bomix.runs import RunResult, RunSpec
+from bomix.space import Fidelity, Space
+
+
+@dataclass
+class Observations:
+    """Objective observations, one per evaluated checkpoint.
+
+    Attributes:
+        w: ``(n, K)`` mixtures.
+        scales: ``(n,)`` scale names.
+        steps: ``(n,)`` evaluated steps.
+        y: ``(n,)`` objective values (lower is better).
+        run_ids: ``(n,)`` the run each observation comes from.
+        final: ``(n,)`` bool, True for the last checkpoint of its run.
+    """
+
+    w: np.ndarray
+    scales: np.ndarray
+    steps: np.ndarray
+    y: np.ndarray
+    run_ids: np.ndarray
+    final: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.y.size)
+
+    def X(self, space: Space) -> np.ndarray:
+        """``(n, K + 2)`` GP inputs."""
+        return space.encode(self.w, list(self.scales), self.steps)
+
+    def select(self, mask: np.ndarray) -> "Observations":
+        return Observations(*(a[mask] for a in (self.w, self.scales, self.steps, self.y, self.run_ids, self.final)))
+
+
+@dataclass
+class History:
+    """Finished results and pending specs, in dispatch order.
+
+    Attributes:
+        space, objective: the problem.
+        results: finished runs (any status), in finishing order.
+        pending: dispatched specs without a result yet.
+        budget: total budget (target-run equivalents); ``spent`` = charged so far.
+    """
+
+    space: Space
+    objective: Objective
+    results: list[RunResult] = field(default_factory=list)
+    pending: list[RunSpec] = field(default_factory=list)
+    budget: float = float("inf")
+    spent: float = 0.0
+
+    @property
+    def n_dispatched(self) -> int:
+        return len(self.results) + len(self.pending)
+
+    @property
+    def ok(self) -> list[RunResult]:
+        return [r for r in self.results if r.ok]
+
+    def all_specs(self) -> list[RunSpec]:
+        return [r.spec for r in self.results] + list(self.pending)
+
+    def observations(self, checkpoints: bool = True, max_per_run: int | None = None) -> Observations:
+        """Objective observations of every ok run (every checkpoint, or finals only).
+
+        ``max_per_run`` subsamples long curves evenly in log-step, always keeping the last one.
+        """
+        cols: dict[str, list] = {k: [] for k in ("w", "scales", "steps", "y", "run_ids", "final")}
+        for r in self.ok:
+            y = self.objective.on_curve(r.curve)
+            steps = r.curve.steps
+            idx = np.nonzero(np.isfinite(y))[0]
+            if idx.size == 0:
+                continue
+            if not checkpoints:
+                idx = idx[-1:]
+            elif max_per_run and idx.size > max_per_run:
+                pos = np.unique(np.round(np.geomspace(1, idx.size, max_per_run)).astype(int) - 1)
+                idx = idx[pos]
+            for i in idx:
+                cols["w"].append(r.spec.mixture.weights)
+                cols["scales"].append(r.spec.scale)
+                cols["steps"].append(int(steps[i]))
+                cols["y"].append(float(y[i]))
+                cols["run_ids"].append(r.spec.run_id)
+                cols["final"].append(bool(i == idx[-1]))
+        k = self.space.k
+        return Observations(
+            w=np.array(cols["w"], dtype=float).reshape(-1, k),
+            scales=np.array(cols["scales"], dtype=object),
+            steps=np.array(cols["steps"], dtype=np.int64),
+            y=np.array(cols["y"], dtype=float),
+            run_ids=np.array(cols["run_ids"], dtype=object),
+            final=np.array(cols["final"], dtype=bool),
+        )
+
+    def at_fidelity(self, fid: Fidelity) -> Observations:
+        """Observations exactly at ``fid`` (checkpoints of longer runs included)."""
+        obs = self.observations()
+        return obs.select((obs.scales == fid.scale) & (obs.steps == fid.steps))
+
+    def table(self) -> pd.DataFrame:
+        """Ok runs in the logged-run long format: run_id, scale, params, step, w:<d>..., m:<metric>..."""
+        rows = []
+        for r in self.ok:
+            base = {"run_id": r.spec.run_id, "scale": r.spec.scale,
+                    "params": self.space.scale(r.spec.scale).params}
+            base.update({f"w:{d}": float(x) for d, x in zip(self.space.domains, r.spec.mixture.weights)})
+            for i, step in enumerate(r.curve.steps):
+                row = dict(base, step=int(step))
+                row.update({f"m:{m}": float(v[i]) for m, v in r.curve.metrics.items()})
+                rows.append(row)
+        return pd.DataFrame(rows)

@@ -1,0 +1,71 @@
+"""The Policy seam (ask/tell through the history) and the problem it is bound to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bomix.cost import CostModel
+from bomix.history import History
+from bomix.objective import Objective
+from bomix.runs import RunSpec
+from bomix.space import Fidelity, Mixture, Space
+
+
+@dataclass
+class Problem:
+    """What a policy may know: never the simulator's ground truth.
+
+    Attributes:
+        space: domains, ladder, bounds, target.
+        objective: scalar to minimise.
+        cost: cost model in target-run equivalents, ``cost(scale, steps, start=0)``.
+        supports_schedule / supports_continuation: backend capabilities.
+        candidates: for pool simulators, the only queryable (mixture, fidelity) points.
+        metrics: metric names a run reports.
+    """
+
+    space: Space
+    objective: Objective
+    cost: CostModel
+    supports_schedule: bool = False
+    supports_continuation: bool = False
+    candidates: list[tuple[Mixture, Fidelity]] | None = None
+    metrics: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Policy(ABC):
+    """Proposes runs from the history and recommends a mixture for the target fidelity.
+
+    A policy holds only configuration and the bound problem: every decision is a function of
+    ``history`` and ``(seed, history.n_dispatched)``, so a resumed campaign rebuilds it exactly.
+    """
+
+    name: str = "policy"
+
+    def bind(self, problem: Problem, seed: int) -> None:
+        """Attach the problem; called once by the campaign before the first ask."""
+        self.problem = problem
+        self.seed = int(seed)
+
+    @property
+    def space(self) -> Space:
+        return self.problem.space
+
+    def rng(self, history: History, salt: int = 0) -> np.random.Generator:
+        """Deterministic generator for the next decision (same history -> same draws)."""
+        return np.random.default_rng([self.seed, history.n_dispatched, salt])
+
+    @abstractmethod
+    def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
+        """Up to ``n`` new runs; ``[]`` means the policy is done (pending runs may still finish)."""
+
+    @abstractmethod
+    def recommend(self, history: History) -> Mixture:
+        """The mixture to train at the target fidelity, given everything observed so far."""
+
+    def fits(self, spec: RunSpec, budget_left: float) -> bool:
+        start = spec.resume_step if spec.resume_from else 0
+        return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + 1e-12
