@@ -295,20 +295,10 @@ class Space:
 
         Bisection on the shift ``tau`` of ``clip(w - tau, lower, upper)``; exact to 1e-12.
         """
-        w = np.atleast_2d(np.asarray(w, dtype=float))
         lo, up = self.lower, self.upper_at(fid)
         if lo.sum() > 1 + 1e-9 or up.sum() < 1 - 1e-9:
             raise BomixError("the repetition cap leaves no feasible mixture at this fidelity")
-        a = (w - up).min(axis=1) - 1.0
-        b = (w - lo).max(axis=1) + 1.0
-        for _ in range(100):
-            mid = 0.5 * (a + b)
-            s = np.clip(w - mid[:, None], lo, up).sum(axis=1)
-            big = s > 1
-            a = np.where(big, mid, a)
-            b = np.where(big, b, mid)
-        out = np.clip(w - 0.5 * (a + b)[:, None], lo, up)
-        return out / out.sum(axis=1, keepdims=True)
+        return _project(np.atleast_2d(np.asarray(w, dtype=float)), lo, up)
 
     def sample(
         self,
@@ -331,8 +321,7 @@ class Space:
         return self._hit_and_run(n, rng, lo, up)
 
     def _hit_and_run(self, n: int, rng: np.random.Generator, lo, up, thin: int = 20) -> np.ndarray:
-        x = self.project(np.full(self.k, 1.0 / self.k))[0]
-        x = np.clip(x, lo, up)
+        x = _project(np.full((1, self.k), 1.0 / self.k), lo, up)[0]
         out = np.empty((n, self.k))
         for i in range(n * thin + 50):
             d = rng.standard_normal(self.k)
@@ -346,7 +335,7 @@ class Space:
             x = np.clip(x + rng.uniform(tmin, tmax) * d, lo, up)
             j = i - 50
             if j >= 0 and j % thin == 0:
-                out[j // thin] = x / x.sum()
+                out[j // thin] = x
         return out
 
     # ----- GP coordinates --------------------------------------------------------------------
@@ -430,3 +419,15 @@ class Space:
             max_epochs=self.max_epochs if max_epochs is None else max_epochs,
             tokens_per_step=self.tokens_per_step,
         )
+
+
+def _project(w: np.ndarray, lo: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Euclidean projection of ``(n, K)`` rows onto {lo <= w <= up, sum w = 1} (bisection on the shift)."""
+    a = (w - up).min(axis=1) - 1.0
+    b = (w - lo).max(axis=1) + 1.0
+    for _ in range(100):
+        mid = 0.5 * (a + b)
+        big = np.clip(w - mid[:, None], lo, up).sum(axis=1) > 1
+        a = np.where(big, mid, a)
+        b = np.where(big, b, mid)
+    return np.clip(w - 0.5 * (a + b)[:, None], lo, up)

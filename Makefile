@@ -1,0 +1,28 @@
+# bomix front door. `make demo` runs a full campaign on the embedded simulator; `make test` runs the tests.
+# Both build the virtual environment first (CPU torch pinned before anything else pulls a CUDA build).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bomix-installed
+DEMO_DIR ?= campaigns/demo
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,trainer,slurm]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bomix run hydra.run.dir=$(DEMO_DIR) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) campaigns .pytest_cache

@@ -1,0 +1,215 @@
+"""A synthetic backend with a known optimum: our own ground truth over (mixture, scale, steps).
+
+Per validation domain ``i`` (one per training domain) the loss follows a scaling law in an
+*effective data* that mixes domains through a transfer matrix ``T`` (``T_ii = 1``):
+
+    D_i   = tokens_per_step * sum_t sum_j T_ij w_j(t)                     (tokens seen, effective)
+    b_i   = b0_i + g_i * s(N)                                               (data exponent grows with scale)
+    L_i   = E_i + A_i (N / 1e6)^(-a_i) + B_i (D_i / 1e9 + floor)^(-b_i)
+
+and ``loss:target`` = ``sum_i u_i L_i`` with a sparse ``u`` (the last domain is useless for the target,
+so the target optimum sits on the simplex boundary). Because every domain has its own exponent that
+changes with scale, the best mixture moves with both scale and steps. Observation noise is optional,
+heteroskedastic (larger at corner mixtures) and correlated along a run's curve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+
+from bomix.backends.base import Backend
+from bomix.cost import FlopsCost
+from bomix.errors import BomixError
+from bomix.objective import Objective
+from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
+from bomix.space import Fidelity, Mixture, Scale, Space
+
+DEFAULT_SCALES = {"20M": 20e6, "60M": 60e6, "150M": 150e6, "300M": 300e6, "1B": 1e9}
+
+
+class SyntheticBackend(Backend):
+    """Cheap, seedable simulator (see module docstring for the law).
+
+    Args:
+        k: number of domains (named ``d0..d{k-1}`` unless ``domains`` is given).
+        domains: optional domain names (overrides ``k``).
+        scales: ladder name -> parameter count (default 20M..1B).
+        min_steps / max_steps / eval_every: step range and evaluation interval.
+        tokens_per_step: tokens per training step (batch x context).
+        noise: observation noise sd (nats) at the uniform mixture; 0 = deterministic.
+        hetero: extra relative noise at corner mixtures (sd x (1 + hetero) at a vertex).
+        fail_prob: probability that a run fails (to test failure handling).
+        delay: seconds each run sleeps (to test dispatch, parallelism and kills).
+        seed: the problem instance (law parameters) and the noise stream.
+    """
+
+    name = "synthetic"
+    supports_schedule = True
+    supports_continuation = True
+
+    def __init__(
+        self,
+        k: int = 5,
+        domains: Sequence[str] | None = None,
+        scales: Mapping[str, float] | None = None,
+        min_steps: int = 500,
+        max_steps: int = 20000,
+        eval_every: int = 500,
+        tokens_per_step: float = 2.0**19,
+        noise: float = 0.0,
+        hetero: float = 0.0,
+        fail_prob: float = 0.0,
+        delay: float = 0.0,
+        seed: int = 0,
+    ):
+        domains = list(domains) if domains else [f"d{i}" for i in range(int(k))]
+        k = len(domains)
+        if k < 2:
+            raise BomixError("the synthetic backend needs k >= 2 domains")
+        if eval_every <= 0 or min_steps % eval_every or max_steps % eval_every:
+            raise BomixError("min_steps and max_steps must be multiples of eval_every > 0")
+        scales = dict(scales or DEFAULT_SCALES)
+        self.space = Space(
+            domains=domains,
+            scales=[Scale(n, float(p)) for n, p in scales.items()],
+            min_steps=min_steps,
+            max_steps=max_steps,
+            tokens_per_step=tokens_per_step,
+        )
+        self.eval_every = int(eval_every)
+        self.noise, self.hetero, self.fail_prob = float(noise), float(hetero), float(fail_prob)
+        self.seed, self.delay = int(seed), float(delay)
+        self.cost_model = FlopsCost(self.space, tokens_per_step)
+        self.metrics = tuple([f"loss:{d}" for d in domains] + ["loss:target"])
+        self.default_objective = Objective.metric("loss:target")
+        self._draw_law(np.random.default_rng([20250, self.seed]))
+        self._optima: dict[str, tuple[Mixture, float]] = {}
+
+    # ----- the law ---------------------------------------------------------------------------
+    def _draw_law(self, rng: np.random.Generator) -> None:
+        k = self.space.k
+        self.E = rng.uniform(1.5, 2.5, k)
+        self.A = rng.uniform(2.0, 4.0, k)
+        self.a = rng.uniform(0.25, 0.4, k)
+        self.B = rng.uniform(0.6, 1.2, k)
+        self.b0 = rng.uniform(0.15, 0.35, k)
+        self.g = rng.uniform(-0.08, 0.12, k)
+        T = rng.uniform(0.0, 0.35, (k, k)) * (rng.uniform(size=(k, k)) < 0.6)
+        np.fill_diagonal(T, 1.0)
+        T[:, -1] = np.where(np.arange(k) == k - 1, 1.0, 0.02)  # the last domain transfers little
+        self.T = T
+        u = rng.uniform(0.5, 1.5, k)
+        u[-1] = 0.0
+        self.u = u / u.sum()
+        self.floor = 1e-3
+
+    def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
+        """Effective tokens ``(n, K)`` and params ``(n,)`` -> metric -> ``(n,)`` noiseless values."""
+        s = np.array([self._s(p) for p in params])
+        b = self.b0[None, :] + self.g[None, :] * s[:, None]
+        L = (
+            self.E[None, :]
+            + self.A[None, :] * (params[:, None] / 1e6) ** (-self.a[None, :])
+            + self.B[None, :] * (eff_tokens / 1e9 + self.floor) ** (-b)
+        )
+        out = {f"loss:{d}": L[:, i] for i, d in enumerate(self.space.domains)}
+        out["loss:target"] = L @ self.u
+        return out
+
+    def _s(self, params: float) -> float:
+        n_min = self.space.scales[0].params
+        n_max = self.space.scales[-1].params
+        return float(np.log(params / n_min) / np.log(n_max / n_min)) if n_max > n_min else 1.0
+
+    def metrics_at(self, w: np.ndarray, scale: str, steps) -> dict[str, np.ndarray]:
+        """Vectorised noiseless metrics for static mixtures ``(n, K)`` at one scale."""
+        w = np.atleast_2d(np.asarray(w, dtype=float))
+        steps = np.broadcast_to(np.asarray(steps, dtype=float), (w.shape[0],))
+        eff = (w @ self.T.T) * (steps * self.space.tokens_per_step)[:, None]
+        params = np.full(w.shape[0], self.space.scale(scale).params)
+        return self._noiseless(eff, params)
+
+    # ----- Backend API -----------------------------------------------------------------------
+    def run(self, spec: RunSpec) -> RunResult:
+        t0 = time.perf_counter()
+        self.space.check_fidelity(spec.fidelity)
+        if self.delay:
+            time.sleep(self.delay)
+        rng = np.random.default_rng([self.seed, 7, int(spec.seed or 0)])
+        cost = self.cost(spec)
+        if self.fail_prob and rng.uniform() < self.fail_prob:
+            return RunResult(spec, "failed", cost=cost, error="synthetic failure (fail_prob)",
+                             wall_time=time.perf_counter() - t0)
+        steps = np.arange(self.eval_every, spec.steps + 1, self.eval_every)
+        sched = spec.schedule or MixtureSchedule((0,), (spec.mixture,))
+        eff = self._effective_tokens(sched, steps)
+        params = np.full(steps.size, self.space.scale(spec.scale).params)
+        metrics = self._noiseless(eff, params)
+        if self.noise > 0:
+            w = sched.average(spec.steps).weights
+            k = self.space.k
+            corner = (k * float(np.sum(w**2)) - 1) / (k - 1)
+            sd = self.noise * (1 + self.hetero * corner)
+            n_all = self.space.max_steps // self.eval_every
+            z_run = rng.standard_normal(len(metrics))
+            z_eval = rng.standard_normal((len(metrics), n_all))[:, steps // self.eval_every - 1]
+            for j, m in enumerate(metrics):
+                metrics[m] = metrics[m] + sd * (z_run[j] + 0.3 * z_eval[j])
+        return RunResult(spec, "ok", Curve(steps, metrics), cost=cost, wall_time=time.perf_counter() - t0,
+                         info={"average_mixture": sched.average(spec.steps).to_list()})
+
+    def _effective_tokens(self, sched: MixtureSchedule, steps: np.ndarray) -> np.ndarray:
+        """Cumulative effective tokens ``(len(steps), K)`` under a piecewise-constant schedule."""
+        starts = list(sched.starts) + [np.inf]
+        eff = np.zeros((steps.size, self.space.k))
+        for a, b, m in zip(starts, starts[1:], sched.mixtures):
+            span = np.clip(np.minimum(steps, b) - a, 0, None)
+            eff += span[:, None] * (self.T @ m.weights)[None, :]
+        return eff * self.space.tokens_per_step
+
+    @property
+    def has_truth(self) -> bool:
+        return True
+
+    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
+        vals = self.metrics_at(mixture.weights, fidelity.scale, fidelity.steps)
+        return float(objective.values(vals)[0])
+
+    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
+        """Dense Dirichlet + vertex/edge search, then SLSQP refinement from the best points."""
+        fid = fidelity or self.space.target
+        key = f"{objective.name}|{fid.scale}|{fid.steps}"
+        if key in self._optima:
+            return self._optima[key]
+        k = self.space.k
+        rng = np.random.default_rng(123)
+        eye = np.eye(k)
+        edges = np.array([0.5 * (eye[i] + eye[j]) for i in range(k) for j in range(i + 1, k)])
+        cand = np.vstack([rng.dirichlet(np.ones(k), 20000), rng.dirichlet(np.full(k, 0.3), 20000),
+                          eye, edges, np.full((1, k), 1.0 / k)])
+
+        def f(W: np.ndarray) -> np.ndarray:
+            return objective.values(self.metrics_at(W, fid.scale, fid.steps))
+
+        vals = f(cand)
+        best_w, best_v = cand[np.argmin(vals)], float(vals.min())
+        for start in cand[np.argsort(vals)[:8]]:
+            res = minimize(lambda x: float(f(x[None, :])[0]), start, method="SLSQP",
+                           bounds=[(0.0, 1.0)] * k,
+                           constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0}],
+                           options={"ftol": 1e-12, "maxiter": 500})
+            x = np.clip(res.x, 0, None)
+            x /= x.sum()
+            v = float(f(x[None, :])[0])
+            if v < best_v:
+                best_w, best_v = x, v
+        out = (Mixture(best_w, self.space.domains), best_v)
+        self._optima[key] = out
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}

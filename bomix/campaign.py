@@ -1,0 +1,364 @@
+"""The decision loop: ask the policy, charge and dispatch runs, store results, recommend, repeat."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bomix.backends.base import Backend
+from bomix.errors import BomixError
+from bomix.executors.base import Executor
+from bomix.executors.inline import InlineExecutor
+from bomix.history import History
+from bomix.objective import Objective
+from bomix.policies.base import Policy, Problem
+from bomix.runs import RunResult, RunSpec
+from bomix.space import Fidelity, Mixture, Space
+from bomix.store import Store
+
+log = logging.getLogger("bomix.campaign")
+
+SUMMARY_FILE = "summary.json"
+BUDGET_EPS = 1e-9
+
+
+@dataclass
+class ProblemConfig:
+    """Problem-level settings applied on top of the backend's space.
+
+    Attributes:
+        objective: ``None`` (backend default), a metric name or an objective mapping
+            (see :meth:`Objective.from_config`).
+        lower / upper: per-domain weight bounds (domain -> bound).
+        max_epochs: repetition cap.
+        tokens: per-domain token counts (for ``proportional`` and the cap).
+    """
+
+    objective: Any = None
+    lower: Mapping[str, float] | None = None
+    upper: Mapping[str, float] | None = None
+    max_epochs: float | None = None
+    tokens: Mapping[str, float] | None = None
+
+
+def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem:
+    """The policy-facing problem: the backend's space with the problem's constraints applied."""
+    cfg = cfg or ProblemConfig()
+    space: Space = backend.space.with_constraints(
+        lower=cfg.lower, upper=cfg.upper, max_epochs=cfg.max_epochs, tokens=cfg.tokens)
+    objective = Objective.from_config(cfg.objective, backend.metrics, backend.default_objective)
+    return Problem(
+        space=space,
+        objective=objective,
+        cost=backend.cost_model,
+        supports_schedule=backend.supports_schedule,
+        supports_continuation=backend.supports_continuation,
+        candidates=backend.candidates(),
+        metrics=tuple(backend.metrics),
+    )
+
+
+def config_hash(config: Mapping) -> str:
+    """Stable hash of the parts of a config that define a campaign's results."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Campaign:
+    """One campaign in one directory; re-running it on the same directory resumes it.
+
+    Args:
+        backend: executes runs (and, for simulators, tells true values).
+        policy: proposes runs and recommends.
+        budget: total compute in target-run equivalents (> 0).
+        seed: campaign seed (policy randomness and run seeds).
+        directory: campaign directory (store + summary.json).
+        problem: objective and constraints on top of the backend's space.
+        executor: where runs execute (default inline).
+        batch_size: runs in flight at once (capped by the executor's capacity).
+        max_runs: stop after this many dispatched runs.
+        stop_regret: stop once a recommendation's regret is <= this (simulators).
+        max_wall_time: stop dispatching after this many seconds.
+        config: the resolved config to record and to check on resume (default: names + seed).
+        force: resume even if the directory was made by a different config.
+        progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: Policy,
+        *,
+        budget: float,
+        seed: int = 0,
+        directory: str | Path,
+        problem: ProblemConfig | None = None,
+        executor: Executor | None = None,
+        batch_size: int = 1,
+        max_runs: int | None = None,
+        stop_regret: float | None = None,
+        max_wall_time: float | None = None,
+        config: Mapping | None = None,
+        force: bool = False,
+        progress: bool = False,
+    ):
+        if not budget or float(budget) <= 0:
+            raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
+        if batch_size < 1:
+            raise BomixError(f"batch_size must be >= 1, got {batch_size}")
+        self.backend, self.policy = backend, policy
+        self.budget, self.seed = float(budget), int(seed)
+        self.directory = Path(directory)
+        self.problem = build_problem(backend, problem)
+        self.executor = executor or InlineExecutor()
+        self.batch_size = int(batch_size)
+        self.max_runs, self.stop_regret, self.max_wall_time = max_runs, stop_regret, max_wall_time
+        self.config = dict(config) if config is not None else {
+            "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
+            "seed": self.seed, "objective": self.problem.objective.to_dict()}
+        self.force, self.progress = force, progress
+        self.store = Store(self.directory)
+        self._check_config()
+        self.policy.bind(self.problem, self.seed)
+
+    # ----- set-up ----------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        h = config_hash(self.config)
+        old = self.store.get_meta("config_hash")
+        if old is not None and old != h and not self.force:
+            raise BomixError(
+                f"campaign directory {self.directory} belongs to a different config: choose another "
+                "directory (hydra.run.dir=...) or pass force=true to resume it anyway")
+        if old is None or old != h:
+            import bomix
+            versions = {"bomix": bomix.__version__, "python": platform.python_version()}
+            for mod in ("numpy", "scipy", "torch", "botorch", "gpytorch", "pandas"):
+                try:
+                    versions[mod] = __import__(mod).__version__
+                except Exception:  # noqa: BLE001 - optional
+                    pass
+            self.store.set_meta(
+                config=self.config, config_hash=h, domains=list(self.problem.space.domains),
+                space=self.problem.space.describe(), objective=self.problem.objective.to_dict(),
+                policy=getattr(self.policy, "name", type(self.policy).__name__), backend=self.backend.name,
+                seed=self.seed, versions=versions,
+                created=self.store.get_meta("created", time.time()))
+        self.store.set_meta(budget=self.budget)
+
+    def _optimum(self) -> tuple[Mixture, float] | None:
+        if not self.backend.has_truth:
+            return None
+        cached = self.store.get_meta("optimum")
+        if cached is not None:
+            return self.problem.space.mixture(cached["mixture"]), float(cached["value"])
+        opt = self.backend.optimum(self.problem.objective)
+        if opt is None:
+            return None
+        m, v = opt
+        self.store.set_meta(optimum={"mixture": m.to_list(), "value": float(v)})
+        return self.problem.space.mixture(m.weights), float(v)
+
+    # ----- the loop --------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Run (or resume) to a stop condition; returns the summary (also in summary.json)."""
+        space = self.problem.space
+        results, pending, spent = self.store.load(space.domains)
+        history = History(space, self.problem.objective, results, pending, self.budget, spent)
+        if results or pending:
+            log.info("resuming %s: %d finished, %d pending, %.3f spent", self.directory,
+                     len(results), len(pending), spent)
+        self.opt = self._optimum()
+        t0 = time.time()
+        stop_reason = None
+        self.executor.start(self.backend)
+        bar = self._bar(spent)
+        try:
+            for spec in pending:  # dispatched before a kill: run them again, same spec and seed
+                self.executor.submit(spec)
+            last = self.store.last_recommendation()
+            if results and (last is None or last["n_finished"] < len(results)):
+                self._recommend(history, results[-1].spec.run_id)
+            policy_done = False
+            while True:
+                if stop_reason is None and not policy_done:
+                    stop_reason, policy_done = self._dispatch(history, t0)
+                    bar and bar.update(history.spent - bar.n)
+                if self.executor.n_running == 0:
+                    break
+                for res in self.executor.wait():
+                    self._record(history, res)
+                    rec = self._recommend(history, res.spec.run_id)
+                    if bar:
+                        bar.set_postfix_str(self._postfix(history, rec))
+                    if (self.stop_regret is not None and rec.get("regret") is not None
+                            and rec["regret"] <= self.stop_regret and stop_reason is None):
+                        stop_reason = "regret"
+            if stop_reason is None:
+                stop_reason = "policy" if policy_done else "budget"
+        finally:
+            if bar:
+                bar.close()
+            self.executor.shutdown()
+        if not history.results:
+            self._recommend(history, None)
+        summary = self.summary(history, stop_reason, time.time() - t0)
+        (self.directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _dispatch(self, history: History, t0: float) -> tuple[str | None, bool]:
+        """Ask for as many runs as there is room for; returns (stop_reason, policy_done)."""
+        room = self.batch_size - self.executor.n_running
+        if room <= 0:
+            return None, False
+        if self.max_runs is not None:
+            room = min(room, self.max_runs - history.n_dispatched)
+            if room <= 0:
+                return "max_runs", True
+        if self.max_wall_time is not None and time.time() - t0 > self.max_wall_time:
+            return "wall_time", True
+        left = self.budget - history.spent
+        if left <= BUDGET_EPS:
+            return "budget", True
+        specs = self.policy.ask(history, left, room)[:room]
+        if not specs:
+            return None, True
+        accepted: list[tuple[RunSpec, float]] = []
+        idx = self.store.next_index()
+        for spec in specs:
+            spec = self._validate(spec, history)
+            cost = self.backend.cost(spec)
+            if cost > left + BUDGET_EPS:
+                log.info("not starting %s at %s: cost %.4g exceeds the budget left %.4g",
+                         spec.mixture, spec.fidelity, cost, left)
+                continue
+            seed = spec.seed
+            if seed is None:
+                seed = self._resumed_seed(history, spec) if spec.resume_from else self.seed * 1_000_003 + idx
+            spec = spec.with_(run_id=f"r{idx:05d}", seed=int(seed))
+            accepted.append((spec, cost))
+            left -= cost
+            idx += 1
+        if not accepted:
+            return None, True  # nothing the policy wants fits the budget
+        self.store.add_pending(accepted)
+        for spec, cost in accepted:
+            history.pending.append(spec)
+            history.spent += cost
+            self.executor.submit(spec)
+            log.info("dispatched %s %s at (%s, %d) cost %.4g", spec.run_id, spec.mixture, spec.scale,
+                     spec.steps, cost)
+        return None, False
+
+    def _validate(self, spec: RunSpec, history: History) -> RunSpec:
+        space = self.problem.space
+        mix = space.mixture(spec.mixture.weights)
+        space.check_fidelity(spec.fidelity)
+        if spec.schedule is not None:
+            if not self.backend.supports_schedule:
+                raise BomixError(f"backend {self.backend.name} cannot run mixture schedules: choose another policy or backend")
+            for m in spec.schedule.mixtures:
+                space.check_mixture(space.mixture(m.weights), spec.fidelity)
+        else:
+            space.check_mixture(mix, spec.fidelity)
+        if spec.resume_from is not None:
+            if not self.backend.supports_continuation:
+                raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
+            prev = {s.run_id: s for s in history.all_specs()}.get(spec.resume_from)
+            if prev is None or prev.scale != spec.scale or prev.mixture != mix or prev.steps > spec.steps:
+                raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
+            spec = spec.with_(resume_step=prev.steps)
+        return spec.with_(mixture=mix)
+
+    @staticmethod
+    def _resumed_seed(history: History, spec: RunSpec) -> int:
+        prev = {s.run_id: s for s in history.all_specs()}[spec.resume_from]
+        return int(prev.seed)
+
+    def _record(self, history: History, res: RunResult) -> None:
+        self.store.finish(res)
+        history.pending = [s for s in history.pending if s.run_id != res.spec.run_id]
+        history.results.append(res)
+        if not res.ok:
+            log.warning("run %s %s: %s", res.spec.run_id, res.status, (res.error or "").splitlines()[:1])
+
+    def _recommend(self, history: History, run_id: str | None) -> dict:
+        mix = self.problem.space.mixture(self.policy.recommend(history).weights)
+        tv = regret = None
+        if self.opt is not None:
+            tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
+            regret = max(float(tv) - self.opt[1], 0.0)
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
+        return {"mixture": mix, "true_value": tv, "regret": regret}
+
+    # ----- reporting -------------------------------------------------------------------------
+    def _bar(self, spent: float):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.budget, desc=f"{self.policy.name}@{self.backend.name}", unit="target-run",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}] {postfix}")
+        bar.update(spent)
+        return bar
+
+    @staticmethod
+    def _postfix(history: History, rec: dict) -> str:
+        s = f"runs={len(history.results)}"
+        if rec.get("regret") is not None:
+            s += f" regret={rec['regret']:.4g}"
+        return s
+
+    def summary(self, history: History, stop_reason: str | None, wall: float) -> dict:
+        last = self.store.last_recommendation()
+        space = self.problem.space
+        fids = Counter(f"{s.scale}@{s.steps}" for s in history.all_specs())
+        target = f"{space.target.scale}@{space.target.steps}"
+        reached_target = any(s.fidelity == space.target or (s.scale == space.target.scale and s.steps >= space.target.steps)
+                             for s in history.all_specs())
+        if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
+            log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
+        return {
+            "policy": self.policy.name,
+            "backend": self.backend.name,
+            "objective": self.problem.objective.name,
+            "seed": self.seed,
+            "budget": self.budget,
+            "budget_used": history.spent,
+            "n_runs": len(history.results),
+            "n_ok": len(history.ok),
+            "n_failed": sum(not r.ok for r in history.results),
+            "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
+            "true_value": last["true_value"] if last else None,
+            "regret": last["regret"] if last else None,
+            "optimum_value": None if self.opt is None else self.opt[1],
+            "target": {"scale": space.target.scale, "steps": space.target.steps},
+            "fidelities": dict(sorted(fids.items())),
+            "reached_target": reached_target,
+            "stop_reason": stop_reason,
+            "wall_time": wall,
+            "directory": str(self.directory),
+        }
+
+
+def run_campaign(backend: Backend, policy: Policy, *, budget: float, seed: int = 0,
+                 directory: str | Path | None = None, executor: Executor | None = None,
+                 batch_size: int = 1, max_runs: int | None = None, progress: bool = False,
+                 problem: ProblemConfig | None = None, **kw: Any) -> dict:
+    """Run a whole campaign (a temporary directory when ``directory`` is None); returns the summary."""
+    if directory is None:
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="bomix-")
+    camp = Campaign(backend, policy, budget=budget, seed=seed, directory=directory, executor=executor,
+                    batch_size=batch_size, max_runs=max_runs, progress=progress, problem=problem, **kw)
+    try:
+        return camp.run()
+    finally:
+        camp.store.close()
