@@ -97,7 +97,7 @@ class SyntheticBackend(Backend):
         self.a = rng.uniform(0.25, 0.4, k)
         self.B = rng.uniform(0.6, 1.2, k)
         self.b0 = rng.uniform(0.15, 0.35, k)
-        self.g = rng.uniform(-0.08, 0.12, k)
+        self.g = rng.uniform(-0.15, 0.2, k)
         T = rng.uniform(0.0, 0.35, (k, k)) * (rng.uniform(size=(k, k)) < 0.6)
         np.fill_diagonal(T, 1.0)
         T[:, -1] = np.where(np.arange(k) == k - 1, 1.0, 0.02)  # the last domain transfers little
