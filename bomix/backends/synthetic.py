@@ -19,9 +19,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import minimize
 
 from bomix.backends.base import Backend
+from bomix.backends.truth import dense_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -180,34 +180,13 @@ class SyntheticBackend(Backend):
         return float(objective.values(vals)[0])
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
-        """Dense Dirichlet + vertex/edge search, then SLSQP refinement from the best points."""
+        """Best mixture at ``fidelity`` (default the target), by :func:`bomix.backends.truth.dense_optimum`."""
         fid = fidelity or self.space.target
         key = f"{objective.name}|{fid.scale}|{fid.steps}"
         if key in self._optima:
             return self._optima[key]
-        k = self.space.k
-        rng = np.random.default_rng(123)
-        eye = np.eye(k)
-        edges = np.array([0.5 * (eye[i] + eye[j]) for i in range(k) for j in range(i + 1, k)])
-        cand = np.vstack([rng.dirichlet(np.ones(k), 20000), rng.dirichlet(np.full(k, 0.3), 20000),
-                          eye, edges, np.full((1, k), 1.0 / k)])
-
-        def f(W: np.ndarray) -> np.ndarray:
-            return objective.values(self.metrics_at(W, fid.scale, fid.steps))
-
-        vals = f(cand)
-        best_w, best_v = cand[np.argmin(vals)], float(vals.min())
-        for start in cand[np.argsort(vals)[:8]]:
-            res = minimize(lambda x: float(f(x[None, :])[0]), start, method="SLSQP",
-                           bounds=[(0.0, 1.0)] * k,
-                           constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0}],
-                           options={"ftol": 1e-12, "maxiter": 500})
-            x = np.clip(res.x, 0, None)
-            x /= x.sum()
-            v = float(f(x[None, :])[0])
-            if v < best_v:
-                best_w, best_v = x, v
-        out = (Mixture(best_w, self.space.domains), best_v)
+        w, v = dense_optimum(lambda W: objective.values(self.metrics_at(W, fid.scale, fid.steps)), self.space.k)
+        out = (Mixture(w, self.space.domains), v)
         self._optima[key] = out
         return out
 

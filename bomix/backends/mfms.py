@@ -1,0 +1,159 @@
+"""The MFMS authors' simulator (Yen et al. 2025): a 3-layer MLP over mixture, model size and step.
+
+The weights are NOT part of bomix (their repository has no licence): they are loaded at run time from a
+directory the user gives (``backend.path``), by default ``../shared/data/mfms`` next to the checkout or
+``$BOMIX_MFMS_PATH``. Expected files: ``derived/simulator_j8mad2i5_weights.npz`` (numpy form of the
+checkpoint) and ``flops_dataset.csv`` (FLOPs per step per scale).
+
+Forward pass: ``x9 = [w_wiki, w_se, w_github, w_arxiv, w_book, size_M, d_model, n_heads, step]``,
+``h = ((x9 - mean) / std)[mask]``, three ``relu(h W^T + b)`` layers, ``y = (h W^T + b) * y_std + y_mean``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bomix.backends.base import Backend
+from bomix.backends.truth import dense_optimum
+from bomix.cost import TableCost
+from bomix.errors import BomixError
+from bomix.objective import Objective
+from bomix.runs import Curve, RunResult, RunSpec
+from bomix.space import Fidelity, Mixture, Scale, Space
+
+DOMAINS = ("wikipedia", "stackexchange", "github", "arxiv", "book")
+METRICS = ("train_ce", "ce_commoncrawl", "ce_c4", "ce_wikipedia", "ce_stackexchange", "ce_github", "ce_arxiv",
+           "ce_book", "hellaswag", "piqa", "arc_easy")
+#: the 7 validation cross-entropies (for the "mean CE" objective)
+VALIDATION_CE = METRICS[1:8]
+SCALES = {"20M": 20e6, "60M": 60e6, "150M": 150e6, "300M": 300e6, "500M": 500e6, "700M": 700e6, "1B": 1e9}
+WEIGHTS_FILE = "derived/simulator_j8mad2i5_weights.npz"
+FLOPS_FILE = "flops_dataset.csv"
+
+
+def default_path() -> Path:
+    env = os.environ.get("BOMIX_MFMS_PATH")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "mfms"
+
+
+class MFMSBackend(Backend):
+    """MFMS simulator over 5 SlimPajama domains, 7 scales 20M..1B, steps 100..19500 (every 100).
+
+    Args:
+        path: directory with the MFMS files (see module docstring).
+        noise: observation noise sd added to every metric (0 = the deterministic MLP).
+        seed: noise stream.
+    """
+
+    name = "mfms"
+    supports_continuation = True
+
+    def __init__(self, path: str | None = None, noise: float = 0.0, seed: int = 0):
+        root = Path(path) if path else default_path()
+        wfile, ffile = root / WEIGHTS_FILE, root / FLOPS_FILE
+        for f in (wfile, ffile):
+            if not f.is_file():
+                raise BomixError(
+                    f"MFMS simulator file {f} not found: set backend.path=DIR (or $BOMIX_MFMS_PATH) to the "
+                    "directory holding derived/ and flops_dataset.csv")
+        z = np.load(wfile, allow_pickle=False)
+        self._layers = [(z[f"layers_{i}_weight"].astype(np.float64), z[f"layers_{i}_bias"].astype(np.float64))
+                        for i in (0, 3, 6, 9)]
+        self._x_mean, self._x_std = z["norm_X_mean"], z["norm_X_std"]
+        self._y_mean, self._y_std = z["norm_y_mean"], z["norm_y_std"]
+        self._mask = z["feature_mask"].astype(bool)
+        self.heldout_r2 = pd.DataFrame(z["heldout_r2_raw"], index=list(z["heldout_r2_sizes"]), columns=list(METRICS))
+        if self._mask.tolist() != [True] * 6 + [False, False, True]:
+            raise BomixError(f"{wfile} has an unexpected feature mask: is it the j8mad2i5 simulator?")
+        self.path = str(root)
+        self.space = Space(DOMAINS, [Scale(n, p) for n, p in SCALES.items()], min_steps=100, max_steps=19500,
+                           target=Fidelity("1B", 19500), step_grid=(6000, 12000, 19500))
+        flops = pd.read_csv(ffile)
+        per_step = {}
+        for scale, g in flops.groupby("model_size"):
+            slope = np.polyfit(g["step"].to_numpy(float), g["flops"].to_numpy(float), 1)[0]
+            per_step[str(scale)] = float(slope)
+        self.cost_model = TableCost(self.space, per_step)
+        self.metrics = METRICS
+        self.default_objective = Objective.metric("ce_stackexchange")
+        self.noise, self.seed = float(noise), int(seed)
+        self.eval_every = 100
+        self._optima: dict[str, tuple[Mixture, float]] = {}
+
+    # ----- the MLP ---------------------------------------------------------------------------
+    def predict(self, w: np.ndarray, size_m: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Noiseless metrics.
+
+        Args:
+            w: ``(n, 5)`` mixtures in DOMAINS order.
+            size_m: ``(n,)`` (or scalar) model size in millions of parameters.
+            steps: ``(n,)`` (or scalar) training steps.
+
+        Returns:
+            ``(n, 11)`` metrics in METRICS order.
+        """
+        w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+        n = w.shape[0]
+        x = np.empty((n, 7))
+        x[:, :5] = w
+        x[:, 5] = np.broadcast_to(np.asarray(size_m, dtype=np.float64), (n,))
+        x[:, 6] = np.broadcast_to(np.asarray(steps, dtype=np.float64), (n,))
+        mean, std = self._x_mean[self._mask], self._x_std[self._mask]
+        h = (x - mean) / std
+        for W, b in self._layers[:-1]:
+            h = np.maximum(h @ W.T + b, 0.0)
+        W, b = self._layers[-1]
+        return (h @ W.T + b) * self._y_std + self._y_mean
+
+    def metrics_at(self, w: np.ndarray, scale: str, steps) -> dict[str, np.ndarray]:
+        """Metric name -> ``(n,)`` noiseless values for mixtures ``(n, 5)`` at one scale."""
+        y = self.predict(w, self.space.scale(scale).params / 1e6, steps)
+        return {m: y[:, j] for j, m in enumerate(METRICS)}
+
+    # ----- Backend API -----------------------------------------------------------------------
+    def run(self, spec: RunSpec) -> RunResult:
+        t0 = time.perf_counter()
+        self.space.check_fidelity(spec.fidelity)
+        steps = np.arange(self.eval_every, spec.steps + 1, self.eval_every)
+        if steps.size == 0 or steps[-1] != spec.steps:
+            steps = np.append(steps, spec.steps)
+        w = np.broadcast_to(spec.mixture.weights, (steps.size, 5))
+        y = self.predict(w, self.space.scale(spec.scale).params / 1e6, steps)
+        if self.noise > 0:
+            rng = np.random.default_rng([self.seed, 11, int(spec.seed or 0)])
+            z = rng.standard_normal((self.space.max_steps // self.eval_every + 1, len(METRICS)))
+            y = y + self.noise * z[np.minimum(steps // self.eval_every, z.shape[0] - 1)]
+        curve = Curve(steps, {m: y[:, j] for j, m in enumerate(METRICS)})
+        return RunResult(spec, "ok", curve, cost=self.cost(spec), wall_time=time.perf_counter() - t0)
+
+    @property
+    def has_truth(self) -> bool:
+        return True
+
+    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
+        return float(objective.values(self.metrics_at(mixture.weights, fidelity.scale, fidelity.steps))[0])
+
+    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
+        """Best mixture at ``fidelity`` (default the target): dense search, then local refinement.
+
+        See :func:`bomix.backends.truth.dense_optimum` (reaches exact zeros on the boundary).
+        """
+        fid = fidelity or self.space.target
+        key = f"{objective.name}|{objective.weights}|{fid}"
+        if key in self._optima:
+            return self._optima[key]
+        w, v = dense_optimum(lambda W: objective.values(self.metrics_at(W, fid.scale, fid.steps)), 5)
+        out = (Mixture(w, DOMAINS), v)
+        self._optima[key] = out
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": self.path, "noise": self.noise, "seed": self.seed}
+
