@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
 from bomix.executors.base import Executor
@@ -227,8 +229,8 @@ class Campaign:
         if left <= BUDGET_EPS:
             return "budget", True
         specs = self.policy.ask(history, left, room)[:room]
-        if not specs:
-            return None, True
+        if not specs:  # the policy waits for pending runs, or is done when none are running
+            return None, self.executor.n_running == 0
         accepted: list[tuple[RunSpec, float]] = []
         idx = self.store.next_index()
         for spec in specs:
@@ -245,8 +247,8 @@ class Campaign:
             accepted.append((spec, cost))
             left -= cost
             idx += 1
-        if not accepted:
-            return None, True  # nothing the policy wants fits the budget
+        if not accepted:  # nothing the policy wants fits the budget
+            return None, self.executor.n_running == 0
         self.store.add_pending(accepted)
         for spec, cost in accepted:
             history.pending.append(spec)
@@ -271,9 +273,10 @@ class Campaign:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
             prev = {s.run_id: s for s in history.all_specs()}.get(spec.resume_from)
-            if prev is None or prev.scale != spec.scale or prev.mixture != mix or prev.steps > spec.steps:
+            if (prev is None or prev.scale != spec.scale or prev.steps >= spec.steps
+                    or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
                 raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
-            spec = spec.with_(resume_step=prev.steps)
+            spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
         return spec.with_(mixture=mix)
 
     @staticmethod

@@ -68,6 +68,8 @@ class RunSpec:
         resume_step: steps that earlier run reached (only ``steps - resume_step`` cost).
         run_id: assigned by the campaign.
         tag: a free label set by the policy (e.g. "init", "bo"), stored with the run.
+        meta: JSON-serialisable policy state that travels with the spec (e.g. the GP hyperparameters
+            the decision used), so a resumed campaign rebuilds the policy exactly from the store.
     """
 
     mixture: Mixture
@@ -79,6 +81,7 @@ class RunSpec:
     resume_step: int = 0
     run_id: str | None = None
     tag: str = ""
+    meta: Mapping[str, Any] | None = None
 
     @property
     def fidelity(self) -> Fidelity:
@@ -98,6 +101,7 @@ class RunSpec:
             "resume_step": int(self.resume_step),
             "run_id": self.run_id,
             "tag": self.tag,
+            "meta": self.meta,
         }
 
     def to_json(self) -> str:
@@ -116,6 +120,7 @@ class RunSpec:
             resume_step=int(d.get("resume_step", 0)),
             run_id=d.get("run_id"),
             tag=d.get("tag", ""),
+            meta=d.get("meta"),
         )
 
 

@@ -48,7 +48,8 @@ class Mixture:
                 f"mixture weights sum to {total:.6g}, not 1: give weights on the simplex (sum = 1)"
             )
         w = np.clip(w, 0.0, None)
-        w = w / w.sum()
+        if abs(float(w.sum()) - 1.0) > 4 * np.finfo(float).eps:
+            w = w / w.sum()
         w.setflags(write=False)
         self._w = w
         if domains is not None:

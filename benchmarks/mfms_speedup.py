@@ -1,0 +1,152 @@
+"""MFMS speedup benchmark: seeds x policies x objectives as ordinary resumable campaigns on the MFMS simulator.
+
+Each campaign lives in ``OUT/campaigns/<objective>/<policy>/seed<k>`` (store + summary.json); a finished one
+is skipped and an interrupted one resumes from its store, so an interrupted sweep continues where it
+stopped. Aggregation (regret vs cost, cost to reach regret <= eps, speedups) uses ``bomix.bench``; the
+script writes ``OUT/summary.json`` (+ ``OUT/headline.json``: the issue's targets) and PNG plots.
+
+Objectives at (1B, 19500): ``stackexchange`` (ce_stackexchange) and ``mean7`` (mean CE over the 7
+validation domains, conf/problem/mfms_mean7.yaml). Policy settings come from conf/policy/<name>.yaml with
+the benchmark's size overrides (``SIZES``) for fast decisions on 2 cores.
+
+Usage:
+    python benchmarks/mfms_speedup.py [--seeds 10] [--policies mfbo,mfms_ei,sfbo,hyperband,random]
+        [--objectives stackexchange,mean7] [--budget 6] [--jobs 2] [--out benchmarks/results/mfms_speedup]
+        [--mfms-path PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+OBJECTIVES = {
+    "stackexchange": "ce_stackexchange",
+    "mean7": {"name": "mean7_ce", "mean": ["ce_commoncrawl", "ce_c4", "ce_wikipedia", "ce_stackexchange",
+                                           "ce_github", "ce_arxiv", "ce_book"]},
+}
+# Benchmark sizes (smaller optimiser budgets than the conf defaults: ~1 s decisions on 2 busy cores).
+SIZES = {
+    "mfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40, max_obs=150, max_per_run=3),
+    "mfkg": dict(raw_samples=24, num_fantasies=4, target_set=32, maxiter=40, max_obs=120, max_per_run=3),
+    "mfmes": dict(raw_samples=32, iters=5, candidate_set=128, maxiter=40, max_obs=120, max_per_run=3),
+    "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
+    "mfms_ei": dict(raw_samples=64, restarts=3, maxiter=50, max_obs=150),
+}
+
+
+def make_policy(name: str, sized: bool = True):
+    """The policy from conf/policy/<name>.yaml (``_target_`` + kwargs) with the benchmark's size overrides."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "policy" / f"{name}.yaml"))
+    cfg.pop("name", None)
+    mod, cls = cfg.pop("_target_").rsplit(".", 1)
+    if sized:
+        cfg.update(SIZES.get(name, {}))
+    return getattr(importlib.import_module(mod), cls)(**cfg)
+
+
+def run_one(objective: str, policy: str, seed: int, budget: float, directory: str, mfms_path: str | None) -> dict:
+    """One campaign (resumes from ``directory`` when it holds an interrupted one)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from bomix.backends.mfms import MFMSBackend
+    from bomix.campaign import ProblemConfig, run_campaign
+
+    t0 = time.perf_counter()
+    s = run_campaign(MFMSBackend(path=mfms_path), make_policy(policy), budget=budget, seed=seed,
+                     directory=directory, problem=ProblemConfig(objective=OBJECTIVES[objective]))
+    return {"objective": objective, "policy": policy, "seed": seed, "regret": s["regret"],
+            "n_runs": s["n_runs"], "wall_s": time.perf_counter() - t0}
+
+
+def headline(summary: dict, best: str, eps: float) -> dict:
+    """The issue's targets: speedups of ``best`` over the other policies at ``eps``, per objective."""
+    out: dict = {}
+    for r in summary["speedups"]:
+        if r["policy"] == best and abs(r["eps"] - eps) < 1e-12:
+            out.setdefault(str(r["objective"]), {})[r["over"]] = {"speedup": r["speedup"], "bound": r["bound"]}
+    ctr = {}
+    for r in summary["cost_to_reach"]:
+        if abs(r["eps"] - eps) < 1e-12:
+            ctr.setdefault(str(r["objective"]), {})[r["policy"]] = {k: v for k, v in r.items()
+                                                                    if k not in ("backend", "objective", "eps")}
+    return {"policy": best, "eps": eps, "speedups": out, "cost_to_reach": ctr,
+            "targets": {"over_sfbo": 4.0, "over_mfms_ei": 2.0}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--policies", default="mfbo,mfms_ei,sfbo,hyperband,random")
+    ap.add_argument("--objectives", default="stackexchange,mean7")
+    ap.add_argument("--budget", type=float, default=6.0, help="target-run equivalents per campaign")
+    ap.add_argument("--jobs", type=int, default=2, help="campaigns in parallel (processes)")
+    ap.add_argument("--eps", default="0.01,0.005,0.002")
+    ap.add_argument("--best", default="mfbo", help="the policy whose speedups the headline reports")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mfms_speedup"))
+    ap.add_argument("--mfms-path", default=None, help="MFMS data (default: the backend's own lookup)")
+    args = ap.parse_args()
+    from bomix.errors import BomixError
+
+    policies = [p for p in args.policies.split(",") if p]
+    objectives = [o for o in args.objectives.split(",") if o]
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise BomixError(f"unknown objective {o!r}: choose from {sorted(OBJECTIVES)}")
+    for p in policies:
+        if not (ROOT / "conf" / "policy" / f"{p}.yaml").exists():
+            raise BomixError(f"no conf/policy/{p}.yaml: choose policies from conf/policy/")
+    out = Path(args.out)
+    camp_root = out / "campaigns"
+    jobs = []
+    for o in objectives:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for p in policies:
+                d = camp_root / o / p / f"seed{seed}"
+                if not (d / "summary.json").exists():
+                    jobs.append((o, p, seed, args.budget, str(d), args.mfms_path))
+    t0 = time.perf_counter()
+    print(f"{len(jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
+    done = []
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+        futs = [ex.submit(run_one, *j) for j in jobs]
+        for f in as_completed(futs):
+            r = f.result()
+            done.append(r)
+            print(f"{r['objective']:>13} {r['policy']:>9} seed {r['seed']:>2}: regret {r['regret']:.4f}"
+                  f" in {r['n_runs']} runs, {r['wall_s']:.0f} s", flush=True)
+    wall = time.perf_counter() - t0
+
+    from bomix.bench.aggregate import summarize
+    from bomix.bench.plots import plot_cost_to_reach, plot_regret_curves
+
+    eps = [float(e) for e in args.eps.split(",")]
+    summary = summarize([camp_root], eps=eps)
+    summary["wall_s_this_invocation"] = wall
+    summary["campaign_wall_s"] = done
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    head = headline(summary, args.best, 0.005 if 0.005 in eps else eps[0])
+    head["wall_s_this_invocation"] = wall
+    head["settings"] = {"seeds": args.seeds, "budget": args.budget, "policies": policies,
+                        "objectives": objectives, "sizes": SIZES}
+    (out / "headline.json").write_text(json.dumps(head, indent=1))
+    plots = plot_regret_curves(summary, out) + plot_cost_to_reach(summary, out)
+    print(json.dumps(head["speedups"], indent=1))
+    print(f"wall time {wall:.0f} s; wrote {out / 'summary.json'}, {out / 'headline.json'}, "
+          f"{len(plots)} plots", flush=True)
+
+
+if __name__ == "__main__":
+    main()

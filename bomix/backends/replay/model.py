@@ -1,0 +1,202 @@
+"""The regressor behind a model-mode replay simulator.
+
+Per metric ``m``, with GP coordinates ``x = [w_1..w_K, s, t]`` (``bomix.space``):
+
+    y_m(w, s, t) = mu_m(s, t) + sigma_m(s, t) * f_m(x),     f_m ~ GP(c, RBF-ARD),
+
+- ``mu_m, sigma_m``: the mean and spread of the metric across mixtures at each logged fidelity
+  (groups of >= ``MIN_GROUP`` runs), interpolated between fidelities by a thin-plate spline with a
+  linear trend in the varying coordinates (exact at logged fidelities, linear beyond them);
+- ``f_m``: a GP over the standardised residuals ``(y - mu) / sigma``, so mixture effects learnt on
+  many cheap runs inform the few expensive ones through the ``s, t`` lengthscales.
+
+The GP is fitted with BoTorch (``SingleTaskGP``, default RBF-ARD kernel with dimension-scaled priors,
+learnt noise) and saved as plain arrays; prediction is numpy only (no torch at load time).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import RBFInterpolator
+
+from bomix.errors import BomixError
+
+MIN_GROUP = 3
+MAX_TRAIN = 700
+CHUNK = 4096
+
+
+class FidelityBaseline:
+    """Interpolates a per-fidelity statistic over ``(s, t)``.
+
+    Args:
+        st: ``(g, 2)`` fidelity coordinates of the groups.
+        values: ``(g,)`` statistic per group.
+    """
+
+    def __init__(self, st: np.ndarray, values: np.ndarray):
+        self.st = np.asarray(st, dtype=float).reshape(-1, 2)
+        self.values = np.asarray(values, dtype=float).reshape(-1)
+        span = self.st.max(0) - self.st.min(0) if len(self.st) else np.zeros(2)
+        self.cols = [j for j in range(2) if span[j] > 1e-12]
+        self._f = None
+        if len(self.st) >= 2 and self.cols:
+            pts = self.st[:, self.cols]
+            try:
+                degree = 1 if len(self.st) > len(self.cols) else 0
+                self._f = RBFInterpolator(pts, self.values, kernel="thin_plate_spline", degree=degree)
+            except (np.linalg.LinAlgError, ValueError):
+                self._f = None
+
+    def __call__(self, st: np.ndarray) -> np.ndarray:
+        """``(n, 2) -> (n,)``."""
+        st = np.atleast_2d(np.asarray(st, dtype=float))
+        if self._f is not None:
+            return self._f(st[:, self.cols])
+        d = ((st[:, None, :] - self.st[None]) ** 2).sum(-1)
+        return self.values[np.argmin(d, axis=1)]
+
+
+@dataclass
+class MetricModel:
+    """One metric's fitted model (all arrays, numpy prediction).
+
+    Attributes:
+        X: ``(n, D)`` GP training inputs; alpha: ``(n,)`` ``(K + noise I)^-1 (z - c)``;
+        lengthscale: ``(D,)``; const: GP constant mean; noise: GP noise variance (standardised units);
+        group_st: ``(g, 2)``; group_mu / group_logsd: ``(g,)`` baseline statistics per fidelity group.
+    """
+
+    X: np.ndarray
+    alpha: np.ndarray
+    lengthscale: np.ndarray
+    const: float
+    noise: float
+    group_st: np.ndarray
+    group_mu: np.ndarray
+    group_logsd: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._mu = FidelityBaseline(self.group_st, self.group_mu)
+        self._lsd = FidelityBaseline(self.group_st, self.group_logsd)
+        self._Xs = self.X / self.lengthscale
+        self._Xn = (self._Xs ** 2).sum(1)
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        """GP posterior mean of the standardised residual, ``(n, D) -> (n,)``."""
+        out = np.empty(x.shape[0])
+        for a in range(0, x.shape[0], CHUNK):
+            xs = x[a:a + CHUNK] / self.lengthscale
+            d2 = (xs ** 2).sum(1)[:, None] + self._Xn[None] - 2.0 * xs @ self._Xs.T
+            out[a:a + CHUNK] = self.const + np.exp(-0.5 * np.maximum(d2, 0.0)) @ self.alpha
+        return out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(n, K + 2) -> (n,)`` metric values."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        st = x[:, -2:]
+        return self._mu(st) + np.exp(self._lsd(st)) * self.residual(x)
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}_{k}": np.asarray(getattr(self, k), dtype=float)
+                for k in ("X", "alpha", "lengthscale", "const", "noise", "group_st", "group_mu", "group_logsd")}
+
+    @classmethod
+    def from_arrays(cls, z, prefix: str) -> "MetricModel":
+        g = lambda k: z[f"{prefix}_{k}"]  # noqa: E731
+        return cls(g("X"), g("alpha"), g("lengthscale"), float(g("const")), float(g("noise")),
+                   g("group_st"), g("group_mu"), g("group_logsd"))
+
+
+def _baseline_groups(x: np.ndarray, y: np.ndarray, run_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and log-sd of ``y`` per fidelity ``(s, t)`` over groups of >= MIN_GROUP runs."""
+    st = np.round(x[:, -2:], 12)
+    keys, inv = np.unique(st, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    mus, lsds, pts = [], [], []
+    for g in range(len(keys)):
+        sel = inv == g
+        if len(np.unique(run_ids[sel])) >= MIN_GROUP:
+            pts.append(keys[g])
+            mus.append(float(y[sel].mean()))
+            lsds.append(float(np.log(max(y[sel].std(ddof=1), 1e-8))))
+    if not pts:  # no fidelity has enough runs: one global level and spread
+        sd = float(y.std(ddof=1)) if y.size > 1 else 1.0
+        return np.array([x[:, -2:].mean(0)]), np.array([float(y.mean())]), np.array([np.log(max(sd, 1e-8))])
+    return np.array(pts), np.array(mus), np.array(lsds)
+
+
+def _subsample(st: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``n_max`` rows, water-filled across fidelity groups (small groups kept whole)."""
+    n = st.shape[0]
+    if n <= n_max:
+        return np.arange(n)
+    _, inv = np.unique(np.round(st, 12), axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    sizes = np.bincount(inv)
+    lo, hi = 0, int(sizes.max())
+    while lo < hi:  # largest per-group quota q with sum(min(size, q)) <= n_max
+        q = (lo + hi + 1) // 2
+        lo, hi = (q, hi) if np.minimum(sizes, q).sum() <= n_max else (lo, q - 1)
+    keep = []
+    for g, size in enumerate(sizes):
+        idx = np.nonzero(inv == g)[0]
+        keep.append(idx if size <= lo else rng.choice(idx, lo, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def fit_metric(x: np.ndarray, y: np.ndarray, run_ids: np.ndarray, seed: int = 0,
+               max_train: int = MAX_TRAIN) -> MetricModel:
+    """Fit one metric's model.
+
+    Args:
+        x: ``(n, K + 2)`` GP inputs ``[w, s, t]`` of the rows where the metric is measured.
+        y: ``(n,)`` metric values.
+        run_ids: ``(n,)`` run of each row (groups count runs, not rows).
+        seed: subsampling seed.
+        max_train: GP training points at most (water-filled over fidelity groups).
+
+    Returns:
+        The fitted :class:`MetricModel`.
+    """
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.exceptions.warnings import InputDataWarning
+    from botorch.models import SingleTaskGP
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    if x.shape[0] < 3:
+        raise BomixError(f"a metric has only {x.shape[0]} measured rows: model mode needs >= 3")
+    gst, gmu, glsd = _baseline_groups(x, y, run_ids)
+    mu = FidelityBaseline(gst, gmu)(x[:, -2:])
+    sd = np.exp(FidelityBaseline(gst, glsd)(x[:, -2:]))
+    z = (y - mu) / sd
+    keep = _subsample(x[:, -2:], max_train, np.random.default_rng(seed))
+    X = torch.as_tensor(x[keep], dtype=torch.double)
+    Z = torch.as_tensor(z[keep], dtype=torch.double).unsqueeze(-1)
+    torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small GPs: extra threads only oversubscribe shared cores (10-50x slower)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputDataWarning)  # z is standardised per fidelity, not globally
+            gp = SingleTaskGP(X, Z, outcome_transform=None)
+            mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+    except Exception as exc:  # noqa: BLE001 - keep the prior hyperparameters, still usable
+        logging.getLogger("bomix").warning("GP fit did not converge (%s); using prior hyperparameters", exc)
+    finally:
+        torch.set_num_threads(threads)
+    gp.eval()
+    ls = gp.covar_module.lengthscale.detach().reshape(-1).numpy().astype(float)
+    const = float(gp.mean_module.constant.detach())
+    noise = float(gp.likelihood.noise.detach().reshape(-1)[0])
+    Xn = x[keep] / ls
+    d2 = (Xn ** 2).sum(1)[:, None] + (Xn ** 2).sum(1)[None] - 2 * Xn @ Xn.T
+    K = np.exp(-0.5 * np.maximum(d2, 0.0)) + (noise + 1e-8) * np.eye(len(keep))
+    alpha = np.linalg.solve(K, z[keep] - const)
+    return MetricModel(x[keep].copy(), alpha, ls, const, noise, gst, gmu, glsd)

@@ -1,0 +1,76 @@
+"""AutoScale / DDO policy: per-domain perturbation runs at two step budgets, extrapolated to the target."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bomix.errors import BomixError
+from bomix.laws.autoscale import AutoScale
+from bomix.policies.laws.base import OBJ, LawPolicy
+from bomix.runs import RunSpec
+from bomix.space import Mixture
+
+
+class AutoScalePolicy(LawPolicy):
+    """Kang et al. 2025.
+
+    Mapping of "domain i at x times n with the others at n" to a mixture at fixed steps: the base run is
+    uniform and a perturbation has weights proportional to ``(1, .., x, .., 1)``, i.e.
+    ``w_i = x / (K - 1 + x)``; the law's data variable is ``K w_i`` (domain i's data relative to the base
+    at the same steps).
+
+    Design at ``scale`` (default the smallest): the base plus ``2K`` perturbations (``factors``, default
+    1/3 and 3) at two step budgets ``t2`` (default the largest grid step <= target/2) and
+    ``t1 = t2**2 / T`` (so that AutoScale's ``N3 = N2**2 / N1`` lands on the target steps ``T``); ``t2`` is
+    run first. Recommend: the DDO optimum at each budget (``w1``, ``w2``), extrapolated as
+    ``w3 ~ (w2 t2)**2 / (w1 t1)``; with only ``t2`` available, its DDO optimum.
+    """
+
+    name = "autoscale"
+    min_runs = 3
+
+    def __init__(self, factors=(1 / 3, 3.0), scale: str | None = None, steps: int | None = None, n_starts: int = 128):
+        self.factors = tuple(float(f) for f in factors)
+        if len(self.factors) < 2 or any(f <= 0 or f == 1 for f in self.factors):
+            raise BomixError("autoscale needs >= 2 factors, each > 0 and != 1")
+        self.scale_name, self.steps, self.n_starts = scale, steps, int(n_starts)
+
+    def levels(self) -> tuple[int, int | None]:
+        sp = self.space
+        T = sp.target.steps
+        t2 = self.steps or max([g for g in sp.step_grid if g <= T // 2] or [sp.min_steps])
+        t2 = self.steps_or(t2, t2)
+        t1 = int(round(t2**2 / T))
+        return t2, (t1 if sp.min_steps <= t1 < t2 else None)
+
+    def design(self) -> list[RunSpec]:
+        K = self.space.k
+        scale = self.default_scale(self.scale_name)
+        W = [np.full(K, 1.0 / K)]
+        for i in range(K):
+            for x in self.factors:
+                c = np.ones(K)
+                c[i] = x
+                W.append(c / c.sum())
+        return [self.spec(w, scale, t, f"autoscale@{t}") for t in self.levels() if t for w in W]
+
+    def fit_law(self, table):
+        t2, t1 = self.levels()
+        laws = {t2: AutoScale.fit(table, OBJ, step=t2, n_starts=self.n_starts, seed=self.seed)}
+        if t1 and (table["step"] == t1).any() and len(table[table["step"] == t1]["run_id"].unique()) >= 1 + 2 * self.space.k:
+            laws[t1] = AutoScale.fit(table, OBJ, step=t1, n_starts=self.n_starts, seed=self.seed)
+        return laws
+
+    def law_optimum(self, laws) -> Mixture:
+        lo, up = self.bounds()
+        t2, t1 = self.levels()
+        w2 = laws[t2].optimum(lower=lo, upper=up).weights
+        if t1 not in laws:
+            return Mixture(w2, self.space.domains)
+        w1 = laws[t1].optimum(lower=lo, upper=up).weights
+        n3 = AutoScale.extrapolate(np.clip(w1 * t1, 1e-12, None), w2 * t2)
+        return Mixture(n3 / n3.sum(), self.space.domains)
+
+    def law_score(self, laws, W):
+        t2, _ = self.levels()
+        return laws[t2].predict_total(W)

@@ -1,0 +1,56 @@
+"""RegMix policy: many small runs on Dirichlet mixtures around the token prior, one regressor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bomix.errors import BomixError
+from bomix.laws.regmix import RegMix, design_prior, sample_design
+from bomix.policies.laws.base import OBJ, LawPolicy
+from bomix.runs import RunSpec
+from bomix.space import Mixture
+
+
+class RegMixPolicy(LawPolicy):
+    """Liu et al. 2024.
+
+    Design: ``n_runs`` mixtures ``w ~ Dir(s * p)`` (``p`` = token shares ** 0.5, uniform without token
+    counts; ``s`` from 15 log-spaced values in [0.1, 5]; ``w_i <= 15 p_i``; tiny weights zeroed),
+    projected onto the bounds, at ``scale`` (default the smallest) for ``steps`` (default the target
+    steps). Fit: one LightGBM regressor (or linear, ``kind: linear``) of the objective with early
+    stopping on a held-out split. Recommend: mean of the ``top_k`` best of ``n_samples`` Dir(p) draws.
+    The regression has no scale or step input: it assumes the ranking transfers to the target.
+    """
+
+    name = "regmix"
+    min_runs = 5
+
+    def __init__(self, n_runs: int = 32, scale: str | None = None, steps: int | None = None,
+                 kind: str = "lightgbm", top_k: int = 128, n_samples: int = 100_000):
+        if n_runs < 5 or top_k < 1 or n_samples < top_k:
+            raise BomixError("regmix needs n_runs >= 5 and 1 <= top_k <= n_samples")
+        if kind not in ("lightgbm", "linear"):
+            raise BomixError(f"regmix kind must be lightgbm or linear, got {kind!r}")
+        self.n_runs, self.scale_name, self.steps, self.kind = int(n_runs), scale, steps, kind
+        self.top_k, self.n_samples = int(top_k), int(n_samples)
+        if kind == "linear":
+            self.name = "regmix_linear"
+
+    def prior(self) -> np.ndarray:
+        return design_prior(self.space.tokens, self.space.k)
+
+    def design(self) -> list[RunSpec]:
+        scale = self.default_scale(self.scale_name)
+        steps = self.steps_or(self.steps, self.space.target.steps)
+        W = sample_design(self.n_runs, self.prior(), self.design_rng())
+        return [self.spec(w, scale, steps, self.name) for w in W]
+
+    def fit_law(self, table):
+        return RegMix.fit(table, metrics=[OBJ], kind=self.kind, prior=self.prior(), seed=self.seed)
+
+    def law_optimum(self, law) -> Mixture:
+        lo, up = self.bounds()
+        return law.optimum(n_samples=self.n_samples, top_k=self.top_k, seed=self.seed, lower=lo, upper=up)
+
+    def law_score(self, law, W):
+        return law.predict(W, total=True)

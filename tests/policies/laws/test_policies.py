@@ -1,0 +1,97 @@
+"""Every law policy through a real campaign on the synthetic backend, the budget rule, pools, configs."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bomix.backends.synthetic import SyntheticBackend
+from bomix.campaign import ProblemConfig, build_problem, run_campaign
+from bomix.errors import BomixError
+from bomix.history import History
+from bomix.policies.laws import (
+    AutoScalePolicy, BiMixPolicy, DCPTPolicy, DMLPolicy, RegMixPolicy, SFTLawPolicy, ShukorPolicy,
+)
+
+SMALL = {
+    "dml": lambda: DMLPolicy(n_mixtures=5, n_scales=3, n_starts=100),
+    "regmix": lambda: RegMixPolicy(n_runs=16, n_samples=20000),
+    "regmix_linear": lambda: RegMixPolicy(n_runs=16, kind="linear", n_samples=20000),
+    "bimix": lambda: BiMixPolicy(n_mixtures=5, n_starts=32),
+    "autoscale": lambda: AutoScalePolicy(n_starts=32),
+    "sft_law": lambda: SFTLawPolicy(n_starts=16),
+    "shukor": lambda: ShukorPolicy(n_mixtures=5, n_starts=64),
+    "dcpt": lambda: DCPTPolicy(n_starts=64),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_campaign_on_synthetic(name, tmp_path):
+    backend = SyntheticBackend(k=3, noise=0.0, seed=1)
+    uniform = run_campaign(SyntheticBackend(k=3, noise=0.0, seed=1), SMALL["regmix"](), budget=1e-9, seed=0,
+                           directory=tmp_path / "u")  # nothing fits: recommends the centre
+    s = run_campaign(backend, SMALL[name](), budget=1.0, seed=0, directory=tmp_path / "c")
+    assert s["n_runs"] > 0 and s["budget_used"] <= 1.0 + 1e-9
+    assert np.isfinite(s["regret"]) and s["regret"] >= -1e-9
+    if name == "dcpt":  # one-dimensional by design: compare with the best design ratio on its line
+        pol, _ = _bound(DCPTPolicy(), seed=1)
+        obj, t = backend.default_objective, backend.space.target
+        from bomix.space import Mixture
+
+        line = [backend.true_value(Mixture(w), t, obj) for w in pol.w_of(pol.ratios)]
+        assert s["true_value"] <= min(line) + 0.1  # measured: +0.064 (seed 1), a weak fit, see report
+    else:  # every other law must at least not be far worse than the uniform mixture
+        assert s["regret"] <= uniform["regret"] + 0.05
+
+
+def _bound(policy, k=3, seed=0, **prob):
+    b = SyntheticBackend(k=k, noise=0.0, seed=seed)
+    p = build_problem(b, ProblemConfig(**prob))
+    policy.bind(p, 0)
+    return policy, History(p.space, p.objective, budget=0.05)
+
+
+def test_budget_rule_logs_and_truncates(caplog):
+    pol, h = _bound(RegMixPolicy(n_runs=32))
+    with caplog.at_level(logging.WARNING, logger="bomix.policies.regmix"):
+        plan = pol.planned(h)
+    cost = sum(pol.problem.cost(s.scale, s.steps) for s in plan)
+    assert 0 < len(plan) < 32 and cost <= 0.05 + 1e-12
+    assert "using the first" in caplog.text
+    # deterministic given the seed: the same design again
+    pol2, h2 = _bound(RegMixPolicy(n_runs=32))
+    assert [s.mixture for s in pol2.planned(h2)] == [s.mixture for s in plan]
+
+
+def test_designs_respect_bounds_and_mapping():
+    pol, h = _bound(SFTLawPolicy(), k=3)
+    plan = pol.design()
+    assert len(plan) == 1 + 4 * 3
+    # domain 0 at 3n with the others at n: w = (3, 1, 1) / 5, steps = base * 5 / 3
+    s = plan[1]
+    np.testing.assert_allclose(s.mixture.weights, [0.6, 0.2, 0.2])
+    assert s.steps == round(pol.base_steps * 5 / 3) and s.steps <= pol.space.max_steps
+    pol, _ = _bound(DMLPolicy(), lower={"d0": 0.3})
+    assert all(s.mixture.weights[0] >= 0.3 - 1e-9 for s in pol.design())
+
+
+def test_bad_config():
+    with pytest.raises(BomixError, match="kind"):
+        RegMixPolicy(kind="svm")
+    with pytest.raises(BomixError, match="domain"):
+        _bound(DCPTPolicy(domain="nope"))
+    with pytest.raises(BomixError, match="factors"):
+        AutoScalePolicy(factors=(1.0, 3.0))
+
+
+def test_configs_instantiate():
+    from bomix.config import instantiate
+
+    conf = Path(__file__).resolve().parents[3] / "conf" / "policy"
+    for name in SMALL:
+        node = yaml.safe_load((conf / f"{name}.yaml").read_text())
+        assert node["name"] == name
+        pol = instantiate(node, "policy")
+        assert pol.name == name

@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import torch
+
+from bomix.backends.synthetic import SyntheticBackend
+from bomix.campaign import ProblemConfig, build_problem, run_campaign
+from bomix.errors import BomixError
+from bomix.history import History
+from bomix.policies.bo import MFBOPolicy, MFKGPolicy, MFMESPolicy, MFMSEIPolicy, SFBOPolicy
+from bomix.policies.heuristics import RandomPolicy
+from bomix.policies.hyperband import HyperbandPolicy
+from bomix.store import Store
+
+torch.set_num_threads(1)
+SMALL = dict(raw_samples=16, starts=2, iters=3, maxiter=20, max_obs=40, max_per_run=2)
+POLICIES = {
+    "mfbo": lambda: MFBOPolicy(n_init=3, **SMALL),
+    "sfbo": lambda: SFBOPolicy(n_init=2, mc_samples=32, **SMALL),
+    "mfms_ei": lambda: MFMSEIPolicy(n_init=4, restarts=1, raw_samples=8, maxiter=20, max_obs=40, max_per_run=2),
+    "mfkg": lambda: MFKGPolicy(n_init=3, num_fantasies=2, target_set=8, raw_samples=4, maxiter=20, max_obs=40,
+                               max_per_run=2),
+    "mfmes": lambda: MFMESPolicy(n_init=3, candidate_set=16, num_mv_samples=4, raw_samples=4, iters=1, maxiter=20,
+                                 max_obs=40, max_per_run=2),
+    "hyperband": lambda: HyperbandPolicy(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_each_policy_runs_a_short_campaign(name, tmp_path):
+    backend = SyntheticBackend(k=3, seed=0)
+    s = run_campaign(backend, POLICIES[name](), budget=1.5, seed=0, directory=tmp_path, batch_size=2, max_runs=9)
+    assert 1 <= s["n_runs"] <= 9 and s["budget_used"] <= 1.5 + 1e-9
+    assert np.isfinite(s["regret"])
+    runs = Store(tmp_path).to_pandas()["runs"]
+    w = runs[[c for c in runs.columns if c.startswith("w:")]].to_numpy()
+    assert np.allclose(w.sum(axis=1), 1.0) and (w >= 0).all()
+    if name == "sfbo":
+        assert set(runs["scale"]) == {"1B"} and set(runs["steps"]) == {20000}
+    if name in ("mfbo", "mfkg", "mfmes"):
+        assert (runs["scale"] != "1B").any()  # cheap fidelities are used
+
+
+def _bound(policy, k: int = 3, **prob):
+    b = SyntheticBackend(k=k, seed=0)
+    p = build_problem(b, ProblemConfig(**prob))
+    policy.bind(p, 7)
+    return b, policy, History(p.space, p.objective, budget=5.0)
+
+
+def _play(b, pol, h, n_runs: int):
+    """Dispatch and finish runs one at a time, as the campaign does."""
+    for i in range(n_runs):
+        spec = pol.ask(h, 5.0, 1)[0].with_(run_id=f"r{i}")
+        h.results.append(b.run(spec))
+    return h
+
+
+def test_decisions_are_a_function_of_the_history():
+    b, p1, h = _bound(MFBOPolicy(n_init=3, **SMALL))
+    _play(b, p1, h, 5)
+    a = p1.ask(h, 5.0, 2)
+    _, p2, _ = _bound(MFBOPolicy(n_init=3, **SMALL))  # a fresh policy (a resumed campaign)
+    c = p2.ask(h, 5.0, 2)
+    assert [(s.mixture, s.fidelity, s.resume_from) for s in a] == [(s.mixture, s.fidelity, s.resume_from) for s in c]
+    assert a[0].meta and "gp" in a[0].meta  # the warm start travels with the spec
+
+
+def test_batches_use_pending_runs():
+    b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, **SMALL))
+    _play(b, pol, h, 5)
+    batch = pol.ask(h, 5.0, 3)
+    assert len(batch) == 3
+    assert len({(s.mixture, s.fidelity) for s in batch}) == 3  # fantasies push the batch apart
+    h.pending = [s.with_(run_id=f"p{i}") for i, s in enumerate(batch)]
+    nxt = pol.ask(h, 5.0, 1)
+    assert (nxt[0].mixture, nxt[0].fidelity) not in {(s.mixture, s.fidelity) for s in batch}
+
+
+def test_mfbo_proposals_respect_bounds():
+    b, pol, h = _bound(MFBOPolicy(n_init=2, **SMALL), lower={"d0": 0.3}, upper={"d1": 0.2})
+    _play(b, pol, h, 4)
+    for s in pol.ask(h, 5.0, 2):
+        assert h.space.feasible(s.mixture.weights[None])[0]
+    assert h.space.feasible(pol.recommend(h).weights[None])[0]
+
+
+def test_mfbo_continues_runs_and_charges_extra_steps_only(tmp_path):
+    b = SyntheticBackend(k=3, seed=1)
+    pol = MFBOPolicy(n_init=3, **SMALL)
+    run_campaign(b, pol, budget=1.0, seed=1, directory=tmp_path, max_runs=15)
+    runs = Store(tmp_path).to_pandas()["runs"]
+    cont = runs[runs["resume_from"].notna()]
+    assert len(cont), "expected at least one continuation in 15 runs"
+    r = cont.iloc[0]
+    parent = runs[runs["run_id"] == r["resume_from"]].iloc[0]
+    assert r["scale"] == parent["scale"]
+    assert r["charged"] == pytest.approx(b.cost_model(r["scale"], r["steps"], parent["steps"]))
+
+
+def test_mfms_ei_freezes_hypers_after_the_initial_design():
+    b, pol, h = _bound(MFMSEIPolicy(n_init=4, restarts=1, raw_samples=8, maxiter=20, max_per_run=2))
+    _play(b, pol, h, 4)
+    assert {s.tag for s in h.all_specs()} == {"init"}
+    first = pol.ask(h, 5.0, 1)[0]
+    h.results.append(b.run(first.with_(run_id="r4")))
+    second = pol.ask(h, 5.0, 1)[0]
+    assert first.meta["gp"] == second.meta["gp"]
+    grid = set(h.space.fidelity_grid())
+    assert first.fidelity in grid and second.fidelity in grid
+
+
+def test_hyperband_promotes_the_best_by_continuation():
+    b, pol, h = _bound(HyperbandPolicy(eta=2.0))
+    first = pol.ask(h, 50.0, 100)
+    assert len(first) > 1 and len({s.steps for s in first}) == 1
+    for i, s in enumerate(first):
+        h.results.append(b.run(s.with_(run_id=f"r{i}")))
+    promoted = pol.ask(h, 50.0, 100)
+    assert len(promoted) == len(first) // 2
+    finals = {r.spec.run_id: h.objective.on_curve(r.curve)[-1] for r in h.results}
+    best = sorted(finals, key=finals.get)[: len(promoted)]
+    assert {s.resume_from for s in promoted} == set(best)
+    assert all(s.steps > first[0].steps for s in promoted)
+
+
+def test_bad_policy_arguments_are_one_line_errors():
+    with pytest.raises(BomixError, match="kernel"):
+        MFBOPolicy(kernel="rbf-ish")
+    with pytest.raises(BomixError, match="eta"):
+        HyperbandPolicy(eta=1.0)
+
+
+def test_mfbo_beats_random_at_equal_budget():
+    mf, rnd = [], []
+    for seed in range(3):
+        mf.append(run_campaign(SyntheticBackend(k=3, seed=seed), MFBOPolicy(n_init=3, **SMALL), budget=1.2,
+                               seed=seed, max_runs=12)["regret"])
+        rnd.append(run_campaign(SyntheticBackend(k=3, seed=seed), RandomPolicy(), budget=1.2, seed=seed)["regret"])
+    assert np.median(mf) < np.median(rnd), (mf, rnd)
