@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,trainer,slurm]'
+	$(BIN)/pip install -q -e '.[test,trainer,slurm,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -48,7 +48,7 @@ class Mixture:
                 f"mixture weights sum to {total:.6g}, not 1: give weights on the simplex (sum = 1)"
             )
         w = np.clip(w, 0.0, None)
-        if abs(float(w.sum()) - 1.0) > 4 * np.finfo(float).eps:
+        if float(w.sum()) != 1.0:
             w = w / w.sum()
         w.setflags(write=False)
         self._w = w
