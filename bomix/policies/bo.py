@@ -32,7 +32,7 @@ from botorch.acquisition.utils import project_to_target_fidelity
 from botorch.sampling.normal import SobolQMCNormalSampler
 from linear_operator.utils.errors import NotPSDError
 
-from bomix.acquisition.analytic import log_cost_ei, log_target_aei, noise_variance
+from bomix.acquisition.analytic import log_cost_ei, log_ei, log_target_aei, noise_variance
 from bomix.acquisition.cost import inverse_cost_utility
 from bomix.acquisition.optimize import OptimizerConfig, maximize, maximize_logits
 from bomix.errors import BomixError
@@ -58,6 +58,9 @@ class GPPolicy(Policy):
         raw_samples / starts / iters: acquisition optimiser sizes (small values for smoke tests).
         maxiter: L-BFGS iterations of each hyperparameter fit.
         max_obs: at most this many observations (fewer checkpoints per run, then only the latest runs).
+        linear_mean: a linear prior mean over ``[w, s, t]`` instead of a constant: far from data the
+            posterior follows the trend (loss falls with scale, steps and the weight of helpful domains),
+            so optima on the simplex boundary are reached from interior data.
     """
 
     name = "gp"
@@ -66,11 +69,11 @@ class GPPolicy(Policy):
 
     def __init__(self, kernel: str = "product", n_init: int = 6, max_per_run: int = 4,
                  min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
-                 maxiter: int = 60, max_obs: int = 300):
+                 maxiter: int = 60, max_obs: int = 300, linear_mean: bool = False):
         if int(n_init) < 1 or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         try:
-            self.gp_cfg = GPConfig(kernel=kernel, maxiter=int(maxiter))
+            self.gp_cfg = GPConfig(kernel=kernel, maxiter=int(maxiter), linear_mean=bool(linear_mean))
         except ValueError as exc:
             raise BomixError(f"{self.name}: {exc}") from None
         self.n_init = int(n_init)
@@ -322,10 +325,26 @@ class GPPolicy(Policy):
 
 
 class MFBOPolicy(GPPolicy):
-    """Multi-fidelity BO with the target-projected augmented EI per unit cost.
+    """Multi-fidelity BO that decides *what* at the target and *where* by cost.
+
+    Two rules (``rule``):
+
+    - ``target_ei`` (default): the mixture ``w*`` maximises the EI of the target-fidelity posterior
+      (pending runs fantasised); the fidelity is then the cheapest affordable grid point (continuations
+      of a shorter run of ``w*`` at the same scale cost only their extra steps) whose observation is
+      still informative about ``w*``: posterior std at ``(w*, f)`` at least
+      ``threshold * sqrt(cost(f))`` times the target's posterior std at ``w*``, and correlation with the target value at least ``min_corr``;
+      the target itself when none is. Cheap fidelities are used while they are uncertain near the
+      promising mixtures, never to exhaustion (the MF-GP-UCB / BOCA idea of Kandasamy et al.).
+    - ``aei``: the target-projected augmented EI divided by ``cost^cost_exponent`` over the grid, with
+      continuations. Kept for comparison: with near-noiseless simulators it over-samples the cheapest
+      fidelity (its noise factor never vanishes), see the issue-4 note.
 
     Args:
-        cost_exponent: acquisition = AEI / cost^cost_exponent.
+        rule: ``target_ei`` | ``aei``.
+        threshold: the ``target_ei`` uncertainty threshold (larger = more target runs).
+        min_corr: the ``target_ei`` minimum posterior correlation between ``(w*, f)`` and ``(w*, target)``.
+        cost_exponent: ``aei`` acquisition = AEI / cost^cost_exponent.
         init_max_cost: initial runs go to grid fidelities costing at most this (target-run equivalents).
         continuation: also consider continuing earlier runs (only the extra steps cost).
         (others: see :class:`GPPolicy`)
@@ -334,9 +353,13 @@ class MFBOPolicy(GPPolicy):
     name = "mfbo"
     tag = "mfbo"
 
-    def __init__(self, cost_exponent: float = 1.0, init_max_cost: float = 0.05, continuation: bool = True,
-                 **kw):
+    def __init__(self, rule: str = "target_ei", threshold: float = 1.0, min_corr: float = 0.3,
+                 cost_exponent: float = 1.0, init_max_cost: float = 0.05, continuation: bool = True, **kw):
         super().__init__(**kw)
+        if rule not in ("target_ei", "aei"):
+            raise BomixError(f"mfbo: unknown rule {rule!r}: use target_ei or aei")
+        self.rule = rule
+        self.threshold, self.min_corr = float(threshold), float(min_corr)
         self.cost_exponent = float(cost_exponent)
         self.init_max_cost = float(init_max_cost)
         self.continuation = bool(continuation)
@@ -347,6 +370,8 @@ class MFBOPolicy(GPPolicy):
         return cheap or [min(grid, key=self.problem.cost.of)]
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):
+        if self.rule == "target_ei":
+            return self._one_target_ei(model, history, obs, rng, budget_left, pending)
         grid = self.space.fidelity_grid()
         best = self._incumbent(model, obs)
         noise = noise_variance(base)
@@ -363,6 +388,103 @@ class MFBOPolicy(GPPolicy):
         if not options:
             return None
         return max(options, key=lambda o: o[1])[0]
+
+    def _one_target_ei(self, model, history, obs, rng, budget_left, pending) -> RunSpec | None:
+        t = self.space.target
+        best = self._incumbent(model, obs)
+
+        def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            post = model.posterior(self._x(W, t).unsqueeze(-2))
+            mean = post.mean.squeeze(-1).squeeze(-1)
+            return log_ei(mean, post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt(), best)
+
+        if self.problem.candidates is not None:  # pool: score every pool point at the target, then its fidelities
+            options = self._pool_options(lambda W, g: acq(W, g), self.space.fidelity_grid(),
+                                         np.arange(len(self.space.fidelity_grid())), history)
+            if not options:
+                return None
+            w = max(options, key=lambda o: o[1])[0].mixture.weights
+            return self._cheapest_informative(model, w, history, budget_left, pending)[0]
+        w, _, val = maximize(acq, self.space, [t], rng, self.opt_cfg,
+                             extra=np.unique(obs.w, axis=0) if len(obs) else None)
+        best_spec, cost = self._cheapest_informative(model, w, history, budget_left, pending)
+        if best_spec is None:
+            return None
+        score = val - np.log(max(cost, 1e-12))
+        # continuing a promising earlier run may buy more per unit cost than a fresh one
+        for wc in self._continuable(history, pending):
+            with torch.no_grad():
+                v = float(acq(torch.tensor(wc[None], dtype=DT), np.zeros(1, dtype=int))[0])
+            spec, c = self._cheapest_informative(model, wc, history, budget_left, pending)
+            if spec is not None and spec.resume_from and v - np.log(max(c, 1e-12)) > score:
+                best_spec, score = spec, v - np.log(max(c, 1e-12))
+        return best_spec
+
+    def _continuable(self, history: History, pending: list[RunSpec]) -> list[np.ndarray]:
+        """Mixtures of ok runs that a longer run could continue (not already being continued)."""
+        if not (self.continuation and self.problem.supports_continuation):
+            return []
+        busy = {s.resume_from for s in pending if s.resume_from}
+        top = max(self.space.step_grid)
+        seen: dict[bytes, np.ndarray] = {}
+        for r in history.ok:
+            if r.spec.steps < top and r.spec.run_id not in busy:
+                seen.setdefault(r.spec.mixture.weights.tobytes(), r.spec.mixture.weights)
+        return list(seen.values())
+
+    def _fidelity_costs(self, w: np.ndarray, history: History, pending: list[RunSpec]):
+        """``[(fid, cost, resume_spec | None)]`` for each grid fidelity at mixture ``w``."""
+        busy = {s.resume_from for s in pending if s.resume_from}
+        longest: dict[str, RunSpec] = {}
+        if self.continuation and self.problem.supports_continuation:
+            for r in history.ok:
+                sp = r.spec
+                if sp.run_id in busy or not np.allclose(sp.mixture.weights, w, rtol=0, atol=1e-12):
+                    continue
+                if sp.scale not in longest or sp.steps > longest[sp.scale].steps:
+                    longest[sp.scale] = sp
+        out = []
+        for f in self.space.fidelity_grid():
+            prev = longest.get(f.scale)
+            if prev is not None and prev.steps < f.steps:
+                out.append((f, self.problem.cost(f.scale, f.steps, prev.steps), prev))
+            elif prev is not None and prev.steps >= f.steps:
+                continue  # already observed there
+            else:
+                out.append((f, self.problem.cost.of(f), None))
+        return out
+
+    def _cheapest_informative(self, model, w: np.ndarray, history: History, budget_left: float,
+                              pending: list[RunSpec]) -> tuple[RunSpec | None, float]:
+        """``(spec, cost)``: the cheapest affordable fidelity still informative at ``w`` (else the target)."""
+        t = self.space.target
+        opts = [o for o in self._fidelity_costs(w, history, pending) if o[1] <= budget_left + 1e-12]
+        if self.problem.candidates is not None:
+            pool = {f: self._pool(f) for f, _, _ in opts}
+            opts = [o for o in opts if len(pool[o[0]]) and np.isclose(pool[o[0]], w, atol=1e-9).all(1).any()]
+        if not opts:
+            return None, 0.0
+        W = torch.tensor(w[None], dtype=DT)
+        X = torch.cat([torch.stack([self._x(W[:1], o[0])[0] for o in opts]), self._x(W[:1], t)])  # (m+1) x d
+        with torch.no_grad():
+            cov = model.posterior(X).mvn.covariance_matrix
+        var = cov.diagonal().clamp_min(1e-18)
+        sd, corr = var[:-1].sqrt(), cov[:-1, -1] / (var[:-1] * var[-1]).sqrt()
+        sd_target = float(var[-1].sqrt())
+        order = sorted(range(len(opts)), key=lambda i: opts[i][1])
+        pick = None
+        for i in order:
+            f, c, _ = opts[i]
+            if f == t or (sd[i] >= self.threshold * np.sqrt(c) * sd_target and corr[i] >= self.min_corr):
+                pick = i
+                break
+        if pick is None:  # the target is not affordable: the most informative of what is
+            pick = int(torch.argmax(sd * corr.clamp_min(0.0)))
+        f, cost, prev = opts[pick]
+        if prev is not None:
+            return RunSpec(prev.mixture, f.scale, f.steps, resume_from=prev.run_id, resume_step=prev.steps,
+                           tag="mfbo-continue"), cost
+        return RunSpec(Mixture(w, self.space.domains), f.scale, f.steps, tag=self.tag), cost
 
     def _continuations(self, acq: Acq, grid: list[Fidelity], history: History, budget_left: float,
                        pending: list[RunSpec]):
