@@ -213,7 +213,8 @@ def metric_values(table: pd.DataFrame, metrics: Sequence[str]) -> np.ndarray:
 
 def domain_metric_map(domains: Sequence[str], metrics: Sequence[str],
                       given: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Domain -> its own validation metric: ``given``, else the metric named ``d`` or ending in ``:d``."""
+    """Domain -> its own validation metric: ``given``, else the one metric named ``d`` or ending in
+    ``:d``, ``/d`` or ``_d`` (``loss:github``, ``val/github``, ``ce_github``)."""
     if given:
         unknown = [m for m in given.values() if m not in metrics]
         if unknown:
@@ -221,7 +222,7 @@ def domain_metric_map(domains: Sequence[str], metrics: Sequence[str],
         return {d: given[d] for d in domains if d in given}
     out = {}
     for d in domains:
-        hits = [m for m in metrics if m == d or m.endswith(":" + d) or m.endswith("/" + d)]
+        hits = [m for m in metrics if m == d or any(m.endswith(sep + d) for sep in ":/_")]
         if len(hits) == 1:
             out[d] = hits[0]
     return out

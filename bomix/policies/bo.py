@@ -337,7 +337,7 @@ class MFBOPolicy(GPPolicy):
       the target itself when none is. Cheap fidelities are used while they are uncertain near the
       promising mixtures, never to exhaustion (the MF-GP-UCB / BOCA idea of Kandasamy et al.).
     - ``aei``: the target-projected augmented EI divided by ``cost^cost_exponent`` over the grid, with
-      continuations. Kept for comparison: with near-noiseless simulators it over-samples the cheapest
+      continuations (``target_ei`` falls back to it when nothing at ``w*`` is affordable). Kept for comparison: with near-noiseless simulators it over-samples the cheapest
       fidelity (its noise factor never vanishes), see the issue-4 note.
 
     Args:
@@ -371,7 +371,10 @@ class MFBOPolicy(GPPolicy):
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         if self.rule == "target_ei":
-            return self._one_target_ei(model, history, obs, rng, budget_left, pending)
+            spec = self._one_target_ei(model, history, obs, rng, budget_left, pending)
+            if spec is not None:
+                return spec
+            # the target's best mixture is not affordable anywhere (late in a budget): AEI per cost
         grid = self.space.fidelity_grid()
         best = self._incumbent(model, obs)
         noise = noise_variance(base)

@@ -1,0 +1,141 @@
+"""Every policy on the MFMS and RegMix simulators at the same budget: final regret and cost, per seed.
+
+Campaigns are ordinary resumable ``bomix run`` campaigns (``bomix.bench.sweep``) under
+``OUT/campaigns/<backend>/<policy>/seed<k>``; a finished one is skipped, an interrupted one resumes.
+The script aggregates them with ``bomix.bench`` and writes ``OUT/summary.json``,
+``OUT/comparison.json`` (per backend and policy: median final regret and its quartiles, median cost
+spent, cost to reach regret <= eps) and ``OUT/comparison.md`` (the same as a table) plus PNG plots.
+
+Policies are their conf/policy/<name>.yaml configs with the benchmark's size overrides (``SIZES``):
+smaller acquisition-optimiser budgets so that decisions stay around a second on 2 busy cores.
+A policy that does not apply to a problem (e.g. BiMix without a loss metric for every domain) is
+listed with its one-line reason.
+
+Usage:
+    python benchmarks/policy_comparison.py [--seeds 5] [--budget 3] [--backends mfms,regmix]
+        [--policies all|name,...] [--jobs 2] [--out benchmarks/results/policy_comparison]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = {
+    "mfms": ["backend=mfms", "problem=mfms_stackexchange"],
+    "regmix": ["backend=regmix", "problem=regmix_pilecc"],
+}
+POLICIES = ["uniform", "random", "dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law",
+            "shukor", "hyperband", "sfbo", "mfms_ei", "mfkg", "mfmes", "mfbo"]
+SIZES = {
+    "mfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40",
+             "policy.max_obs=150", "policy.max_per_run=3"],
+    "mfkg": ["policy.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32", "policy.maxiter=40",
+             "policy.max_obs=120", "policy.max_per_run=3"],
+    "mfmes": ["policy.raw_samples=32", "policy.iters=5", "policy.candidate_set=128", "policy.maxiter=40",
+              "policy.max_obs=120", "policy.max_per_run=3"],
+    "sfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40"],
+    "mfms_ei": ["policy.raw_samples=64", "policy.restarts=3", "policy.maxiter=50", "policy.max_obs=150"],
+}
+
+
+def table(summary: dict, errors: dict, eps: list[float]) -> tuple[list[dict], str]:
+    """Rows (backend, policy, median/IQR final regret, median cost, cost to reach eps) and a markdown table."""
+    fin = summary["final"]
+    ctr = {(r["backend"], r["policy"], r["eps"]): r for r in summary["cost_to_reach"]}
+    rows = []
+    for r in fin:
+        row = {"backend": r["backend"], "policy": r["policy"], "n_seeds": r.get("n_seeds"),
+               "regret_median": r.get("regret_median"), "regret_q25": r.get("regret_q25"),
+               "regret_q75": r.get("regret_q75"), "cost_median": r.get("cost_median")}
+        for e in eps:
+            c = ctr.get((r["backend"], r["policy"], e), {})
+            row[f"cost_to_{e:g}"] = c.get("median")
+            row[f"reached_{e:g}"] = c.get("n_reached")
+        rows.append(row)
+    rows.sort(key=lambda r: (r["backend"], r["regret_median"] if r["regret_median"] is not None else np.inf))
+    head = ["backend", "policy", "seeds", "final regret median [q25, q75]", "cost used"] + \
+        [f"cost to regret<={e:g} (reached)" for e in eps]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    fmt = lambda x: "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.4g}"  # noqa: E731
+    for r in rows:
+        cells = [r["backend"], r["policy"], str(r["n_seeds"]),
+                 f"{fmt(r['regret_median'])} [{fmt(r['regret_q25'])}, {fmt(r['regret_q75'])}]", fmt(r["cost_median"])]
+        cells += [f"{fmt(r[f'cost_to_{e:g}'])} ({r[f'reached_{e:g}']})" for e in eps]
+        lines.append("| " + " | ".join(cells) + " |")
+    for (b, p), msg in sorted(errors.items()):
+        lines.append(f"| {b} | {p} | 0 | not applicable: {msg} | - |" + " - |" * len(eps))
+    return rows, "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=3.0, help="target-run equivalents per campaign")
+    ap.add_argument("--backends", default="mfms,regmix")
+    ap.add_argument("--policies", default="all")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--eps", default="0.02,0.01,0.005")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "policy_comparison"))
+    args = ap.parse_args()
+    from bomix.bench.aggregate import summarize
+    from bomix.bench.plots import plot_regret_curves
+    from bomix.bench.sweep import grid, run_jobs
+    from bomix.errors import BomixError
+
+    policies = POLICIES if args.policies == "all" else [p for p in args.policies.split(",") if p]
+    backends = [b for b in args.backends.split(",") if b]
+    for b in backends:
+        if b not in BACKENDS:
+            raise BomixError(f"unknown backend {b!r}: choose from {sorted(BACKENDS)}")
+    for p in policies:
+        if not (ROOT / "conf" / "policy" / f"{p}.yaml").exists():
+            raise BomixError(f"no conf/policy/{p}.yaml: choose policies from conf/policy/")
+    out = Path(args.out)
+    root = out / "campaigns"
+    jobs = grid(root, {b: BACKENDS[b] for b in backends},
+                {p: [f"policy={p}", *SIZES.get(p, [])] for p in policies}, range(args.seeds), args.budget)
+    errors_file = out / "not_applicable.json"
+    errors = {tuple(k.split("/")): v for k, v in json.loads(errors_file.read_text()).items()} \
+        if errors_file.exists() else {}
+    jobs = [j for j in jobs if (j.labels["backend"], j.labels["policy"]) not in errors]
+    t0 = time.perf_counter()
+    print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
+    walls = []
+    for r in run_jobs(jobs, args.jobs):
+        walls.append(r)
+        if "error" in r:
+            errors[(r["backend"], r["policy"])] = r["error"]
+            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: not applicable: {r['error']}", flush=True)
+        else:
+            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: regret {r['regret']:.4f}, "
+                  f"cost {r['budget_used']:.3f} in {r['n_runs']} runs, {r['wall_s']:.0f} s", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        errors_file.write_text(json.dumps({"/".join(k): v for k, v in errors.items()}, indent=1))
+    wall = time.perf_counter() - t0
+    eps = [float(e) for e in args.eps.split(",")]
+    summary = summarize([root], eps=eps)
+    summary["wall_s_this_invocation"] = wall
+    summary["campaign_wall_s"] = walls
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    rows, md = table(summary, errors, eps)
+    settings = {"seeds": args.seeds, "budget": args.budget, "backends": {b: BACKENDS[b] for b in backends},
+                "policies": policies, "sizes": SIZES}
+    (out / "comparison.json").write_text(json.dumps({"rows": rows, "not_applicable": {"/".join(k): v for k, v in
+                                                    errors.items()}, "settings": settings, "wall_s": wall}, indent=1))
+    (out / "comparison.md").write_text(md + "\n")
+    plots = plot_regret_curves(summary, out)
+    print(md)
+    print(f"wall time {wall:.0f} s; wrote {out / 'comparison.json'}, {out / 'comparison.md'}, {len(plots)} plots")
+
+
+if __name__ == "__main__":
+    main()
