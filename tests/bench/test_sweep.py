@@ -1,0 +1,55 @@
+"""bomix.bench.sweep: a grid of ordinary `bomix run` campaigns, run in parallel, resumable, errors reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bomix.bench.sweep import Job, grid, run_jobs
+from bomix.store import Store
+
+
+def test_grid_lays_out_one_directory_per_backend_policy_seed(tmp_path):
+    jobs = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"], "uniform": ["policy=uniform"]},
+                seeds=range(2), budget=2, extra=["batch_size=1"])
+    assert len(jobs) == 4
+    dirs = {Path(j.directory).relative_to(tmp_path).as_posix() for j in jobs}
+    assert dirs == {"syn/random/seed0", "syn/random/seed1", "syn/uniform/seed0", "syn/uniform/seed1"}
+    j = next(j for j in jobs if j.labels == {"backend": "syn", "policy": "uniform", "seed": "1"})
+    assert j.overrides == ("backend=synthetic", "policy=uniform", "seed=1", "budget=2.0", "progress=false",
+                           "batch_size=1")
+    assert not j.done
+
+
+def test_run_jobs_runs_in_parallel_then_skips_finished_campaigns(tmp_path):
+    jobs = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"]}, seeds=range(2), budget=2)
+    results = list(run_jobs(jobs, n_jobs=2))
+    assert len(results) == 2 and all("error" not in r for r in results)
+    for r in results:
+        summary = json.loads((tmp_path / "syn" / "random" / f"seed{r['seed']}" / "summary.json").read_text())
+        assert r["regret"] == summary["regret"] and r["n_runs"] == summary["n_runs"] > 0
+        assert 0 < r["budget_used"] <= 2.0 + 1e-9
+    assert all(j.done for j in jobs)
+    assert list(run_jobs(jobs, n_jobs=2)) == []  # finished campaigns are skipped
+
+
+def test_run_jobs_resumes_an_interrupted_campaign(tmp_path):
+    (job,) = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"]}, seeds=[3], budget=1)
+    (first,) = run_jobs([job], n_jobs=1)
+    n_first = len(Store(job.directory).to_pandas()["runs"])
+    (Path(job.directory) / "summary.json").unlink()  # as if killed before the summary was written
+    raised = Job(job.directory, tuple(o if not o.startswith("budget=") else "budget=2.0" for o in job.overrides),
+                 job.labels)
+    (second,) = run_jobs([raised], n_jobs=1)
+    runs = Store(job.directory).to_pandas()["runs"]
+    assert second["n_runs"] == len(runs) > n_first >= first["n_runs"] > 0
+    assert runs["run_id"].is_unique
+
+
+def test_a_bad_job_reports_its_error_instead_of_stopping_the_sweep(tmp_path):
+    bad = Job(str(tmp_path / "bad"), ("backend=synthetic", "policy=fixed", "policy.mixture={nope: 1.0}",
+                                      "budget=1", "progress=false"), {"policy": "fixed"})
+    good = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"uniform": ["policy=uniform"]}, seeds=[0], budget=1)
+    results = {r["policy"]: r for r in run_jobs([bad, *good], n_jobs=1)}
+    assert "nope" in results["fixed"]["error"]
+    assert "error" not in results["uniform"] and results["uniform"]["regret"] is not None
