@@ -2,8 +2,9 @@
 
 - :class:`MFBOPolicy` (``mfbo``): our multi-fidelity rule. A GP over ``[w, s, t]`` on every (subsampled)
   checkpoint, hyperparameters refitted at each decision and warm-started from the previous decision's
-  fit (carried in the specs' ``meta``, so a resumed campaign rebuilds it exactly), and the target-projected
-  augmented EI per unit cost over the fidelity grid, continuations of earlier runs included.
+  fit (carried in the specs' ``meta``, so a resumed campaign rebuilds it exactly). The mixture maximises
+  EI at the target fidelity; the run goes to the cheapest fidelity still informative about the target
+  there (continuations of earlier runs included, only their extra steps cost).
 - :class:`MFKGPolicy` (``mfkg``): multi-fidelity knowledge gradient (value of the target's posterior-mean
   maximum after a fantasised observation, BoTorch's ``project_to_target_fidelity`` and
   ``InverseCostWeightedUtility``), evaluated on a discrete target set to stay tractable on 2 cores.
@@ -337,8 +338,12 @@ class MFBOPolicy(GPPolicy):
       the target itself when none is. Cheap fidelities are used while they are uncertain near the
       promising mixtures, never to exhaustion (the MF-GP-UCB / BOCA idea of Kandasamy et al.).
     - ``aei``: the target-projected augmented EI divided by ``cost^cost_exponent`` over the grid, with
-      continuations (``target_ei`` falls back to it when nothing at ``w*`` is affordable). Kept for comparison: with near-noiseless simulators it over-samples the cheapest
+      continuations. Kept for comparison: with near-noiseless simulators it over-samples the cheapest
       fidelity (its noise factor never vanishes), see the issue-4 note.
+
+    When ``w*`` has nothing left to run (observed at every fidelity, or nothing affordable), its EI is
+    locally penalised (González et al. 2016) and the next-best mixture taken; after 3 such mixtures
+    the policy stops (the model has converged on mixtures it has already measured).
 
     Args:
         rule: ``target_ei`` | ``aei``.
@@ -363,6 +368,7 @@ class MFBOPolicy(GPPolicy):
         self.cost_exponent = float(cost_exponent)
         self.init_max_cost = float(init_max_cost)
         self.continuation = bool(continuation)
+        self.max_blocked, self.block_radius = 3, 0.05
 
     def init_fidelities(self) -> list[Fidelity]:
         grid = self.space.fidelity_grid()
@@ -371,10 +377,7 @@ class MFBOPolicy(GPPolicy):
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         if self.rule == "target_ei":
-            spec = self._one_target_ei(model, history, obs, rng, budget_left, pending)
-            if spec is not None:
-                return spec
-            # the target's best mixture is not affordable anywhere (late in a budget): AEI per cost
+            return self._one_target_ei(model, history, obs, rng, budget_left, pending)
         grid = self.space.fidelity_grid()
         best = self._incumbent(model, obs)
         noise = noise_variance(base)
@@ -408,10 +411,22 @@ class MFBOPolicy(GPPolicy):
                 return None
             w = max(options, key=lambda o: o[1])[0].mixture.weights
             return self._cheapest_informative(model, w, history, budget_left, pending)[0]
-        w, _, val = maximize(acq, self.space, [t], rng, self.opt_cfg,
-                             extra=np.unique(obs.w, axis=0) if len(obs) else None)
-        best_spec, cost = self._cheapest_informative(model, w, history, budget_left, pending)
-        if best_spec is None:
+        extra = np.unique(obs.w, axis=0) if len(obs) else None
+        blocked: list[np.ndarray] = []
+        for _ in range(self.max_blocked + 1):
+            # a mixture with nothing left to run (every fidelity observed, or none affordable) is blocked:
+            # EI is multiplied by min(1, distance / block_radius) around it (local penalisation), so the
+            # next-best mixture is chosen instead of repeating a finished one
+            pen = acq if not blocked else partial(_penalised, acq, torch.tensor(np.array(blocked), dtype=DT),
+                                                  self.block_radius)
+            w, _, val = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
+            best_spec, cost = self._cheapest_informative(model, w, history, budget_left, pending)
+            if best_spec is not None:
+                break
+            blocked.append(w)
+        else:
+            log.info("mfbo: the %d best target-EI mixtures have nothing affordable left to run: stopping",
+                     len(blocked))
             return None
         score = val - np.log(max(cost, 1e-12))
         # continuing a promising earlier run may buy more per unit cost than a fresh one
@@ -438,21 +453,21 @@ class MFBOPolicy(GPPolicy):
     def _fidelity_costs(self, w: np.ndarray, history: History, pending: list[RunSpec]):
         """``[(fid, cost, resume_spec | None)]`` for each grid fidelity at mixture ``w``."""
         busy = {s.resume_from for s in pending if s.resume_from}
+        resume = self.continuation and self.problem.supports_continuation
         longest: dict[str, RunSpec] = {}
-        if self.continuation and self.problem.supports_continuation:
-            for r in history.ok:
-                sp = r.spec
-                if sp.run_id in busy or not np.allclose(sp.mixture.weights, w, rtol=0, atol=1e-12):
-                    continue
-                if sp.scale not in longest or sp.steps > longest[sp.scale].steps:
-                    longest[sp.scale] = sp
+        for r in history.ok:
+            sp = r.spec
+            if not np.allclose(sp.mixture.weights, w, rtol=0, atol=1e-12):
+                continue
+            if sp.scale not in longest or sp.steps > longest[sp.scale].steps:
+                longest[sp.scale] = sp
         out = []
         for f in self.space.fidelity_grid():
             prev = longest.get(f.scale)
-            if prev is not None and prev.steps < f.steps:
+            if prev is not None and prev.steps >= f.steps:
+                continue  # already observed there (its curve holds this step)
+            if prev is not None and resume and prev.run_id not in busy:
                 out.append((f, self.problem.cost(f.scale, f.steps, prev.steps), prev))
-            elif prev is not None and prev.steps >= f.steps:
-                continue  # already observed there
             else:
                 out.append((f, self.problem.cost.of(f), None))
         return out
@@ -689,6 +704,12 @@ class MFMESPolicy(GPPolicy):
 
         options = self._choose(acq, history, obs, rng, budget_left)
         return options[0][0] if options else None
+
+
+def _penalised(acq: Acq, blocked: torch.Tensor, radius: float, W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+    """``acq(W, g) + log min(1, dist(W, blocked) / radius)``: ``W`` (b x K), ``blocked`` (m x K) -> (b,)."""
+    d = torch.cdist(W, blocked).min(dim=-1).values
+    return acq(W, g) + torch.log((d / radius).clamp(1e-9, 1.0))
 
 
 def _dedupe(obs: Observations) -> Observations:

@@ -137,3 +137,40 @@ def test_mfbo_beats_random_at_equal_budget():
                                seed=seed, max_runs=12)["regret"])
         rnd.append(run_campaign(SyntheticBackend(k=3, seed=seed), RandomPolicy(), budget=1.2, seed=seed)["regret"])
     assert np.median(mf) < np.median(rnd), (mf, rnd)
+
+
+def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
+    """When target-EI's best mixture is observed at every fidelity, its EI is penalised and another is run."""
+    import bomix.policies.bo as bo
+
+    b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, **SMALL))
+    _play(b, pol, h, 3)
+    done = np.array([0.5, 0.3, 0.2])
+    for i, f in enumerate(h.space.fidelity_grid()):  # measure `done` everywhere
+        spec = pol.ask(h, 5.0, 1)[0].with_(run_id=f"d{i}", mixture=bo.Mixture(done), scale=f.scale, steps=f.steps)
+        h.results.append(b.run(spec))
+    other = np.array([0.1, 0.1, 0.8])
+    calls = []
+
+    def fake_maximize(acq, space, fids, rng, cfg, extra=None):
+        """The plain acquisition "prefers" `done`; a penalised one is judged on its values."""
+        W = torch.tensor(np.stack([done, other]), dtype=torch.double)
+        v = acq(W, np.zeros(2, dtype=int)).detach().numpy()
+        calls.append(v)
+        i = 0 if not isinstance(acq, bo.partial) else int(np.argmax(v))
+        return (done, other)[i], 0, float(v[i])
+
+    monkeypatch.setattr(bo, "maximize", fake_maximize)
+    spec = pol.ask(h, 5.0, 1)[0]
+    assert np.allclose(spec.mixture.weights, other)
+    assert len(calls) == 2 and calls[1][0] < calls[0][0] - 15  # the second search penalised `done`
+    assert calls[1][1] == pytest.approx(calls[0][1])  # and nothing far from it
+
+
+def test_penalty_is_local():
+    from bomix.policies.bo import _penalised
+
+    acq = lambda W, g: torch.zeros(len(W), dtype=torch.double)  # noqa: E731
+    W = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.48, 0.02], [0.0, 0.0, 1.0]], dtype=torch.double)
+    v = _penalised(acq, W[:1], 0.05, W, np.zeros(3, dtype=int))
+    assert v[0] < -15 and -3 < v[1] < 0 and v[2] == 0
