@@ -1,4 +1,4 @@
-"""The ``bomix`` console command: ``run`` (Hydra), ``bench``, ``simulator``, ``data``."""
+"""The ``bomix`` console command: ``run`` (Hydra), ``bench``, ``simulator``, ``data``, ``export``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ commands:
   bench DIR... [--out OUT]     aggregate campaign directories: regret vs cost, speedups, plots
   simulator build TABLE --out DIR   build a replay simulator from logged runs
   data prepare|demo ...        tokenise per-domain text into shards; build the offline demo corpus
+  export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
 """
 
 #: subcommand -> (module, function taking argv and returning an exit code)
@@ -22,6 +23,7 @@ SUBCOMMANDS = {
     "bench": ("bomix.bench.cli", "cli_main"),
     "simulator": ("bomix.backends.replay.build", "cli_main"),
     "data": ("bomix.backends.trainer.data", "cli_main"),
+    "export": ("bomix.export", "cli_main"),
 }
 
 

@@ -113,13 +113,7 @@ class History:
 
     def table(self) -> pd.DataFrame:
         """Ok runs in the logged-run long format: run_id, scale, params, step, w:<d>..., m:<metric>..."""
-        rows = []
-        for r in self.ok:
-            base = {"run_id": r.spec.run_id, "scale": r.spec.scale,
-                    "params": self.space.scale(r.spec.scale).params}
-            base.update({f"w:{d}": float(x) for d, x in zip(self.space.domains, r.spec.mixture.weights)})
-            for i, step in enumerate(r.curve.steps):
-                row = dict(base, step=int(step))
-                row.update({f"m:{m}": float(v[i]) for m, v in r.curve.metrics.items()})
-                rows.append(row)
-        return pd.DataFrame(rows)
+        from bomix.export import runs_to_table
+
+        params = {r.spec.scale: self.space.scale(r.spec.scale).params for r in self.ok}
+        return runs_to_table(self.ok, self.space.domains, params, allow_empty=True)

@@ -1,4 +1,4 @@
-"""`bomix data prepare|demo|export`: per-domain text -> per-domain token shards (numpy memmap).
+"""`bomix data prepare|demo`: per-domain text -> per-domain token shards (numpy memmap).
 
 Layout written by :func:`prepare` into ``out/``::
 
@@ -420,9 +420,6 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--domains", default=None, help="comma-separated subset of the demo domains")
     d.add_argument("--text-only", action="store_true", help="only write the text, do not tokenise")
     _common(d)
-    e = sub.add_parser("export", help="export a campaign's trainer runs in the logged-run format")
-    e.add_argument("campaign", help="campaign directory (with store.sqlite)")
-    e.add_argument("--out", "-o", required=True, help="output .csv or .parquet")
     return ap
 
 
@@ -440,12 +437,6 @@ def cli_main(argv: list[str]) -> int:
     """``bomix data prepare|demo``; returns an exit code (BomixError for bad input)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
-    if args.cmd == "export":
-        from bomix.backends.trainer.export import export_campaign
-
-        df = export_campaign(args.campaign, args.out)
-        print(json.dumps({"out": str(args.out), "rows": len(df), "runs": int(df["run_id"].nunique())}))
-        return 0
     cfg = PrepareConfig(vocab_size=args.vocab_size, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
                         max_val_tokens=args.max_val_tokens, text_field=args.text_field, seed=args.seed,
                         max_bytes=None if args.max_mb is None else int(args.max_mb * 1e6))

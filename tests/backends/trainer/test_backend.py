@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bomix.backends.trainer.backend import TrainerBackend
-from bomix.backends.trainer.export import export_campaign, runs_to_table
+from bomix.export import export_campaign, runs_to_table
 from bomix.campaign import run_campaign
 from bomix.errors import BomixError
 from bomix.policies.heuristics import RandomPolicy

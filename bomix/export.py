@@ -1,4 +1,4 @@
-"""Trainer runs -> the logged-run long format of the replay simulator (simulator/README.md).
+"""Campaign runs -> the logged-run long format of the replay simulator (simulator/README.md).
 
 One row per (run, evaluated step): ``run_id``, ``scale``, ``params``, ``step``, ``tokens``,
 ``w:<domain>`` per training domain, ``m:<metric>`` per metric. Only ``ok`` runs are exported; a
@@ -18,7 +18,7 @@ from bomix.runs import RunResult
 
 
 def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: Mapping[str, float] | None = None,
-                  tokens_per_step: float | None = None) -> pd.DataFrame:
+                  tokens_per_step: float | None = None, allow_empty: bool = False) -> pd.DataFrame:
     """Finished runs -> long table.
 
     Args:
@@ -26,6 +26,7 @@ def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: 
         domains: the mixture's domain order.
         params: scale -> parameter count (default: ``info["params"]`` of each result).
         tokens_per_step: training tokens per step (``tokens`` column; omitted when None).
+        allow_empty: return an empty table instead of raising when no run finished ok.
     """
     rows = []
     for r in results:
@@ -43,6 +44,8 @@ def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: 
             row.update({f"m:{m}": float(v[i]) for m, v in r.curve.metrics.items()})
             rows.append(row)
     if not rows:
+        if allow_empty:
+            return pd.DataFrame(columns=["run_id", "scale", "params", "step", *[f"w:{d}" for d in domains]])
         raise BomixError("no finished (ok) runs to export")
     df = pd.DataFrame(rows)
     lead = ["run_id", "scale", "params", "step"] + (["tokens"] if tokens_per_step else [])
@@ -76,3 +79,18 @@ def export_campaign(directory: str | Path, out: str | Path) -> pd.DataFrame:
     else:
         raise BomixError(f"--out {out}: use a .csv or .parquet file name")
     return df
+
+
+def cli_main(argv: list[str]) -> int:
+    """``bomix export CAMPAIGN --out runs.csv``: a campaign's ok runs in the logged-run format."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="bomix export", description="export a campaign's finished runs in the "
+                                 "logged-run format (simulator/README.md), e.g. to build a replay simulator")
+    ap.add_argument("campaign", help="campaign directory (with store.sqlite)")
+    ap.add_argument("--out", "-o", required=True, help="output .csv or .parquet")
+    args = ap.parse_args(argv)
+    df = export_campaign(args.campaign, args.out)
+    print(json.dumps({"out": str(args.out), "rows": len(df), "runs": int(df["run_id"].nunique())}))
+    return 0
