@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bomix run hydra.run.dir=$(DEMO_DIR) $(ARGS)
+	$(BIN)/bomix run +experiment=demo hydra.run.dir=$(DEMO_DIR) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
