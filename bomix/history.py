@@ -87,8 +87,10 @@ class History:
             if not checkpoints:
                 idx = idx[-1:]
             elif max_per_run and idx.size > max_per_run:
-                pos = np.unique(np.round(np.geomspace(1, idx.size, max_per_run)).astype(int) - 1)
-                idx = idx[pos]
+                if max_per_run == 1:
+                    idx = idx[-1:]
+                else:
+                    idx = idx[np.unique(np.round(np.geomspace(1, idx.size, max_per_run)).astype(int) - 1)]
             for i in idx:
                 cols["w"].append(r.spec.mixture.weights)
                 cols["scales"].append(r.spec.scale)

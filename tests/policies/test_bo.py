@@ -174,3 +174,22 @@ def test_penalty_is_local():
     W = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.48, 0.02], [0.0, 0.0, 1.0]], dtype=torch.double)
     v = _penalised(acq, W[:1], 0.05, W, np.zeros(3, dtype=int))
     assert v[0] < -15 and -3 < v[1] < 0 and v[2] == 0
+
+
+@pytest.mark.parametrize("per_run", [1, 2, 3])
+def test_subsampled_checkpoints_always_keep_each_runs_last(per_run):
+    b, pol, h = _bound(MFBOPolicy(n_init=3, **SMALL))
+    _play(b, pol, h, 4)
+    obs = h.observations(checkpoints=True, max_per_run=per_run)
+    for r in h.ok:
+        mine = obs.steps[obs.run_ids == r.spec.run_id]
+        assert 1 <= len(mine) <= per_run and mine.max() == r.curve.steps[-1]
+
+
+def test_a_long_campaign_beyond_max_obs_keeps_modelling():
+    """More runs than max_obs: observations shrink to each run's last checkpoint, never to nothing."""
+    b, pol, h = _bound(MFBOPolicy(n_init=3, **dict(SMALL, max_obs=6)))
+    _play(b, pol, h, 10)
+    obs = pol.observations(h)
+    assert 2 <= len(obs) <= 10
+    assert all(s.tag != "init" for s in h.all_specs()[3:])
