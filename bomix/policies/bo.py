@@ -341,9 +341,10 @@ class MFBOPolicy(GPPolicy):
       continuations. Kept for comparison: with near-noiseless simulators it over-samples the cheapest
       fidelity (its noise factor never vanishes), see the issue-4 note.
 
-    When ``w*`` has nothing left to run (observed at every fidelity, or nothing affordable), its EI is
-    locally penalised (González et al. 2016) and the next-best mixture taken; after 3 such mixtures
-    the policy stops (the model has converged on mixtures it has already measured).
+    When ``w*`` has nothing left to run (measured at every fidelity, or nothing affordable), a ball of
+    radius 0.05 around it is excluded from the EI search (a local penalty in the spirit of González et
+    al. 2016, made hard because log-EI spans hundreds of nats) and the next-best mixture is taken; after
+    3 such mixtures the policy stops.
 
     Args:
         rule: ``target_ei`` | ``aei``.
@@ -352,6 +353,9 @@ class MFBOPolicy(GPPolicy):
         cost_exponent: ``aei`` acquisition = AEI / cost^cost_exponent.
         init_max_cost: initial runs go to grid fidelities costing at most this (target-run equivalents).
         continuation: also consider continuing earlier runs (only the extra steps cost).
+        min_distance: a fidelity counts as measured at ``w`` when a run within this L1 distance of ``w``
+            reached it (``target_ei``): mixtures that differ by less than this share of the data are not
+            re-run at the same fidelity (stops endless cheap runs at near-identical mixtures).
         (others: see :class:`GPPolicy`)
     """
 
@@ -359,7 +363,8 @@ class MFBOPolicy(GPPolicy):
     tag = "mfbo"
 
     def __init__(self, rule: str = "target_ei", threshold: float = 1.0, min_corr: float = 0.3,
-                 cost_exponent: float = 1.0, init_max_cost: float = 0.05, continuation: bool = True, **kw):
+                 cost_exponent: float = 1.0, init_max_cost: float = 0.05, continuation: bool = True,
+                 min_distance: float = 0.05, **kw):
         super().__init__(**kw)
         if rule not in ("target_ei", "aei"):
             raise BomixError(f"mfbo: unknown rule {rule!r}: use target_ei or aei")
@@ -368,6 +373,9 @@ class MFBOPolicy(GPPolicy):
         self.cost_exponent = float(cost_exponent)
         self.init_max_cost = float(init_max_cost)
         self.continuation = bool(continuation)
+        if not 0.0 <= float(min_distance) < 2.0:
+            raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
+        self.min_distance = float(min_distance)
         self.max_blocked, self.block_radius = 3, 0.05
 
     def init_fidelities(self) -> list[Fidelity]:
@@ -454,18 +462,22 @@ class MFBOPolicy(GPPolicy):
         """``[(fid, cost, resume_spec | None)]`` for each grid fidelity at mixture ``w``."""
         busy = {s.resume_from for s in pending if s.resume_from}
         resume = self.continuation and self.problem.supports_continuation
-        longest: dict[str, RunSpec] = {}
+        longest: dict[str, RunSpec] = {}  # the longest run of exactly w per scale (continuable)
+        near: dict[str, int] = {}  # the most steps observed per scale within min_distance of w
         for r in history.ok:
             sp = r.spec
-            if not np.allclose(sp.mixture.weights, w, rtol=0, atol=1e-12):
+            d = float(np.abs(sp.mixture.weights - w).sum())
+            if d <= max(self.min_distance, 1e-12):
+                near[sp.scale] = max(near.get(sp.scale, 0), sp.steps)
+            if d > 1e-12:
                 continue
             if sp.scale not in longest or sp.steps > longest[sp.scale].steps:
                 longest[sp.scale] = sp
         out = []
         for f in self.space.fidelity_grid():
             prev = longest.get(f.scale)
-            if prev is not None and prev.steps >= f.steps:
-                continue  # already observed there (its curve holds this step)
+            if near.get(f.scale, 0) >= f.steps:
+                continue  # already observed there, or at a mixture within min_distance (its curve holds this step)
             if prev is not None and resume and prev.run_id not in busy:
                 out.append((f, self.problem.cost(f.scale, f.steps, prev.steps), prev))
             else:
@@ -707,9 +719,10 @@ class MFMESPolicy(GPPolicy):
 
 
 def _penalised(acq: Acq, blocked: torch.Tensor, radius: float, W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
-    """``acq(W, g) + log min(1, dist(W, blocked) / radius)``: ``W`` (b x K), ``blocked`` (m x K) -> (b,)."""
+    """``acq(W, g)`` minus a barrier inside ``radius`` of the nearest blocked mixture (log-penalty plus
+    ``1e4 * (1 - d / radius)``): ``W`` (b x K), ``blocked`` (m x K) -> (b,)."""
     d = torch.cdist(W, blocked).min(dim=-1).values
-    return acq(W, g) + torch.log((d / radius).clamp(1e-9, 1.0))
+    return acq(W, g) + torch.log((d / radius).clamp(1e-9, 1.0)) - 1e4 * (1.0 - d / radius).clamp_min(0.0)
 
 
 def _dedupe(obs: Observations) -> Observations:

@@ -132,10 +132,10 @@ def test_bad_policy_arguments_are_one_line_errors():
 
 def test_mfbo_beats_random_at_equal_budget():
     mf, rnd = [], []
-    for seed in range(3):
-        mf.append(run_campaign(SyntheticBackend(k=3, seed=seed), MFBOPolicy(n_init=3, **SMALL), budget=1.2,
-                               seed=seed, max_runs=12)["regret"])
-        rnd.append(run_campaign(SyntheticBackend(k=3, seed=seed), RandomPolicy(), budget=1.2, seed=seed)["regret"])
+    for seed in range(5):
+        mf.append(run_campaign(SyntheticBackend(k=3, seed=seed), MFBOPolicy(n_init=3, **SMALL), budget=2.0,
+                               seed=seed, max_runs=20)["regret"])
+        rnd.append(run_campaign(SyntheticBackend(k=3, seed=seed), RandomPolicy(), budget=2.0, seed=seed)["regret"])
     assert np.median(mf) < np.median(rnd), (mf, rnd)
 
 
@@ -163,7 +163,7 @@ def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
     monkeypatch.setattr(bo, "maximize", fake_maximize)
     spec = pol.ask(h, 5.0, 1)[0]
     assert np.allclose(spec.mixture.weights, other)
-    assert len(calls) == 2 and calls[1][0] < calls[0][0] - 15  # the second search penalised `done`
+    assert len(calls) == 2 and calls[1][0] < calls[0][0] - 100  # the second search penalised `done`
     assert calls[1][1] == pytest.approx(calls[0][1])  # and nothing far from it
 
 
@@ -173,7 +173,7 @@ def test_penalty_is_local():
     acq = lambda W, g: torch.zeros(len(W), dtype=torch.double)  # noqa: E731
     W = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.48, 0.02], [0.0, 0.0, 1.0]], dtype=torch.double)
     v = _penalised(acq, W[:1], 0.05, W, np.zeros(3, dtype=int))
-    assert v[0] < -15 and -3 < v[1] < 0 and v[2] == 0
+    assert v[0] < -1e3 and v[1] < -100 and v[2] == 0  # inside the radius: excluded; far away: untouched
 
 
 @pytest.mark.parametrize("per_run", [1, 2, 3])
