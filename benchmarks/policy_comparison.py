@@ -116,6 +116,9 @@ def main() -> None:
     walls = []
     for r in run_jobs(jobs, args.jobs):
         walls.append(r)
+        if "crash" in r:
+            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: CRASHED: {r['crash']}", flush=True)
+            continue
         if "error" in r:
             errors[(r["backend"], r["policy"])] = r["error"]
             print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: not applicable: {r['error']}", flush=True)

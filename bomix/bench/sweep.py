@@ -66,7 +66,8 @@ def compose(overrides: Sequence[str]):
 
 
 def run_job(job: Job) -> dict:
-    """Run (or resume) one campaign; returns its labels, summary fields and wall time (or the error)."""
+    """Run (or resume) one campaign; returns its labels, summary fields and wall time, or ``error`` (bad
+    input: the policy does not apply to the problem) or ``crash`` (any other exception, with its type)."""
     import logging
 
     import torch
@@ -83,6 +84,9 @@ def run_job(job: Job) -> dict:
         out.update(regret=s.get("regret"), n_runs=s.get("n_runs"), budget_used=s.get("budget_used"))
     except BomixError as exc:  # a policy that does not apply to a problem (e.g. no per-domain losses)
         out["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug in one campaign must not stop the sweep; reported
+        out["crash"] = f"{type(exc).__name__}: {exc}"
+        logging.getLogger("bomix").exception("campaign %s crashed", job.directory)
     out["wall_s"] = time.perf_counter() - t0
     return out
 

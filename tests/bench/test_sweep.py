@@ -53,3 +53,15 @@ def test_a_bad_job_reports_its_error_instead_of_stopping_the_sweep(tmp_path):
     results = {r["policy"]: r for r in run_jobs([bad, *good], n_jobs=1)}
     assert "nope" in results["fixed"]["error"]
     assert "error" not in results["uniform"] and results["uniform"]["regret"] is not None
+
+
+def test_a_crashing_job_is_reported_with_its_type(tmp_path, monkeypatch):
+    import bomix.app
+
+    def boom(cfg, directory):
+        raise KeyError("nih_exporter")
+
+    monkeypatch.setattr(bomix.app, "run_from_config", boom)
+    (job,) = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"]}, seeds=[0], budget=1)
+    (r,) = run_jobs([job], n_jobs=1)
+    assert r["crash"] == "KeyError: 'nih_exporter'" and "error" not in r

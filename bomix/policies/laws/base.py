@@ -165,8 +165,8 @@ class LawPolicy(Policy):
         return RunSpec(Mixture(w, self.space.domains), scale, int(steps), tag=tag)
 
     def domain_metrics(self) -> dict[str, str] | None:
-        """Objective as per-domain metrics: domain -> metric when every objective metric is one
-        domain's own (e.g. ``loss:<domain>``) and the objective is a loss (sign +); else None."""
+        """Objective as per-domain metrics: domain -> metric when every domain has its own metric (e.g.
+        ``loss:<domain>``), the objective is made of them and is a loss (sign +); else None."""
         from bomix.laws._fit import domain_metric_map
 
         obj = self.problem.objective
@@ -174,6 +174,6 @@ class LawPolicy(Policy):
             return None
         mm = domain_metric_map(self.space.domains, list(self.problem.metrics or obj.metrics))
         inv = {m: d for d, m in mm.items()}
-        if all(m in inv for m in obj.metrics):
+        if len(mm) == self.space.k and all(m in inv for m in obj.metrics):
             return mm
         return None
