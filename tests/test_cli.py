@@ -36,6 +36,17 @@ def test_run_prints_summary_and_writes_directory(tmp_path):
     assert (tmp_path / "store.sqlite").exists()
 
 
+@pytest.mark.parametrize("policy", ["mfbo", "regmix"])
+def test_readme_demo_experiment_runs_any_policy(tmp_path, policy):
+    """`make demo` = `bomix run +experiment=demo` (RegMix simulator, mfbo); shortened here with max_runs."""
+    out = bomix("run", "+experiment=demo", f"policy={policy}", "max_runs=8", "policy.n_runs=6" if policy == "regmix"
+                else "policy.n_init=4", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["backend"] == "regmix" and summary["policy"] == policy
+    assert 0 < summary["n_runs"] <= 8 and summary["regret"] >= 0
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
