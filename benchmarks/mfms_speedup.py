@@ -97,16 +97,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mfms_speedup"))
     ap.add_argument("--mfms-path", default=None, help="MFMS data (default: the backend's own lookup)")
     args = ap.parse_args()
-    from bomix.errors import BomixError
+    from bomix.bench.sweep import check_names, policy_names
 
-    policies = [p for p in args.policies.split(",") if p]
-    objectives = [o for o in args.objectives.split(",") if o]
-    for o in objectives:
-        if o not in OBJECTIVES:
-            raise BomixError(f"unknown objective {o!r}: choose from {sorted(OBJECTIVES)}")
-    for p in policies:
-        if not (ROOT / "conf" / "policy" / f"{p}.yaml").exists():
-            raise BomixError(f"no conf/policy/{p}.yaml: choose policies from conf/policy/")
+    policies = check_names([p for p in args.policies.split(",") if p], policy_names(), "policy")
+    objectives = check_names([o for o in args.objectives.split(",") if o], OBJECTIVES, "objective")
     out = Path(args.out)
     camp_root = out / "campaigns"
     jobs = []

@@ -92,17 +92,11 @@ def main() -> None:
     args = ap.parse_args()
     from bomix.bench.aggregate import summarize
     from bomix.bench.plots import plot_regret_curves
-    from bomix.bench.sweep import grid, run_jobs
-    from bomix.errors import BomixError
+    from bomix.bench.sweep import check_names, grid, policy_names, run_jobs
 
-    policies = POLICIES if args.policies == "all" else [p for p in args.policies.split(",") if p]
-    backends = [b for b in args.backends.split(",") if b]
-    for b in backends:
-        if b not in BACKENDS:
-            raise BomixError(f"unknown backend {b!r}: choose from {sorted(BACKENDS)}")
-    for p in policies:
-        if not (ROOT / "conf" / "policy" / f"{p}.yaml").exists():
-            raise BomixError(f"no conf/policy/{p}.yaml: choose policies from conf/policy/")
+    policies = check_names(POLICIES if args.policies == "all" else [p for p in args.policies.split(",") if p],
+                           policy_names(), "policy")
+    backends = check_names([b for b in args.backends.split(",") if b], BACKENDS, "backend")
     out = Path(args.out)
     root = out / "campaigns"
     jobs = grid(root, {b: BACKENDS[b] for b in backends},

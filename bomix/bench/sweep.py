@@ -54,6 +54,24 @@ def grid(root: str | Path, backends: Mapping[str, Sequence[str]], policies: Mapp
     return jobs
 
 
+def check_names(names: Sequence[str], known: Iterable[str], what: str) -> list[str]:
+    """``names`` if each is in ``known``, else a BomixError naming the first unknown one and the choices."""
+    from bomix.errors import BomixError
+
+    known = sorted(known)
+    for n in names:
+        if n not in known:
+            raise BomixError(f"unknown {what} {n!r}: choose from {known}")
+    return list(names)
+
+
+def policy_names() -> list[str]:
+    """The policies ``bomix run policy=<name>`` accepts: the files in ``conf/policy/``."""
+    from bomix.app import CONF_DIR
+
+    return sorted(p.stem for p in (Path(CONF_DIR) / "policy").glob("*.yaml"))
+
+
 def compose(overrides: Sequence[str]):
     """The ``bomix run`` config for ``overrides`` (Hydra compose over the repository's ``conf/``)."""
     from hydra import compose as hydra_compose

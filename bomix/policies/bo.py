@@ -423,8 +423,8 @@ class MFBOPolicy(GPPolicy):
         blocked: list[np.ndarray] = []
         for _ in range(self.max_blocked + 1):
             # a mixture with nothing left to run (every fidelity observed, or none affordable) is blocked:
-            # EI is multiplied by min(1, distance / block_radius) around it (local penalisation), so the
-            # next-best mixture is chosen instead of repeating a finished one
+            # a barrier excludes the block_radius ball around it (see _penalised), so the next-best
+            # mixture is chosen instead of repeating a finished one
             pen = acq if not blocked else partial(_penalised, acq, torch.tensor(np.array(blocked), dtype=DT),
                                                   self.block_radius)
             w, _, val = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)

@@ -65,3 +65,15 @@ def test_a_crashing_job_is_reported_with_its_type(tmp_path, monkeypatch):
     (job,) = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"]}, seeds=[0], budget=1)
     (r,) = run_jobs([job], n_jobs=1)
     assert r["crash"] == "KeyError: 'nih_exporter'" and "error" not in r
+
+
+def test_benchmark_names_are_checked_against_the_choices():
+    import pytest
+
+    from bomix.bench.sweep import check_names, policy_names
+    from bomix.errors import BomixError
+
+    assert {"mfbo", "random", "regmix"} <= set(policy_names())
+    assert check_names(["mfbo"], policy_names(), "policy") == ["mfbo"]
+    with pytest.raises(BomixError, match=r"unknown policy 'nope': choose from \[.*'mfbo'"):
+        check_names(["mfbo", "nope"], policy_names(), "policy")
