@@ -57,7 +57,8 @@ class SyntheticBackend(Backend):
         batch_size: sequences per step of the step simulator (online runs).
         batch_noise: sd of one sequence's train loss around the law (online runs' batch noise).
         eval_noise: sd of a validation loss asked for by a controller.
-        token_sd: token-level spread of the excess loss (DoReMi's per-token clipping).
+        token_sd: token-level spread of the excess loss relative to the reducible loss (DoReMi's
+            per-token clipping).
         grad_noise: relative noise of simulated gradient dots.
         lr: learning rate reported to controllers (gradient dots are scaled by it).
         eval_batch: validation sequences per domain per request (for the charged overhead).
@@ -88,7 +89,7 @@ class SyntheticBackend(Backend):
         batch_size: int = 256,
         batch_noise: float = 0.5,
         eval_noise: float = 0.01,
-        token_sd: float = 1.0,
+        token_sd: float = 0.5,
         grad_noise: float = 0.1,
         lr: float = 3e-3,
         eval_batch: int = 64,
@@ -125,6 +126,7 @@ class SyntheticBackend(Backend):
         if law:
             self._set_law(law)
         self._optima: dict[str, tuple[Mixture, float]] = {}
+        self._recipes: dict[str, float] = {}
 
     # ----- the law ---------------------------------------------------------------------------
     def _draw_law(self, rng: np.random.Generator) -> None:
@@ -291,9 +293,11 @@ class SyntheticBackend(Backend):
         still see batch noise from the spec's seed): the value of an online *recipe* (target mode)."""
         from bomix.backends.synthetic_steps import simulate
 
-        metrics, _ = simulate(self, spec, noiseless=False)
-        final = {m: v[-1:] for m, v in metrics.items()}
-        return float(objective.values(final)[0])
+        key = f"{objective.name}|{spec.to_json()}"
+        if key not in self._recipes:
+            metrics, _ = simulate(self, spec, noiseless=False)
+            self._recipes[key] = float(objective.values({m: v[-1:] for m, v in metrics.items()})[0])
+        return self._recipes[key]
 
     def describe(self) -> dict:
         d = {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}

@@ -13,7 +13,8 @@ State: effective tokens ``D (K,)``. Per step ``t`` (``bomix/online/base.py`` pro
    a frozen reference model in closed form from the reference run's spec, on the same batch (the
    batch noise is shared), with DoReMi's per-token clipped excess
    ``E[max(d + s_tok eps, 0)] = d Phi(d / s_tok) + s_tok phi(d / s_tok)`` (``d`` = the domain's
-   excess, ``s_tok`` the token-level spread); gradient dots through the exact first-order transfer
+   excess, ``s_tok = token_sd x`` the mean reducible loss of the two models: 0 for a domain nothing
+   can learn); gradient dots through the exact first-order transfer
    ``G_i = -sum_j u_j dL_j/dD_j T_ji tokens_per_step`` (the drop of the target objective per unit
    of domain i), ``<g_i, g_val> = G_i / lr`` plus noise, ``||g_i|| = 1`` plus noise.
 
@@ -90,6 +91,7 @@ def simulate(backend: "SyntheticBackend", spec: RunSpec, noiseless: bool = False
     T, u, rho = b.T, b.u, b.rho
     reference = spec.controller.reference
     ref = b.reference_losses(reference) if reference is not None and reference["source"] == "model" else None
+    ref_red = None if ref is None else ref - const  # the reference's reducible loss (same scale)
     sig_b = 0.0 if noiseless else b.batch_noise
     sig_v = 0.0 if noiseless else b.eval_noise
     sig_g = 0.0 if noiseless else b.grad_noise
@@ -129,10 +131,13 @@ def simulate(backend: "SyntheticBackend", spec: RunSpec, noiseless: bool = False
         D = rho * D + tps * (T @ share)
         if want.reference:
             d = L - ref
-            s_tok = b.token_sd
+            # token-level spread of l_theta - l_ref: proportional to what data can still change
+            # (the two models' reducible losses); 0 for a domain nothing can learn
+            s_tok = np.maximum(b.token_sd * 0.5 * (L - const + ref_red), 1e-12)
             sig.ref_losses = np.where(present, ref + noise, np.nan)
-            sig.excess = np.where(present, d * _Phi(d / s_tok) + s_tok * _phi(d / s_tok)
-                                  + sig_b * 0.1 * z / np.sqrt(np.maximum(n, 1)), np.nan)
+            sig.excess = np.where(present, np.maximum(d * _Phi(d / s_tok) + s_tok * _phi(d / s_tok)
+                                                      + sig_b * 0.1 * z * s_tok / np.sqrt(np.maximum(n, 1)), 0.0),
+                                  np.nan)
         if want.val:
             Lv = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
             sig.val_losses = Lv + sig_v * ZV[t]
