@@ -294,6 +294,20 @@ class Controller:
         """Generator of step ``step`` (same seed and step -> same draws)."""
         return np.random.default_rng([self.seed, int(step), int(salt), 0x0B0])
 
+    def uniform(self, step: int, salt: int = 0) -> float:
+        """One U[0, 1) draw of step ``step`` (a SplitMix64 hash of seed, step, salt: cheap per step)."""
+        return _splitmix(_splitmix(_splitmix(self.seed) ^ int(step)) ^ int(salt)) / 2.0**64
+
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix(x: int) -> int:
+    z = (int(x) + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
 
 def softmax(x: np.ndarray) -> np.ndarray:
     z = np.asarray(x, dtype=float) - np.max(x)

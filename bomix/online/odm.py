@@ -81,7 +81,7 @@ class ODMController(Controller):
         if self.p.mode == "mixed" or self.apply == "reweight" or step < self.p.warmup:
             return super().sampling(step)
         if self._drawn[0] != step:  # one draw per step, however often the host asks
-            u = self.rng(step).random()
+            u = self.uniform(step)
             j = min(int(np.searchsorted(np.cumsum(self.pi), u, side="right")), self.k - 1)
             out = np.zeros(self.k)
             out[j] = 1.0
