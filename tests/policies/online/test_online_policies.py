@@ -128,3 +128,22 @@ def test_unsupported_backend_policy_error(tmp_path):
     with pytest.raises(BomixError, match="cannot host"):
         run_campaign(Static(k=3, scales={"20M": 20e6}, min_steps=100, max_steps=500, eval_every=100),
                      policy("odm"), budget=1.0, directory=tmp_path / "x")
+
+
+def test_killed_online_run_is_rerun_from_scratch_with_the_same_trajectory(tmp_path):
+    from bomix.campaign import Campaign
+    from bomix.history import History
+
+    full, _ = campaign("odm", tmp_path / "full")
+    # a campaign killed right after dispatching its online run: the spec is in the store, pending
+    camp = Campaign(backend(), policy("odm"), budget=3.0, seed=0, directory=tmp_path / "killed")
+    h = History(camp.problem.space, camp.problem.objective, budget=3.0)
+    spec = camp._validate(camp.policy.ask(h, 3.0, 1)[0], h).with_(run_id="r00000", seed=0)
+    camp.store.add_pending([(spec, camp.backend.cost(spec))])
+    camp.store.close()
+    resumed = run_campaign(backend(), policy("odm"), budget=3.0, seed=0, directory=tmp_path / "killed")
+    assert resumed["recommendation"] == full["recommendation"]
+    a, b = Store(tmp_path / "full" / "odm"), Store(tmp_path / "killed")
+    ra, rb = a.load(["d0", "d1", "d2"])[0][0], b.load(["d0", "d1", "d2"])[0][0]
+    assert ra.spec.controller == rb.spec.controller and ra.info["controller"] == rb.info["controller"]
+    a.close(), b.close()
