@@ -14,8 +14,9 @@ is skipped, an interrupted one resumes; ``bomix bench OUT/campaigns/<problem>`` 
 
 Writes ``OUT/online_comparison.json`` (per problem and policy: median final regret and quartiles over
 seeds, cost used, wall time; the DoReMi reproduction row on the RegMix simulator) and
-``OUT/online_comparison.md``, ``OUT/final_regret.png`` and one weight-trajectory picture per method
-(``OUT/trajectories/<method>.png``: weight of each domain vs step in the seed-0 online run).
+``OUT/online_comparison.md``, ``OUT/final_regret.png``, one weight-trajectory picture per method
+(``OUT/trajectories/<method>.png``: weight of each domain vs step in the seed-0 online run) and the
+``bomix bench`` aggregation of each problem (``OUT/bench_<problem>/``: regret vs cost, cost to reach eps).
 
 Reproduction check: the DoReMi 280M Pile weights mapped to RegMix's 17 domains are the ``doremi`` row
 of ``simulator/regmix/baselines_1b.csv``; their regret on the RegMix simulator (Pile-CC validation
@@ -254,6 +255,10 @@ def main() -> None:
     (out / "online_comparison.json").write_text(json.dumps(
         {"rows": rows, "reproduction": repro, "settings": settings, "wall_s_this_invocation": wall,
          "plots": [str(p.relative_to(out)) for p in pngs]}, indent=1))
+    from bomix.bench.cli import cli_main
+
+    for prob in probs:  # the standard aggregation (regret vs cost, cost to reach eps) per problem
+        cli_main([str(root / prob), "--out", str(out / f"bench_{prob}"), "--eps", "0.05", "0.02", "0.005"])
     md = markdown(rows, repro)
     (out / "online_comparison.md").write_text(md + "\n")
     print(md)
