@@ -89,6 +89,7 @@ def final_table(root: Path) -> list[dict]:
                 "clipped_at_0": not pol_dir.name.endswith("_target"),
                 "cost_median": float(np.median([s["budget_used"] for s in sums])),
                 "wall_s_median": float(np.median([s["wall_time"] for s in sums])),
+                "wall_s_total": float(np.sum([s["wall_time"] for s in sums])),
                 "recommendation_seed0": sums[0].get("recommendation"),
             })
     return rows
@@ -254,6 +255,7 @@ def main() -> None:
                           "rho is forgetting per step of the synthetic law (1 = none)"]}
     (out / "online_comparison.json").write_text(json.dumps(
         {"rows": rows, "reproduction": repro, "settings": settings, "wall_s_this_invocation": wall,
+         "campaign_wall_s_total": float(sum(r["wall_s_total"] for r in rows)),
          "plots": [str(p.relative_to(out)) for p in pngs]}, indent=1))
     from bomix.bench.cli import cli_main
 
