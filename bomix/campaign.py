@@ -63,6 +63,7 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         cost=backend.cost_model,
         supports_schedule=backend.supports_schedule,
         supports_continuation=backend.supports_continuation,
+        supports_controller=backend.supports_controller,
         candidates=backend.candidates(),
         metrics=tuple(backend.metrics),
     )
@@ -269,6 +270,8 @@ class Campaign:
                 space.check_mixture(space.mixture(m.weights), spec.fidelity)
         else:
             space.check_mixture(mix, spec.fidelity)
+        if spec.controller is not None:
+            self.backend.check_controller(spec)
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
@@ -276,6 +279,9 @@ class Campaign:
             if (prev is None or prev.scale != spec.scale or prev.steps >= spec.steps
                     or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
                 raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
+            if (prev.controller is None) != (spec.controller is None) or (
+                    spec.controller is not None and prev.controller.to_dict() != spec.controller.to_dict()):
+                raise BomixError(f"resume_from={spec.resume_from}: a continuation must carry the same controller")
             spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
         return spec.with_(mixture=mix)
 
