@@ -27,7 +27,7 @@ CKPT_FILE = "ckpt.pt"
 STATE_FILE = "state.json"
 FORMAT = 2  # 1 = everything pickled in ckpt.pt (bomix before the controller seam)
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
 class CheckpointError(BomixError):
@@ -36,7 +36,7 @@ class CheckpointError(BomixError):
 
 def check_run_id(run_id: Any, what: str = "run id") -> str:
     """``run_id`` if it is a plain name (letters, digits, ``_ . -``; no ``..``), else a one-line error."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise CheckpointError(f"{what} {run_id!r} is not a plain name (letters, digits, '_', '.', '-', "
                               "no '..'): refusing to use it as a checkpoint path")
     return run_id
