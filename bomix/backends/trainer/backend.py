@@ -131,6 +131,9 @@ class TrainerBackend(Backend):
             (default: ``batch_size``).
         signal_eval_batches: validation batches (of up to 8 windows) per domain when a controller
             asks for validation losses.
+        lower / upper / max_epochs: the problem's weight bounds and repetition cap (the YAML passes
+            ``problem.lower`` etc.), so a controller's weights are projected onto the same space the
+            policies see.
     """
 
     name = "trainer"
@@ -165,6 +168,9 @@ class TrainerBackend(Backend):
         callback_every: int = 0,
         val_batch_size: int | None = None,
         signal_eval_batches: int = 1,
+        lower: Mapping[str, float] | Sequence[float] | None = None,
+        upper: Mapping[str, float] | Sequence[float] | None = None,
+        max_epochs: float | None = None,
     ):
         self.data_dir = str(Path(data_dir).expanduser().resolve())
         self.data = TokenData(self.data_dir)
@@ -186,7 +192,8 @@ class TrainerBackend(Backend):
         space = Space(domains=self.data.domains, scales=[Scale(n, float(p)) for n, p in self.params.items()],
                       min_steps=min_steps, max_steps=max_steps, step_grid=step_grid,
                       tokens=np.array([self.data.tokens()[d] for d in self.data.domains], dtype=float),
-                      tokens_per_step=tokens_per_step)
+                      tokens_per_step=tokens_per_step, lower=lower, upper=upper,
+                      max_epochs=None if max_epochs is None else float(max_epochs))
         if target_scale is not None:
             space = space.with_constraints(target=Fidelity(target_scale, max_steps))
         self.space = space
@@ -275,7 +282,7 @@ class TrainerBackend(Backend):
             if start >= spec.steps:
                 return RunResult(spec, "failed", error=f"run {spec.resume_from} already has {start} >= {spec.steps} steps")
             had = (saved.get("controller") or {}).get("config")
-            want = None if controller is None else controller.to_dict()
+            want = host.config_json(controller)
             if had != want:
                 return RunResult(spec, "failed", error=f"run {spec.resume_from} was trained with controller {had} but "
                                                        f"this continuation carries {want}: a continuation must carry "

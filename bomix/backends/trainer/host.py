@@ -10,6 +10,7 @@ controller's ``overhead()`` charges at dispatch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,11 @@ class OnlineRun:
     val_batch_size: int = 16
     eval_batches: int = 1
     requests: dict[str, int] = field(default_factory=lambda: {"val": 0, "reference": 0, "grads": 0})
+
+
+def config_json(controller) -> dict | None:
+    """A spec's controller config as plain JSON values (what checkpoints store and compare)."""
+    return None if controller is None else json.loads(json.dumps(controller.to_dict(), sort_keys=True))
 
 
 def reference_run_id(config: Mapping | None) -> str | None:
@@ -107,7 +113,7 @@ def signal_costs(backend, spec):
     for d in batcher.domains:
         for x, _ in batcher.val_batches(d)[: backend.signal_eval_batches]:
             val_tokens += int(x.numel())
-    n_ref = reference_params(backend, spec.controller.to_dict() if spec.controller is not None else None)
+    n_ref = reference_params(backend, config_json(spec.controller))
     return SignalCosts(val=val_tokens / (3.0 * tokens_step),
                        reference=(n_ref / (3.0 * n)) if n_ref else 1.0 / 3.0,
                        grads=backend.val_batch_size / backend.batch_size)
@@ -120,7 +126,7 @@ def build_online(backend, spec, device: str) -> OnlineRun | None:
     from bomix.online import build_controller
 
     space, fid = backend.space, spec.fidelity
-    config = spec.controller.to_dict()
+    config = config_json(spec.controller)
     ctrl = build_controller(spec.controller, space.domains, spec.seed, initial=spec.mixture.weights,
                             steps=spec.steps, trace_every=backend.eval_every,
                             project=lambda w: space.project(w[None, :], fid)[0])
