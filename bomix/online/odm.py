@@ -56,6 +56,7 @@ class ODMController(Controller):
         self.R = np.zeros(self.k)
         self.t = 0  # updates after the warm-up
         self.pi = self.initial.copy() if self.p.warmup > 0 else self._pi(1)
+        self._drawn: tuple[int, np.ndarray | None] = (-1, None)
 
     def eps(self, t: int) -> float:
         """Exploration rate of update ``t >= 1`` (``eps_0`` = 1/K)."""
@@ -79,10 +80,13 @@ class ODMController(Controller):
     def sampling(self, step: int) -> np.ndarray:
         if self.p.mode == "mixed" or self.apply == "reweight" or step < self.p.warmup:
             return super().sampling(step)
-        j = int(self.rng(step).choice(self.k, p=self.pi))
-        out = np.zeros(self.k)
-        out[j] = 1.0
-        return out
+        if self._drawn[0] != step:  # one draw per step, however often the host asks
+            u = self.rng(step).random()
+            j = min(int(np.searchsorted(np.cumsum(self.pi), u, side="right")), self.k - 1)
+            out = np.zeros(self.k)
+            out[j] = 1.0
+            self._drawn = (step, out)
+        return self._drawn[1]
 
     def update(self, step: int, signals: Signals) -> None:
         loss = np.asarray(signals.train_losses, dtype=float) / self.p.reward_scale

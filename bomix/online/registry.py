@@ -9,10 +9,17 @@ import numpy as np
 from bomix.errors import BomixError
 from bomix.online.base import Controller
 from bomix.online.config import ControllerConfig
+from bomix.online.ado import ADOController
+from bomix.online.aioli import AioliController
+from bomix.online.doge import DoGEController
+from bomix.online.doremi import DoReMiController
+from bomix.online.excess import ExcessController
 from bomix.online.odm import ODMController
+from bomix.online.skillit import SkillItController
 
 CONTROLLERS: dict[str, type[Controller]] = {
-    ODMController.kind: ODMController,
+    c.kind: c for c in (ODMController, DoReMiController, ExcessController, AioliController, ADOController,
+                        DoGEController, SkillItController)
 }
 
 
