@@ -270,8 +270,8 @@ def train(
                 if val_set is None:
                     val_set = [batcher.val_batches(d) for d in domains]
                 vx, vy = validation_batch(val_set, online.val_batch_size, step)
-                tok_loss, mask, sums, n_dom, grads = domain_gradients(
-                    fwd, params, x, y, dom_t, k, coef_fn, vx.to(device), vy.to(device), autocast)
+                tok_loss, mask, sums, n_dom, grads = domain_gradients(  # uncompiled: sub-batch shapes vary
+                    model, params, x, y, dom_t, k, coef_fn, vx.to(device), vy.to(device), autocast)
                 loss = combined_loss(sums, n_dom, coef_fn(n_dom.double().cpu().numpy()))
                 online.requests["grads"] += 1
             else:

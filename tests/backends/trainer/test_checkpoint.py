@@ -103,3 +103,24 @@ def test_broken_state_file_fails_the_run_cleanly(tiny_data, tmp_path):
     (tmp_path / "ckpt" / "a" / ckpt.STATE_FILE).write_text("{not json")
     res = b.run(RunSpec(b.space.center(), "s", 20, seed=0, run_id="b", resume_from="a", resume_step=10))
     assert res.status == "failed" and "not valid JSON" in res.error
+
+
+def test_a_checkpoint_of_the_previous_format_still_continues(tiny_data, tmp_path):
+    """Format 1 (everything in ckpt.pt, plain values only) loads with weights_only=True."""
+    b = make(tiny_data, tmp_path)
+    mix = b.space.center()
+    assert b.run(RunSpec(mix, "s", 10, seed=0, run_id="old")).ok
+    folder = tmp_path / "ckpt" / "old"
+    state = json.loads((folder / ckpt.STATE_FILE).read_text())
+    tensors = torch.load(folder / ckpt.CKPT_FILE, weights_only=True)
+    legacy = {**tensors, "step": 10, "steps": state["steps"], "counts": state["counts"], "override": None,
+              "metrics": {m: v for m, v in state["metrics"].items() if not m.startswith("train_loss:")},
+              "weight_log": [tuple(x) for x in state["weight_log"]], "seconds": 1.0}
+    (folder / ckpt.STATE_FILE).unlink()
+    torch.save(legacy, folder / ckpt.CKPT_FILE)
+    cont = b.run(RunSpec(mix, "s", 20, seed=0, run_id="new", resume_from="old", resume_step=10))
+    full = b.run(RunSpec(mix, "s", 20, seed=0, run_id="full"))
+    assert cont.ok, cont.error
+    torch.testing.assert_close(torch.tensor(cont.curve.metrics["loss:code"]),
+                               torch.tensor(full.curve.metrics["loss:code"]), rtol=0, atol=1e-4)
+    assert torch.isnan(torch.tensor(cont.curve.metrics["train_loss:code"][0]))  # not recorded in format 1
