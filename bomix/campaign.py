@@ -300,7 +300,13 @@ class Campaign:
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
         tv = regret = None
-        if self.opt is not None:
+        recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
+        if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
+            # target mode (online methods): the recipe itself at the target, regret vs the best
+            # static mixture left unclipped (negative = the recipe beats every static mixture)
+            tv = self.backend.true_value_recipe(recipe, self.problem.objective)
+            regret = float(tv) - self.opt[1]
+        elif self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
@@ -346,6 +352,8 @@ class Campaign:
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
+            **({"gain_over_static": -last["regret"]} if (
+                getattr(self.policy, "mode", "proxy") == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],
             "target": {"scale": space.target.scale, "steps": space.target.steps},
             "fidelities": dict(sorted(fids.items())),
