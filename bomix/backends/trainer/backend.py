@@ -317,7 +317,8 @@ class TrainerBackend(Backend):
         flops = step_flops * max(done - start, 0)
         extra = 0.0 if online is None else host.signal_flops(online, self.signal_costs(spec), step_flops)
         info = {
-            "params": n, "flops": flops + extra, "extra_flops": extra, "seconds": out.seconds, "tokens": out.tokens,
+            "params": n, "flops": flops + extra, "extra_flops": extra, "seconds": out.seconds,
+            "cpu_seconds": out.cpu_seconds, "tokens": out.tokens,
             "realized_mixture": (counts / counts.sum()).tolist() if counts.sum() else None,
             "weight_log": out.weight_log, "schedule": _schedule(out.weight_log), "start_step": start,
             "checkpoint": str(out_dir) if spec.run_id else None,

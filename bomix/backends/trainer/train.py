@@ -123,6 +123,7 @@ class TrainOutput:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time of the loop (all threads): robust to other load
     tokens: int = 0
     domain_counts: np.ndarray | None = None
     weight_log: list[tuple[int, list[float]]] = field(default_factory=list)
@@ -243,7 +244,7 @@ def train(
     ev_sum, ev_n = np.zeros(k), np.zeros(k)  # per-domain train token-loss sums/counts since the last eval
     last_val: np.ndarray | None = None
     val_set = None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     try:
         for step in range(start, cfg.steps):
@@ -347,6 +348,7 @@ def train(
         if cuda:
             torch.cuda.empty_cache()
     out.seconds = time.perf_counter() - t0
+    out.cpu_seconds = time.process_time() - c0
     out.domain_counts = counts
     out.last_step = step
     if out.status == "ok" and checkpoint is not None:
