@@ -137,6 +137,7 @@ class Campaign:
         self.layout = CampaignLayout(self.directory)
         self.lock = CampaignLock(self.directory).acquire()
         try:
+            self.layout.remove_stale_temporaries()
             self.store = Store(self.directory, force=force)
             try:
                 self._check_config()
