@@ -55,7 +55,7 @@ class FixedPolicy(Policy):
 
     name = "fixed"
 
-    def __init__(self, mixture: Mapping[str, float] | Sequence[float], evaluate: bool = False):
+    def __init__(self, mixture: Mapping[str, float] | Sequence[float] | None = None, evaluate: bool = True):
         if mixture is None:
             raise BomixError("policy=fixed needs a mixture: policy.mixture={domain: weight, ...}")
         self.mixture_cfg = dict(mixture) if isinstance(mixture, Mapping) else list(mixture)
