@@ -71,10 +71,65 @@ def jobs_for(root: Path, problems: dict, methods: list[str], seeds: range, budge
     return grid(root, problems, pols, seeds, budget)
 
 
+# The CPU trainer on the demo corpus: a two-rung ladder (proxy 0.2M, target 0.5M at 500 steps, 16 x 128
+# tokens per step); online methods' step-based defaults shortened to fit 500-step runs (stated here).
+TRAINER = ["backend=trainer", "problem=demo_cpu", "backend.scales=[0.2M,0.5M]", "backend.step_grid=[100,250,500]",
+           "backend.threads=1"]
+TRAINER_SHORT = {
+    "odm": ["++policy.controller.params.warmup=50"],
+    "odm_mixed": ["++policy.controller.params.warmup=50"],
+    "ado": ["++policy.controller.params.start=100", "++policy.controller.params.refit_every=100"],
+    "skillit": ["policy.controller.every=100"],
+}
+
+
+def trainer_jobs(root: Path, data: str, methods: list[str], seeds: range, budget: float):
+    from bomix.bench.sweep import grid
+
+    pols = {"uniform": ["policy=uniform"]}
+    for m in methods:
+        pols[m] = policy_overrides(m, "proxy") + TRAINER_SHORT.get(m, []) + ["++policy.scale=0.2M"]
+    return grid(root, {"trainer": TRAINER + [f"backend.data_dir={data}"]}, pols, seeds, budget)
+
+
+def evaluate_trainer(root: Path, data: str, out: Path) -> list[dict]:
+    """Train each campaign's recommendation once at the target (0.5M@500, seed 0): mean validation loss.
+
+    Results are cached in ``out/trainer_eval.json`` by mixture (resumable)."""
+    from bomix.backends.trainer.backend import TrainerBackend
+    from bomix.runs import RunSpec
+    from bomix.space import Mixture
+
+    cache_file = out / "trainer_eval.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    b = TrainerBackend(data, ladder="cpu", scales=["0.2M", "0.5M"], min_steps=100, max_steps=500,
+                       step_grid=[100, 250, 500], eval_every=50, threads=1)
+    t = b.space.target
+    rows = []
+    try:
+        for f in sorted(root.glob("trainer/*/seed*/summary.json")):
+            s = json.loads(f.read_text())
+            w = [s["recommendation"][d] for d in b.space.domains]
+            key = json.dumps([round(x, 6) for x in w])
+            if key not in cache:
+                t0 = time.perf_counter()
+                res = b.run(RunSpec(Mixture(np.asarray(w) / np.sum(w), b.space.domains), t.scale, t.steps, seed=0,
+                                    run_id=f"eval{len(cache)}"))
+                cache[key] = {"value": float(b.default_objective(res.curve.final())) if res.ok else None,
+                              "status": res.status, "wall_s": time.perf_counter() - t0}
+                cache_file.write_text(json.dumps(cache, indent=1))
+            rows.append({"policy": f.parent.parent.name, "seed": s["seed"], "recommendation": s["recommendation"],
+                         "target_mean_val_loss": cache[key]["value"], "campaign_wall_s": s["wall_time"],
+                         "cost_used": s["budget_used"], "n_runs": s["n_runs"]})
+    finally:
+        b.close()
+    return rows
+
+
 def final_table(root: Path) -> list[dict]:
     """Per (problem, policy): median and quartiles of the final regret over seeds, cost used, wall time."""
     rows = []
-    for prob in sorted(p.name for p in root.iterdir() if p.is_dir()):
+    for prob in sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "trainer"):
         for pol_dir in sorted((root / prob).iterdir()):
             sums = [json.loads(f.read_text()) for f in sorted(pol_dir.glob("seed*/summary.json"))]
             if not sums:
@@ -164,7 +219,7 @@ def plot_trajectories(root: Path, methods: list[str], out: Path) -> list[Path]:
 
     paths = []
     (out / "trajectories").mkdir(parents=True, exist_ok=True)
-    probs = sorted(p.name for p in root.iterdir() if p.is_dir())
+    probs = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "trainer")
     for m in methods:
         fig, axes = plt.subplots(1, len(probs), figsize=(6 * len(probs), 4), squeeze=False)
         drawn = False
@@ -217,6 +272,23 @@ def markdown(rows: list[dict], repro: dict) -> str:
     return "\n".join(lines)
 
 
+def trainer_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "\n\nCPU trainer: not run in this invocation (pass --trainer data/demo)."
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["policy"], []).append(r)
+    lines = ["", "", "CPU trainer, demo corpus (proxy 0.2M@500, recommendation trained at 0.5M@500; "
+             "mean validation loss, lower is better):", "",
+             "| policy | seeds | target mean val loss (median) | per seed | campaign wall s (median) |", "|---|---|---|---|---|"]
+    for p, rr in sorted(by.items(), key=lambda kv: np.median([r["target_mean_val_loss"] or np.inf for r in kv[1]])):
+        v = [r["target_mean_val_loss"] for r in rr]
+        lines.append(f"| {p} | {len(rr)} | {np.median([x for x in v if x is not None]):.4f} | "
+                     f"{', '.join('-' if x is None else f'{x:.4f}' for x in v)} | "
+                     f"{np.median([r['campaign_wall_s'] for r in rr]):.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
@@ -226,6 +298,10 @@ def main() -> None:
     ap.add_argument("--policies", default="all", help="online methods (baselines always run)")
     ap.add_argument("--no-target", action="store_true", help="skip the target-mode campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "online_comparison"))
+    ap.add_argument("--trainer", default=None, metavar="DATA_DIR",
+                    help="also run every method on the CPU trainer with this demo corpus (bomix data demo)")
+    ap.add_argument("--trainer-seeds", type=int, default=2)
+    ap.add_argument("--trainer-budget", type=float, default=1.5)
     args = ap.parse_args()
     from bomix.bench.sweep import check_names, run_jobs
 
@@ -234,6 +310,9 @@ def main() -> None:
     out = Path(args.out)
     root = out / "campaigns"
     jobs = jobs_for(root, probs, methods, range(args.seeds), args.budget, not args.no_target)
+    if args.trainer:
+        jobs += trainer_jobs(root, str(Path(args.trainer).resolve()), methods, range(args.trainer_seeds),
+                             args.trainer_budget)
     t0 = time.perf_counter()
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     for r in run_jobs(jobs, args.jobs):
@@ -246,6 +325,9 @@ def main() -> None:
     rows = final_table(root)
     repro = reproduction_row()
     out.mkdir(parents=True, exist_ok=True)
+    trainer_rows = evaluate_trainer(root, str(Path(args.trainer).resolve()), out) if args.trainer else \
+        json.loads((out / "online_comparison.json").read_text()).get("trainer", []) \
+        if (out / "online_comparison.json").exists() else []
     pngs = [plot_final(rows, out)] + plot_trajectories(root, methods, out)
     settings = {"seeds": args.seeds, "budget": args.budget, "problems": probs, "methods": methods,
                 "mfbo": MFBO, "target_mode": not args.no_target,
@@ -254,14 +336,18 @@ def main() -> None:
                           "the best static mixture is the dense optimum: regret 0 by definition",
                           "rho is forgetting per step of the synthetic law (1 = none)"]}
     (out / "online_comparison.json").write_text(json.dumps(
-        {"rows": rows, "reproduction": repro, "settings": settings, "wall_s_this_invocation": wall,
+        {"rows": rows, "reproduction": repro, "trainer": trainer_rows, "trainer_settings": {
+            "overrides": TRAINER, "short_defaults": TRAINER_SHORT, "seeds": args.trainer_seeds,
+            "budget": args.trainer_budget, "evaluation": "recommendation trained once at 0.5M@500 (seed 0); "
+            "mean validation loss over the 5 demo domains (no ground truth: lower is better)"},
+         "settings": settings, "wall_s_this_invocation": wall,
          "campaign_wall_s_total": float(sum(r["wall_s_total"] for r in rows)),
          "plots": [str(p.relative_to(out)) for p in pngs]}, indent=1))
     from bomix.bench.cli import cli_main
 
     for prob in probs:  # the standard aggregation (regret vs cost, cost to reach eps) per problem
         cli_main([str(root / prob), "--out", str(out / f"bench_{prob}"), "--eps", "0.05", "0.02", "0.005"])
-    md = markdown(rows, repro)
+    md = markdown(rows, repro) + trainer_markdown(trainer_rows)
     (out / "online_comparison.md").write_text(md + "\n")
     print(md)
     print(f"wall time {wall:.0f} s; wrote {out / 'online_comparison.json'} and {len(pngs)} plots")

@@ -140,7 +140,7 @@ def test_killed_online_run_is_rerun_from_scratch_with_the_same_trajectory(tmp_pa
     h = History(camp.problem.space, camp.problem.objective, budget=3.0)
     spec = camp._validate(camp.policy.ask(h, 3.0, 1)[0], h).with_(run_id="r00000", seed=0)
     camp.store.add_pending([(spec, camp.backend.cost(spec))])
-    camp.store.close()
+    camp.close()
     resumed = run_campaign(backend(), policy("odm"), budget=3.0, seed=0, directory=tmp_path / "killed")
     assert resumed["recommendation"] == full["recommendation"]
     a, b = Store(tmp_path / "full" / "odm"), Store(tmp_path / "killed")
