@@ -74,7 +74,7 @@ def jobs_for(root: Path, problems: dict, methods: list[str], seeds: range, budge
 # The CPU trainer on the demo corpus: a two-rung ladder (proxy 0.2M, target 0.5M at 500 steps, 16 x 128
 # tokens per step); online methods' step-based defaults shortened to fit 500-step runs (stated here).
 TRAINER = ["backend=trainer", "problem=demo_cpu", "backend.scales=[0.2M,0.5M]", "backend.step_grid=[100,250,500]",
-           "backend.threads=1"]
+           "backend.threads=1", "backend.checkpoint_dir=null"]
 TRAINER_SHORT = {
     "odm": ["++policy.controller.params.warmup=50"],
     "odm_mixed": ["++policy.controller.params.warmup=50"],
