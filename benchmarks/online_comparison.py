@@ -329,6 +329,7 @@ def main() -> None:
     ap.add_argument("--trainer-seeds", type=int, default=2)
     ap.add_argument("--trainer-budget", type=float, default=1.5)
     ap.add_argument("--trainer-eval", default="0.5M@500", help="fidelity the recommendations are trained at")
+    ap.add_argument("--no-run", action="store_true", help="start no campaign: aggregate (and evaluate) finished ones")
     args = ap.parse_args()
     from bomix.bench.sweep import check_names, run_jobs
 
@@ -337,9 +338,12 @@ def main() -> None:
     out = Path(args.out)
     root = out / "campaigns"
     jobs = jobs_for(root, probs, methods, range(args.seeds), args.budget, not args.no_target)
-    if args.trainer:
-        jobs += trainer_jobs(root, str(Path(args.trainer).resolve()), methods, range(args.trainer_seeds),
-                             args.trainer_budget)
+    if args.trainer:  # seed-major order: every method's seed 0 first
+        tj = trainer_jobs(root, str(Path(args.trainer).resolve()), methods, range(args.trainer_seeds),
+                          args.trainer_budget)
+        jobs += sorted(tj, key=lambda j: int(j.labels["seed"]))
+    if args.no_run:  # aggregate and evaluate what has finished, start nothing
+        jobs = []
     t0 = time.perf_counter()
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     for r in run_jobs(jobs, args.jobs):
