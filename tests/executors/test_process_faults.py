@@ -40,6 +40,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_killed_worker_fails_only_its_run_and_the_pool_recovers(tmp_path):
     backend = PidBackend(str(tmp_path), k=3, delay=1.5)
     ex = ProcessExecutor(workers=2, threads=1)
