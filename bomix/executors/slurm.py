@@ -42,7 +42,7 @@ class SubmititExecutor(Executor):
     name = "slurm"
 
     def __init__(self, folder: str = "submitit_logs/%j", cluster: str | None = None, capacity: int = 4,
-                 poll: float = 1.0, timeout_min: int = 60, gpus_per_node: int = 0, cpus_per_task: int = 1,
+                 poll: float = 5.0, timeout_min: int = 120, gpus_per_node: int = 1, cpus_per_task: int = 8,
                  mem_gb: float | None = None, partition: str | None = None,
                  slurm: Mapping[str, Any] | None = None, local: Mapping[str, Any] | None = None,
                  max_retries: int = 1):
