@@ -280,7 +280,4 @@ def run_help(*_: Any) -> str:
 register_resolvers()
 if not OmegaConf.has_resolver("bomix.run_help"):
     OmegaConf.register_new_resolver("bomix.run_help", run_help)
-if not OmegaConf.has_resolver("bomix.operational_keys"):
-    OmegaConf.register_new_resolver(
-        "bomix.operational_keys", lambda: [k for k in OPERATIONAL_KEYS if "." not in k and k != "hydra"])
 register_defaults(CONF_DIR)
