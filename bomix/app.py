@@ -140,11 +140,11 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
     except BaseException:
         backend.close()
         raise
-    camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
     try:
+        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
         return camp.run()
     finally:
-        camp.store.close()
+        camp.close()
         backend.close()
 
 
