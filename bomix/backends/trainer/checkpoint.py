@@ -35,7 +35,11 @@ class CheckpointError(BomixError):
 
 
 def check_run_id(run_id: Any, what: str = "run id") -> str:
-    """``run_id`` if it is a plain name (letters, digits, ``_ . -``; no ``..``), else a one-line error."""
+    """``run_id`` if it is a plain name (letters, digits, ``_ . -``; no ``..``), else a one-line error.
+
+    Campaign run ids (``bomix.runs.validate_run_id``: ``r`` + digits, checked on every stored spec)
+    are plain names; this looser rule also admits the ids a user's own code gives ``backend.run``.
+    """
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise CheckpointError(f"{what} {run_id!r} is not a plain name (letters, digits, '_', '.', '-', "
                               "no '..'): refusing to use it as a checkpoint path")
