@@ -50,7 +50,7 @@ def _bomix(args):
 
 
 def test_two_processes_on_one_directory_one_is_refused_and_budget_is_not_overspent(tmp_path):
-    args = ["run", "budget=6", "backend.delay=0.4", "progress=false", f"hydra.run.dir={tmp_path}"]
+    args = ["run", "policy=random", "budget=6", "backend.delay=0.4", "progress=false", f"hydra.run.dir={tmp_path}"]
     first = _bomix(args)
     lock = tmp_path / "lock"
     deadline = time.time() + 120
