@@ -240,6 +240,7 @@ class Campaign:
                 if self.executor.n_running == 0:
                     break
                 for res in self.executor.wait():
+                    self._stopping = stop_reason is not None
                     res = self._record(history, res)
                     if res is None:
                         continue
@@ -412,7 +413,7 @@ class Campaign:
 
     def _retry_of(self, res: RunResult, history: History) -> tuple[RunSpec, float] | None:
         """(spec, charge) of a retry of ``res`` if it is an infrastructure failure with retries and budget left."""
-        if not is_infra_failure(res):
+        if not is_infra_failure(res) or getattr(self, "_stopping", False):
             return None
         meta = dict(res.spec.meta or {})
         attempt = int(meta.get("attempt", 0)) + 1
