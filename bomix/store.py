@@ -100,6 +100,10 @@ class Store:
             try:
                 conn = _connect(self.path)
                 _check_version(conn, self.path)
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "runs" not in tables:
+                    raise BomixError(f"{self.path} is an SQLite file of something else (tables "
+                                     f"{sorted(tables)[:5]}): choose another campaign directory")
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn = conn
@@ -120,10 +124,9 @@ class Store:
             src = Path(f"{self.path}{suffix}")
             if src.exists():
                 src.replace(Path(f"{aside}{suffix}"))
+        _create(self.path)
         try:
             self._conn = _connect(self.path)
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise BomixError(f"cannot create a store at {self.path} ({exc})") from None
 
