@@ -347,6 +347,12 @@ class Campaign:
             space.check_mixture(mix, spec.fidelity)
         if spec.controller is not None:
             self.backend.check_controller(spec)
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], "controller.reference.run_id")
+                if ref["run_id"] not in {r.spec.run_id for r in history.ok}:
+                    raise BomixError(f"controller.reference.run_id={ref['run_id']} is not a finished ok run "
+                                     "of this campaign")
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")

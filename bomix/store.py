@@ -273,6 +273,15 @@ class Store:
             raise BomixError(f"{where}: run {rid}'s spec says run_id={str(spec.run_id)[:80]!r}: refusing to resume it")
         if spec.resume_from is not None:
             validate_run_id(spec.resume_from, f"{where}: run {rid}'s resume_from")
+        if spec.controller is not None:
+            from bomix.online.registry import CONTROLLERS
+
+            if spec.controller.kind not in CONTROLLERS:
+                raise BomixError(f"{where}: run {rid}'s controller {spec.controller.kind[:40]!r} is not one of "
+                                 f"{sorted(CONTROLLERS)}: refusing to resume it")
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], f"{where}: run {rid}'s controller reference run_id")
         if spec.seed is not None and not isinstance(spec.seed, int):
             raise BomixError(f"{where}: run {rid} has seed {spec.seed!r}: refusing to resume it")
         return spec
