@@ -241,6 +241,7 @@ class Campaign:
                 if self.executor.n_running == 0:
                     break
                 for res in self.executor.wait():
+                    self._stopping = stop_reason is not None
                     res = self._record(history, res)
                     if res is None:
                         continue
@@ -346,6 +347,12 @@ class Campaign:
             space.check_mixture(mix, spec.fidelity)
         if spec.controller is not None:
             self.backend.check_controller(spec)
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], "controller.reference.run_id")
+                if ref["run_id"] not in {r.spec.run_id for r in history.ok}:
+                    raise BomixError(f"controller.reference.run_id={ref['run_id']} is not a finished ok run "
+                                     "of this campaign")
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
@@ -418,7 +425,7 @@ class Campaign:
 
     def _retry_of(self, res: RunResult, history: History) -> tuple[RunSpec, float] | None:
         """(spec, charge) of a retry of ``res`` if it is an infrastructure failure with retries and budget left."""
-        if not is_infra_failure(res):
+        if not is_infra_failure(res) or getattr(self, "_stopping", False):
             return None
         meta = dict(res.spec.meta or {})
         attempt = int(meta.get("attempt", 0)) + 1

@@ -100,6 +100,10 @@ class Store:
             try:
                 conn = _connect(self.path)
                 _check_version(conn, self.path)
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "runs" not in tables:
+                    raise BomixError(f"{self.path} is an SQLite file of something else (tables "
+                                     f"{sorted(tables)[:5]}): choose another campaign directory")
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn = conn
@@ -120,10 +124,9 @@ class Store:
             src = Path(f"{self.path}{suffix}")
             if src.exists():
                 src.replace(Path(f"{aside}{suffix}"))
+        _create(self.path)
         try:
             self._conn = _connect(self.path)
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise BomixError(f"cannot create a store at {self.path} ({exc})") from None
 
@@ -270,6 +273,15 @@ class Store:
             raise BomixError(f"{where}: run {rid}'s spec says run_id={str(spec.run_id)[:80]!r}: refusing to resume it")
         if spec.resume_from is not None:
             validate_run_id(spec.resume_from, f"{where}: run {rid}'s resume_from")
+        if spec.controller is not None:
+            from bomix.online.registry import CONTROLLERS
+
+            if spec.controller.kind not in CONTROLLERS:
+                raise BomixError(f"{where}: run {rid}'s controller {spec.controller.kind[:40]!r} is not one of "
+                                 f"{sorted(CONTROLLERS)}: refusing to resume it")
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], f"{where}: run {rid}'s controller reference run_id")
         if spec.seed is not None and not isinstance(spec.seed, int):
             raise BomixError(f"{where}: run {rid} has seed {spec.seed!r}: refusing to resume it")
         return spec
