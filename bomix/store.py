@@ -162,6 +162,49 @@ class Store:
                                      wall or 0.0, err, json.loads(info) if info else {}))
         return results, pending, spent
 
+    # ----- shared stores (the ask/tell Study) -------------------------------------------------
+    def batch(self):
+        """One transaction around several store calls (calls inside it join it instead of nesting)."""
+        return self._tx()
+
+    def run_status(self, run_id: str) -> str | None:
+        """A run's status (pending | ok | failed | diverged), None for an unknown id."""
+        row = self._conn.execute("SELECT status FROM runs WHERE run_id = ?", (str(run_id),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def spec(self, run_id: str, domains: Sequence[str]) -> RunSpec:
+        """The stored spec of one run."""
+        row = self._conn.execute("SELECT spec FROM runs WHERE run_id = ?", (str(run_id),)).fetchone()
+        if row is None:
+            raise BomixError(f"unknown run id {run_id!r}")
+        return RunSpec.from_dict(json.loads(row[0]), domains)
+
+    def spent(self) -> float:
+        """Total charged cost of every dispatched run."""
+        return float(self._conn.execute("SELECT COALESCE(SUM(charged), 0) FROM runs").fetchone()[0])
+
+    def add_pending_checked(self, spec: RunSpec, charged: float, *, expect_runs: int, budget: float,
+                            seed_base: int) -> RunSpec | None:
+        """Add one pending run if the store still holds ``expect_runs`` runs and ``charged`` fits ``budget``.
+
+        One transaction: the index is allocated inside it; a spec without a seed gets
+        ``seed_base + idx``. Returns the stored spec (with run id and seed), or None when another
+        writer added a run since the caller read the store, or the budget has no room left.
+        """
+        with self._tx() as c:
+            n, spent = c.execute("SELECT COUNT(*), COALESCE(SUM(charged), 0) FROM runs").fetchone()
+            if int(n) != int(expect_runs) or float(spent) + float(charged) > float(budget) + 1e-9:
+                return None
+            idx = int(c.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM runs").fetchone()[0])
+            seed = spec.seed if spec.seed is not None else int(seed_base) + idx
+            spec = spec.with_(run_id=f"r{idx:05d}", seed=int(seed))
+            c.execute(
+                "INSERT INTO runs(run_id, idx, spec, scale, steps, status, charged, dispatched_at)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (spec.run_id, idx, spec.to_json(), spec.scale, int(spec.steps), float(charged), time.time()),
+            )
+        return spec
+
     # ----- recommendations -------------------------------------------------------------------
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
                            mixture: Mixture, true_value: float | None, regret: float | None) -> None:
@@ -220,11 +263,14 @@ class _Transaction:
         self.conn = conn
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.outer = not self.conn.in_transaction  # an inner transaction joins the outer one
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _curve(rows: Iterable[tuple[int, str, float | None]]) -> Curve:
