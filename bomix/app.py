@@ -34,11 +34,11 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         executor=executor, batch_size=cfg.batch_size, max_runs=cfg.get("max_runs"),
         stop_regret=cfg.get("stop_regret"), max_wall_time=cfg.get("max_wall_time"),
         config=fingerprint(cfg), force=bool(cfg.get("force", False)), progress=bool(cfg.get("progress", True)))
-    camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
     try:
+        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
         return camp.run()
     finally:
-        camp.store.close()
+        camp.close()
         backend.close()
 
 

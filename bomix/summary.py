@@ -36,15 +36,11 @@ def best_observed(history: History) -> dict | None:
 
 
 def best_recommendation(store, domains) -> dict | None:
-    """The recommendation with the lowest true value so far (None without true values)."""
-    row = store._conn.execute(
-        "SELECT n_finished, run_id, budget_used, mixture, true_value, regret FROM recommendations"
-        " WHERE true_value IS NOT NULL ORDER BY true_value ASC, idx ASC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    n, rid, used, mix, tv, regret = row
-    return {"n_finished": n, "run_id": rid, "budget_used": used, "mixture": dict(zip(domains, json.loads(mix))),
-            "true_value": tv, "regret": regret}
+    """The recommendation with the lowest true value so far, mixture by domain (None without true values)."""
+    best = store.best_recommendation()
+    if best is not None:
+        best["mixture"] = dict(zip(domains, best["mixture"]))
+    return best
 
 
 def predicted(policy, history: History, mixture: Mixture) -> dict | None:
@@ -108,13 +104,6 @@ def study_summary(study, history: History, rec: dict) -> dict:
 
 def write_summary(directory, summary: dict[str, Any]) -> None:
     """Write ``directory/summary.json`` atomically (readers never see half a file)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from bomix.layout import CampaignLayout, write_json_atomic
 
-    # TODO(merge harden): bomix.layout.write_json_atomic
-    path = Path(directory) / "summary.json"
-    fd, tmp = tempfile.mkstemp(prefix=".summary.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(CampaignLayout(directory).summary, summary)

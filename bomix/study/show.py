@@ -9,7 +9,7 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.objective import Objective
-from bomix.store import STORE_FILE, Store
+from bomix.store import STORE_FILE, StoreReader
 
 
 def _objective(meta: dict) -> Objective:
@@ -21,7 +21,7 @@ def report(directory: Path, n_runs: int = 10) -> dict:
     """JSON-able report; a study's recommendation comes with the policy's prediction (mean, sd)."""
     if not (directory / STORE_FILE).is_file():
         raise BomixError(f"{directory} has no {STORE_FILE}: give a study or campaign directory")
-    store = Store(directory)
+    store = StoreReader(directory)
     try:
         is_study = store.get_meta("study") is not None
         domains = store.get_meta("domains")
