@@ -448,7 +448,7 @@ class Campaign:
                              for s in history.all_specs())
         if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
             log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
-        return {
+        out = {
             "policy": self.policy.name,
             "backend": self.backend.name,
             "objective": self.problem.objective.name,
@@ -470,6 +470,10 @@ class Campaign:
             "wall_time": wall,
             "directory": str(self.directory),
         }
+        from bomix.summary import trust_fields  # best so far, predicted +- sd, policy_info
+
+        out.update(trust_fields(self.policy, history, self.store, last))
+        return out
 
 
 def run_campaign(backend: Backend, policy: Policy, *, budget: float, seed: int = 0,
