@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,trainer,slurm,ray]'
+	$(BIN)/pip install -q -e '.[test,lightgbm,trainer,slurm,ray,tensorboard,wandb,launchers]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -158,6 +158,9 @@ class TrainerBackend(Backend):
         callback: str | None = None,
         callback_every: int = 0,
     ):
+        from bomix.extras import require
+
+        require("transformers", "trainer", "backend=trainer")
         self.data_dir = str(Path(data_dir).expanduser().resolve())
         self.data = TokenData(self.data_dir)
         self.ladder = resolve_ladder(ladder)
