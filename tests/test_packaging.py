@@ -62,6 +62,11 @@ def test_wheel_install_runs_a_campaign_outside_the_repo(tmp_path):
                             " print(p.regmix_dir())"], cwd=outside, env=env, check=True, capture_output=True, text=True)
     for line in where.stdout.split():
         assert Path(line).resolve().is_relative_to(venv.resolve()), where.stdout  # the wheel, not the checkout
+    found = subprocess.run([str(py), "-c", "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import "
+                            "Sweeper; import hydra_plugins.bomix_sweeper as m; print(m.__file__); "
+                            "print([p.__name__ for p in Plugins.instance().discover(Sweeper)])"],
+                           cwd=outside, env=env, check=True, capture_output=True, text=True).stdout
+    assert "BomixSweeper" in found and Path(found.split()[0]).resolve().is_relative_to(venv.resolve()), found
     p = subprocess.run([str(venv / "bin" / "bomix"), "run", "+experiment=demo", "policy=random", "budget=2",
                         "max_runs=2", "progress=false", "hydra.run.dir=camp"], cwd=outside, env=env,
                        capture_output=True, text=True, timeout=300)

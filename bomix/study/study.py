@@ -218,6 +218,11 @@ class Study:
             spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
         return spec.with_(mixture=mix)
 
+    def pending(self) -> list[Trial]:
+        """The runs asked but not told yet (e.g. by a worker that died): train them again with the same ids."""
+        return [self._trial(s, self.problem.cost(s.scale, s.steps, s.resume_step if s.resume_from else 0))
+                for s in self.history().pending]
+
     def _trial(self, spec: RunSpec, cost: float) -> Trial:
         return Trial(run_id=str(spec.run_id), mixture=spec.mixture.to_dict(), scale=spec.scale,
                      params=float(self.space.scale(spec.scale).params), steps=int(spec.steps),
