@@ -36,9 +36,14 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         stop_regret=cfg.get("stop_regret"), max_wall_time=cfg.get("max_wall_time"),
         config=fingerprint(cfg), force=bool(cfg.get("force", False)), progress=bool(cfg.get("progress", True)))
     try:
-        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
+        full = OmegaConf.to_container(cfg, resolve=True)
+        camp.store.set_meta(full_config=full)
+        if cfg.get("logger"):  # made once the directory is known to be this campaign's
+            camp.logger = instantiate(cfg.logger, "logger")
+            camp.logger.config(full)
         return camp.run()
     finally:
+        camp.logger.close()
         camp.close()
         backend.close()
 

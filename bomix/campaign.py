@@ -94,6 +94,7 @@ class Campaign:
         force: resume even if the directory was made by a different config, and move an empty or
             unreadable store aside instead of refusing it.
         progress: show a progress bar.
+        logger: optional :class:`bomix.loggers.Logger` (TensorBoard, W&B) for run curves and progress.
 
     The campaign holds an exclusive lock on its directory (:class:`bomix.lock.CampaignLock`) from
     construction until :meth:`close` (or the end of a ``with`` block): a second process refuses to
@@ -118,6 +119,7 @@ class Campaign:
         config: Mapping | None = None,
         force: bool = False,
         progress: bool = False,
+        logger: Any = None,
     ):
         if not budget or float(budget) <= 0:
             raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
@@ -134,6 +136,9 @@ class Campaign:
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
             "seed": self.seed, "objective": self.problem.objective.to_dict()}
         self.force, self.progress = force, progress
+        from bomix.loggers import NullLogger
+
+        self.logger = logger or NullLogger()
         self.layout = CampaignLayout(self.directory)
         self.lock = CampaignLock(self.directory).acquire()
         try:
@@ -233,6 +238,7 @@ class Campaign:
                     if res is None:
                         continue
                     rec = self._recommend(history, res.spec.run_id)
+                    self._log(history, res, rec)
                     if bar:
                         bar.set_postfix_str(self._postfix(history, rec))
                     if (self.stop_regret is not None and rec.get("regret") is not None
@@ -422,6 +428,12 @@ class Campaign:
         return {"mixture": mix, "true_value": tv, "regret": regret}
 
     # ----- reporting -------------------------------------------------------------------------
+    def _log(self, history: History, res: RunResult, rec: dict) -> None:
+        y = self.problem.objective.on_curve(res.curve) if res.ok else np.zeros(0)
+        n = len(history.results)
+        self.logger.run_finished(res, float(y[-1]) if len(y) else None, n, history.spent)
+        self.logger.recommended(rec, n)
+
     def _bar(self, spent: float):
         if not self.progress:
             return None

@@ -66,6 +66,7 @@ def fingerprint(cfg: DictConfig | Mapping) -> dict:
     allowed), where runs execute, progress display, stop conditions and ``force``.
     """
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    for key in ("budget", "executor", "progress", "force", "stop_regret", "max_wall_time", "max_runs", "hydra"):
+    for key in ("budget", "executor", "progress", "force", "stop_regret", "max_wall_time", "max_runs", "hydra",
+                "logger"):
         d.pop(key, None)
     return d
