@@ -168,3 +168,29 @@ def test_two_worker_processes_share_a_study(tmp_path, policy):
     assert len(set(zip(mixtures, fids))) == len(rows)  # no decision was made twice (pending runs respected)
     if policy == "random":
         assert len(rows) == 6 and min(len(t) for t in told) >= 1
+
+
+def test_continuation_trials_resume_and_pay_only_their_extra_steps(tmp_path):
+    """With continuation=True, mfbo may continue a shorter run; the script trains only the extra steps."""
+    pol = {"name": "mfbo", "n_init": 3, "raw_samples": 32, "starts": 2, "iters": 5, "maxiter": 10}
+    study = Study.create(tmp_path / "s", domains=DOMAINS, ladder=LADDER, steps=[100, 200, 400], objective="loss",
+                         policy=pol, budget=0.6, continuation=True, seed=1)
+    resumed = []
+    while (t := study.ask()) is not None:
+        start = t.resume_step + 1 if t.resume_from else 1
+        steps = [s for s in (100, 200, 300, 400) if start <= s <= t.steps]
+        curve = {"steps": steps, "metrics": {"loss": [loss(t.mixture, t.params, s) for s in steps]}}
+        study.tell(t.run_id, curve=curve)
+        if t.resume_from:
+            resumed.append(t)
+    assert resumed, "mfbo never continued a run"
+    res = {r.spec.run_id: r for r in study.history().results}
+    for t in resumed:
+        parent = res[t.resume_from]
+        assert parent.spec.mixture.to_dict() == pytest.approx(t.mixture) and parent.spec.scale == t.scale
+        full = res[t.run_id].curve
+        assert full.steps[0] == parent.curve.steps[0] and full.steps[-1] == t.steps  # parent's steps + the new ones
+        assert t.cost == pytest.approx(study.problem.cost(t.scale, t.steps, t.resume_step))
+        assert t.cost < study.problem.cost(t.scale, t.steps)
+    assert study.history().spent <= 0.6 + 1e-9
+    study.close()
