@@ -72,7 +72,9 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
 
 def config_hash(config: Mapping) -> str:
     """Stable hash of the parts of a config that define a campaign's results."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    from bomix.config import normalized
+
+    return hashlib.sha256(json.dumps(normalized(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Campaign:
@@ -139,13 +141,14 @@ class Campaign:
         from bomix.loggers import NullLogger
 
         self.logger = logger or NullLogger()
+        self.policy.bind(self.problem, self.seed)  # validate before anything is written
         self.layout = CampaignLayout(self.directory)
         self.lock = CampaignLock(self.directory).acquire()
         try:
+            self.layout.remove_stale_temporaries()
             self.store = Store(self.directory, force=force)
             try:
                 self._check_config()
-                self.policy.bind(self.problem, self.seed)
             except BaseException:
                 self.store.close()
                 raise
@@ -172,9 +175,17 @@ class Campaign:
         h = config_hash(self.config)
         old = self.store.get_meta("config_hash")
         if old is not None and old != h and not self.force:
+            from bomix.config import config_diff
+
+            diff = config_diff(self.store.get_meta("config") or {}, self.config)
             raise BomixError(
-                f"campaign directory {self.directory} belongs to a different config: choose another "
-                "directory (hydra.run.dir=...) or pass force=true to resume it anyway")
+                f"campaign directory {self.directory} belongs to a different config ({diff or 'see its store'}): "
+                "choose another directory (hydra.run.dir=...) or pass force=true to resume it anyway")
+        if old is not None:
+            spent = self.store.load(self.problem.space.domains)[2]
+            if self.budget < spent - BUDGET_EPS:
+                raise BomixError(f"budget={self.budget:g} is below the {spent:.4g} target-run equivalents already "
+                                 f"spent in {self.directory}: set budget >= {spent:.4g} to resume")
         if old is None or old != h:
             import bomix
             versions = {"bomix": bomix.__version__, "python": platform.python_version()}
@@ -230,7 +241,7 @@ class Campaign:
             while True:
                 if stop_reason is None and not policy_done:
                     stop_reason, policy_done = self._dispatch(history, t0)
-                    bar and bar.update(history.spent - bar.n)
+                    bar and bar.update(min(history.spent, self.budget) - bar.n)
                 if self.executor.n_running == 0:
                     break
                 for res in self.executor.wait():
@@ -392,6 +403,10 @@ class Campaign:
         history.results.append(res)
         if not res.ok:
             log.warning("run %s %s: %s", res.spec.run_id, res.status, (res.error or "").splitlines()[:1])
+        else:
+            log.info("finished %s at (%s, %d): %s=%.5g, cost %.4g, spent %.4g/%.4g", res.spec.run_id,
+                     res.spec.scale, res.spec.steps, self.problem.objective.name, self.problem.objective(res.curve.final()),
+                     res.cost, history.spent, self.budget)
         if new is not None:
             self.n_retries += 1
             history.pending.append(new)
@@ -424,6 +439,10 @@ class Campaign:
         if self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
+        last = self.store.last_recommendation()
+        if last is None or not np.allclose(last["mixture"], mix.weights, rtol=0, atol=1e-9):
+            log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
+                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g})")
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
         return {"mixture": mix, "true_value": tv, "regret": regret}
 
@@ -440,8 +459,9 @@ class Campaign:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.budget, desc=f"{self.policy.name}@{self.backend.name}", unit="target-run",
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}] {postfix}")
-        bar.update(spent)
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}<{remaining}{postfix}]",
+                   dynamic_ncols=True)
+        bar.update(min(spent, self.budget))
         return bar
 
     @staticmethod

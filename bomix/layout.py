@@ -50,6 +50,15 @@ class CampaignLayout:
     def checkpoints(self) -> Path:
         return self.directory / CHECKPOINT_DIR
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete temporaries a killed :func:`write_text_atomic` left (call only while holding the lock)."""
+        gone = []
+        for name in (SUMMARY_FILE,):
+            for p in self.directory.glob(f".{name}.*.tmp"):
+                p.unlink(missing_ok=True)
+                gone.append(p)
+        return gone
+
     @classmethod
     def is_campaign_file(cls, name: str) -> bool:
         """True for the file names a campaign directory is recognised by (store or summary)."""

@@ -15,6 +15,7 @@ The schema version is SQLite's ``user_version``; a store written by a newer bomi
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -91,6 +92,8 @@ class Store:
         except OSError as exc:
             raise BomixError(f"cannot create campaign directory {self.directory}: {exc.strerror}") from None
         self.path = CampaignLayout(self.directory).store
+        if not self.path.exists():
+            _create(self.path)
         problem = _file_problem(self.path)
         if problem is None:
             conn = None
@@ -399,6 +402,35 @@ class StoreReader(Store):
     def recommendations(self) -> pd.DataFrame:
         """The recommendations table (idx, n_finished, run_id, budget_used, true_value, regret, ...)."""
         return pd.read_sql_query("SELECT * FROM recommendations ORDER BY idx", self._conn)
+
+
+def _create(path: Path) -> None:
+    """Create an empty store atomically: built under a temporary name, then hard-linked into place.
+
+    So ``store.sqlite`` is never a half-created (e.g. 0-byte) file, even if the process is killed
+    here; ``os.link`` fails if another process created the store first (theirs is kept).
+    """
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent in the file
+        finally:
+            conn.close()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    except (OSError, sqlite3.Error) as exc:
+        raise BomixError(f"cannot create the store {path}: {exc}") from None
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
