@@ -9,7 +9,8 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.objective import Objective
-from bomix.store import STORE_FILE, StoreReader
+from bomix.layout import STORE_FILE, CampaignLayout
+from bomix.store import StoreReader
 
 
 def _objective(meta: dict) -> Objective:
@@ -19,7 +20,7 @@ def _objective(meta: dict) -> Objective:
 
 def report(directory: Path, n_runs: int = 10) -> dict:
     """JSON-able report; a study's recommendation comes with the policy's prediction (mean, sd)."""
-    if not (directory / STORE_FILE).is_file():
+    if not CampaignLayout(directory).store.is_file():
         raise BomixError(f"{directory} has no {STORE_FILE}: give a study or campaign directory")
     store = StoreReader(directory)
     try:
@@ -44,7 +45,7 @@ def report(directory: Path, n_runs: int = 10) -> dict:
         rec, predicted = r["mixture"], r["predicted"]
     elif last is not None:
         rec = dict(zip(domains, last["mixture"]))
-        summary_file = directory / "summary.json"
+        summary_file = CampaignLayout(directory).summary
         if summary_file.is_file():
             try:
                 predicted = json.loads(summary_file.read_text()).get("predicted")

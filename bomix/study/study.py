@@ -27,7 +27,8 @@ from bomix.errors import BomixError
 from bomix.history import History
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.space import Mixture
-from bomix.store import STORE_FILE, Store
+from bomix.layout import STORE_FILE, CampaignLayout
+from bomix.store import Store
 from bomix.study.config import StudyConfig
 from bomix.study.curves import parse_curve
 
@@ -100,7 +101,6 @@ class Study:
         budget = _check_budget(budget)
         cfg = StudyConfig.make(domains, ladder, objective, steps=steps, policy=policy, **options)
         cfg.build_policy()  # an unknown policy or option fails before the directory is made
-        _create_store_file(Path(directory))
         store = Store(directory)
         try:
             created = _write_meta(store, cfg, budget, exist_ok)
@@ -115,7 +115,7 @@ class Study:
     def load(cls, directory: str | Path, budget: float | None = None) -> "Study":
         """Open an existing study; ``budget`` raises (never lowers below what was spent) its budget."""
         directory = Path(directory)
-        if not (directory / STORE_FILE).is_file():
+        if not CampaignLayout(directory).store.is_file():
             raise BomixError(f"{directory} has no study (no {STORE_FILE}): create one with Study.create or `bomix ask`")
         store = Store(directory)
         try:
@@ -377,33 +377,6 @@ def _write_meta(store: Store, cfg: StudyConfig, budget: float, exist_ok: bool) -
             seed=cfg.seed, budget=budget, created=time.time(),
             versions={"bomix": bomix.__version__, "python": platform.python_version()})
         return True
-
-
-def _create_store_file(directory: Path) -> None:
-    """Create the store file whole (built aside, then hard-linked into place), so a worker starting at the
-    same moment never sees a half-created (0-byte) file, which a store refuses."""
-    import os
-    import shutil
-    import tempfile
-
-    from bomix.layout import CampaignLayout
-
-    path = CampaignLayout(directory).store
-    if path.exists():
-        return
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BomixError(f"cannot create study directory {directory}: {exc.strerror}") from None
-    tmp = Path(tempfile.mkdtemp(prefix=".new-store-", dir=directory))
-    try:
-        Store(tmp).close()
-        try:
-            os.link(CampaignLayout(tmp).store, path)
-        except FileExistsError:
-            pass  # another worker created it first
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _set_budget(store: Store, budget: float) -> None:
