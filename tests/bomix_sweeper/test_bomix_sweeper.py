@@ -1,4 +1,4 @@
-"""hydra/sweeper=bomix drives a user's own Hydra app (tests/hydra_plugins/app/train.py) as a user would."""
+"""hydra/sweeper=bomix drives a user's own Hydra app (tests/bomix_sweeper/app/train.py) as a user would."""
 
 from __future__ import annotations
 
