@@ -41,9 +41,14 @@ def test_missing_extra_fails_in_one_line(monkeypatch):
 
 @pytest.mark.slow
 def test_wheel_install_runs_a_campaign_outside_the_repo(tmp_path):
+    import shutil
+
+    src = tmp_path / "src"  # build from a clean copy: no stale build/ in the checkout, nothing written there
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
+                                                             "campaigns", "data", "benchmarks", "notebooks", "tests"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(src)], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("bomix-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
