@@ -252,7 +252,7 @@ def run_help(*_: Any) -> str:
     for d in top.get("defaults", []):
         if isinstance(d, dict):
             for k, v in d.items():
-                if k in GROUPS:
+                if k in GROUPS + ("logger",):
                     chosen[k] = v
     lines = [
         "bomix run: run or resume one campaign (a sweep of campaigns with -m).",
@@ -266,7 +266,7 @@ def run_help(*_: Any) -> str:
         "",
         "Config groups (GROUP=OPTION; the default is marked *):",
     ]
-    for group in ("experiment",) + GROUPS:
+    for group in ("experiment",) + GROUPS + ("logger",):  # logger: display only, not a results-defining group
         files = sorted((conf / group).glob("*.yaml"))
         if not files:
             continue
