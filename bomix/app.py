@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bomix.config import GROUPS, OPERATIONAL_KEYS, register_defaults, register_resolvers
@@ -173,7 +174,7 @@ def _plain(x):
 _EXISTING: list[Path] = []
 
 
-class DirectoryGuard:
+class DirectoryGuard(Callback):
     """Hydra callback: remembers which part of the run/sweep directory existed before Hydra made it,
     so that a job failing validation leaves no empty campaign directory behind."""
 
@@ -182,11 +183,6 @@ class DirectoryGuard:
 
     def on_multirun_start(self, config: DictConfig, **kw: Any) -> None:
         _EXISTING[:] = [_first_existing(Path(str(config.hydra.sweep.dir)))]
-
-    def __getattr__(self, name: str):  # the other Callback hooks: nothing to do
-        if name.startswith("on_"):
-            return lambda *a, **k: None
-        raise AttributeError(name)
 
 
 def _first_existing(p: Path) -> Path:
