@@ -22,8 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from bomix.config import GROUPS, OPERATIONAL_KEYS, register_defaults, register_resolvers
 from bomix.errors import BomixError
+from bomix.paths import conf_dir
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -142,9 +143,16 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         backend.close()
         raise
     try:
-        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
+        full = OmegaConf.to_container(cfg, resolve=True)
+        camp.store.set_meta(full_config=full)
+        if cfg.get("logger"):  # made once the directory is known to be this campaign's
+            from bomix.config import instantiate
+
+            camp.logger = instantiate(cfg.logger, "logger")
+            camp.logger.config(full)
         return camp.run()
     finally:
+        camp.logger.close()
         camp.close()
         backend.close()
 
@@ -240,7 +248,7 @@ def run_help(*_: Any) -> str:
     for d in top.get("defaults", []):
         if isinstance(d, dict):
             for k, v in d.items():
-                if k in GROUPS:
+                if k in GROUPS + ("logger",):
                     chosen[k] = v
     lines = [
         "bomix run: run or resume one campaign (a sweep of campaigns with -m).",
@@ -254,7 +262,7 @@ def run_help(*_: Any) -> str:
         "",
         "Config groups (GROUP=OPTION; the default is marked *):",
     ]
-    for group in ("experiment",) + GROUPS:
+    for group in ("experiment",) + GROUPS + ("logger",):  # logger: display only, not a results-defining group
         files = sorted((conf / group).glob("*.yaml"))
         if not files:
             continue

@@ -97,6 +97,7 @@ class Campaign:
         force: resume even if the directory was made by a different config, and move an empty or
             unreadable store aside instead of refusing it.
         progress: show a progress bar.
+        logger: optional :class:`bomix.loggers.Logger` (TensorBoard, W&B) for run curves and progress.
 
     The campaign holds an exclusive lock on its directory (:class:`bomix.lock.CampaignLock`) from
     construction until :meth:`close` (or the end of a ``with`` block): a second process refuses to
@@ -121,6 +122,7 @@ class Campaign:
         config: Mapping | None = None,
         force: bool = False,
         progress: bool = False,
+        logger: Any = None,
     ):
         if not budget or float(budget) <= 0:
             raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
@@ -137,6 +139,9 @@ class Campaign:
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
             "seed": self.seed, "objective": self.problem.objective.to_dict()}
         self.force, self.progress = force, progress
+        from bomix.loggers import NullLogger
+
+        self.logger = logger or NullLogger()
         self.policy.bind(self.problem, self.seed)  # validate before anything is written
         self.layout = CampaignLayout(self.directory)
         self.lock = CampaignLock(self.directory).acquire()
@@ -246,6 +251,7 @@ class Campaign:
                     if res is None:
                         continue
                     rec = self._recommend(history, res.spec.run_id)
+                    self._log(history, res, rec)
                     if bar:
                         bar.set_postfix_str(self._postfix(history, rec))
                     if (self.stop_regret is not None and rec.get("regret") is not None
@@ -460,6 +466,12 @@ class Campaign:
         return {"mixture": mix, "true_value": tv, "regret": regret}
 
     # ----- reporting -------------------------------------------------------------------------
+    def _log(self, history: History, res: RunResult, rec: dict) -> None:
+        y = self.problem.objective.on_curve(res.curve) if res.ok else np.zeros(0)
+        n = len(history.results)
+        self.logger.run_finished(res, float(y[-1]) if len(y) else None, n, history.spent)
+        self.logger.recommended(rec, n)
+
     def _bar(self, spent: float):
         if not self.progress:
             return None
@@ -487,7 +499,7 @@ class Campaign:
                              for s in history.all_specs())
         if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
             log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
-        return {
+        out = {
             "policy": self.policy.name,
             "backend": self.backend.name,
             "objective": self.problem.objective.name,
@@ -511,6 +523,10 @@ class Campaign:
             "wall_time": wall,
             "directory": str(self.directory),
         }
+        from bomix.summary import trust_fields  # best so far, predicted +- sd, policy_info
+
+        out.update(trust_fields(self.policy, history, self.store, last))
+        return out
 
 
 def run_campaign(backend: Backend, policy: Policy, *, budget: float, seed: int = 0,

@@ -45,11 +45,12 @@ DEFAULTS_GROUP = "bomix_defaults"
 #:                       dispatched); with batch_size > 1 completion order is not reproducible anyway
 #:   executor            where runs execute (inline, processes, Slurm, Ray)
 #:   progress, log_level, force, hydra      display and control
+#:   logger              where progress is logged (TensorBoard, W&B), never what a run computes
 #:   backend.delay       the synthetic backend's artificial sleep per run
 #:   backend.checkpoint_dir   where trainer checkpoints live (follows the campaign directory)
 OPERATIONAL_KEYS = (
     "budget", "max_runs", "stop_regret", "max_wall_time", "batch_size", "executor", "progress",
-    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir",
+    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir", "logger",
 )
 
 

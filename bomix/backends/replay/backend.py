@@ -14,20 +14,17 @@ from bomix.backends.replay.model import MetricModel
 from bomix.backends.truth import dense_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
+from bomix.paths import resolve_data_path
 from bomix.objective import Objective
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.space import Fidelity, Mixture, Scale, Space
 
-REPO = Path(__file__).resolve().parents[3]
 MATCH_TOL = 1e-6
 
 
 def resolve_path(path: str | Path) -> Path:
-    """An absolute path, else relative to the working directory, else to the bomix checkout."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or (p / "simulator.json").is_file():
-        return p
-    return REPO / p if (REPO / p / "simulator.json").is_file() else p
+    """An absolute path, else relative to the working directory, else to the bomix checkout or install."""
+    return resolve_data_path(path, "simulator.json")
 
 
 def optimum_key(objective: Objective, fid: Fidelity) -> str:
