@@ -478,11 +478,18 @@ def cli_main(argv: list[str]) -> int:
         from bomix.backends.trainer.corpus import build_demo_corpus
 
         names = args.domains.split(",") if args.domains else None
-        sources = build_demo_corpus(Path(args.out) / "text", mb=args.mb, domains=names)
+        out = Path(args.out).expanduser()
         if args.text_only:
+            sources = build_demo_corpus(out / "text", mb=args.mb, domains=names)
             print(json.dumps({d: str(p) for d, p in sources.items()}, indent=2))
             return 0
-        manifest = prepare(sources, args.out, cfg)
+        # the text goes to a temporary sibling: `prepare` replaces `out` whole (atomically)
+        import tempfile
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.text-", dir=out.parent) as text:
+            sources = build_demo_corpus(text, mb=args.mb, domains=names)
+            manifest = prepare(sources, out, cfg)
     summary = {d: v["train_tokens"] for d, v in manifest["domains"].items()}
     print(json.dumps({"out": str(args.out), "vocab_size": manifest["vocab_size"], "train_tokens": summary}, indent=2))
     return 0

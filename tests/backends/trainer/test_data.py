@@ -154,3 +154,15 @@ def test_prepare_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
     with pytest.raises(BomixError, match="not a prepared dataset"):
         prepare(sources, tmp_path / "mine", PrepareConfig(vocab_size=280))
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_data_demo_command_builds_a_dataset_and_rebuilds_it(tmp_path):
+    """`bomix data demo --out DIR` (the README's command) tokenises into DIR, and running it again replaces it."""
+    from bomix.backends.trainer.data import MANIFEST, cli_main as data_main
+
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--domains", "code,manpages", "--mb", "0.2", "--vocab-size", "300"]
+    assert data_main(args) == 0
+    assert (out / MANIFEST).is_file() and (out / "code" / "train.bin").stat().st_size > 0
+    assert data_main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no temporary text left behind
