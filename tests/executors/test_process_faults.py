@@ -68,7 +68,7 @@ def test_killed_worker_fails_only_its_run_and_the_pool_recovers(tmp_path):
 
 
 def test_campaign_retries_a_dead_workers_run_and_charges_it(tmp_path):
-    backend = PidBackend(str(tmp_path), die="r00001", k=3, delay=0.3)
+    backend = PidBackend(str(tmp_path), die="r00001", k=3, delay=1.0)  # the kill arrives while the budget has room
     s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2,
                      executor=ProcessExecutor(workers=2, threads=1, max_retries=1))
     with StoreReader(tmp_path / "c") as st:

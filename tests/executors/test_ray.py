@@ -70,7 +70,7 @@ def test_killed_ray_worker_costs_one_run_and_is_retried_charged(local_ray, tmp_p
     import sys
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
-    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=0.2)
+    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)  # the kill arrives while the budget has room
     s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2,
                      executor=RayExecutor(capacity=2, num_cpus=0.5, max_retries=1))
     with StoreReader(tmp_path / "c") as st:

@@ -94,15 +94,16 @@ def test_killed_local_job_costs_one_run_and_is_retried_charged(tmp_path):
     from bomix.store import StoreReader
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # job processes cannot import this test file
-    backend = _KillOnce(str(tmp_path), "r00001", k=3)
+    # ok runs take 1 s, the killed one dies at once: its failure arrives while the budget has room
+    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)
     ex = SubmititExecutor(folder=str(tmp_path / "logs" / "%j"), cluster="local", capacity=2, poll=0.2,
                           timeout_min=5, max_retries=1)
-    s = run_campaign(backend, RandomPolicy(), budget=3, directory=tmp_path / "c", batch_size=2, executor=ex)
+    s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2, executor=ex)
     with StoreReader(tmp_path / "c") as st:
         runs = st.to_pandas()["runs"].set_index("run_id")
         results, _, _ = st.load(st.get_meta("domains"))
     assert is_infra_failure(next(r for r in results if r.spec.run_id == "r00001"))
     retry = runs[runs["spec"].str.contains('"retry_of": "r00001"')]
     assert len(retry) == 1 and retry["status"].iloc[0] == "ok"
-    assert s["n_retries"] == 1 and s["n_runs"] == 3 and (runs["status"] == "ok").sum() == 2
-    assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 3 + 1e-9
+    assert s["n_retries"] == 1 and s["n_runs"] == 4 and (runs["status"] == "ok").sum() == 3
+    assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 4 + 1e-9
