@@ -22,6 +22,7 @@ from bomix.executors.inline import InlineExecutor
 from bomix.history import History
 from bomix.objective import Objective
 from bomix.policies.base import Policy, Problem
+from bomix.proposals import Proposals
 from bomix.runs import RunResult, RunSpec
 from bomix.space import Fidelity, Mixture, Space
 from bomix.store import Store
@@ -63,8 +64,8 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         cost=backend.cost_model,
         supports_schedule=backend.supports_schedule,
         supports_continuation=backend.supports_continuation,
-        candidates=backend.candidates(),
         metrics=tuple(backend.metrics),
+        proposals=Proposals(space, backend.candidates(), backend.trust_region()),
     )
 
 

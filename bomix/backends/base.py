@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from bomix.cost import CostModel
 from bomix.objective import Objective
 from bomix.runs import RunResult, RunSpec
+from bomix.proposals import TrustRegion
 from bomix.space import Fidelity, Mixture, Space
 
 
@@ -37,6 +38,10 @@ class Backend(ABC):
 
     def candidates(self) -> list[tuple[Mixture, Fidelity]] | None:
         """For pool simulators: the only (mixture, fidelity) points that can be queried."""
+        return None
+
+    def trust_region(self) -> "TrustRegion | None":
+        """Simulators built from logged runs: where their answers are trusted (None = everywhere/unknown)."""
         return None
 
     @property

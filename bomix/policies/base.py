@@ -10,6 +10,7 @@ import numpy as np
 from bomix.cost import CostModel
 from bomix.history import History
 from bomix.objective import Objective
+from bomix.proposals import Proposals
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture, Space
 
@@ -23,8 +24,11 @@ class Problem:
         objective: scalar to minimise.
         cost: cost model in target-run equivalents, ``cost(scale, steps, start=0)``.
         supports_schedule / supports_continuation: backend capabilities.
-        candidates: for pool simulators, the only queryable (mixture, fidelity) points.
+        candidates: for pool simulators, the only queryable (mixture, fidelity) points (a flat list;
+            prefer ``proposals``).
         metrics: metric names a run reports.
+        proposals: what may be proposed at each fidelity (grid, pool, trust region); built from
+            ``space`` and ``candidates`` when not given (see :mod:`bomix.proposals`).
     """
 
     space: Space
@@ -34,6 +38,12 @@ class Problem:
     supports_continuation: bool = False
     candidates: list[tuple[Mixture, Fidelity]] | None = None
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    proposals: Proposals | None = None
+
+    def __post_init__(self) -> None:
+        if self.proposals is None:
+            self.proposals = Proposals(self.space, self.candidates)
+        self.candidates = self.proposals.points()
 
 
 class Policy(ABC):

@@ -14,12 +14,15 @@ from bomix.backends.replay.model import MetricModel
 from bomix.backends.truth import dense_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
+from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.space import Fidelity, Mixture, Scale, Space
 
 REPO = Path(__file__).resolve().parents[3]
 MATCH_TOL = 1e-6
+#: the simulator.json layout this module reads (build.py writes it)
+FORMAT_VERSION = 2
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -58,8 +61,9 @@ class ReplayBackend(Backend):
             raise BomixError(f"no simulator at {root} (missing simulator.json): build one with "
                              "`bomix simulator build TABLE --out DIR` and set backend.path=DIR")
         meta = json.loads(meta_file.read_text())
-        if meta.get("format_version") != 1:
-            raise BomixError(f"{meta_file} has format_version {meta.get('format_version')}: rebuild the simulator")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise BomixError(f"{meta_file} has format_version {meta.get('format_version')}, this bomix reads "
+                             f"{FORMAT_VERSION}: rebuild it with `bomix simulator build TABLE --out {root}`")
         if not float(noise) >= 0:
             raise BomixError(f"backend.noise must be >= 0, got {noise}")
         self.path, self.meta = str(root), meta
@@ -70,7 +74,7 @@ class ReplayBackend(Backend):
         self.space = Space(tuple(meta["domains"]), [Scale(n, p) for n, p in meta["scales"].items()],
                            min_steps=meta["min_steps"], max_steps=meta["max_steps"],
                            target=Fidelity(tgt["scale"], int(tgt["steps"])), step_grid=tuple(meta["step_grid"]),
-                           tokens_per_step=meta.get("tokens_per_step"))
+                           tokens_per_step=meta.get("tokens_per_step"), grid=FidelityGrid.from_dict(meta["grid"]))
         self.cost_model = FlopsCost(self.space, meta.get("tokens_per_step"))
         self.metrics = tuple(meta["metrics"])
         self.default_objective = Objective.from_config(meta.get("objective"), self.metrics)
@@ -165,7 +169,9 @@ class ReplayBackend(Backend):
         return True
 
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        """Model mode: the model's mean. Pool mode: the logged value (NaN if the point was not logged)."""
+        """Model mode: the model's mean. Pool mode: the logged value (NaN if the point was not logged).
+        A fidelity without logged data is refused (one-line BomixError)."""
+        self.space.check_fidelity(fidelity)
         if self.mode == "model":
             vals = self.predict(mixture.weights, fidelity.scale, fidelity.steps, objective.metrics)
             return float(objective.values(vals)[0])

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from bomix.backends.replay.backend import FORMAT_VERSION
 from bomix.backends.replay.format import LoggedRuns, load
 from bomix.backends.replay.model import MAX_TRAIN, MetricModel, fit_metric
 from bomix.errors import BomixError
+from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
 from bomix.space import Fidelity, Scale, Space
 
-FORMAT_VERSION = 1
 MODES = ("pool", "model")
 MAX_GRID = 6
 
@@ -44,8 +45,33 @@ def parse_objective(text: str | dict | None) -> dict | str | None:
     return text
 
 
-def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: int | None = None) -> Space:
-    """The simulator's space: the table's domains and ladder, logged step range, the target fidelity."""
+def make_grid(runs: LoggedRuns, mode: str, target: tuple[str, int]) -> FidelityGrid:
+    """The honest fidelity grid: every logged ``(scale, step)``; in model mode also, per scale whose runs
+    log learning curves (>= 2 checkpoints), the trusted range between its first and last logged step.
+
+    The policy-facing points are each scale's logged steps, thinned to at most ``MAX_GRID`` per scale
+    (log-spaced, snapped to logged steps), plus the target.
+    """
+    t = runs.table
+    pairs = {(str(s), int(k)) for s, k in zip(t["scale"], t["step"])}
+    if tuple(target) not in pairs:
+        raise BomixError(f"target {target[0]}@{target[1]} was never logged (logged at {target[0]}: "
+                         f"{sorted(k for s, k in pairs if s == target[0])[:8]}): choose a logged --target-step")
+    points, ranges = {tuple(target)}, {}
+    for scale, g in t.groupby("scale"):
+        steps = np.unique(g["step"].to_numpy())
+        if steps.size > MAX_GRID:
+            want = np.geomspace(steps.min(), steps.max(), MAX_GRID)
+            steps = np.unique([steps[int(np.argmin(np.abs(np.log(steps) - np.log(w))))] for w in want])
+        points |= {(str(scale), int(k)) for k in steps}
+        if mode == "model" and (g.groupby("run_id")["step"].nunique() >= 2).any():
+            ranges[str(scale)] = (int(g["step"].min()), int(g["step"].max()))
+    return FidelityGrid.from_pairs(sorted(pairs), points=sorted(points), ranges=ranges)
+
+
+def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: int | None = None,
+               mode: str = "model") -> Space:
+    """The simulator's space: the table's domains and ladder, the honest fidelity grid, the target."""
     t = runs.table
     scales = [Scale(n, p) for n, p in runs.scales.items()]
     if target_scale is None:
@@ -54,12 +80,15 @@ def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: i
         raise BomixError(f"--target-scale {target_scale!r} is not in the table's scales {sorted(runs.scales)}")
     if target_step is None:
         target_step = int(t.loc[t["scale"] == target_scale, "step"].max())
-    steps = np.unique(t["step"].to_numpy())
-    lo, hi = int(steps.min()), int(max(steps.max(), target_step))
-    grid = steps if steps.size <= MAX_GRID else np.unique(np.geomspace(lo, hi, MAX_GRID).round().astype(int))
-    grid = sorted({int(g) for g in grid} | {int(target_step)})
-    return Space(runs.domains, scales, min_steps=lo, max_steps=hi, target=Fidelity(target_scale, int(target_step)),
-                 step_grid=tuple(grid))
+    grid = make_grid(runs, mode, (target_scale, int(target_step)))
+    steps = t["step"].to_numpy()
+    return Space(runs.domains, scales, min_steps=int(steps.min()), max_steps=int(steps.max()),
+                 target=Fidelity(target_scale, int(target_step)), grid=grid)
+
+
+def simulator_name(name: str, mode: str) -> str:
+    """``<name>-<mode>``: pool and model builds of one table get different names."""
+    return name if name.endswith(f"-{mode}") else f"{name}-{mode}"
 
 
 def encode(space: Space, runs: LoggedRuns, table: pd.DataFrame | None = None) -> np.ndarray:
@@ -196,9 +225,8 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
     if mode not in MODES:
         raise BomixError(f"--mode must be one of {MODES}, got {mode!r}")
     runs = table if isinstance(table, LoggedRuns) else load(table)
-    if name is None:
-        name = Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"
-    space = make_space(runs, target_scale, int(target_step) if target_step is not None else None)
+    name = simulator_name(name or (Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"), mode)
+    space = make_space(runs, target_scale, int(target_step) if target_step is not None else None, mode)
     obj_cfg = parse_objective(objective)
     obj = Objective.from_config(obj_cfg, runs.metrics, default=Objective.metric(runs.metrics[0]))
     chosen = list(runs.metrics) if metrics is None else list(metrics)
@@ -219,6 +247,7 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         "domains": list(runs.domains), "metrics": chosen,
         "scales": {s.name: s.params for s in space.scales},
         "min_steps": space.min_steps, "max_steps": space.max_steps, "step_grid": list(space.step_grid),
+        "grid": space.grid.to_dict(),
         "target": {"scale": space.target.scale, "steps": space.target.steps},
         "objective": obj_cfg if obj_cfg is not None else runs.metrics[0], "objective_metrics": obj.metrics,
         "tokens_per_step": tps, "eval_steps": sorted(int(s) for s in np.unique(t["step"])),

@@ -44,6 +44,7 @@ class LawPolicy(Policy):
         super().bind(problem, seed)
         self._design: list[RunSpec] | None = None
         self._cache: dict = {}
+        self._snapped: set = set()
 
     # ----- design ------------------------------------------------------------------------------
     @abstractmethod
@@ -54,9 +55,10 @@ class LawPolicy(Policy):
         return np.random.default_rng([self.seed, 4242, salt])
 
     def planned(self, history: History) -> list[RunSpec]:
-        """The design, snapped to the pool (if any) and cut to the campaign budget (logged)."""
+        """The design, snapped to what may be proposed (pool points, answered fidelities) and cut to the
+        campaign budget (logged)."""
         if self._design is None:
-            specs = self._snap(self.design()) if self.problem.candidates is not None else self.design()
+            specs = self._snap(self.design()) if self.problem.proposals.is_pool else self.design()
             cost = np.cumsum([self.problem.cost(s.scale, s.steps) for s in specs])
             budget = history.budget
             keep = int(np.searchsorted(cost, budget + 1e-12, side="right"))
@@ -80,23 +82,18 @@ class LawPolicy(Policy):
         return out
 
     def _snap(self, specs: list[RunSpec]) -> list[RunSpec]:
-        """Pool problems: each design run -> the nearest unused candidate at the nearest fidelity."""
-        sp = self.space
-        cands = self.problem.candidates
-        fids = sorted({f for _, f in cands})
-        coords = np.array([[sp.scale_coord(f.scale), sp.step_coord(f.steps)] for f in fids])
-        used: set = set()
+        """Pool problems: each design run -> the nearest unused pool point at the nearest pool fidelity."""
+        props = self.problem.proposals
+        used: list[tuple[Mixture, Fidelity]] = []
         out = []
         for s in specs:
-            c = np.array([sp.scale_coord(s.scale), sp.step_coord(s.steps)])
-            fid = fids[int(np.argmin(np.abs(coords - c).sum(1)))]
-            pool = [(m, f) for m, f in cands if f == fid and (m, f) not in used]
-            if not pool:
+            fid = props.snap_fidelity(s.scale, s.steps)
+            w = props.snap(s.mixture.weights, fid, used)
+            if w is None:
                 continue
-            d = [np.abs(m.weights - s.mixture.weights).sum() for m, _ in pool]
-            m, f = pool[int(np.argmin(d))]
-            used.add((m, f))
-            out.append(s.with_(mixture=Mixture(m.weights, sp.domains), scale=f.scale, steps=f.steps))
+            m = Mixture(w, self.space.domains)
+            used.append((m, fid))
+            out.append(s.with_(mixture=m, scale=fid.scale, steps=fid.steps))
         return out
 
     # ----- recommendation ----------------------------------------------------------------------
@@ -128,11 +125,9 @@ class LawPolicy(Policy):
 
     def _pick(self, law) -> Mixture:
         t = self.space.target
-        if self.problem.candidates is not None:
-            pool = [m for m, f in self.problem.candidates if f == t]
-            if pool:
-                W = np.array([m.weights for m in pool])
-                return Mixture(W[int(np.argmin(self.law_score(law, W)))], self.space.domains)
+        W = self.problem.proposals.pool(t)
+        if W is not None and len(W):
+            return Mixture(W[int(np.argmin(self.law_score(law, W)))], self.space.domains)
         w = self.law_optimum(law).weights
         return Mixture(self.space.project(w, t)[0], self.space.domains)
 
@@ -150,19 +145,36 @@ class LawPolicy(Policy):
 
     # ----- helpers -----------------------------------------------------------------------------
     def default_scale(self, scale: str | None) -> str:
-        return self.space.check_fidelity(Fidelity(scale or self.space.scales[0].name, self.space.min_steps)).scale
+        """``scale`` (checked against the ladder), default the smallest scale."""
+        return self.space.scale(scale or self.space.scales[0].name).name
 
     def steps_or(self, steps: int | None, default: int) -> int:
-        s = int(steps or default)
-        self.space.check_fidelity(Fidelity(self.space.target.scale, s))
-        return s
+        """``steps`` when the config gives them (then every design run must be answered as asked: see
+        :meth:`spec`), else ``default`` (snapped per run to the nearest answered fidelity)."""
+        self._steps_explicit = steps is not None
+        return int(steps or default)
+
+    def largest_steps(self, scale: str, default: int) -> int:
+        """The largest grid step at ``scale`` (``default`` if the grid has none there)."""
+        return max(self.problem.proposals.steps_at(scale) or [default])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.space.lower, self.space.upper_at(self.space.target)
 
     def spec(self, w, scale: str, steps: int, tag: str) -> RunSpec:
-        w = self.space.project(np.asarray(w, dtype=float), Fidelity(scale, int(steps)))[0]
-        return RunSpec(Mixture(w, self.space.domains), scale, int(steps), tag=tag)
+        """A design run at the answered fidelity nearest ``scale@steps`` (an explicitly configured step
+        count that is not answered is a one-line error; a default one is snapped, with a warning)."""
+        want = Fidelity(scale, int(steps))
+        props = self.problem.proposals
+        if getattr(self, "_steps_explicit", False):
+            props.space.check_fidelity(want)
+        fid = want if props.space.allows(want) else props.snap_fidelity(scale, steps)
+        if fid != want and (want, fid) not in self._snapped:
+            self._snapped.add((want, fid))
+            self.log.warning("%s: the backend has no data at %s@%d; the design runs at %s@%d instead",
+                             self.name, want.scale, want.steps, fid.scale, fid.steps)
+        w = self.space.project(np.asarray(w, dtype=float), fid)[0]
+        return RunSpec(Mixture(w, self.space.domains), fid.scale, fid.steps, tag=tag)
 
     def domain_metrics(self) -> dict[str, str] | None:
         """Objective as per-domain metrics: domain -> metric when every domain has its own metric (e.g.
