@@ -63,7 +63,8 @@ def to_markdown(summary: dict) -> str:
         have = [r for r in rows if any((backend, objective, r["policy"], e) in ctr for e in eps)]
         if have:
             lines += ["### Cost to reach regret <= eps", "",
-                      "(reached/seeds in parentheses; seeds that never reach eps count as their budget; "
+                      "(the cost from which a seed's regret stays <= eps until its budget ends; "
+                      "reached/seeds in parentheses; seeds that never reach eps count as their budget; "
                       "`>=` marks a median that is only a lower bound because half or more did not reach it)", ""]
             body = []
             for r in have:
@@ -77,6 +78,18 @@ def to_markdown(summary: dict) -> str:
                     cells.append(f"{mark}{_band(c['median'], c['q25'], c['q75'])} ({c['n_reached']}/{c['n_seeds']})")
                 body.append(cells)
             lines += _table(["policy"] + [f"eps={fmt(e)}" for e in eps], body)
+            lines.append("")
+            lines += ["First touch (secondary): median cost of the first recommendation with regret <= eps, "
+                      "even if regret later climbed back above it (touched/seeds in parentheses)", ""]
+            body = []
+            for r in have:
+                cells = [r["policy"]]
+                for e in eps:
+                    c = ctr.get((backend, objective, r["policy"], e))
+                    cells.append("-" if c is None or c.get("first_median") is None else
+                                 f"{fmt(c['first_median'])} ({c.get('first_n_reached', '-')}/{c['n_seeds']})")
+                body.append(cells)
+            lines += _table(["policy"] + [f"first touch eps={fmt(e)}" for e in eps], body)
             lines.append("")
         pairs = sp.get((backend, objective), [])
         if pairs:
@@ -92,15 +105,16 @@ def _cell(r: dict | None) -> str:
     if r is None:
         return "-"
     b = r["bound"]
-    if b == "?":
-        return "?"
+    if b in ("?", "-"):
+        return b
     return ("" if b == "=" else b) + fmt(r["speedup"], 2) + "x"
 
 
 def _speedup_tables(pairs: list[dict], eps: list[float], baseline: str | None) -> list[str]:
     lines = ["### Speedups", "",
-             "speedup of A over B = median cost(B) / median cost(A) to reach regret <= eps "
-             "(`>=`/`<=`: bound from censored medians, `?`: neither reached)", ""]
+             "speedup of A over B = median cost(B) / median cost(A) to reach (and stay at) regret <= eps "
+             "(`>=`/`<=`: bound from censored medians, `?`: neither reached, `-`: one of them spends "
+             "nothing, no ratio)", ""]
     by = {(r["policy"], r["over"], r["eps"]): r for r in pairs}
     policies = sorted({r["policy"] for r in pairs} | {r["over"] for r in pairs})
     if baseline is not None:
