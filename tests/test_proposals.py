@@ -8,7 +8,7 @@ import pytest
 
 from bomix.backends.replay import ReplayBackend
 from bomix.backends.replay.build import build
-from bomix.backends.replay.format import validate
+from bomix.runtable import validate
 from bomix.campaign import build_problem, run_campaign
 from bomix.errors import BomixError
 from bomix.fidelities import FidelityGrid

@@ -17,6 +17,7 @@ from bomix.errors import BomixError
 from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
 from bomix.runs import Curve, RunResult, RunSpec
+from bomix.runtable import mcol, wcols
 from bomix.space import Fidelity, Mixture, Scale, Space
 
 REPO = Path(__file__).resolve().parents[3]
@@ -91,7 +92,7 @@ class ReplayBackend(Backend):
 
     # ----- pool ------------------------------------------------------------------------------
     def _load_pool(self, t: pd.DataFrame) -> None:
-        wc = [f"w:{d}" for d in self.space.domains]
+        wc = wcols(self.space.domains)
         self._runs: dict[str, pd.DataFrame] = {rid: g for rid, g in t.groupby("run_id", sort=False)}
         first = t.groupby("run_id", sort=False).first()
         self._pool_w = {s: (g.index.to_numpy(), g[wc].to_numpy(float)) for s, g in first.groupby("scale")}
@@ -153,7 +154,7 @@ class ReplayBackend(Backend):
                                  error=f"{spec.fidelity} with {spec.mixture} is not in the pool ({where}): a pool "
                                        "simulator answers only logged points (backend.candidates())")
             g = g[g["step"] <= spec.steps]
-            curve = Curve(g["step"].to_numpy(), {m: g[f"m:{m}"].to_numpy(float) for m in self.metrics})
+            curve = Curve(g["step"].to_numpy(), {m: g[mcol(m)].to_numpy(float) for m in self.metrics})
             return RunResult(spec, "ok", curve, cost=self.cost(spec), wall_time=time.perf_counter() - t0,
                              info={"logged_run": rid})
         steps = self.eval_steps[self.eval_steps < spec.steps]
@@ -176,7 +177,7 @@ class ReplayBackend(Backend):
             vals = self.predict(mixture.weights, fidelity.scale, fidelity.steps, objective.metrics)
             return float(objective.values(vals)[0])
         row = self._pool_row(mixture.weights, fidelity)
-        return float("nan") if row is None else float(objective({m: row[f"m:{m}"] for m in self.metrics}))
+        return float("nan") if row is None else float(objective({m: row[mcol(m)] for m in self.metrics}))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
         """Model mode: dense search + SLSQP on the model (cached at build time for the default objective).

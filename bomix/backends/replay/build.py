@@ -17,11 +17,11 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from bomix.backends.replay.backend import FORMAT_VERSION
-from bomix.backends.replay.format import LoggedRuns, load
 from bomix.backends.replay.model import MAX_TRAIN, MetricModel, fit_metric
 from bomix.errors import BomixError
 from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
+from bomix.runtable import LoggedRuns, lead_columns, load, mcol, mcols
 from bomix.space import Fidelity, Scale, Space
 
 MODES = ("pool", "model")
@@ -103,7 +103,7 @@ def fit_models(space: Space, runs: LoggedRuns, table: pd.DataFrame, metrics: lis
     x = encode(space, runs, table)
     out = {}
     for m in metrics:
-        y = table[f"m:{m}"].to_numpy(float)
+        y = table[mcol(m)].to_numpy(float)
         ok = np.isfinite(y)
         out[m] = fit_metric(x[ok], y[ok], table["run_id"].to_numpy()[ok], seed=seed, max_train=max_train)
     return out
@@ -136,7 +136,7 @@ def accuracy_report(space: Space, runs: LoggedRuns, metrics: list[str], frac: fl
     rep = {"holdout_fraction": frac, "seed": seed, "n_train_runs": int(t.loc[~test_mask, "run_id"].nunique()),
            "n_test_runs": int(len(held)), "metrics": {}}
     for m in metrics:
-        y = test[f"m:{m}"].to_numpy(float)
+        y = test[mcol(m)].to_numpy(float)
         ok = np.isfinite(y)
         pred = models[m].predict(x[ok])
         yy, sc, st = y[ok], test["scale"].to_numpy()[ok], test["step"].to_numpy()[ok]
@@ -253,8 +253,7 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         "tokens_per_step": tps, "eval_steps": sorted(int(s) for s in np.unique(t["step"])),
         "n_runs": int(t["run_id"].nunique()), "n_rows": int(len(t)), "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    keep_cols = ["run_id", "scale", "params", "step", *(["tokens"] if "tokens" in t.columns else []),
-                 *runs.w_cols, *[f"m:{m}" for m in chosen]]
+    keep_cols = [*lead_columns("tokens" in t.columns), *runs.w_cols, *mcols(chosen)]
     t[keep_cols].to_csv(out / "runs.csv", index=False, float_format="%.8g")
     if mode == "model":
         t0 = time.perf_counter()

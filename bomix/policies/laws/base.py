@@ -25,6 +25,7 @@ from bomix.errors import BomixError
 from bomix.history import History
 from bomix.policies.base import Policy
 from bomix.runs import RunSpec
+from bomix.runtable import mcol, metric_dict
 from bomix.space import Fidelity, Mixture
 
 OBJ = "_objective"
@@ -98,12 +99,11 @@ class LawPolicy(Policy):
 
     # ----- recommendation ----------------------------------------------------------------------
     def table(self, history: History, results=None) -> pd.DataFrame:
-        """History table (long format) with the objective added as ``m:_objective``."""
+        """History table (:mod:`bomix.runtable` format) with the objective added as ``m:_objective``."""
         h = history if results is None else History(history.space, history.objective, list(results))
         t = h.table()
         if len(t):
-            metrics = {c[2:]: t[c].to_numpy() for c in t.columns if c.startswith("m:")}
-            t["m:" + OBJ] = history.objective.values(metrics)
+            t[mcol(OBJ)] = history.objective.values(metric_dict(t))
         return t
 
     def recommend(self, history: History) -> Mixture:

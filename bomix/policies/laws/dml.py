@@ -8,6 +8,7 @@ from bomix.errors import BomixError
 from bomix.laws.dml import MixingLaw, nested_extrapolate
 from bomix.policies.laws.base import OBJ, LawPolicy
 from bomix.runs import RunSpec
+from bomix.runtable import mcol, mcols
 from bomix.space import Mixture
 
 
@@ -57,8 +58,8 @@ class DMLPolicy(LawPolicy):
                                  cache=self._cache.setdefault("step_laws", {}))
         if not metrics:
             return MixingLaw.fit(ext, metrics=[OBJ], n_starts=self.n_starts, seed=self.seed)
-        L = ext[[f"m:{m}" for m in metrics]].to_numpy()
-        v, _ = nnls(np.column_stack([L, np.ones(len(L))]), ext[f"m:{OBJ}"].to_numpy())
+        L = ext[mcols(metrics)].to_numpy()
+        v, _ = nnls(np.column_stack([L, np.ones(len(L))]), ext[mcol(OBJ)].to_numpy())
         if v[:-1].sum() <= 0:
             return MixingLaw.fit(ext, metrics=[OBJ], n_starts=self.n_starts, seed=self.seed)
         return MixingLaw.fit(ext, metrics=metrics, metric_weights=v[:-1] / v[:-1].sum(), n_starts=self.n_starts,

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from bomix.backends.replay import ReplayBackend
 from bomix.backends.replay.build import build, make_space, parse_objective
-from bomix.backends.replay.format import validate
+from bomix.runtable import validate
 from bomix.backends.replay.model import _subsample, fit_metric
 from bomix.errors import BomixError
 from bomix.space import Fidelity
