@@ -294,12 +294,13 @@ class Campaign:
 
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
-        tv = regret = None
+        tv = regret = extrapolated = None
         if self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
-        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
-        return {"mixture": mix, "true_value": tv, "regret": regret}
+            extrapolated = self.backend.extrapolated(mix, self.problem.space.target)
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
+        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
 
     # ----- reporting -------------------------------------------------------------------------
     def _bar(self, spent: float):
@@ -341,11 +342,13 @@ class Campaign:
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
+            "extrapolated": last.get("extrapolated") if last else None,
             "optimum_value": None if self.opt is None else self.opt[1],
             "target": {"scale": space.target.scale, "steps": space.target.steps},
             "fidelities": dict(sorted(fids.items())),
             "reached_target": reached_target,
             "stop_reason": stop_reason,
+            "policy_info": self.policy.diagnostics(),
             "wall_time": wall,
             "directory": str(self.directory),
         }

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS recommendations (
     mixture TEXT NOT NULL,
     true_value REAL,
     regret REAL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    extrapolated INTEGER
 );
 """
 
@@ -80,6 +81,9 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(recommendations)")}
+            if "extrapolated" not in cols:  # stores written before the flag existed
+                self._conn.execute("ALTER TABLE recommendations ADD COLUMN extrapolated INTEGER")
         except sqlite3.DatabaseError as exc:
             raise BomixError(f"{self.path} is not a bomix store ({exc}): choose another campaign directory") from None
 
@@ -164,23 +168,26 @@ class Store:
 
     # ----- recommendations -------------------------------------------------------------------
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
-                           mixture: Mixture, true_value: float | None, regret: float | None) -> None:
+                           mixture: Mixture, true_value: float | None, regret: float | None,
+                           extrapolated: bool | None = None) -> None:
+        """``extrapolated``: the simulator scored ``true_value`` outside its trust region (None = unknown)."""
         with self._tx() as c:
             c.execute(
                 "INSERT INTO recommendations(n_finished, run_id, budget_used, mixture, true_value, regret,"
-                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " created, extrapolated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (int(n_finished), run_id, float(budget_used), json.dumps(mixture.to_list()),
-                 true_value, regret, time.time()),
+                 true_value, regret, time.time(), None if extrapolated is None else int(bool(extrapolated))),
             )
 
     def last_recommendation(self) -> dict | None:
         row = self._conn.execute(
-            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret FROM recommendations"
+            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret, extrapolated FROM recommendations"
             " ORDER BY idx DESC LIMIT 1").fetchone()
         if row is None:
             return None
-        keys = ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret")
+        keys = ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "extrapolated")
         out = dict(zip(keys, row))
+        out["extrapolated"] = None if out["extrapolated"] is None else bool(out["extrapolated"])
         out["mixture"] = json.loads(out["mixture"])
         return out
 

@@ -48,6 +48,11 @@ class Backend(ABC):
     def has_truth(self) -> bool:
         return False
 
+    def extrapolated(self, mixture: Mixture, fidelity: Fidelity) -> bool | None:
+        """Simulators: True when :meth:`true_value` of ``mixture`` is scored outside the data's trust
+        region (extrapolation), False inside, None when unknown."""
+        return None
+
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float | None:
         """Noiseless objective of ``mixture`` at ``fidelity`` (simulators only)."""
         return None

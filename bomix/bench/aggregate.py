@@ -50,7 +50,7 @@ MAX_LABEL = 60
 
 #: columns of :func:`load_campaigns`
 COLUMNS = ["campaign", "backend", "objective", "policy", "seed", "budget", "final_cost", "final_regret",
-           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value"]
+           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated"]
 
 
 # ----- discovery and loading ----------------------------------------------------------------------
@@ -108,8 +108,11 @@ def _read_store(d: Path) -> tuple[pd.DataFrame, dict]:
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0)
         try:
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(recommendations)")}
+            extra = ", extrapolated" if "extrapolated" in cols else ""  # stores before the flag: unknown
             recs = pd.read_sql_query(
-                "SELECT idx, n_finished, budget_used, true_value, regret FROM recommendations ORDER BY idx", conn)
+                f"SELECT idx, n_finished, budget_used, true_value, regret{extra} FROM recommendations ORDER BY idx",
+                conn)
             try:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
             except sqlite3.OperationalError:
@@ -191,7 +194,8 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
         ``objective``, ``policy``, ``seed``, ``budget``, ``final_cost`` = ``budget_used`` of the
         summary, ``final_regret``, ``stop_reason``) repeated on each of its recommendations
         (``rec`` index, ``n_finished``, ``cost`` = cumulative ``budget_used`` when made,
-        ``regret`` (NaN off simulators), ``true_value``). Sorted by campaign then ``rec``.
+        ``regret`` (NaN off simulators), ``true_value``, ``extrapolated``: 1.0 when the simulator scored
+        it outside its trust region, 0.0 inside, NaN unknown). Sorted by campaign then ``rec``.
         ``policy`` is the policy name, suffixed with the config keys that differ when one
         name was run with several configs (see :func:`variant_labels`); ``policy_name`` is
         the bare name.
@@ -238,6 +242,8 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
             "cost": recs["budget_used"].astype(float).to_numpy(),
             "regret": pd.to_numeric(recs["regret"], errors="coerce").astype(float).to_numpy(),
             "true_value": pd.to_numeric(recs["true_value"], errors="coerce").astype(float).to_numpy(),
+            "extrapolated": (pd.to_numeric(recs["extrapolated"], errors="coerce").astype(float).to_numpy()
+                             if "extrapolated" in recs else np.full(len(recs), np.nan)),
         })
         frames.append(frame)
     if not frames:
@@ -521,7 +527,9 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25,
-        regret_q75, cost_median, cost_q25, cost_q75, budget`` (regret NaN off simulators).
+        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all``
+        (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
+        of all recommendations scored by extrapolation, among those with a known flag; NaN if none).
     """
     camp = df.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1).copy()
     camp["final_regret"] = camp["final_regret"].where(np.isfinite(camp["final_regret"]), camp["regret"])
@@ -534,8 +542,17 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
                      "seeds": sorted(int(s) for s in g["seed"]),
                      "regret_median": float(rq[1]), "regret_q25": float(rq[0]), "regret_q75": float(rq[2]),
                      "cost_median": float(cq[1]), "cost_q25": float(cq[0]), "cost_q75": float(cq[2]),
-                     "budget": float(g["budget"].max())})
+                     "budget": float(g["budget"].max()),
+                     "extrapolated_final": _frac(g["extrapolated"]),
+                     "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"])})
     return pd.DataFrame(rows)
+
+
+def _frac(flags: pd.Series) -> float:
+    """Mean of the known (non-NaN) 0/1 flags; NaN when none is known."""
+    v = pd.to_numeric(flags, errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
 
 
 # ----- everything ---------------------------------------------------------------------------------
@@ -568,6 +585,12 @@ def warnings_for(df: pd.DataFrame) -> list[str]:
                        "(all are counted)")
         if g["budget"].nunique() > 1:
             out.append(f"{'/'.join(key)}: campaigns have different budgets {sorted(g['budget'].unique())}")
+    for key, g in df.groupby(GROUP, sort=True):
+        last = g.sort_values("rec").groupby("campaign").tail(1)
+        f = _frac(last["extrapolated"])
+        if np.isfinite(f) and f > 0:
+            out.append(f"{'/'.join(key)}: {f:.0%} of the final recommendations were scored by extrapolation "
+                       "(outside the simulator's trust region): their regrets are the model's guess")
     for key, g in df.groupby(PROBLEM, sort=True):
         if not np.isfinite(g["regret"]).any():
             out.append(f"{'/'.join(key)}: no regrets recorded (not a simulator backend): only final cost is reported")

@@ -19,6 +19,11 @@ def fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _pct(x: Any) -> str:
+    """A fraction as a percentage, ``-`` when unknown."""
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.0f}%"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -56,9 +61,10 @@ def to_markdown(summary: dict) -> str:
         n_seeds = sorted({r["n_seeds"] for r in rows})
         seeds = str(n_seeds[0]) if len(n_seeds) == 1 else f"{n_seeds[0]}-{n_seeds[-1]}"
         lines += [f"## {backend} / {objective} ({seeds} seeds per policy)", "", "### Final recommendation", ""]
-        lines += _table(["policy", "seeds", "final regret", "compute used"], [
+        lines += _table(["policy", "seeds", "final regret", "compute used", "extrapolated (final / all recs)"], [
             [r["policy"], str(r["n_seeds"]), _band(r["regret_median"], r["regret_q25"], r["regret_q75"]),
-             _band(r["cost_median"], r["cost_q25"], r["cost_q75"])] for r in rows])
+             _band(r["cost_median"], r["cost_q25"], r["cost_q75"]),
+             f"{_pct(r.get('extrapolated_final'))} / {_pct(r.get('extrapolated_all'))}"] for r in rows])
         lines.append("")
         have = [r for r in rows if any((backend, objective, r["policy"], e) in ctr for e in eps)]
         if have:

@@ -76,6 +76,10 @@ class Policy(ABC):
     def recommend(self, history: History) -> Mixture:
         """The mixture to train at the target fidelity, given everything observed so far."""
 
+    def diagnostics(self) -> dict:
+        """JSON-able facts the campaign copies into summary.json under "policy_info"."""
+        return {}
+
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
         start = spec.resume_step if spec.resume_from else 0
         return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + 1e-12

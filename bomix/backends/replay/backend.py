@@ -11,11 +11,13 @@ import pandas as pd
 
 from bomix.backends.base import Backend
 from bomix.backends.replay.model import MetricModel
-from bomix.backends.truth import dense_optimum
+from bomix.backends.replay.trust import trust_region
+from bomix.backends.truth import dense_optimum, trusted_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
+from bomix.proposals import TrustRegion
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.runtable import mcol, wcols
 from bomix.space import Fidelity, Mixture, Scale, Space
@@ -82,9 +84,14 @@ class ReplayBackend(Backend):
         self.supports_continuation = True
         self.eval_steps = np.asarray(meta["eval_steps"], dtype=np.int64)
         self._optima: dict[str, tuple[Mixture, float] | None] = {}
+        self.trust: TrustRegion | None = None
         if self.mode == "model":
             with np.load(root / "model.npz", allow_pickle=False) as z:
                 self.models = {m: MetricModel.from_arrays(z, f"m{j}") for j, m in enumerate(self.metrics)}
+            if meta.get("trust"):
+                logged = pd.read_csv(root / "runs.csv", dtype={"run_id": str, "scale": str},
+                                     usecols=["scale", "step", *wcols(self.space.domains)])
+                self.trust = trust_region(logged, self.space.domains, radius=meta["trust"]["radius"])
         elif self.mode == "pool":
             self._load_pool(pd.read_csv(root / "runs.csv", dtype={"run_id": str, "scale": str}))
         else:
@@ -169,6 +176,20 @@ class ReplayBackend(Backend):
     def has_truth(self) -> bool:
         return True
 
+    def trust_region(self) -> TrustRegion | None:
+        """Model mode: within which TV distance of logged mixtures the answers are trusted (simulator.json)."""
+        return self.trust
+
+    def extrapolated(self, mixture: Mixture, fidelity: Fidelity) -> bool | None:
+        """True when ``true_value(mixture, fidelity)`` is scored outside the trust region (model mode);
+        pool mode: False for a logged point, None otherwise (its true value is NaN)."""
+        self.space.check_fidelity(fidelity)
+        if self.mode == "pool":
+            return False if self._pool_row(mixture.weights, fidelity) is not None else None
+        if self.trust is None:
+            return None
+        return not bool(self.trust.inside(mixture.weights[None], fidelity)[0])
+
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
         """Model mode: the model's mean. Pool mode: the logged value (NaN if the point was not logged).
         A fidelity without logged data is refused (one-line BomixError)."""
@@ -180,9 +201,9 @@ class ReplayBackend(Backend):
         return float("nan") if row is None else float(objective({m: row[mcol(m)] for m in self.metrics}))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
-        """Model mode: dense search + SLSQP on the model (cached at build time for the default objective).
-        Pool mode: the best logged point (None if none)."""
-        fid = fidelity or self.space.target
+        """Model mode: search + SLSQP on the model inside the trust region (the whole simplex without one;
+        cached at build time for the default objective). Pool mode: the best logged point (None if none)."""
+        fid = self.space.check_fidelity(fidelity or self.space.target)
         key = optimum_key(objective, fid)
         if key not in self._optima:
             cached = self.meta.get("optima", {}).get(key)
@@ -194,8 +215,12 @@ class ReplayBackend(Backend):
 
     def _search(self, objective: Objective, fid: Fidelity) -> tuple[Mixture, float] | None:
         if self.mode == "model":
-            w, v = dense_optimum(lambda W: objective.values(self.predict(W, fid.scale, fid.steps, objective.metrics)),
-                                 self.space.k, n_random=20000)
+            f = lambda W: objective.values(self.predict(W, fid.scale, fid.steps, objective.metrics))  # noqa: E731
+            r = None if self.trust is None else self.trust.radius_at(fid)
+            if r is not None and fid in self.trust.centres:
+                w, v = trusted_optimum(f, self.trust.centres[fid], r, n_random=20000)
+            else:
+                w, v = dense_optimum(f, self.space.k, n_random=20000)
             return Mixture(w, self.space.domains), float(v)
         best = None
         for m, f in self._cands:

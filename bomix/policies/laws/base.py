@@ -46,6 +46,8 @@ class LawPolicy(Policy):
         self._design: list[RunSpec] | None = None
         self._cache: dict = {}
         self._snapped: set = set()
+        self._fallback: str | None = None
+        self._truncated: str | None = None
 
     # ----- design ------------------------------------------------------------------------------
     @abstractmethod
@@ -64,9 +66,14 @@ class LawPolicy(Policy):
             budget = history.budget
             keep = int(np.searchsorted(cost, budget + 1e-12, side="right"))
             if keep < len(specs):
-                self.log.warning(
-                    "%s design needs %d runs costing %.4g target-runs but the budget is %.4g: "
-                    "using the first %d runs that fit", self.name, len(specs), cost[-1], budget, keep)
+                msg = (f"{self.name} design needs {len(specs)} runs costing {cost[-1]:.4g} target-runs but the "
+                       f"budget is {budget:.4g}: only the first {keep} fit")
+                if keep < self.min_runs:
+                    self._fallback = f"{msg}, fewer than the {self.min_runs} the law needs: recommending the centre"
+                    self.log.warning("WARNING: %s", self._fallback)
+                else:
+                    self._truncated = msg
+                    self.log.warning("WARNING: %s: running those", msg)
             self._design = specs[:keep]
         return self._design
 
@@ -109,6 +116,11 @@ class LawPolicy(Policy):
     def recommend(self, history: History) -> Mixture:
         ok = history.ok
         if len(ok) < self.min_runs:
+            if (history.n_dispatched >= len(self.planned(history)) and not history.pending
+                    and not self._fallback):
+                self._fallback = (f"{self.name}: only {len(ok)} of its {len(self.planned(history))} design runs "
+                                  f"finished ok, fewer than the {self.min_runs} the law needs: recommending the centre")
+                self.log.warning("WARNING: %s", self._fallback)
             return self.space.center()
         done = history.n_dispatched >= len(self.planned(history)) and not history.pending
         m = len(ok) if done else 2 ** int(np.floor(np.log2(len(ok))))
@@ -118,10 +130,26 @@ class LawPolicy(Policy):
                 law = self.fit_law(self.table(history, ok[:m]))
                 self._cache[key] = self._pick(law)
             except (BomixError, ValueError, np.linalg.LinAlgError) as e:
-                self.log.info("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
-                              self.name, m, e)
+                if done:  # the whole design ran and the law still cannot be fitted: a fallback, said loudly
+                    self._fallback = (f"{self.name}: the law cannot be fitted on the {m} runs of its design "
+                                      f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+                                      "recommending the centre")
+                    self.log.warning("WARNING: %s", self._fallback)
+                else:
+                    self.log.info("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
+                                  self.name, m, e)
                 self._cache[key] = self.space.center()
         return self._cache[key]
+
+    def diagnostics(self) -> dict:
+        """``{"fallback": reason}`` when the policy could not run its design or fit its law (it then
+        recommends the centre); ``{"design_truncated": reason}`` when the budget cut the design."""
+        out = {}
+        if self._fallback:
+            out["fallback"] = self._fallback
+        if self._truncated:
+            out["design_truncated"] = self._truncated
+        return out
 
     def _pick(self, law) -> Mixture:
         t = self.space.target
