@@ -217,6 +217,9 @@ def domain_metric_map(domains: Sequence[str], metrics: Sequence[str],
     """Domain -> its own validation metric: ``given``, else the one metric named ``d`` or ending in
     ``:d``, ``/d`` or ``_d`` (``loss:github``, ``val/github``, ``ce_github``)."""
     if given:
+        bad = [d for d in given if d not in domains]
+        if bad:
+            raise BomixError(f"domain_metrics maps unknown domain(s) {bad}; the domains are {list(domains)}")
         unknown = [m for m in given.values() if m not in metrics]
         if unknown:
             raise BomixError(f"domain_metrics names unknown metric(s) {unknown}; known: {list(metrics)}")

@@ -204,15 +204,21 @@ class LawPolicy(Policy):
         w = self.space.project(np.asarray(w, dtype=float), fid)[0]
         return RunSpec(Mixture(w, self.space.domains), fid.scale, fid.steps, tag=tag)
 
+    def metric_map(self) -> dict[str, str]:
+        """Domain -> its own loss metric: the configured ``domain_metrics`` mapping (for tables that name
+        them their own way), else found by name (``loss:<domain>``, ``val/<domain>``, ...)."""
+        from bomix.laws._fit import domain_metric_map
+
+        return domain_metric_map(self.space.domains, list(self.problem.metrics or self.problem.objective.metrics),
+                                 getattr(self, "_given_metrics", None))
+
     def domain_metrics(self) -> dict[str, str] | None:
         """Objective as per-domain metrics: domain -> metric when every domain has its own metric (e.g.
         ``loss:<domain>``), the objective is made of them and is a loss (sign +); else None."""
-        from bomix.laws._fit import domain_metric_map
-
         obj = self.problem.objective
         if obj.sign < 0:
             return None
-        mm = domain_metric_map(self.space.domains, list(self.problem.metrics or obj.metrics))
+        mm = self.metric_map()
         inv = {m: d for d, m in mm.items()}
         if len(mm) == self.space.k and all(m in inv for m in obj.metrics):
             return mm
