@@ -171,8 +171,10 @@ def report_markdown(meta: dict, rep: dict, max_rows: int = 12) -> str:
     the target fidelity and each scale's last step."""
     lines = [f"# Accuracy report: {meta['name']} ({meta['mode']} mode)", ""]
     grid = meta.get("grid", {})
+    size = meta.get("scales", {})
+    points = sorted(grid.get("points", []), key=lambda p: (size.get(p[0], 0), p[1]))
     lines += ["Fidelities with logged data (the only ones this simulator answers): "
-              + ", ".join(f"{s}@{t}" for s, t in grid.get("points", []))
+              + ", ".join(f"{s}@{t}" for s, t in points)
               + ("; trusted step ranges " + ", ".join(f"{s}: [{r[0]}, {r[1]}]" for s, r in grid["ranges"].items())
                  if grid.get("ranges") else ""), ""]
     if meta["mode"] == "pool":
@@ -203,7 +205,8 @@ def report_markdown(meta: dict, rep: dict, max_rows: int = 12) -> str:
             lines += ["Held-out check (distance to the nearest *training* mixture at the fidelity; objective MAE):", "",
                       "| fidelity | r | inside | MAE inside | outside | MAE outside |", "|---|---|---|---|---|---|"]
             lines += [f"| {c['scale']}@{c['step']} | {c['radius']:.3f} | {c['n_inside']} | {_fmt(c['mae_inside'])} | "
-                      f"{c['n_outside']} | {_fmt(c['mae_outside'])} |" for c in rep["trust_check"]]
+                      f"{c['n_outside']} | {_fmt(c['mae_outside'])} |"
+                      for c in sorted(rep["trust_check"], key=lambda c: (size.get(c["scale"], 0), c["step"]))]
             lines.append("")
         opt = trust.get("optimum")
         if opt:

@@ -117,3 +117,10 @@ def test_shipped_regmix_grid_is_its_three_logged_fidelities():
         assert "\n" not in str(exc.value)
         with pytest.raises(BomixError, match="no logged data"):
             sim.true_value(m, Fidelity(scale, steps), sim.default_objective)
+    # trust region and gates of the shipped build
+    t = sim.space.target
+    assert sim.trust.radius_at(t) == pytest.approx(sim.meta["trust"]["radius"]["1B@23842"])
+    opt, _ = sim.optimum(sim.default_objective)
+    assert sim.extrapolated(opt, t) is False
+    assert sim.extrapolated(sim.space.mixture(np.eye(17)[0]), t) is True  # a one-domain vertex
+    assert sim.meta["warnings"] == []
