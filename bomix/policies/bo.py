@@ -364,8 +364,8 @@ class MFBOPolicy(GPPolicy):
 
     def __init__(self, rule: str = "target_ei", threshold: float = 1.0, min_corr: float = 0.3,
                  cost_exponent: float = 1.0, init_max_cost: float = 0.05, continuation: bool = True,
-                 min_distance: float = 0.05, **kw):
-        super().__init__(**kw)
+                 min_distance: float = 0.05, linear_mean: bool = True, **kw):
+        super().__init__(linear_mean=linear_mean, **kw)
         if rule not in ("target_ei", "aei"):
             raise BomixError(f"mfbo: unknown rule {rule!r}: use target_ei or aei")
         self.rule = rule
@@ -644,8 +644,9 @@ class MFKGPolicy(GPPolicy):
     name = "mfkg"
     tag = "mfkg"
 
-    def __init__(self, num_fantasies: int = 8, target_set: int = 64, chunk: int = 64, raw_samples: int = 48, **kw):
-        super().__init__(raw_samples=raw_samples, **kw)
+    def __init__(self, num_fantasies: int = 8, target_set: int = 64, chunk: int = 64, raw_samples: int = 48,
+                 max_obs: int = 200, **kw):
+        super().__init__(raw_samples=raw_samples, max_obs=max_obs, **kw)
         self.num_fantasies, self.target_set_n, self.chunk = int(num_fantasies), int(target_set), int(chunk)
 
     def init_fidelities(self) -> list[Fidelity]:
@@ -691,8 +692,8 @@ class MFMESPolicy(GPPolicy):
     tag = "mfmes"
 
     def __init__(self, candidate_set: int = 256, num_mv_samples: int = 10, raw_samples: int = 64, iters: int = 10,
-                 **kw):
-        super().__init__(raw_samples=raw_samples, iters=iters, **kw)
+                 max_obs: int = 200, **kw):
+        super().__init__(raw_samples=raw_samples, iters=iters, max_obs=max_obs, **kw)
         self.candidate_set_n, self.num_mv_samples = int(candidate_set), int(num_mv_samples)
 
     def init_fidelities(self) -> list[Fidelity]:

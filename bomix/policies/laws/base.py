@@ -174,13 +174,13 @@ class LawPolicy(Policy):
     # ----- helpers -----------------------------------------------------------------------------
     def default_scale(self, scale: str | None) -> str:
         """``scale`` (checked against the ladder), default the smallest scale."""
-        return self.space.scale(scale or self.space.scales[0].name).name
+        return self.space.scale(self.space.scales[0].name if scale is None else scale).name
 
     def steps_or(self, steps: int | None, default: int) -> int:
         """``steps`` when the config gives them (then every design run must be answered as asked: see
         :meth:`spec`), else ``default`` (snapped per run to the nearest answered fidelity)."""
         self._steps_explicit = steps is not None
-        return int(steps or default)
+        return int(default if steps is None else steps)
 
     def largest_steps(self, scale: str, default: int) -> int:
         """The largest grid step at ``scale`` (``default`` if the grid has none there)."""
