@@ -314,6 +314,7 @@ class Store:
             runs["seed"] = [s.get("seed") for s in specs]
             runs["tag"] = [s.get("tag", "") for s in specs]
             runs["resume_from"] = [s.get("resume_from") for s in specs]
+            runs["controller"] = [(s.get("controller") or {}).get("kind") for s in specs]
         curves = pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step, metric", self._conn)
         recs = pd.read_sql_query("SELECT * FROM recommendations ORDER BY idx", self._conn)
         meta = pd.read_sql_query("SELECT * FROM meta ORDER BY key", self._conn)

@@ -23,7 +23,7 @@ class Problem:
         space: domains, ladder, bounds, target.
         objective: scalar to minimise.
         cost: cost model in target-run equivalents, ``cost(scale, steps, start=0)``.
-        supports_schedule / supports_continuation: backend capabilities.
+        supports_schedule / supports_continuation / supports_controller: backend capabilities.
         candidates: for pool simulators, the only queryable (mixture, fidelity) points (a flat list;
             prefer ``proposals``).
         metrics: metric names a run reports.
@@ -36,6 +36,7 @@ class Problem:
     cost: CostModel
     supports_schedule: bool = False
     supports_continuation: bool = False
+    supports_controller: bool = False
     candidates: list[tuple[Mixture, Fidelity]] | None = None
     metrics: tuple[str, ...] = field(default_factory=tuple)
     proposals: Proposals | None = None
