@@ -67,7 +67,7 @@ def test_readme_demo_experiment_runs_any_policy(tmp_path, policy):
         (["progress=maybe"], "progress must be true or false or null"),
         (["policy=fixed", "policy.mixture=abc"], "could not convert string to float"),
         (["policy=random", "policy.steps=0"], "steps=0 outside the ladder"),
-        (["policy=nope"], "unknown policy 'nope': choose one of autoscale,"),
+        (["policy=nope"], "unknown policy 'nope': choose one of ado,"),
         (["backend=nope"], "unknown backend 'nope': choose one of mfms, regmix, replay, synthetic, trainer"),
         (["policy=random", "policy.alhpa=2"], "unknown key 'alhpa' in policy random: valid keys are alpha, name, scale, steps"),
         (["budgt=3"], "unknown key 'budgt' in the top level: valid keys are backend, batch_size, budget,"),

@@ -59,7 +59,10 @@ EXCEPTIONS = {
     # data_dir has no Python default; checkpoints follow the campaign directory
     "backend/trainer.yaml": {"data_dir", "ladder", "scales", "min_steps", "max_steps", "step_grid", "target_scale",
                              "eval_every", "batch_size", "context", "eval_sequences", "lr", "warmup",
-                             "checkpoint_dir"},
+                             "checkpoint_dir", "lower", "upper", "max_epochs"},  # bounds: for online controllers
+    # an online policy's method: OnlinePolicy has no default controller (the YAML names the method)
+    **{f"policy/{m}.yaml": {"controller"} for m in
+       ("ado", "aioli", "doge", "doremi", "doremi_online", "odm", "sheared", "skillit")},
     # the variant of RegMix that uses linear regression
     "policy/regmix_linear.yaml": {"kind"},
     # two local workers from the command line (ProcessExecutor() picks one per CPU)
