@@ -17,12 +17,14 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bomix.config import GROUPS, OPERATIONAL_KEYS, register_defaults, register_resolvers
 from bomix.errors import BomixError
+from bomix.paths import conf_dir
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -141,9 +143,16 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         backend.close()
         raise
     try:
-        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
+        full = OmegaConf.to_container(cfg, resolve=True)
+        camp.store.set_meta(full_config=full)
+        if cfg.get("logger"):  # made once the directory is known to be this campaign's
+            from bomix.config import instantiate
+
+            camp.logger = instantiate(cfg.logger, "logger")
+            camp.logger.config(full)
         return camp.run()
     finally:
+        camp.logger.close()
         camp.close()
         backend.close()
 
@@ -165,7 +174,7 @@ def _plain(x):
 _EXISTING: list[Path] = []
 
 
-class DirectoryGuard:
+class DirectoryGuard(Callback):
     """Hydra callback: remembers which part of the run/sweep directory existed before Hydra made it,
     so that a job failing validation leaves no empty campaign directory behind."""
 
@@ -174,11 +183,6 @@ class DirectoryGuard:
 
     def on_multirun_start(self, config: DictConfig, **kw: Any) -> None:
         _EXISTING[:] = [_first_existing(Path(str(config.hydra.sweep.dir)))]
-
-    def __getattr__(self, name: str):  # the other Callback hooks: nothing to do
-        if name.startswith("on_"):
-            return lambda *a, **k: None
-        raise AttributeError(name)
 
 
 def _first_existing(p: Path) -> Path:
@@ -244,7 +248,7 @@ def run_help(*_: Any) -> str:
     for d in top.get("defaults", []):
         if isinstance(d, dict):
             for k, v in d.items():
-                if k in GROUPS:
+                if k in GROUPS + ("logger",):
                     chosen[k] = v
     lines = [
         "bomix run: run or resume one campaign (a sweep of campaigns with -m).",
@@ -258,7 +262,7 @@ def run_help(*_: Any) -> str:
         "",
         "Config groups (GROUP=OPTION; the default is marked *):",
     ]
-    for group in ("experiment",) + GROUPS:
+    for group in ("experiment",) + GROUPS + ("logger",):  # logger: display only, not a results-defining group
         files = sorted((conf / group).glob("*.yaml"))
         if not files:
             continue

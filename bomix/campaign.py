@@ -98,6 +98,7 @@ class Campaign:
         force: resume even if the directory was made by a different config, and move an empty or
             unreadable store aside instead of refusing it.
         progress: show a progress bar.
+        logger: optional :class:`bomix.loggers.Logger` (TensorBoard, W&B) for run curves and progress.
 
     The campaign holds an exclusive lock on its directory (:class:`bomix.lock.CampaignLock`) from
     construction until :meth:`close` (or the end of a ``with`` block): a second process refuses to
@@ -122,6 +123,7 @@ class Campaign:
         config: Mapping | None = None,
         force: bool = False,
         progress: bool = False,
+        logger: Any = None,
     ):
         if not budget or float(budget) <= 0:
             raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
@@ -138,6 +140,9 @@ class Campaign:
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
             "seed": self.seed, "objective": self.problem.objective.to_dict()}
         self.force, self.progress = force, progress
+        from bomix.loggers import NullLogger
+
+        self.logger = logger or NullLogger()
         self.policy.bind(self.problem, self.seed)  # validate before anything is written
         self.layout = CampaignLayout(self.directory)
         self.lock = CampaignLock(self.directory).acquire()
@@ -242,10 +247,12 @@ class Campaign:
                 if self.executor.n_running == 0:
                     break
                 for res in self.executor.wait():
+                    self._stopping = stop_reason is not None
                     res = self._record(history, res)
                     if res is None:
                         continue
                     rec = self._recommend(history, res.spec.run_id)
+                    self._log(history, res, rec)
                     if bar:
                         bar.set_postfix_str(self._postfix(history, rec))
                     if (self.stop_regret is not None and rec.get("regret") is not None
@@ -347,6 +354,12 @@ class Campaign:
             space.check_mixture(mix, spec.fidelity)
         if spec.controller is not None:
             self.backend.check_controller(spec)
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], "controller.reference.run_id")
+                if ref["run_id"] not in {r.spec.run_id for r in history.ok}:
+                    raise BomixError(f"controller.reference.run_id={ref['run_id']} is not a finished ok run "
+                                     "of this campaign")
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
@@ -419,7 +432,7 @@ class Campaign:
 
     def _retry_of(self, res: RunResult, history: History) -> tuple[RunSpec, float] | None:
         """(spec, charge) of a retry of ``res`` if it is an infrastructure failure with retries and budget left."""
-        if not is_infra_failure(res):
+        if not is_infra_failure(res) or getattr(self, "_stopping", False):
             return None
         meta = dict(res.spec.meta or {})
         attempt = int(meta.get("attempt", 0)) + 1
@@ -456,6 +469,12 @@ class Campaign:
         return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
 
     # ----- reporting -------------------------------------------------------------------------
+    def _log(self, history: History, res: RunResult, rec: dict) -> None:
+        y = self.problem.objective.on_curve(res.curve) if res.ok else np.zeros(0)
+        n = len(history.results)
+        self.logger.run_finished(res, float(y[-1]) if len(y) else None, n, history.spent)
+        self.logger.recommended(rec, n)
+
     def _bar(self, spent: float):
         if not self.progress:
             return None
@@ -483,7 +502,7 @@ class Campaign:
                              for s in history.all_specs())
         if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
             log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
-        return {
+        out = {
             "policy": self.policy.name,
             "backend": self.backend.name,
             "objective": self.problem.objective.name,
@@ -509,6 +528,10 @@ class Campaign:
             "wall_time": wall,
             "directory": str(self.directory),
         }
+        from bomix.summary import trust_fields  # best so far, predicted +- sd, policy_info
+
+        out.update(trust_fields(self.policy, history, self.store, last))
+        return out
 
 
 def run_campaign(backend: Backend, policy: Policy, *, budget: float, seed: int = 0,

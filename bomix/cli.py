@@ -16,6 +16,9 @@ commands:
   simulator build TABLE --out DIR   build a replay simulator from logged runs
   data prepare|demo ...        tokenise per-domain text into shards; build the offline demo corpus
   export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
+  ask DIR                      the next run of an ask/tell study, as JSON (creation options: bomix ask -h)
+  tell DIR RUN_ID --value V    record a study run's result (or --curve FILE, --metrics JSON)
+  show DIR                     status, budget used, recommendation +- sd and the latest runs
 
 options:
   --version                    print bomix's version
@@ -28,6 +31,9 @@ SUBCOMMANDS = {
     "simulator": ("bomix.backends.replay.build", "cli_main"),
     "data": ("bomix.backends.trainer.data", "cli_main"),
     "export": ("bomix.export", "cli_main"),
+    "ask": ("bomix.study.cli", "ask_main"),
+    "tell": ("bomix.study.cli", "tell_main"),
+    "show": ("bomix.study.cli", "show_main"),
 }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
-import importlib.util
 import inspect
 import math
 import os
@@ -46,11 +45,12 @@ DEFAULTS_GROUP = "bomix_defaults"
 #:                       dispatched); with batch_size > 1 completion order is not reproducible anyway
 #:   executor            where runs execute (inline, processes, Slurm, Ray)
 #:   progress, log_level, force, hydra      display and control
+#:   logger              where progress is logged (TensorBoard, W&B), never what a run computes
 #:   backend.delay       the synthetic backend's artificial sleep per run
 #:   backend.checkpoint_dir   where trainer checkpoints live (follows the campaign directory)
 OPERATIONAL_KEYS = (
     "budget", "max_runs", "stop_regret", "max_wall_time", "batch_size", "executor", "progress",
-    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir",
+    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir", "logger",
 )
 
 
@@ -155,7 +155,28 @@ class _NotLiteral(Exception):
     """A default that the static reader cannot evaluate: import the module instead."""
 
 
-def _literal(node: ast.expr) -> Any:
+_ARITH = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+          ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+
+
+def _literal(node: ast.expr, imports: Mapping[str, str] | None = None, depth: int = 0) -> Any:
+    """A default's value from source: literals, arithmetic on numbers (``2.0**19``) and a field of
+    another bomix class (``TrainConfig.lr``); anything else cannot be read without importing."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+        a, b = _literal(node.left, imports, depth), _literal(node.right, imports, depth)
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+            raise _NotLiteral
+        if isinstance(node.op, ast.Pow) and abs(b) > 64:
+            raise _NotLiteral
+        return _ARITH[type(node.op)](a, b)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [_literal(e, imports, depth) for e in node.elts]
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and imports
+            and node.value.id in imports):
+        fields = _static_defaults(imports[node.value.id], depth + 1)
+        if node.attr not in fields:
+            raise _NotLiteral
+        return fields[node.attr]
     try:
         v = ast.literal_eval(node)
     except ValueError:
@@ -165,15 +186,23 @@ def _literal(node: ast.expr) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+def _source(module: str) -> Path:
+    """The source file of a bomix module, found without importing anything."""
+    import bomix
+
+    base = Path(bomix.__file__).resolve().parent.joinpath(*module.split(".")[1:])
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    raise _NotLiteral
+
+
 def _static_defaults(target: str, depth: int = 0) -> dict[str, Any]:
     """Read the defaults from the source without importing it (bomix modules only)."""
     module, _, name = target.rpartition(".")
-    if depth > 8 or not module.startswith("bomix"):
+    if depth > 8 or not (module == "bomix" or module.startswith("bomix.")):
         raise _NotLiteral
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        raise _NotLiteral
-    tree = ast.parse(Path(spec.origin).read_text())
+    tree = ast.parse(_source(module).read_text())
     imports: dict[str, str] = {}
     classes: dict[str, ast.ClassDef] = {}
     for stmt in tree.body:
@@ -195,17 +224,17 @@ def _static_defaults(target: str, depth: int = 0) -> dict[str, Any]:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
                 if isinstance(stmt.value, ast.Call):  # field(...)
                     raise _NotLiteral
-                out[stmt.target.id] = _literal(stmt.value)
+                out[stmt.target.id] = _literal(stmt.value, imports, depth)
         return out
     init = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
     if init is not None:
         a = init.args
         pos = a.posonlyargs + a.args
         for arg, default in zip(pos[len(pos) - len(a.defaults):], a.defaults):
-            out[arg.arg] = _literal(default)
+            out[arg.arg] = _literal(default, imports, depth)
         for arg, default in zip(a.kwonlyargs, a.kw_defaults):
             if default is not None:
-                out[arg.arg] = _literal(default)
+                out[arg.arg] = _literal(default, imports, depth)
         if a.kwarg is None:
             return out
     for base in cls.bases:  # no __init__, or **kw: the first base with an __init__ supplies the rest

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bomix.errors import BomixError
+from bomix.layout import write_json_atomic
 from bomix.runs import RunResult
 from bomix.runtable import empty, lead_columns, mcol, wcol, wcols
 
@@ -64,6 +65,7 @@ def export_campaign(directory: str | Path, out: str | Path) -> pd.DataFrame:
         if not domains:
             raise BomixError(f"{store.path} records no domains: is it a campaign store?")
         space = store.get_meta("space") or {}
+        obj_meta = store.get_meta("objective")
         results, _, _ = store.load(domains)
     params = {s["name"]: s["params"] for s in space.get("scales", [])}
     df = runs_to_table(results, domains, params, space.get("tokens_per_step"))
@@ -75,7 +77,48 @@ def export_campaign(directory: str | Path, out: str | Path) -> pd.DataFrame:
         df.to_csv(out, index=False)
     else:
         raise BomixError(f"--out {out}: use a .csv or .parquet file name")
+    objective = objective_config(obj_meta) if obj_meta else None
+    write_json_atomic(sidecar_path(out), {"objective": objective, "target": space.get("target"),
+                                          "campaign": str(directory)})
     return df
+
+
+#: the sidecar written next to an exported table: the campaign's objective and target, which
+#: ``bomix simulator build`` uses when no --objective / --target-* is given
+SIDECAR_SUFFIX = ".bomix.json"
+
+
+def sidecar_path(table: str | Path) -> Path:
+    """``runs.csv`` -> ``runs.csv.bomix.json``."""
+    table = Path(table)
+    return table.with_name(table.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(table: str | Path) -> dict:
+    """The exported table's sidecar (``{}`` when there is none)."""
+    import json
+
+    p = sidecar_path(table)
+    if not p.is_file():
+        return {}
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BomixError(f"{p} is not valid JSON ({exc}): delete it or pass --objective") from None
+    return data if isinstance(data, dict) else {}
+
+
+def objective_config(meta: Mapping) -> dict | str | None:
+    """A stored ``Objective.to_dict()`` -> the objective config that rebuilds it (None if none can)."""
+    weights = dict(meta.get("weights") or {})
+    if not weights:
+        return None
+    name = meta.get("name") or ""
+    if float(meta.get("sign", 1.0)) < 0:
+        return {"maximize": next(iter(weights))} if len(weights) == 1 else None
+    if len(weights) == 1:
+        return next(iter(weights))
+    return {"weights": weights, "name": name}
 
 
 def cli_main(argv: list[str]) -> int:

@@ -70,7 +70,7 @@ class CampaignLock:
     def __del__(self) -> None:  # a forgotten campaign object frees its directory when collected
         try:
             self.release()
-        except OSError:
+        except (OSError, TypeError, AttributeError):  # at interpreter exit os may be half torn down
             pass
 
     def __enter__(self) -> "CampaignLock":

@@ -25,11 +25,10 @@ def run_id_for(index: int) -> str:
     return f"r{int(index):05d}"
 
 
-#: keys a spec's ``meta`` may carry (policy state; the campaign's retry bookkeeping; the trainer's
-#: allowlisted in-run controller, whose name the trainer checks against its own allowlist).
-#: A spec read from a store with any other key is refused: a store is data, never code.
-SPEC_META_KEYS = frozenset({"gp", "hb", "retry_of", "attempt", "controller", "controller_kwargs",
-                            "controller_every"})
+#: keys a spec's ``meta`` may carry (policy state: BO hyperparameters, Hyperband rungs; the
+#: campaign's retry bookkeeping). A spec read from a store with any other key is refused: a store is
+#: data, never code. (Online controllers travel in ``RunSpec.controller``, checked separately.)
+SPEC_META_KEYS = frozenset({"gp", "hb", "retry_of", "attempt"})
 
 
 def validate_meta(meta: object, what: str = "meta") -> None:

@@ -101,6 +101,10 @@ class Store:
             try:
                 conn = _connect(self.path)
                 _check_version(conn, self.path)
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "runs" not in tables:
+                    raise BomixError(f"{self.path} is an SQLite file of something else (tables "
+                                     f"{sorted(tables)[:5]}): choose another campaign directory")
                 conn.executescript(_SCHEMA)
                 _add_columns(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -122,11 +126,9 @@ class Store:
             src = Path(f"{self.path}{suffix}")
             if src.exists():
                 src.replace(Path(f"{aside}{suffix}"))
+        _create(self.path)
         try:
             self._conn = _connect(self.path)
-            self._conn.executescript(_SCHEMA)
-            _add_columns(self._conn)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise BomixError(f"cannot create a store at {self.path} ({exc})") from None
 
@@ -273,9 +275,65 @@ class Store:
             raise BomixError(f"{where}: run {rid}'s spec says run_id={str(spec.run_id)[:80]!r}: refusing to resume it")
         if spec.resume_from is not None:
             validate_run_id(spec.resume_from, f"{where}: run {rid}'s resume_from")
+        if spec.controller is not None:
+            from bomix.online.registry import CONTROLLERS
+
+            if spec.controller.kind not in CONTROLLERS:
+                raise BomixError(f"{where}: run {rid}'s controller {spec.controller.kind[:40]!r} is not one of "
+                                 f"{sorted(CONTROLLERS)}: refusing to resume it")
+            ref = spec.controller.reference or {}
+            if ref.get("source") == "model" and ref.get("run_id") is not None:
+                validate_run_id(ref["run_id"], f"{where}: run {rid}'s controller reference run_id")
         if spec.seed is not None and not isinstance(spec.seed, int):
             raise BomixError(f"{where}: run {rid} has seed {spec.seed!r}: refusing to resume it")
         return spec
+
+    # ----- shared stores (the ask/tell Study) -------------------------------------------------
+    def batch(self):
+        """One transaction around several store calls (calls inside it join it instead of nesting)."""
+        return self._tx()
+
+    def run_status(self, run_id: str) -> str | None:
+        """A run's status (pending | ok | failed | diverged), None for an unknown id."""
+        row = self._conn.execute("SELECT status FROM runs WHERE run_id = ?", (str(run_id),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def spec(self, run_id: str, domains: Sequence[str]) -> RunSpec:
+        """The stored spec of one run."""
+        row = self._conn.execute("SELECT run_id, spec, status, charged FROM runs WHERE run_id = ?",
+                                 (str(run_id),)).fetchone()
+        if row is None:
+            raise BomixError(f"unknown run id {run_id!r}")
+        return self._spec_of(*row, domains)
+
+    def spent(self) -> float:
+        """Total charged cost of every dispatched run."""
+        return float(self._conn.execute("SELECT COALESCE(SUM(charged), 0) FROM runs").fetchone()[0])
+
+    def add_pending_checked(self, spec: RunSpec, charged: float, *, expect_runs: int, budget: float,
+                            seed_base: int) -> RunSpec | None:
+        """Add one pending run if the store still holds ``expect_runs`` runs and ``charged`` fits ``budget``.
+
+        One transaction: the index is allocated inside it; a spec without a seed gets
+        ``seed_base + idx``. Returns the stored spec (with run id and seed), or None when another
+        writer added a run since the caller read the store, or the budget has no room left.
+        """
+        with self._tx() as c:
+            n, spent = c.execute("SELECT COUNT(*), COALESCE(SUM(charged), 0) FROM runs").fetchone()
+            if int(n) != int(expect_runs) or float(spent) + float(charged) > float(budget) + 1e-9:
+                return None
+            return self.add_pending([(spec, charged)], seed_for=lambda idx: int(seed_base) + idx)[0]
+
+    def best_recommendation(self) -> dict | None:
+        """The recommendation with the lowest true value so far (None without true values)."""
+        row = self._conn.execute(
+            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret FROM recommendations"
+            " WHERE true_value IS NOT NULL ORDER BY true_value ASC, idx ASC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        out = dict(zip(("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret"), row))
+        out["mixture"] = json.loads(out["mixture"])
+        return out
 
     # ----- recommendations -------------------------------------------------------------------
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
@@ -438,11 +496,14 @@ class _Transaction:
         self.conn = conn
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.outer = not self.conn.in_transaction  # an inner transaction joins the outer one
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _curve(rows: Iterable[tuple[int, str, float | None]]) -> Curve:

@@ -53,6 +53,11 @@ ATTACKS = {
     "off_ladder": ("r00099", {"scale": "7B"}, "cannot be resumed"),
     "resume_pending": ("r00099", {"resume_from": "r00098", "steps": 20000}, "not a finished shorter run"),
     "not_simplex": ("r00099", {"mixture": [0.9, 0.9, 0.9]}, "spec is invalid"),
+    "controller_kind": ("r00099", {"controller": {"kind": "os:system"}}, "controller 'os:system' is not one of"),
+    "controller_reference": ("r00099", {"controller": {"kind": "odm", "reference": {
+        "source": "model", "run_id": "../../etc/x"}}}, "reference run_id.*not a bomix run id"),
+    "controller_reference_unfinished": ("r00099", {"controller": {"kind": "odm", "reference": {
+        "source": "model", "run_id": "r00098"}}}, "not a finished ok run"),
 }
 
 

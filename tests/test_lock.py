@@ -61,7 +61,7 @@ def _bomix(args):
 
 @pytest.mark.slow
 def test_two_processes_on_one_directory_one_is_refused_and_budget_is_not_overspent(tmp_path):
-    args = ["run", "budget=6", "backend.delay=1.5", "progress=false", f"hydra.run.dir={tmp_path}"]
+    args = ["run", "policy=random", "budget=6", "backend.delay=1.5", "progress=false", f"hydra.run.dir={tmp_path}"]
     first = _bomix(args)
     deadline = time.time() + 120
     while time.time() < deadline and first.poll() is None and _n_runs(tmp_path / "store.sqlite") < 1:

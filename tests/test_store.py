@@ -128,3 +128,17 @@ def test_stored_spec_with_a_path_as_run_id_or_foreign_meta_is_refused(tmp_path):
         with Store(tmp_path) as st, pytest.raises(BomixError, match=match) as e:
             st.load(["a", "b"])
         assert "\n" not in str(e.value)
+
+
+def test_an_sqlite_file_of_something_else_is_refused_and_left_alone(tmp_path):
+    import sqlite3
+
+    c = sqlite3.connect(tmp_path / "store.sqlite")
+    c.execute("CREATE TABLE invoices (id INTEGER)")
+    c.commit()
+    c.close()
+    with pytest.raises(BomixError, match=r"SQLite file of something else \(tables \['invoices'\]\)"):
+        Store(tmp_path)
+    c = sqlite3.connect(tmp_path / "store.sqlite")
+    assert [r[0] for r in c.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+    c.close()

@@ -13,21 +13,78 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "x"
 
 
-def policy_colours(policies: list[str]) -> dict[str, tuple]:
-    """One stable colour per policy name (tab10, then tab20 when there are more than 10)."""
+#: policy family of each policy name (a variant ``mfbo[rule=aei]`` takes its base name's); panels of
+#: the comparison plot when there are more policies than one panel shows readably
+FAMILIES = {
+    "Bayesian optimisation": ("mfbo", "mfms_ei", "mfkg", "mfmes", "sfbo", "hyperband"),
+    "mixing laws": ("dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law", "shukor"),
+    "online methods": ("doremi", "doremi_online", "doge", "odm", "ado", "aioli", "skillit", "sheared"),
+    "baselines": ("uniform", "proportional", "random", "fixed"),
+}
+#: more policies than this get one panel per family
+MAX_PER_PANEL = 8
+
+
+def family(policy: str) -> str:
+    """The family of a policy name ("other" for names not in :data:`FAMILIES`)."""
+    base = re.split(r"[\[(@ ]", policy, maxsplit=1)[0]
+    return next((f for f, names in FAMILIES.items() if base in names), "other")
+
+
+def _palette() -> list:
     import matplotlib
 
+    tab10 = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+    dark2 = [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+    tab20b = [matplotlib.colormaps["tab20b"](i) for i in range(0, 20, 4)]
+    return tab10 + dark2 + tab20b  # 23 distinct colours, no light/dark pairs
+
+
+def policy_colours(policies: list[str]) -> dict[str, tuple]:
+    """One stable, distinct colour per policy name (sorted names over a 23-colour palette)."""
     names = sorted(set(policies))
-    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {p: cmap(i % cmap.N) for i, p in enumerate(names)}
+    pal = _palette()
+    return {p: pal[i % len(pal)] for i, p in enumerate(names)}
+
+
+def _styles(policies: list[str]) -> dict[str, str]:
+    """Solid lines for the first palette round, dashed after (more than 23 policies)."""
+    names = sorted(set(policies))
+    n = len(_palette())
+    return {p: "-" if i < n else "--" for i, p in enumerate(names)}
+
+
+def _plain_log_axis(axis, lo: float, hi: float) -> None:
+    """Log-axis ticks labelled as plain numbers (0.01, 0.2, 5), enough of them for the range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = np.log10(hi / lo) if lo > 0 and hi > lo else 3.0
+    subs = tuple(range(1, 10)) if decades < 1.2 else (1, 2, 5) if decades < 3 else (1,)
+    axis.set_major_locator(LogLocator(base=10, subs=[float(x) for x in subs]))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _stop_costs(summary: dict) -> dict[tuple, float]:
+    """(backend, objective, policy) -> the largest final cost over its campaigns (where its line ends)."""
+    out: dict[tuple, float] = {}
+    for c in summary.get("campaigns", []):
+        key = (c["backend"], c["objective"], c["policy"])
+        cost = c.get("final_cost")
+        if cost is not None:
+            out[key] = max(out.get(key, 0.0), float(cost))
+    return out
 
 
 def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
     """Write ``regret_<backend>_<objective>.png`` for every problem with regret curves.
 
-    Each figure: log-x cost in target-run equivalents, log-y regret, one colour per policy, median
-    line with its inter-quartile band, each eps as a dashed grey line, title with backend,
-    objective and seed counts. Regrets of exactly 0 are drawn at a floor stated in the y label.
+    Each figure: log-x cost in target-run equivalents, log-y regret (plain tick labels), median line
+    with its inter-quartile band per policy, each line ending where that policy's campaigns stopped
+    (the largest final cost over its seeds), each eps as a dashed grey line, legend outside the axes.
+    With more than :data:`MAX_PER_PANEL` policies, one panel per family (:data:`FAMILIES`): the
+    family's policies in colour, every other policy's median in light grey for context. Regrets of
+    exactly 0 are drawn at a floor stated in the y label.
 
     Args:
         summary: the dict from :func:`bomix.bench.aggregate.summarize`.
@@ -40,14 +97,15 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in summary["curves"]:
         groups[(c["backend"], c["objective"])].append(c)
-    colours = policy_colours([c["policy"] for c in summary["curves"]])
+    names = [c["policy"] for c in summary["curves"]]
+    colours, styles = policy_colours(names), _styles(names)
+    stops = _stop_costs(summary)
     eps = [e for e in summary.get("eps", []) if e > 0]
     paths = []
     for (backend, objective), curves in sorted(groups.items()):
@@ -56,46 +114,65 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
             cost = np.asarray(c["cost"], dtype=float)
             med, lo, hi = (np.asarray([np.nan if v is None else v for v in c[k]], dtype=float)
                            for k in ("median", "q25", "q75"))
+            stop = stops.get((backend, objective, c["policy"]))
+            if stop is not None and np.any(cost >= stop):  # end the line at the last recommendation
+                end = int(np.argmax(cost >= stop))
+                keep = np.arange(cost.size) <= end
+                med, lo, hi = (np.where(keep, x, np.nan) for x in (med, lo, hi))
             arrays.append((c, cost, med, lo, hi))
         vals = np.concatenate([np.r_[m, l, h] for _, _, m, l, h in arrays] + [np.asarray(eps, dtype=float)])
         pos = vals[np.isfinite(vals) & (vals > 0)]
         floor = float(pos.min()) / 3 if pos.size else 1e-6
+        fams = sorted({family(c["policy"]) for c in curves}, key=lambda f: list(FAMILIES).index(f)
+                      if f in FAMILIES else len(FAMILIES))
+        panels = fams if len(curves) > MAX_PER_PANEL and len(fams) > 1 else [None]
+        ncol = min(2, len(panels))
+        nrow = (len(panels) + ncol - 1) // ncol
+        fig, axes = plt.subplots(nrow, ncol, figsize=(7.0 * ncol + 2.6, 4.3 * nrow), dpi=120, squeeze=False,
+                                 sharex=True, sharey=True)
         clipped = False
-        fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-        for c, cost, med, lo, hi in arrays:
-            ok = (cost > 0) & np.isfinite(med)
-            if not ok.any():
-                continue
-            clipped |= bool(np.any(np.r_[med[ok], lo[ok], hi[ok]] < floor))
-            col = colours[c["policy"]]
-            ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color=col, lw=2,
-                    label=f"{c['policy']} (n={c['n_seeds']})")
-            band = ok & np.isfinite(lo) & np.isfinite(hi)
-            ax.fill_between(cost[band], np.maximum(lo[band], floor), np.maximum(hi[band], floor), step="post",
-                            color=col, alpha=0.2, lw=0)
-        for e in eps:
-            ax.axhline(e, color="0.4", ls="--", lw=1)
-            ax.annotate(f"eps={e:g}", xy=(1.0, e), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=8, color="0.3")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        lo_x, hi_x = ax.get_xlim()
-        decades = np.log10(hi_x / lo_x) if lo_x > 0 else 3.0
-        subs = tuple(range(1, 10)) if decades < 1.2 else (1, 2, 5) if decades < 3 else (1,)
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=[float(x) for x in subs]))
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("cumulative cost (target-run equivalents)")
-        ax.set_ylabel("regret at target" + (f" (0 drawn at {floor:.1g})" if clipped else ""))
+        for ax, fam in zip(axes.flat, panels):
+            for c, cost, med, lo, hi in arrays:
+                ok = (cost > 0) & np.isfinite(med)
+                if not ok.any():
+                    continue
+                if fam is not None and family(c["policy"]) != fam:  # context: other families in grey
+                    ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color="0.82", lw=1, zorder=1)
+                    continue
+                clipped |= bool(np.any(np.r_[med[ok], lo[ok], hi[ok]] < floor))
+                col = colours[c["policy"]]
+                ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color=col, lw=2, ls=styles[c["policy"]],
+                        label=f"{c['policy']} (n={c['n_seeds']})", zorder=3)
+                band = ok & np.isfinite(lo) & np.isfinite(hi)
+                ax.fill_between(cost[band], np.maximum(lo[band], floor), np.maximum(hi[band], floor), step="post",
+                                color=col, alpha=0.15, lw=0, zorder=2)
+            for e in eps:
+                ax.axhline(e, color="0.4", ls="--", lw=1, zorder=0)
+                ax.annotate(f"eps={e:g}", xy=(0.0, e), xycoords=("axes fraction", "data"), xytext=(3, 2),
+                            textcoords="offset points", va="bottom", fontsize=7, color="0.3")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="major", alpha=0.3)
+            if fam is not None:
+                ax.set_title(fam, fontsize=10)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
+        ref = axes.flat[0]
+        _plain_log_axis(ref.xaxis, *ref.get_xlim())
+        _plain_log_axis(ref.yaxis, *ref.get_ylim())
+        ylabel = "regret at target" + (f" (0 drawn at {floor:.1g})" if clipped else "")
+        for ax in axes[:, 0]:
+            ax.set_ylabel(ylabel)
+        for ax in axes[-1, :]:
+            ax.set_xlabel("cumulative cost (target-run equivalents)")
         seeds = sorted({c["n_seeds"] for c in curves})
         n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-        ax.set_title(f"{backend} / {objective}: median and IQR over {n} seed{'s' if n != '1' else ''}")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="0.8")
+        fig.suptitle(f"{backend} / {objective}: median and IQR over {n} seed{'s' if n != '1' else ''}"
+                     " (lines end where campaigns stopped)", fontsize=11)
         fig.tight_layout()
         path = out / f"regret_{_slug(backend)}_{_slug(objective)}.png"
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     return paths
@@ -161,10 +238,10 @@ def plot_cost_to_reach(summary: dict, out_dir: str | Path) -> list[Path]:
         ax.set_title(f"{backend} / {objective}: median cost to reach eps (hatched: not reached by most seeds)",
                      fontsize=10)
         ax.grid(True, axis="y", which="major", alpha=0.3)
-        ax.legend(loc="best", fontsize=8, frameon=True, framealpha=0.9, edgecolor="0.8")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
         fig.tight_layout()
         path = out / f"cost_{_slug(backend)}_{_slug(objective)}.png"
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     return paths

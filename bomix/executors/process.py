@@ -130,8 +130,12 @@ class ProcessExecutor(Executor):
         return len(self._busy) + len(self._queue)
 
     def shutdown(self) -> None:
+        """Stop every worker; a run still executing is killed (a resumed campaign re-runs it)."""
         for slot, pool in enumerate(self._slots):
             if pool is not None:
+                if slot in self._busy:  # abandoned: free its CPU/GPU now rather than when it ends
+                    for proc in list(getattr(pool, "_processes", {}).values()):
+                        proc.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._slots[slot] = None
         self._busy.clear()

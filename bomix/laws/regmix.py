@@ -134,7 +134,9 @@ class RegMix:
                 sol = np.linalg.lstsq(X, Y[ok, m], rcond=None)[0]
                 models.append((sol[:K], float(sol[K])))
         elif kind == "lightgbm":
-            import lightgbm as lgb
+            from bomix.extras import require
+
+            lgb = require("lightgbm", "lightgbm", "the RegMix law's LightGBM regressor (policy=regmix)")
 
             rng = np.random.default_rng(seed)
             perm = rng.permutation(n)

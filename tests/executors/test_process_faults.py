@@ -81,3 +81,24 @@ def test_campaign_retries_a_dead_workers_run_and_charges_it(tmp_path):
     # honest accounting: the lost run and its retry are both charged; the budget holds
     assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 4 + 1e-9
     assert s["n_runs"] == 4 and (runs["status"] == "ok").sum() == 3
+
+
+def test_shutdown_stops_an_abandoned_run(tmp_path):
+    from bomix.runs import RunSpec
+
+    backend = PidBackend(str(tmp_path), k=3, delay=60)
+    ex = ProcessExecutor(workers=1, threads=1)
+    ex.start(backend)
+    ex.submit(RunSpec(backend.space.center(), backend.space.target.scale, 1000, seed=0, run_id="r00000"))
+    _wait_for(tmp_path / "r00000.pid")
+    pid = int((tmp_path / "r00000.pid").read_text())
+    ex.shutdown()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker of an abandoned run is still alive 10 s after shutdown")

@@ -16,24 +16,21 @@ from bomix.backends.truth import dense_optimum, trusted_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.fidelities import FidelityGrid
+from bomix.paths import resolve_data_path
 from bomix.objective import Objective
 from bomix.proposals import TrustRegion
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.runtable import mcol, wcols
 from bomix.space import Fidelity, Mixture, Scale, Space
 
-REPO = Path(__file__).resolve().parents[3]
 MATCH_TOL = 1e-6
 #: the simulator.json layout this module reads (build.py writes it)
 FORMAT_VERSION = 2
 
 
 def resolve_path(path: str | Path) -> Path:
-    """An absolute path, else relative to the working directory, else to the bomix checkout."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or (p / "simulator.json").is_file():
-        return p
-    return REPO / p if (REPO / p / "simulator.json").is_file() else p
+    """An absolute path, else relative to the working directory, else to the bomix checkout or install."""
+    return resolve_data_path(path, "simulator.json")
 
 
 def optimum_key(objective: Objective, fid: Fidelity) -> str:

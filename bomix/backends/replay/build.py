@@ -126,6 +126,10 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         raise BomixError(f"--mode must be one of {MODES}, got {mode!r}")
     runs = table if isinstance(table, LoggedRuns) else load(table)
     name = simulator_name(name or (Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"), mode)
+    if not isinstance(table, LoggedRuns) and objective is None:  # a `bomix export` keeps its campaign's objective
+        from bomix.export import read_sidecar
+
+        objective = read_sidecar(table).get("objective")
     space = make_space(runs, target_scale, int(target_step) if target_step is not None else None, mode)
     obj_cfg = parse_objective(objective)
     obj = Objective.from_config(obj_cfg, runs.metrics, default=Objective.metric(runs.metrics[0]))

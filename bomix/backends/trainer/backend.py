@@ -172,6 +172,9 @@ class TrainerBackend(Backend):
         upper: Mapping[str, float] | Sequence[float] | None = None,
         max_epochs: float | None = None,
     ):
+        from bomix.extras import require
+
+        require("transformers", "trainer", "backend=trainer")
         self.data_dir = str(Path(data_dir).expanduser().resolve())
         self.data = TokenData(self.data_dir)
         self.ladder = resolve_ladder(ladder)

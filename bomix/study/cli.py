@@ -1,0 +1,122 @@
+"""``bomix ask``, ``bomix tell`` and ``bomix show``: the ask/tell study from a shell script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bomix.errors import BomixError
+
+
+def _ladder(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        name, sep, params = part.partition("=")
+        try:
+            out[name.strip()] = float(params)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise BomixError(f"--ladder {text!r}: give NAME=PARAMS pairs, e.g. --ladder 20M=2e7,1B=1e9")
+    return out
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BomixError(f"{what} {text!r}: give comma-separated integers, e.g. 1000,4000") from None
+
+
+def _json_arg(text: str, what: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text if what == "--objective" else _fail(f"{what} is not valid JSON: {text!r}")
+
+
+def _fail(msg: str):
+    raise BomixError(msg)
+
+
+def ask_main(argv: list[str]) -> int:
+    """``bomix ask DIR [--no-wait] [--timeout S]`` (+ creation options): print the next run as JSON."""
+    from bomix.study import Study
+
+    ap = argparse.ArgumentParser(
+        prog="bomix ask", description="print the next run of a study as JSON ({\"run_id\": null, ...} when "
+        "there is none); with --domains/--ladder/--steps/--objective/--budget it creates the study first "
+        "(or opens it if an equal one exists)")
+    ap.add_argument("directory", help="the study directory")
+    ap.add_argument("--domains", help="comma-separated training domains (creates the study)")
+    ap.add_argument("--ladder", help="model scales NAME=PARAMS,... e.g. 20M=2e7,1B=1e9")
+    ap.add_argument("--steps", help="step counts a run may ask for, e.g. 1000,4000 (the largest is the target's)")
+    ap.add_argument("--objective", help="metric name, or a JSON objective like '{\"maximize\": \"acc\"}'")
+    ap.add_argument("--budget", type=float, help="budget in target-run equivalents (raises an existing study's)")
+    ap.add_argument("--policy", default="mfbo", help="policy name of conf/policy (default mfbo)")
+    ap.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
+    ap.add_argument("--no-wait", action="store_true", help="return at once while the policy waits for pending runs")
+    ap.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds")
+    args = ap.parse_args(argv)
+    creating = [args.domains, args.ladder, args.steps, args.objective]
+    if any(x is not None for x in creating):
+        if not all(x is not None for x in creating) or args.budget is None:
+            raise BomixError("to create a study give all of --domains, --ladder, --steps, --objective and --budget")
+        study = Study.create(args.directory, domains=[d.strip() for d in args.domains.split(",")],
+                             ladder=_ladder(args.ladder), steps=_ints(args.steps, "--steps"),
+                             objective=_json_arg(args.objective, "--objective"), budget=args.budget,
+                             policy=args.policy, seed=args.seed, exist_ok=True)
+    else:
+        study = Study.load(args.directory, budget=args.budget)
+    with study:
+        trial = study.ask(wait=not args.no_wait, timeout=args.timeout)
+        if trial is not None:
+            print(json.dumps(trial.to_dict()))
+        else:
+            h = study.history()
+            status = "wait" if h.pending and h.budget - h.spent > 1e-9 else "done"
+            print(json.dumps({"run_id": None, "status": status, "pending": len(h.pending)}))
+    return 0
+
+
+def tell_main(argv: list[str]) -> int:
+    """``bomix tell DIR RUN_ID --value X | --metrics JSON | --curve FILE [--status S --error MSG]``."""
+    from bomix.study import Study
+    from bomix.study.curves import read_curve_file
+
+    ap = argparse.ArgumentParser(prog="bomix tell", description="record the outcome of a run; prints the new "
+                                 "recommendation as JSON")
+    ap.add_argument("directory", help="the study directory")
+    ap.add_argument("run_id", help="the run_id that `bomix ask` printed")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--value", type=float, help="the objective's metric at the run's last step")
+    g.add_argument("--metrics", help="JSON metric -> value at the run's last step")
+    g.add_argument("--curve", help="a .csv (step + one column per metric) or .json ({steps, metrics}) curve")
+    ap.add_argument("--status", default="ok", choices=["ok", "failed", "diverged"], help="run status (default ok)")
+    ap.add_argument("--error", default=None, help="why the run failed or diverged")
+    ap.add_argument("--wall-time", type=float, default=0.0, help="seconds the run took")
+    args = ap.parse_args(argv)
+    with Study.load(args.directory) as study:
+        curve = read_curve_file(args.curve, study.problem.objective.metrics) if args.curve else None
+        metrics = _json_arg(args.metrics, "--metrics") if args.metrics else None
+        if metrics is not None and not isinstance(metrics, dict):
+            raise BomixError('--metrics needs a JSON object, e.g. \'{"loss": 2.31}\'')
+        rec = study.tell(args.run_id, args.value, curve=curve, metrics=metrics, status=args.status,
+                         error=args.error, wall_time=args.wall_time)
+    print(json.dumps(rec))
+    return 0
+
+
+def show_main(argv: list[str]) -> int:
+    """``bomix show DIR [--json] [--runs N]``: status, budget, recommendation +- sd and the latest runs."""
+    from bomix.study.show import format_report, report
+
+    ap = argparse.ArgumentParser(prog="bomix show", description="the state of a study or campaign directory")
+    ap.add_argument("directory", help="a study or campaign directory")
+    ap.add_argument("--runs", type=int, default=10, help="how many of the latest runs to list (default 10)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = ap.parse_args(argv)
+    rep = report(Path(args.directory), n_runs=args.runs)
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0

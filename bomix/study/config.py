@@ -1,0 +1,133 @@
+"""What defines a study (stored in its store's meta under ``study``) and how it becomes a Problem + Policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bomix.cost import FlopsCost, TableCost
+from bomix.errors import BomixError
+from bomix.objective import Objective
+from bomix.policies.base import Policy, Problem
+from bomix.space import Fidelity, Scale, Space
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study's results (JSON-able; checked when a study is re-created).
+
+    Attributes:
+        domains: training-domain names, the mixture order.
+        ladder: scale name -> parameter count (e.g. ``{"20M": 2e7, "1B": 1e9}``).
+        steps: the step counts a run may ask for (one int, or the grid: min = first, max = last).
+        objective: a metric name, or an objective mapping (``{"mean": [...]}``, ``{"maximize": "acc"}``;
+            see :meth:`bomix.objective.Objective.from_config`).
+        policy: a policy name of ``conf/policy`` (e.g. ``"mfbo"``, ``"random"``) or a mapping with
+            ``name`` and options (``{"name": "random", "alpha": 0.5}``).
+        seed: policy randomness and run seeds.
+        target: ``(scale, steps)`` to recommend for; default the largest scale at the largest steps.
+        metrics: metric names a run reports (default: the objective's).
+        cost_per_step: scale -> cost of one step (any unit); default ``6 * params * tokens_per_step``.
+        tokens_per_step: tokens per step (FLOPs cost and the repetition cap).
+        lower / upper / tokens / max_epochs: constraints of the space (see :class:`bomix.space.Space`).
+        continuation: whether your script can continue a shorter run (``resume_from``).
+    """
+
+    domains: list[str]
+    ladder: dict[str, float]
+    steps: list[int]
+    objective: Any
+    policy: dict[str, Any] = field(default_factory=lambda: {"name": "mfbo"})
+    seed: int = 0
+    target: list | None = None
+    metrics: list[str] | None = None
+    cost_per_step: dict[str, float] | None = None
+    tokens_per_step: float | None = None
+    lower: dict[str, float] | None = None
+    upper: dict[str, float] | None = None
+    tokens: dict[str, float] | None = None
+    max_epochs: float | None = None
+    continuation: bool = False
+
+    @classmethod
+    def make(cls, domains: Sequence[str], ladder: Mapping[str, float], objective: Any, *,
+             steps: int | Sequence[int], policy: str | Mapping[str, Any] = "mfbo", **kw: Any) -> "StudyConfig":
+        """Normalise user arguments (a policy name, a single step count) into a config."""
+        if isinstance(policy, str):
+            policy = {"name": policy}
+        elif isinstance(policy, Mapping):
+            policy = dict(policy)
+            if "name" not in policy:
+                raise BomixError("a policy mapping needs a name, e.g. {'name': 'random', 'alpha': 0.5}")
+        else:
+            raise BomixError(f"policy must be a name or a mapping, got {type(policy).__name__}")
+        if not isinstance(ladder, Mapping) or not ladder:
+            raise BomixError("ladder must map scale names to parameter counts, e.g. {'20M': 2e7, '1B': 1e9}")
+        if isinstance(steps, int):
+            steps = [steps]
+        try:
+            step_list = sorted({int(s) for s in steps})
+        except (TypeError, ValueError):
+            raise BomixError(f"steps must be an int or a list of ints, got {steps!r}") from None
+        if not step_list:
+            raise BomixError("steps is empty: give the training steps of a run, e.g. steps=1000")
+        target = kw.pop("target", None)
+        if target is not None:
+            if isinstance(target, Fidelity):
+                target = [target.scale, target.steps]
+            target = [str(target[0]), int(target[1])]
+        objective = objective if isinstance(objective, str) or objective is None else dict(objective)
+        cfg = cls(domains=[str(d) for d in domains], ladder={str(k): float(v) for k, v in ladder.items()},
+                  steps=step_list, objective=objective, policy=policy, target=target, **kw)
+        cfg.build_problem()  # validates everything before anything is written
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StudyConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise BomixError(f"study config has unknown key(s) {unknown}: made by a newer bomix? upgrade bomix")
+        return cls(**dict(d))
+
+    def space(self) -> Space:
+        return Space(
+            domains=tuple(self.domains), scales=[Scale(n, p) for n, p in self.ladder.items()],
+            min_steps=self.steps[0], max_steps=self.steps[-1],
+            target=None if self.target is None else Fidelity(self.target[0], int(self.target[1])),
+            step_grid=tuple(self.steps), lower=self.lower, upper=self.upper, tokens=self.tokens,
+            max_epochs=self.max_epochs, tokens_per_step=self.tokens_per_step)
+
+    def build_problem(self) -> Problem:
+        """The policy-facing problem (validates domains, ladder, steps, objective and constraints)."""
+        space = self.space()
+        objective = Objective.from_config(self.objective, None, None)
+        metrics = tuple(self.metrics) if self.metrics else tuple(objective.metrics)
+        missing = [m for m in objective.metrics if m not in metrics]
+        if missing:
+            raise BomixError(f"the objective uses metric(s) {missing} that are not in metrics={list(metrics)}")
+        cost = TableCost(space, self.cost_per_step) if self.cost_per_step else FlopsCost(space, self.tokens_per_step)
+        return Problem(space=space, objective=objective, cost=cost, supports_schedule=False,
+                       supports_continuation=bool(self.continuation), candidates=None, metrics=metrics)
+
+    def build_policy(self) -> Policy:
+        """Instantiate the policy from its ``conf/policy/<name>.yaml`` defaults plus this config's options."""
+        from omegaconf import OmegaConf
+
+        from bomix.config import instantiate
+        from bomix.paths import conf_dir
+
+        opts = dict(self.policy)
+        name = str(opts.pop("name"))
+        path = conf_dir() / "policy" / f"{name}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (conf_dir() / "policy").glob("*.yaml"))
+            raise BomixError(f"unknown policy {name!r}: choose one of {', '.join(known)}")
+        node = OmegaConf.merge(OmegaConf.load(path), opts)
+        policy = instantiate(node, "policy")
+        policy.name = name
+        return policy

@@ -1,0 +1,395 @@
+"""``Study``: an ask/tell client over a campaign store, for your own training script.
+
+Each ``ask`` and each ``tell`` is one short SQLite transaction on the study's ``store.sqlite`` (the
+same store and format as ``bomix run``), so any number of worker processes may share one study
+directory: a spec is stored (status ``pending``, cost charged) before ``ask`` returns it, a
+decision made while another worker dispatched a run is redone, and the budget is never overspent.
+
+    study = Study.create("runs/mix", domains=["code", "web"], ladder={"20M": 2e7, "1B": 1e9},
+                         steps=[1000, 4000], objective="val_loss", policy="mfbo", budget=3.0)
+    while (trial := study.ask()) is not None:
+        study.tell(trial.run_id, value=train(trial.mixture, trial.scale, trial.steps))
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bomix.errors import BomixError
+from bomix.history import History
+from bomix.runs import Curve, RunResult, RunSpec
+from bomix.space import Mixture
+from bomix.layout import STORE_FILE, CampaignLayout
+from bomix.store import Store
+from bomix.study.config import StudyConfig
+from bomix.study.curves import parse_curve
+
+log = logging.getLogger("bomix.study")
+
+BUDGET_EPS = 1e-9
+#: optimistic decisions (outside the write lock) tried before one is made holding it
+OPTIMISTIC_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run for your script to train.
+
+    Attributes:
+        run_id: pass it back to :meth:`Study.tell`.
+        mixture: domain -> weight (sums to 1).
+        scale / params: the model scale's name and parameter count.
+        steps: train to this many steps (a continuation: from ``resume_step``).
+        seed: the run's seed.
+        resume_from / resume_step: continue the checkpoint of that earlier run (only when the study
+            was created with ``continuation=True``).
+        cost: what the run was charged, in target-run equivalents.
+    """
+
+    run_id: str
+    mixture: dict[str, float]
+    scale: str
+    params: float
+    steps: int
+    seed: int
+    resume_from: str | None
+    resume_step: int
+    cost: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Study:
+    """A study directory opened by one process (open one per worker; never share across processes).
+
+    Build with :meth:`create` or :meth:`load`.
+    """
+
+    def __init__(self, directory: str | Path, config: StudyConfig, store: Store):
+        self.directory = Path(directory)
+        self.config = config
+        self.store = store
+        self.problem = config.build_problem()
+        self.space = self.problem.space
+        self.policy = config.build_policy()
+        self.policy.bind(self.problem, config.seed)
+
+    # ----- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, directory: str | Path, domains: Sequence[str], ladder: Mapping[str, float], objective: Any,
+               *, steps: int | Sequence[int], budget: float, policy: str | Mapping[str, Any] = "mfbo",
+               exist_ok: bool = False, **options: Any) -> "Study":
+        """Create a study in ``directory`` (validated before anything is written).
+
+        Args:
+            directory: the study directory (``store.sqlite``, ``summary.json``).
+            domains, ladder, objective, steps, policy: see :class:`StudyConfig`; ``options`` are its
+                other fields (``seed``, ``target``, ``metrics``, ``lower``, ``upper``, ``continuation``, ...).
+            budget: compute budget in target-run equivalents (one full target run costs 1).
+            exist_ok: open an existing study of the same config instead of refusing (raising the
+                budget is allowed); several workers may all call ``create(..., exist_ok=True)``.
+        """
+        budget = _check_budget(budget)
+        cfg = StudyConfig.make(domains, ladder, objective, steps=steps, policy=policy, **options)
+        cfg.build_policy()  # an unknown policy or option fails before the directory is made
+        store = Store(directory)
+        try:
+            created = _write_meta(store, cfg, budget, exist_ok)
+        except BaseException:
+            store.close()
+            raise
+        log.info("%s study %s (%s, budget %.4g)", "created" if created else "opened", directory,
+                 cfg.policy["name"], budget)
+        return cls(directory, cfg, store)
+
+    @classmethod
+    def load(cls, directory: str | Path, budget: float | None = None) -> "Study":
+        """Open an existing study; ``budget`` raises (never lowers below what was spent) its budget."""
+        directory = Path(directory)
+        if not CampaignLayout(directory).store.is_file():
+            raise BomixError(f"{directory} has no study (no {STORE_FILE}): create one with Study.create or `bomix ask`")
+        store = Store(directory)
+        try:
+            raw = store.get_meta("study")
+            if raw is None:
+                raise BomixError(f"{directory} is a `bomix run` campaign, not a study: inspect it with `bomix show`")
+            cfg = StudyConfig.from_dict(raw)
+            if budget is not None:
+                _set_budget(store, _check_budget(budget))
+        except BaseException:
+            store.close()
+            raise
+        return cls(directory, cfg, store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Study":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- state -----------------------------------------------------------------------------
+    @property
+    def budget(self) -> float:
+        return float(self.store.get_meta("budget"))
+
+    def history(self) -> History:
+        """The store's current view (every finished run and every pending one)."""
+        results, pending, spent = self.store.load(self.space.domains)
+        return History(self.space, self.problem.objective, results, pending, self.budget, spent)
+
+    # ----- ask -------------------------------------------------------------------------------
+    def ask(self, wait: bool = True, poll: float = 1.0, timeout: float | None = None) -> Trial | None:
+        """The next run to train, stored (pending, charged) before it is returned.
+
+        Args:
+            wait: while the policy waits for pending runs of other workers, poll until it can decide.
+            poll: seconds between polls.
+            timeout: give up waiting after this many seconds (returns None).
+
+        Returns:
+            A :class:`Trial`, or None when the study is done (budget spent, or the policy has nothing
+            left to run and no run is pending), or when not waiting / timed out.
+        """
+        t0 = time.monotonic()
+        while True:
+            outcome, trial = self._ask_once()
+            if outcome == "run":
+                return trial
+            if outcome == "done" or not wait or (timeout is not None and time.monotonic() - t0 >= timeout):
+                return None
+            time.sleep(poll)
+
+    def _ask_once(self) -> tuple[str, Trial | None]:
+        """("run", trial) | ("wait", None) | ("done", None)."""
+        for attempt in range(OPTIMISTIC_TRIES + 1):
+            locked = attempt == OPTIMISTIC_TRIES
+            with self.store.batch() if locked else _nothing():
+                history = self.history()
+                left = history.budget - history.spent
+                if left <= BUDGET_EPS:
+                    return "done", None
+                specs = self.policy.ask(history, left, 1)[:1]
+                if not specs:
+                    return ("wait" if history.pending else "done"), None
+                spec = self._validate(specs[0], history)
+                cost = self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
+                if cost > left + BUDGET_EPS:
+                    log.info("the policy's next run costs %.4g, more than the %.4g left: study done", cost, left)
+                    return ("wait" if history.pending else "done"), None
+                if spec.seed is None and spec.resume_from:
+                    prev = {s.run_id: s for s in history.all_specs()}[spec.resume_from]
+                    spec = spec.with_(seed=prev.seed)
+                stored = self.store.add_pending_checked(
+                    spec, cost, expect_runs=history.n_dispatched, budget=history.budget,
+                    seed_base=self.config.seed * 1_000_003)
+            if stored is not None:
+                log.info("asked %s %s at (%s, %d) cost %.4g", stored.run_id, stored.mixture, stored.scale,
+                         stored.steps, cost)
+                return "run", self._trial(stored, cost)
+            log.debug("another worker dispatched a run while deciding: deciding again")
+        raise AssertionError("unreachable: the locked attempt always stores or returns")
+
+    def _validate(self, spec: RunSpec, history: History) -> RunSpec:
+        """The space's checks on a policy's proposal (as the campaign loop does)."""
+        space = self.space
+        mix = space.mixture(spec.mixture.weights)
+        space.check_fidelity(spec.fidelity)
+        if spec.schedule is not None:
+            raise BomixError(f"policy {self.policy.name} proposes mixture schedules, which a study cannot run: "
+                             "choose a static-mixture policy")
+        space.check_mixture(mix, spec.fidelity)
+        if spec.resume_from is not None:
+            prev = {s.run_id: s for s in history.all_specs()}.get(spec.resume_from)
+            if (prev is None or prev.scale != spec.scale or prev.steps >= spec.steps
+                    or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
+                raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
+            spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
+        return spec.with_(mixture=mix)
+
+    def pending(self) -> list[Trial]:
+        """The runs asked but not told yet (e.g. by a worker that died): train them again with the same ids."""
+        return [self._trial(s, self.problem.cost(s.scale, s.steps, s.resume_step if s.resume_from else 0))
+                for s in self.history().pending]
+
+    def _trial(self, spec: RunSpec, cost: float) -> Trial:
+        return Trial(run_id=str(spec.run_id), mixture=spec.mixture.to_dict(), scale=spec.scale,
+                     params=float(self.space.scale(spec.scale).params), steps=int(spec.steps),
+                     seed=int(spec.seed), resume_from=spec.resume_from,
+                     resume_step=int(spec.resume_step) if spec.resume_from else 0, cost=float(cost))
+
+    # ----- tell ------------------------------------------------------------------------------
+    def tell(self, run_id: str, value: float | None = None, *, curve: Any = None,
+             metrics: Mapping[str, float] | None = None, status: str = "ok", error: str | None = None,
+             wall_time: float = 0.0) -> dict:
+        """Record a run's outcome; returns the new recommendation (see :meth:`recommend`).
+
+        Give one of:
+            value: the objective's metric at the run's last step, as your script measured it (an
+                accuracy for ``{"maximize": "acc"}``); needs a one-metric objective.
+            metrics: metric -> value at the run's last step.
+            curve: the learning curve: a :class:`bomix.runs.Curve`, ``{"steps": [...], "metrics":
+                {m: [...]}}``, a DataFrame with a ``step`` column, or ``[(step, value), ...]`` pairs
+                (one-metric objective). For a continuation, the steps after ``resume_step`` suffice.
+        status: ``ok``, ``failed`` (nothing to report: say why in ``error``) or ``diverged``. A
+            non-finite objective value is recorded as ``diverged``.
+        """
+        spec = self._pending_spec(run_id)
+        if status not in ("ok", "failed", "diverged"):
+            raise BomixError(f"status must be ok, failed or diverged, got {status!r}")
+        given = [x is not None for x in (value, curve, metrics)]
+        if status == "ok" and sum(given) != 1:
+            raise BomixError("tell needs exactly one of value=, metrics= or curve= for an ok run")
+        if status != "ok" and sum(given) > 1:
+            raise BomixError("give at most one of value=, metrics= or curve=")
+        c = self._curve(spec, value, curve, metrics)
+        if status == "ok":
+            y = self.problem.objective.on_curve(c)
+            if not len(y) or not math.isfinite(float(y[-1])):
+                status, error = "diverged", error or f"non-finite objective {float(y[-1]) if len(y) else 'nan'}"
+        if spec.resume_from and len(c):
+            parent = self._result(spec.resume_from)
+            if parent is not None and parent.ok:
+                c = parent.curve.truncate(spec.resume_step).concat(c)
+        cost = self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
+        result = RunResult(spec, status, c, cost, float(wall_time), error, {"params": self.space.scale(spec.scale).params})
+        self.store.finish(result)
+        if not result.ok:
+            log.warning("run %s %s: %s", run_id, status, (error or "").splitlines()[:1])
+        return self._after_result(run_id)
+
+    def _pending_spec(self, run_id: str) -> RunSpec:
+        status = self.store.run_status(run_id)
+        if status is None:
+            raise BomixError(f"unknown run id {run_id!r} in {self.directory}: use a run_id returned by ask")
+        if status != "pending":
+            raise BomixError(f"run {run_id} was already told (status {status}): each run is told once")
+        return self.store.spec(run_id, self.space.domains)
+
+    def _result(self, run_id: str) -> RunResult | None:
+        results, _, _ = self.store.load(self.space.domains)
+        return next((r for r in results if r.spec.run_id == run_id), None)
+
+    def _curve(self, spec: RunSpec, value, curve, metrics) -> Curve:
+        obj = self.problem.objective
+        if value is not None:
+            if len(obj.metrics) != 1:
+                raise BomixError(f"the objective {obj.name} uses several metrics {obj.metrics}: tell metrics={{...}}")
+            metrics = {obj.metrics[0]: value}
+        if metrics is not None:
+            try:
+                row = {str(k): float(v) for k, v in dict(metrics).items()}
+            except (TypeError, ValueError):
+                raise BomixError(f"metric values must be numbers, got {metrics!r}") from None
+            return self._check_curve(Curve(np.array([spec.steps]), {k: np.array([v]) for k, v in row.items()}), spec)
+        if curve is not None:
+            return self._check_curve(parse_curve(curve, obj.metrics), spec)
+        return Curve(np.zeros(0), {})
+
+    def _check_curve(self, c: Curve, spec: RunSpec) -> Curve:
+        missing = [m for m in self.problem.objective.metrics if m not in c.metrics]
+        if missing:
+            raise BomixError(f"the result lacks the objective's metric(s) {missing}; it has {sorted(c.metrics)}")
+        if len(c) and (c.steps.min() < 1 or c.steps.max() > spec.steps or np.any(np.diff(c.steps) <= 0)):
+            raise BomixError(f"curve steps must increase within 1..{spec.steps} (the run's steps), got "
+                             f"{c.steps.min()}..{c.steps.max()}")
+        return c
+
+    # ----- recommendations -------------------------------------------------------------------
+    def recommend(self) -> dict:
+        """The mixture to train at the target: ``{"mixture", "predicted": {"mean", "sd"} | None, ...}``."""
+        history = self.history()
+        mix = self.space.mixture(self.policy.recommend(history).weights)
+        return {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
+                "n_finished": len(history.results), "budget_used": history.spent}
+
+    def best(self) -> dict | None:
+        """The best observed run at the target fidelity (``run_id``, ``mixture``, ``value``), or None."""
+        from bomix.summary import best_observed
+
+        return best_observed(self.history())
+
+    def _after_result(self, run_id: str) -> dict:
+        from bomix.summary import study_summary, write_summary
+
+        history = self.history()
+        mix = self.space.mixture(self.policy.recommend(history).weights)
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None)
+        rec = {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
+               "n_finished": len(history.results), "budget_used": history.spent}
+        write_summary(self.directory, study_summary(self, history, rec))
+        return rec
+
+
+def _predicted(policy, history: History, mix: Mixture) -> dict | None:
+    pred = policy.predict(history, mix) if hasattr(policy, "predict") else None
+    return None if pred is None else {"mean": float(pred[0]), "sd": float(pred[1])}
+
+
+def _check_budget(budget: Any) -> float:
+    try:
+        b = float(budget)
+    except (TypeError, ValueError):
+        raise BomixError(f"budget must be a number of target-run equivalents, got {budget!r}") from None
+    if not (math.isfinite(b) and b > 0):
+        raise BomixError(f"budget must be a finite number > 0 target-run equivalents, got {budget!r}")
+    return b
+
+
+def _write_meta(store: Store, cfg: StudyConfig, budget: float, exist_ok: bool) -> bool:
+    """Write a new study's meta in one transaction; True if created, False if an equal one was opened."""
+    import platform
+
+    import bomix
+    from bomix.campaign import config_hash
+
+    new = cfg.to_dict()
+    with store.batch():
+        old = store.get_meta("study")
+        if old is None and store.get_meta("config") is not None:
+            raise BomixError(f"{store.directory} holds a `bomix run` campaign: choose another directory for the study")
+        if old is not None:
+            if not exist_ok:
+                raise BomixError(f"a study already exists in {store.directory}: open it with Study.load "
+                                 "(or create(..., exist_ok=True))")
+            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if differ:
+                raise BomixError(f"the study in {store.directory} has a different {', '.join(differ)}: "
+                                 "choose another directory")
+            if budget > float(store.get_meta("budget")):
+                store.set_meta(budget=budget)
+            return False
+        store.set_meta(
+            study=new, config={"study": new}, config_hash=config_hash({"study": new}),
+            domains=list(cfg.domains), space=cfg.space().describe(),
+            objective=cfg.build_problem().objective.to_dict(), policy=cfg.policy["name"], backend="study",
+            seed=cfg.seed, budget=budget, created=time.time(),
+            versions={"bomix": bomix.__version__, "python": platform.python_version()})
+        return True
+
+
+def _set_budget(store: Store, budget: float) -> None:
+    with store.batch():
+        spent = store.spent()
+        if budget + BUDGET_EPS < spent:
+            raise BomixError(f"budget {budget:g} is below the {spent:.4g} already spent: give a larger budget")
+        store.set_meta(budget=budget)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None

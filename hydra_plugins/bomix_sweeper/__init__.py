@@ -1,0 +1,1 @@
+"""``hydra/sweeper=bomix``: bomix chooses each job's mixture and fidelity overrides (see README)."""

@@ -1,0 +1,56 @@
+"""The sweeper's config (``hydra/sweeper=bomix``), registered in Hydra's ConfigStore on import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class OverrideKeys:
+    """Where each part of a bomix run goes in *your* config (None = not passed).
+
+    ``mixture`` is a key pattern with ``{domain}`` (one override per domain, e.g. ``data.weights.{domain}``);
+    the others are plain keys. Overrides are ``++key=value`` (added when your config lacks the key).
+    """
+
+    mixture: str = "data.weights.{domain}"
+    scale: Optional[str] = "model.size"
+    params: Optional[str] = None
+    steps: Optional[str] = "trainer.max_steps"
+    seed: Optional[str] = None
+    run_id: Optional[str] = None
+    resume_from: Optional[str] = None
+
+
+@dataclass
+class BomixSweeperConf:
+    """Study settings (see :class:`bomix.study.config.StudyConfig`) plus how jobs are batched.
+
+    Attributes:
+        study_dir: the study directory (default: the sweep directory; use a stable one to resume).
+        domains / ladder / steps / objective / policy / seed / continuation: the study.
+        budget: compute budget in target-run equivalents.
+        batch_size: jobs handed to the launcher at once (the policy sees the others as pending).
+        metric: when the task returns a dict, the key (or keys, for a multi-metric objective) to read;
+            a returned float is the objective's metric.
+        keys: where the trial's mixture and fidelity go in your config.
+    """
+
+    _target_: str = "hydra_plugins.bomix_sweeper.bomix_sweeper.BomixSweeper"
+    study_dir: Optional[str] = "${hydra.sweep.dir}"
+    domains: List[str] = field(default_factory=list)
+    ladder: Dict[str, float] = field(default_factory=dict)
+    steps: List[int] = field(default_factory=list)
+    objective: Any = None
+    policy: Any = "mfbo"
+    budget: float = 1.0
+    seed: int = 0
+    continuation: bool = False
+    batch_size: int = 1
+    keys: OverrideKeys = field(default_factory=OverrideKeys)
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="bomix", node=BomixSweeperConf, provider="bomix_sweeper")

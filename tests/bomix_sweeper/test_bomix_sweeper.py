@@ -1,0 +1,85 @@
+"""hydra/sweeper=bomix drives a user's own Hydra app (tests/bomix_sweeper/app/train.py) as a user would."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parent / "app" / "train.py"
+
+
+def sweep(tmp_path, *overrides, check=True):
+    env = dict(os.environ, SWEEP_DIR=str(tmp_path / "sweep"), APP_LOG=str(tmp_path / "app.jsonl"),
+               OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    p = subprocess.run([sys.executable, str(APP), "-m", *overrides], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def app_log(tmp_path) -> list[dict]:
+    f = tmp_path / "app.jsonl"
+    return [json.loads(line) for line in f.read_text().splitlines()] if f.exists() else []
+
+
+def runs(tmp_path) -> list[tuple]:
+    con = sqlite3.connect(tmp_path / "sweep" / "store.sqlite")
+    try:
+        return con.execute("SELECT run_id, status, charged, spec, error FROM runs ORDER BY idx").fetchall()
+    finally:
+        con.close()
+
+
+def test_basic_launcher_runs_the_study_and_recommends_the_best_job(tmp_path):
+    sweep(tmp_path)
+    jobs, stored = app_log(tmp_path), runs(tmp_path)
+    assert len(jobs) == len(stored) == 3 and all(r[1] == "ok" for r in stored)
+    assert sum(r[2] for r in stored) <= 3.0 + 1e-9
+    for job, row in zip(jobs, stored):  # each job trained exactly what bomix asked
+        spec = json.loads(row[3])
+        assert [job["weights"][d] for d in ("code", "web", "books")] == pytest.approx(spec["mixture"], abs=1e-12)
+        assert (job["size"], job["steps"]) == (spec["scale"], spec["steps"])
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    best = min(jobs, key=lambda j: j["val_loss"])
+    assert summary["best_observed"]["value"] == pytest.approx(best["val_loss"])
+    assert summary["recommendation"] == pytest.approx(best["weights"])  # random search: the best observed
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1", "2"]
+
+
+def test_multi_fidelity_policy_sets_scale_and_steps_and_resumes_with_a_larger_budget(tmp_path):
+    pol = ("hydra.sweeper.policy={name: mfbo, n_init: 3, raw_samples: 32, starts: 2, iters: 5, maxiter: 10}")
+    sweep(tmp_path, pol, "hydra.sweeper.budget=0.3")
+    first = app_log(tmp_path)
+    assert len({(j["size"], j["steps"]) for j in first}) >= 2  # cheap fidelities, not only the target
+    assert sum(r[2] for r in runs(tmp_path)) <= 0.3 + 1e-9
+    sweep(tmp_path, pol, "hydra.sweeper.budget=0.6")  # same study directory: continues, repeats nothing
+    stored = runs(tmp_path)
+    assert len(app_log(tmp_path)) == len(stored) > len(first)
+    assert sum(r[2] for r in stored) <= 0.6 + 1e-9 and all(r[1] == "ok" for r in stored)
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sweep(tmp_path, "fail_on=large", "hydra.sweeper.budget=2")
+    stored = runs(tmp_path)
+    assert [r[1] for r in stored] == ["failed", "failed"] and all("out of memory" in r[4] for r in stored)
+
+
+def test_sweep_overrides_are_refused(tmp_path):
+    p = sweep(tmp_path, "model.size=small,large", check=False)
+    assert p.returncode != 0 and "chooses the runs itself" in p.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is None,
+                    reason="needs bomix[launchers]")
+def test_joblib_launcher(tmp_path):
+    sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.budget=2")
+    stored = runs(tmp_path)
+    assert len(stored) == len(app_log(tmp_path)) == 2 and all(r[1] == "ok" for r in stored)
