@@ -73,9 +73,13 @@ def extract(rev: str, dest: Path) -> Path:
 
 def time_build(code: Path, table: Path, out: Path, timeout: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), HF_HUB_OFFLINE="1")
-    probe = subprocess.run([sys.executable, "-c", "import bomix; print(bomix.__file__)"], env=env,
+    # an editable install's import hook would win over PYTHONPATH: drop it so ``code`` is what runs
+    pre = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+           "(getattr(f, '__module__', '') or getattr(type(f), '__module__', '')).lower()]; "
+           f"sys.path.insert(0, {str(code)!r}); ")
+    probe = subprocess.run([sys.executable, "-c", pre + "import bomix; print(bomix.__file__)"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
-    cmd = [sys.executable, "-c", "import sys; from bomix.cli import main; sys.exit(main(sys.argv[1:]))",
+    cmd = [sys.executable, "-c", pre + "from bomix.cli import main; sys.exit(main(sys.argv[1:]))",
            "simulator", "build", str(table), "--out", str(out)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
