@@ -24,6 +24,7 @@ from bomix.layout import SUMMARY_FILE, CampaignLayout, write_json_atomic
 from bomix.lock import CampaignLock
 from bomix.objective import Objective
 from bomix.policies.base import Policy, Problem
+from bomix.proposals import Proposals
 from bomix.runs import RunResult, RunSpec, validate_run_id
 from bomix.space import Fidelity, Mixture, Space
 from bomix.store import Store
@@ -66,8 +67,8 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         supports_schedule=backend.supports_schedule,
         supports_continuation=backend.supports_continuation,
         supports_controller=backend.supports_controller,
-        candidates=backend.candidates(),
         metrics=tuple(backend.metrics),
+        proposals=Proposals(space, backend.candidates(), backend.trust_region()),
     )
 
 
@@ -448,7 +449,7 @@ class Campaign:
 
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
-        tv = regret = None
+        tv = regret = extrapolated = None
         recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
         if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
             # target mode (online methods): the recipe itself at the target, regret vs the best
@@ -458,12 +459,14 @@ class Campaign:
         elif self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
+            extrapolated = self.backend.extrapolated(mix, self.problem.space.target)
         last = self.store.last_recommendation()
         if last is None or not np.allclose(last["mixture"], mix.weights, rtol=0, atol=1e-9):
             log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
-                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g})")
-        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
-        return {"mixture": mix, "true_value": tv, "regret": regret}
+                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g}"
+                     + (", extrapolated)" if extrapolated else ")"))
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
+        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
 
     # ----- reporting -------------------------------------------------------------------------
     def _log(self, history: History, res: RunResult, rec: dict) -> None:
@@ -513,6 +516,7 @@ class Campaign:
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
+            "extrapolated": last.get("extrapolated") if last else None,
             **({"gain_over_static": -last["regret"]} if (
                 getattr(self.policy, "mode", "proxy") == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],
@@ -520,6 +524,7 @@ class Campaign:
             "fidelities": dict(sorted(fids.items())),
             "reached_target": reached_target,
             "stop_reason": stop_reason,
+            "policy_info": self.policy.diagnostics(),
             "wall_time": wall,
             "directory": str(self.directory),
         }

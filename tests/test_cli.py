@@ -44,8 +44,9 @@ def test_readme_demo_experiment_runs_any_policy(tmp_path, policy):
                 else "policy.n_init=4", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
-    assert summary["backend"] == "regmix" and summary["policy"] == policy
+    assert summary["backend"] == "regmix-model" and summary["policy"] == policy
     assert 0 < summary["n_runs"] <= 8 and summary["regret"] >= 0
+    assert set(summary["fidelities"]) <= {"1M@1000", "60M@1000", "1B@23842"}  # only logged fidelities
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from bomix.errors import BomixError
 from bomix.objective import Objective
 from bomix.online import SignalCosts, build_controller
 from bomix.runs import RunResult, RunSpec
+from bomix.proposals import TrustRegion
 from bomix.space import Fidelity, Mixture, Space
 
 
@@ -64,9 +65,18 @@ class Backend(ABC):
         """For pool simulators: the only (mixture, fidelity) points that can be queried."""
         return None
 
+    def trust_region(self) -> "TrustRegion | None":
+        """Simulators built from logged runs: where their answers are trusted (None = everywhere/unknown)."""
+        return None
+
     @property
     def has_truth(self) -> bool:
         return False
+
+    def extrapolated(self, mixture: Mixture, fidelity: Fidelity) -> bool | None:
+        """Simulators: True when :meth:`true_value` of ``mixture`` is scored outside the data's trust
+        region (extrapolation), False inside, None when unknown."""
+        return None
 
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float | None:
         """Noiseless objective of ``mixture`` at ``fidelity`` (simulators only)."""
