@@ -69,3 +69,11 @@ class Policy(ABC):
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
         start = spec.resume_step if spec.resume_from else 0
         return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + 1e-12
+
+    def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
+        """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""
+        return None
+
+    def diagnostics(self) -> dict:
+        """JSON-able facts about the policy's decisions (copied into summary.json as ``policy_info``)."""
+        return {}
