@@ -186,14 +186,15 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
     Xs, Ys = X[idx], Y[idx]
     for label, jitter, from_warm in ATTEMPTS:
         m = build_gp(Xs, Ys, cfg)
-        started = bool(from_warm and warm) and load_hypers(m, warm)
+        if from_warm and warm:
+            load_hypers(m, warm)
         try:
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizationWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mll = ExactMarginalLogLikelihood(m.likelihood, m)
                 fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}},
-                                 max_attempts=1 if started else 2, warning_handler=_accept)
+                                 max_attempts=2, warning_handler=_accept)
             full = m if len(idx) == X.shape[0] else _condition_all(m, X, Y, cfg)
             _check_usable(full, X)
             if label != "first":

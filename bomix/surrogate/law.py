@@ -20,11 +20,14 @@ instead of confidently best.
 from __future__ import annotations
 
 import torch
-from gpytorch.constraints import Positive
+from gpytorch.constraints import Interval
 from gpytorch.kernels import Kernel
 
 #: Rates of the exponential fidelity terms (per unit of the [0, 1] scale/step coordinates).
 FIDELITY_RATES: tuple[float, ...] = (1.0, 3.0)
+#: Bounds of each group's prior variance (standardised outcome units): a feature the data do not identify
+#: (e.g. a scale term when only one scale was run) cannot blow its variance up and the kernel matrix with it.
+VARIANCE_BOUNDS: tuple[float, float] = (1e-6, 4.0)
 #: Names of the basis groups, each with its own variance.
 GROUPS: tuple[str, ...] = ("linear", "quadratic", "scale_shift", "step_shift", "fidelity")
 
@@ -52,7 +55,7 @@ class LawKernel(Kernel):
         super().__init__(**kwargs)
         self.k = int(k)
         self.register_parameter("raw_variance", torch.nn.Parameter(torch.zeros(len(GROUPS))))
-        self.register_constraint("raw_variance", Positive())
+        self.register_constraint("raw_variance", Interval(*VARIANCE_BOUNDS))
 
     @property
     def variance(self) -> torch.Tensor:

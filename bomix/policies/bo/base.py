@@ -359,6 +359,7 @@ class GPPolicy(Policy):
 
     # ----- recommendation --------------------------------------------------------------------
     def recommend(self, history: History) -> Mixture:
+        history = self._settled(history)
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
                 return self._recommend(history)
@@ -368,8 +369,19 @@ class GPPolicy(Policy):
                 self._fallback(f"recommendation failed ({type(exc).__name__})")
                 return self._best_observed(history)
 
+    def _settled(self, history: History) -> History:
+        """The history a recommendation is computed from: all of it, except during the initial design, where
+        only the first ``2^j`` finished runs count (a fit per doubling instead of per run; still a pure
+        function of the history)."""
+        n = len(history.results)
+        if n < 2 or n >= self.n_initial(history) or any(r.spec.tag != "init" for r in history.results):
+            return history
+        m = 1 << (n.bit_length() - 1)
+        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent)
+
     def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
         """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
+        history = self._settled(history)
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
                 model, _ = self.model(history)

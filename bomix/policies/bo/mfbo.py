@@ -22,6 +22,8 @@ log = logging.getLogger("bomix.policies.bo")
 BLOCK_RADIUS = 0.05
 #: ... at most this many times per decision, after which the policy stops.
 MAX_BLOCKED = 3
+#: Continuing an earlier run is considered for the runs with the best target EI, at most this many.
+MAX_CONTINUE = 4
 #: Initial runs go to allowed fidelities costing at most this multiple of the cheapest one.
 INIT_COST_RATIO = 1.0 + 1e-9
 
@@ -108,10 +110,14 @@ class MFBOPolicy(GPPolicy):
                      len(blocked))
             return None
         score = ei_at(w) + gain
-        for wc in self._continuable(history, pending):  # continuing a promising run may buy more per cost
-            cspec, cgain = self._by_information(model, wc, history, budget_left, pending, noise)
-            if cspec is not None and cspec.resume_from and ei_at(wc) + cgain > score:
-                spec, score = cspec, ei_at(wc) + cgain
+        cont = self._continuable(history, pending)
+        if cont:  # continuing a promising run may buy more per cost: the MAX_CONTINUE best by target EI
+            with torch.no_grad():
+                ei = acq(torch.tensor(np.array(cont), dtype=DT), np.zeros(len(cont), dtype=int)).numpy()
+            for i in np.argsort(-ei)[:MAX_CONTINUE]:
+                cspec, cgain = self._by_information(model, cont[i], history, budget_left, pending, noise)
+                if cspec is not None and cspec.resume_from and ei[i] + cgain > score:
+                    spec, score = cspec, float(ei[i]) + cgain
         return spec
 
     def _continuable(self, history, pending) -> list[np.ndarray]:
