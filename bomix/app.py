@@ -1,58 +1,286 @@
-"""``bomix run``: the Hydra app over ``conf/`` that runs (or resumes) one campaign per job."""
+"""``bomix run``: the Hydra app over ``conf/`` that runs (or resumes) one campaign per job.
+
+Everything is validated (every component built, the policy bound to the problem) before anything is
+written; a campaign directory that Hydra created for a job that then failed validation is removed.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from bomix.config import GROUPS, OPERATIONAL_KEYS, register_defaults, register_resolvers
 from bomix.errors import BomixError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The validated top-level options of ``conf/config.yaml`` (meanings: ``bomix run --help``)."""
+
+    seed: int
+    budget: float
+    batch_size: int
+    max_runs: int | None
+    stop_regret: float | None
+    max_wall_time: float | None
+    force: bool
+    progress: bool | None
+    log_level: str
+
+
+def _number(cfg: Any, key: str, kind: type, *, minimum: float, strict: bool, optional: bool) -> Any:
+    v = cfg.get(key)
+    if v is None and optional:
+        return None
+    bad = isinstance(v, bool) or not isinstance(v, (int, float, str))
+    try:
+        x = None if bad else kind(v) if kind is float else int(str(v)) if isinstance(v, str) else v
+    except ValueError:
+        x = None
+    if kind is int and isinstance(x, float):
+        x = int(x) if float(x).is_integer() else None
+    ok = x is not None and math.isfinite(x) and (x > minimum if strict else x >= minimum)
+    if not ok:
+        rel = ">" if strict else ">="
+        what = "an integer" if kind is int else "a finite number"
+        hint = " or null" if optional else ""
+        raise BomixError(f"{key} must be {what} {rel} {minimum:g}{hint}, got {v!r}: set {key}=...")
+    return x
+
+
+def _flag(cfg: Any, key: str, optional: bool = False) -> bool | None:
+    v = cfg.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, bool):
+        raise BomixError(f"{key} must be true or false{' or null' if optional else ''}, got {v!r}")
+    return v
+
+
+def settings(cfg: DictConfig | dict) -> RunSettings:
+    """Check the top-level options; a bad one is a one-line BomixError naming it."""
+    level = str(cfg.get("log_level", "WARNING")).upper()
+    if level not in LOG_LEVELS:
+        raise BomixError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {cfg.get('log_level')!r}")
+    return RunSettings(
+        seed=_number(cfg, "seed", int, minimum=0, strict=False, optional=False),
+        budget=_number(cfg, "budget", float, minimum=0, strict=True, optional=False),
+        batch_size=_number(cfg, "batch_size", int, minimum=1, strict=False, optional=False),
+        max_runs=_number(cfg, "max_runs", int, minimum=1, strict=False, optional=True),
+        stop_regret=_number(cfg, "stop_regret", float, minimum=0, strict=False, optional=True),
+        max_wall_time=_number(cfg, "max_wall_time", float, minimum=0, strict=True, optional=True),
+        force=bool(_flag(cfg, "force")),
+        progress=_flag(cfg, "progress", optional=True),
+        log_level=level,
+    )
+
+
+def _problem_config(cfg: DictConfig):
+    from bomix.campaign import ProblemConfig
+
+    p = _plain(cfg.get("problem")) or {}
+    fields = {k: v for k, v in p.items() if k not in ("name", "trainer")}
+    try:
+        return ProblemConfig(**fields)
+    except TypeError as exc:
+        raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens") from None
+
+
+def build(cfg: DictConfig) -> tuple[Any, Any, Any, Any, RunSettings]:
+    """Build and cross-check every component (nothing is written): backend, policy, executor, problem."""
+    from bomix.campaign import build_problem
+    from bomix.config import instantiate
+
+    run = settings(cfg)
+    backend = instantiate(cfg.backend, "backend")
+    try:
+        policy = instantiate(cfg.policy, "policy")
+        policy.name = cfg.policy.get("name", getattr(policy, "name", "policy"))
+        executor = instantiate(cfg.executor, "executor")
+        problem_cfg = _problem_config(cfg)
+        try:
+            policy.bind(build_problem(backend, problem_cfg), run.seed)
+        except (ValueError, TypeError, KeyError) as exc:  # a config value of the wrong shape (e.g. mixture=abc)
+            raise BomixError(f"policy {policy.name} does not fit the problem: {type(exc).__name__}: {exc}") from None
+    except BaseException:
+        backend.close()
+        raise
+    return backend, policy, executor, problem_cfg, run
 
 
 def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
     """Build backend, policy, executor and problem from ``cfg`` and run the campaign in ``directory``."""
-    from bomix.campaign import Campaign, ProblemConfig
-    from bomix.config import fingerprint, instantiate
+    from bomix.campaign import Campaign
+    from bomix.config import fingerprint
 
-    backend = instantiate(cfg.backend, "backend")
-    policy = instantiate(cfg.policy, "policy")
-    policy.name = cfg.policy.get("name", getattr(policy, "name", "policy"))
-    executor = instantiate(cfg.executor, "executor")
-    p = cfg.get("problem") or {}
-    problem = ProblemConfig(
-        objective=_plain(p.get("objective")), lower=_plain(p.get("lower")), upper=_plain(p.get("upper")),
-        max_epochs=p.get("max_epochs"), tokens=_plain(p.get("tokens")))
-    camp = Campaign(
-        backend, policy, budget=cfg.budget, seed=cfg.seed, directory=directory, problem=problem,
-        executor=executor, batch_size=cfg.batch_size, max_runs=cfg.get("max_runs"),
-        stop_regret=cfg.get("stop_regret"), max_wall_time=cfg.get("max_wall_time"),
-        config=fingerprint(cfg), force=bool(cfg.get("force", False)), progress=bool(cfg.get("progress", True)))
-    camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
+    backend, policy, executor, problem_cfg, run = build(cfg)
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        backend.close()
+        raise BomixError(f"campaign directory {directory} is a file: choose another hydra.run.dir")
+    progress = run.progress if run.progress is not None else sys.stderr.isatty()
     try:
+        camp = Campaign(
+            backend, policy, budget=run.budget, seed=run.seed, directory=directory, problem=problem_cfg,
+            executor=executor, batch_size=run.batch_size, max_runs=run.max_runs, stop_regret=run.stop_regret,
+            max_wall_time=run.max_wall_time, config=fingerprint(cfg), force=run.force, progress=progress)
+    except BaseException:
+        backend.close()
+        raise
+    try:
+        camp.store.set_meta(full_config=OmegaConf.to_container(cfg, resolve=True))
         return camp.run()
     finally:
-        camp.store.close()
+        camp.close()
         backend.close()
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The ``bomix run`` config for ``overrides`` (for notebooks, tests and benchmark sweeps)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        return hydra_compose("config", list(overrides))
 
 
 def _plain(x):
     return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
 
 
+# ----- directories Hydra creates before the task runs -----------------------------------------------
+_EXISTING: list[Path] = []
+
+
+class DirectoryGuard:
+    """Hydra callback: remembers which part of the run/sweep directory existed before Hydra made it,
+    so that a job failing validation leaves no empty campaign directory behind."""
+
+    def on_run_start(self, config: DictConfig, **kw: Any) -> None:
+        _EXISTING[:] = [_first_existing(Path(str(config.hydra.run.dir)))]
+
+    def on_multirun_start(self, config: DictConfig, **kw: Any) -> None:
+        _EXISTING[:] = [_first_existing(Path(str(config.hydra.sweep.dir)))]
+
+    def __getattr__(self, name: str):  # the other Callback hooks: nothing to do
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+
+def _first_existing(p: Path) -> Path:
+    p = p.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _remove_created(directory: Path) -> None:
+    """Remove ``directory`` and its parents that did not exist before this run, if they are empty."""
+    if not _EXISTING:
+        return
+    keep = _EXISTING[0]
+    p = directory.absolute()
+    while p != keep and keep in p.parents and p.is_dir() and not any(p.iterdir()):
+        p.rmdir()
+        p = p.parent
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    """Hydra task: one campaign in Hydra's run directory; prints its summary as JSON."""
-    logging.getLogger("bomix").setLevel(cfg.get("log_level", "INFO"))
+    """Hydra task: one campaign in Hydra's run directory; prints its summary as one JSON line."""
+    logging.getLogger("bomix").setLevel(str(cfg.get("log_level", "WARNING")).upper()
+                                        if str(cfg.get("log_level", "")).upper() in LOG_LEVELS else "WARNING")
+    directory = Path(HydraConfig.get().runtime.output_dir)
     try:
-        summary = run_from_config(cfg, HydraConfig.get().runtime.output_dir)
-    except BomixError as exc:
-        print(f"bomix: error: {exc}", file=sys.stderr)
+        summary = run_from_config(cfg, directory)
+    except BomixError as exc:  # one line, exit 2 (not Hydra's "Error executing job" report)
+        _remove_created(directory)
+        print(f"bomix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         sys.exit(2)
-    print(json.dumps(summary, indent=2))
+    except BaseException:
+        _remove_created(directory)
+        raise
+    print(json.dumps(summary), flush=True)
+
+
+# ----- bomix run --help ---------------------------------------------------------------------------
+def _first_comment(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("#") and not s.startswith("# @package"):
+            return s.lstrip("# ").strip()
+        if s and not s.startswith("#"):
+            break
+    return ""
+
+
+def run_help(*_: Any) -> str:
+    """The text of ``bomix run --help``: groups with their choices, and each top-level option."""
+    import yaml
+
+    conf = Path(CONF_DIR)
+    text = (conf / "config.yaml").read_text()
+    top = yaml.safe_load(text)
+    chosen = {}
+    for d in top.get("defaults", []):
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if k in GROUPS:
+                    chosen[k] = v
+    lines = [
+        "bomix run: run or resume one campaign (a sweep of campaigns with -m).",
+        "",
+        "usage: bomix run [GROUP=OPTION ...] [KEY=VALUE ...]        one campaign",
+        "       bomix run -m KEY=A,B ...                            a sweep, one campaign directory per job",
+        "       bomix run ... --cfg job                             print the composed config, run nothing",
+        "",
+        "Re-running the same command resumes its campaign directory. Keys that do not change results",
+        f"may differ between a run and its resumption: {', '.join(OPERATIONAL_KEYS)}.",
+        "",
+        "Config groups (GROUP=OPTION; the default is marked *):",
+    ]
+    for group in ("experiment",) + GROUPS:
+        files = sorted((conf / group).glob("*.yaml"))
+        if not files:
+            continue
+        prefix = "+" if group == "experiment" else ""
+        lines.append(f"  {prefix}{group}=")
+        for f in files:
+            mark = "*" if chosen.get(group) == f.stem else " "
+            lines.append(f"    {mark} {f.stem:<22} {_first_comment(f)}"[:150].rstrip())
+    lines += ["", "Options (KEY=VALUE; default in brackets):"]
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+):\s*([^#]*?)\s*#\s*(.*)$", line)
+        if m and m.group(1) not in ("defaults", "hydra"):
+            lines.append(f"  {m.group(1):<14} [{m.group(2)}] {m.group(3)}")
+    lines += [
+        "",
+        "Every constructor argument of the chosen components is a key as well, with its Python default:",
+        "  bomix run policy=mfbo policy.threshold=0.5 ...   (list them: bomix run policy=mfbo --cfg job)",
+        "",
+        "Hydra flags:",
+    ]
+    return "\n".join(lines)
+
+
+register_resolvers()
+if not OmegaConf.has_resolver("bomix.run_help"):
+    OmegaConf.register_new_resolver("bomix.run_help", run_help)
+if not OmegaConf.has_resolver("bomix.operational_keys"):
+    OmegaConf.register_new_resolver(
+        "bomix.operational_keys", lambda: [k for k in OPERATIONAL_KEYS if "." not in k and k != "hydra"])
+register_defaults(CONF_DIR)

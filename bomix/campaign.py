@@ -17,18 +17,20 @@ import numpy as np
 
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
-from bomix.executors.base import Executor
+from bomix.executors.base import Executor, is_infra_failure
 from bomix.executors.inline import InlineExecutor
 from bomix.history import History
+from bomix.layout import SUMMARY_FILE, CampaignLayout, write_json_atomic
+from bomix.lock import CampaignLock
 from bomix.objective import Objective
 from bomix.policies.base import Policy, Problem
-from bomix.runs import RunResult, RunSpec
+from bomix.runs import RunResult, RunSpec, validate_run_id
 from bomix.space import Fidelity, Mixture, Space
 from bomix.store import Store
 
 log = logging.getLogger("bomix.campaign")
 
-SUMMARY_FILE = "summary.json"
+__all__ = ["SUMMARY_FILE", "Campaign", "ProblemConfig", "build_problem", "run_campaign"]
 BUDGET_EPS = 1e-9
 
 
@@ -70,7 +72,9 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
 
 def config_hash(config: Mapping) -> str:
     """Stable hash of the parts of a config that define a campaign's results."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    from bomix.config import normalized
+
+    return hashlib.sha256(json.dumps(normalized(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Campaign:
@@ -89,8 +93,14 @@ class Campaign:
         stop_regret: stop once a recommendation's regret is <= this (simulators).
         max_wall_time: stop dispatching after this many seconds.
         config: the resolved config to record and to check on resume (default: names + seed).
-        force: resume even if the directory was made by a different config.
+        force: resume even if the directory was made by a different config, and move an empty or
+            unreadable store aside instead of refusing it.
         progress: show a progress bar.
+
+    The campaign holds an exclusive lock on its directory (:class:`bomix.lock.CampaignLock`) from
+    construction until :meth:`close` (or the end of a ``with`` block): a second process refuses to
+    start. Infrastructure failures (a worker died, a node was lost) are retried up to the executor's
+    ``max_retries``, each retry a new run charged to the budget.
     """
 
     def __init__(
@@ -126,18 +136,51 @@ class Campaign:
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
             "seed": self.seed, "objective": self.problem.objective.to_dict()}
         self.force, self.progress = force, progress
-        self.store = Store(self.directory)
-        self._check_config()
-        self.policy.bind(self.problem, self.seed)
+        self.policy.bind(self.problem, self.seed)  # validate before anything is written
+        self.layout = CampaignLayout(self.directory)
+        self.lock = CampaignLock(self.directory).acquire()
+        try:
+            self.layout.remove_stale_temporaries()
+            self.store = Store(self.directory, force=force)
+            try:
+                self._check_config()
+            except BaseException:
+                self.store.close()
+                raise
+        except BaseException:
+            self.lock.release()
+            raise
+        self.max_retries = int(getattr(self.executor, "max_retries", 0) or 0)
+        self.n_retries = 0
+
+    def close(self) -> None:
+        """Close the store and release the directory lock (idempotent)."""
+        if self.lock.held:
+            self.store.close()
+            self.lock.release()
+
+    def __enter__(self) -> "Campaign":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ----- set-up ----------------------------------------------------------------------------
     def _check_config(self) -> None:
         h = config_hash(self.config)
         old = self.store.get_meta("config_hash")
         if old is not None and old != h and not self.force:
+            from bomix.config import config_diff
+
+            diff = config_diff(self.store.get_meta("config") or {}, self.config)
             raise BomixError(
-                f"campaign directory {self.directory} belongs to a different config: choose another "
-                "directory (hydra.run.dir=...) or pass force=true to resume it anyway")
+                f"campaign directory {self.directory} belongs to a different config ({diff or 'see its store'}): "
+                "choose another directory (hydra.run.dir=...) or pass force=true to resume it anyway")
+        if old is not None:
+            spent = self.store.load(self.problem.space.domains)[2]
+            if self.budget < spent - BUDGET_EPS:
+                raise BomixError(f"budget={self.budget:g} is below the {spent:.4g} target-run equivalents already "
+                                 f"spent in {self.directory}: set budget >= {spent:.4g} to resume")
         if old is None or old != h:
             import bomix
             versions = {"bomix": bomix.__version__, "python": platform.python_version()}
@@ -172,6 +215,8 @@ class Campaign:
         """Run (or resume) to a stop condition; returns the summary (also in summary.json)."""
         space = self.problem.space
         results, pending, spent = self.store.load(space.domains)
+        self._check_stored(results, pending)
+        self.n_retries = sum(1 for s in [r.spec for r in results] + pending if (s.meta or {}).get("retry_of"))
         history = History(space, self.problem.objective, results, pending, self.budget, spent)
         if results or pending:
             log.info("resuming %s: %d finished, %d pending, %.3f spent", self.directory,
@@ -191,11 +236,13 @@ class Campaign:
             while True:
                 if stop_reason is None and not policy_done:
                     stop_reason, policy_done = self._dispatch(history, t0)
-                    bar and bar.update(history.spent - bar.n)
+                    bar and bar.update(min(history.spent, self.budget) - bar.n)
                 if self.executor.n_running == 0:
                     break
                 for res in self.executor.wait():
-                    self._record(history, res)
+                    res = self._record(history, res)
+                    if res is None:
+                        continue
                     rec = self._recommend(history, res.spec.run_id)
                     if bar:
                         bar.set_postfix_str(self._postfix(history, rec))
@@ -211,8 +258,31 @@ class Campaign:
         if not history.results:
             self._recommend(history, None)
         summary = self.summary(history, stop_reason, time.time() - t0)
-        (self.directory / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        write_json_atomic(self.layout.summary, summary)
         return summary
+
+    def _check_stored(self, results: list[RunResult], pending: list[RunSpec]) -> None:
+        """Validate every spec read from the store like a new one (a store is data from outside).
+
+        The store already checked ids, meta keys and numbers; here: mixture and fidelity against this
+        problem, and ``resume_from`` naming an earlier finished ok run of this campaign.
+        """
+        done = History(self.problem.space, self.problem.objective, [], [], self.budget, 0.0)
+        for spec in [r.spec for r in results] + list(pending):
+            try:
+                checked = self._validate(spec, done, bounds=any(spec is p for p in pending))
+            except BomixError as exc:
+                raise BomixError(f"store {self.store.path}: run {spec.run_id} cannot be resumed: "
+                                 f"{str(exc).splitlines()[0]}") from None
+            retry_of = (spec.meta or {}).get("retry_of")
+            if retry_of is not None:
+                validate_run_id(retry_of, f"store {self.store.path}: run {spec.run_id}'s retry_of")
+            if spec.resume_from is not None and checked.resume_step != spec.resume_step:
+                raise BomixError(f"store {self.store.path}: run {spec.run_id} says resume_step={spec.resume_step} "
+                                 f"but {spec.resume_from} reached {checked.resume_step}: refusing to resume it")
+            res = next((r for r in results if r.spec.run_id == spec.run_id), None)
+            if res is not None:
+                done.results.append(res)
 
     def _dispatch(self, history: History, t0: float) -> tuple[str | None, bool]:
         """Ask for as many runs as there is room for; returns (stop_reason, policy_done)."""
@@ -232,7 +302,6 @@ class Campaign:
         if not specs:  # the policy waits for pending runs, or is done when none are running
             return None, self.executor.n_running == 0
         accepted: list[tuple[RunSpec, float]] = []
-        idx = self.store.next_index()
         for spec in specs:
             spec = self._validate(spec, history)
             cost = self.backend.cost(spec)
@@ -240,17 +309,15 @@ class Campaign:
                 log.info("not starting %s at %s: cost %.4g exceeds the budget left %.4g",
                          spec.mixture, spec.fidelity, cost, left)
                 continue
-            seed = spec.seed
-            if seed is None:
-                seed = self._resumed_seed(history, spec) if spec.resume_from else self.seed * 1_000_003 + idx
-            spec = spec.with_(run_id=f"r{idx:05d}", seed=int(seed))
+            if spec.seed is None and spec.resume_from:
+                spec = spec.with_(seed=self._resumed_seed(history, spec))
             accepted.append((spec, cost))
             left -= cost
-            idx += 1
         if not accepted:  # nothing the policy wants fits the budget
             return None, self.executor.n_running == 0
-        self.store.add_pending(accepted)
-        for spec, cost in accepted:
+        # run ids (and default seeds) are allocated inside the store's insert transaction
+        specs = self.store.add_pending(accepted, seed_for=lambda idx: self.seed * 1_000_003 + idx)
+        for spec, (_, cost) in zip(specs, accepted):
             history.pending.append(spec)
             history.spent += cost
             self.executor.submit(spec)
@@ -258,7 +325,12 @@ class Campaign:
                      spec.steps, cost)
         return None, False
 
-    def _validate(self, spec: RunSpec, history: History) -> RunSpec:
+    def _validate(self, spec: RunSpec, history: History, bounds: bool = True) -> RunSpec:
+        """A proposed (or stored) spec checked against the problem: ladder, bounds, continuation.
+
+        ``resume_from`` must name a finished ok run of this campaign with the same mixture and scale
+        and fewer steps. ``bounds=False`` skips the weight bounds (finished runs of a forced resume).
+        """
         space = self.problem.space
         mix = space.mixture(spec.mixture.weights)
         space.check_fidelity(spec.fidelity)
@@ -266,16 +338,20 @@ class Campaign:
             if not self.backend.supports_schedule:
                 raise BomixError(f"backend {self.backend.name} cannot run mixture schedules: choose another policy or backend")
             for m in spec.schedule.mixtures:
-                space.check_mixture(space.mixture(m.weights), spec.fidelity)
-        else:
+                sm = space.mixture(m.weights)
+                if bounds:
+                    space.check_mixture(sm, spec.fidelity)
+        elif bounds:
             space.check_mixture(mix, spec.fidelity)
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
-            prev = {s.run_id: s for s in history.all_specs()}.get(spec.resume_from)
+            validate_run_id(spec.resume_from, "resume_from")
+            prev = {r.spec.run_id: r.spec for r in history.ok}.get(spec.resume_from)
             if (prev is None or prev.scale != spec.scale or prev.steps >= spec.steps
                     or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
-                raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
+                raise BomixError(f"resume_from={spec.resume_from} is not a finished shorter run of the same "
+                                 "mixture and scale")
             spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
         return spec.with_(mixture=mix)
 
@@ -284,12 +360,72 @@ class Campaign:
         prev = {s.run_id: s for s in history.all_specs()}[spec.resume_from]
         return int(prev.seed)
 
-    def _record(self, history: History, res: RunResult) -> None:
-        self.store.finish(res)
+    def _checked(self, res: RunResult, history: History) -> RunResult | None:
+        """The one check every backend result passes before it is recorded.
+
+        A result for no pending run is dropped (None). Status must be known; an ``ok`` result needs a
+        curve whose final objective is finite (else ``diverged``, reason recorded); a non-finite or
+        negative cost is replaced by the cost the run was charged.
+        """
+        spec = next((s for s in history.pending if s.run_id == getattr(getattr(res, "spec", None), "run_id", None)),
+                    None)
+        if spec is None or not isinstance(res, RunResult):
+            log.error("dropping a result for no pending run: %r", getattr(res, "spec", res))
+            return None
+        if res.spec is not spec:
+            res.spec = spec  # record what was asked, whatever spec object the backend echoed
+        cost = res.cost
+        if not isinstance(cost, (int, float)) or not np.isfinite(cost) or cost < 0:
+            res.cost = float(self.backend.cost(spec))
+        if res.status == "ok":
+            y = self.problem.objective.on_curve(res.curve)
+            if len(y) == 0:
+                res.status, res.error = "failed", "backend returned status ok with an empty curve"
+            elif not np.isfinite(y[-1]):
+                res.status = "diverged"
+                res.error = f"non-finite objective {float(y[-1])} at step {int(res.curve.steps[-1])}"
+        return res
+
+    def _record(self, history: History, res: RunResult) -> RunResult | None:
+        """Check and store one result (and, for an infrastructure failure, its retry in the same transaction)."""
+        res = self._checked(res, history)
+        if res is None:
+            return None
+        retry = self._retry_of(res, history)
+        new = self.store.finish(res, retry=retry)
         history.pending = [s for s in history.pending if s.run_id != res.spec.run_id]
         history.results.append(res)
         if not res.ok:
             log.warning("run %s %s: %s", res.spec.run_id, res.status, (res.error or "").splitlines()[:1])
+        else:
+            log.info("finished %s at (%s, %d): %s=%.5g, cost %.4g, spent %.4g/%.4g", res.spec.run_id,
+                     res.spec.scale, res.spec.steps, self.problem.objective.name, self.problem.objective(res.curve.final()),
+                     res.cost, history.spent, self.budget)
+        if new is not None:
+            self.n_retries += 1
+            history.pending.append(new)
+            history.spent += retry[1]
+            self.executor.submit(new)
+            log.info("retrying %s as %s (attempt %d of %d), charged %.4g", res.spec.run_id, new.run_id,
+                     new.meta["attempt"], self.max_retries, retry[1])
+        return res
+
+    def _retry_of(self, res: RunResult, history: History) -> tuple[RunSpec, float] | None:
+        """(spec, charge) of a retry of ``res`` if it is an infrastructure failure with retries and budget left."""
+        if not is_infra_failure(res):
+            return None
+        meta = dict(res.spec.meta or {})
+        attempt = int(meta.get("attempt", 0)) + 1
+        if attempt > self.max_retries:
+            return None
+        if self.max_runs is not None and history.n_dispatched >= self.max_runs:
+            return None
+        cost = float(self.backend.cost(res.spec))
+        if cost > self.budget - history.spent + BUDGET_EPS:
+            log.warning("not retrying %s: its cost %.4g exceeds the budget left", res.spec.run_id, cost)
+            return None
+        meta.update(retry_of=meta.get("retry_of", res.spec.run_id), attempt=attempt)
+        return res.spec.with_(run_id=None, meta=meta), cost
 
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
@@ -298,6 +434,10 @@ class Campaign:
         if self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
+        last = self.store.last_recommendation()
+        if last is None or not np.allclose(last["mixture"], mix.weights, rtol=0, atol=1e-9):
+            log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
+                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g})")
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
         return {"mixture": mix, "true_value": tv, "regret": regret}
 
@@ -322,8 +462,9 @@ class Campaign:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.budget, desc=f"{self.policy.name}@{self.backend.name}", unit="target-run",
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}] {postfix}")
-        bar.update(spent)
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}<{remaining}{postfix}]",
+                   dynamic_ncols=True)
+        bar.update(min(spent, self.budget))
         return bar
 
     @staticmethod
@@ -352,6 +493,7 @@ class Campaign:
             "n_runs": len(history.results),
             "n_ok": len(history.ok),
             "n_failed": sum(not r.ok for r in history.results),
+            "n_retries": self.n_retries,
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
@@ -379,4 +521,4 @@ def run_campaign(backend: Backend, policy: Policy, *, budget: float, seed: int =
     try:
         return camp.run()
     finally:
-        camp.store.close()
+        camp.close()

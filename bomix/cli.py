@@ -11,11 +11,15 @@ from bomix.errors import BomixError
 USAGE = """usage: bomix COMMAND [ARGS...]
 
 commands:
-  run KEY=VALUE ...            run or resume a campaign (Hydra app over conf/; -m for a sweep)
+  run KEY=VALUE ...            run or resume a campaign (Hydra app over conf/; -m for a sweep; --help)
   bench DIR... [--out OUT]     aggregate campaign directories: regret vs cost, speedups, plots
   simulator build TABLE --out DIR   build a replay simulator from logged runs
   data prepare|demo ...        tokenise per-domain text into shards; build the offline demo corpus
   export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
+
+options:
+  --version                    print bomix's version
+  -h, --help                   this text; `bomix COMMAND --help` for a command's own
 """
 
 #: subcommand -> (module, function taking argv and returning an exit code)
@@ -27,6 +31,80 @@ SUBCOMMANDS = {
 }
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def hydra_error(exc: BaseException, overrides: list[str]) -> str:
+    """One line for an error Hydra raised while composing the config (unknown option, key, bad syntax)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        group, _, option = str(exc.missing_cfg_file).rpartition("/")
+        if exc.options:
+            return f"unknown {group or 'config'} {option!r}: choose one of {', '.join(exc.options)}"
+        return f"config {exc.missing_cfg_file!r} not found"
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse override: {_one_line(str(exc).splitlines()[0])}"
+    if isinstance(exc, ConfigCompositionException):
+        msg = str(exc)
+        if msg.startswith("Could not override '"):
+            key = msg.split("'")[1]
+            return unknown_key(key, overrides)
+        cause = exc.__cause__
+        first = _one_line(msg.splitlines()[0]) if msg else type(exc).__name__
+        if cause is not None:
+            first += f": {_one_line(str(cause).splitlines()[0])}"
+        return first
+    return _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def unknown_key(key: str, overrides: list[str]) -> str:
+    """``unknown key policy.foo: policy mfbo takes alpha, beta, ...`` (valid keys from a re-compose)."""
+    from bomix.app import compose
+
+    parent, _, leaf = key.rpartition(".")
+    rest = [o for o in overrides if not o.lstrip("~+").startswith(key + "=") and not o.startswith("-")]
+    try:
+        cfg = compose(rest)
+    except Exception:  # noqa: BLE001 - only used to enrich the message; the original error is reported
+        return f"unknown key {key!r}: check its spelling (`bomix run --help`)"
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not OmegaConf.is_dict(node):
+        return f"unknown key {key!r}: {parent} is not a group of keys"
+    keys = sorted(k for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra"))
+    where = f"{parent} {node.get('name')}" if parent and node.get("name") else parent or "the top level"
+    return f"unknown key {leaf!r} in {where}: valid keys are {', '.join(map(str, keys))} (add a new one with +{key}=...)"
+
+
+def run(rest: list[str]) -> int:
+    """``bomix run``: the Hydra app, with Hydra's composition errors turned into one line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # errors reach us as exceptions, not Hydra's printout
+    from bomix.app import hydra_main
+
+    argv0 = sys.argv[0] if sys.argv else "bomix"
+    sys.argv = [f"{argv0} run"] + rest
+    try:
+        hydra_main()
+    except SystemExit as exc:  # the task's own one-line errors (exit 2), --help (exit 0)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = exc
+        while cause.__cause__ is not None and not isinstance(cause, BomixError):
+            cause = cause.__cause__
+        if isinstance(cause, BomixError):
+            raise cause from None
+        raise BomixError(hydra_error(exc, [a for a in rest if "=" in a])) from None
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise BomixError(f"{exc.filename} exists and is not a directory: choose another hydra.run.dir") from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; BomixError becomes one line on stderr and exit code 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -34,14 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if argv[0] in ("--version", "-V", "version"):
+        import bomix
+
+        print(f"bomix {bomix.__version__}")
+        return 0
     cmd, rest = argv[0], argv[1:]
     try:
         if cmd == "run":
-            from bomix.app import hydra_main
-
-            sys.argv = [f"{sys.argv[0]} run"] + rest
-            hydra_main()
-            return 0
+            return run(rest)
         if cmd not in SUBCOMMANDS:
             raise BomixError(f"unknown command {cmd!r}: use one of run, {', '.join(SUBCOMMANDS)}")
         module, func = SUBCOMMANDS[cmd]
@@ -51,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BomixError(f"`bomix {cmd}` is unavailable here ({exc}); install the matching extra") from None
         return int(fn(rest) or 0)
     except BomixError as exc:
-        print(f"bomix: error: {exc}", file=sys.stderr)
+        print(f"bomix: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"bomix: error: file not found: {exc.filename}", file=sys.stderr)

@@ -56,18 +56,14 @@ def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: 
 
 def export_campaign(directory: str | Path, out: str | Path) -> pd.DataFrame:
     """Export the ok runs of a campaign directory's store to ``out`` (``.csv`` or ``.parquet``)."""
-    from bomix.store import Store
+    from bomix.store import StoreReader
 
-    directory = Path(directory)
-    if not (directory / "store.sqlite").exists():
-        raise BomixError(f"{directory} has no store.sqlite: give a campaign directory")
-    store = Store(directory)
-    try:
+    with StoreReader(directory) as store:
         domains = store.get_meta("domains")
+        if not domains:
+            raise BomixError(f"{store.path} records no domains: is it a campaign store?")
         space = store.get_meta("space") or {}
         results, _, _ = store.load(domains)
-    finally:
-        store.close()
     params = {s["name"]: s["params"] for s in space.get("scales", [])}
     df = runs_to_table(results, domains, params, space.get("tokens_per_step"))
     out = Path(out)

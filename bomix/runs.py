@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,6 +14,43 @@ from bomix.errors import BomixError
 from bomix.space import Fidelity, Mixture
 
 STATUSES = ("ok", "failed", "diverged")
+
+#: the only run ids bomix writes or accepts from a store: ``r`` + 5..12 digits (never a path)
+RUN_ID_RE = re.compile(r"r[0-9]{5,12}")
+
+
+def run_id_for(index: int) -> str:
+    """The run id of the campaign's ``index``-th dispatched run (``r00042``)."""
+    return f"r{int(index):05d}"
+
+
+#: keys a spec's ``meta`` may carry (policy state; the campaign's retry bookkeeping; the trainer's
+#: allowlisted in-run controller, whose name the trainer checks against its own allowlist).
+#: A spec read from a store with any other key is refused: a store is data, never code.
+SPEC_META_KEYS = frozenset({"gp", "hb", "retry_of", "attempt", "controller", "controller_kwargs",
+                            "controller_every"})
+
+
+def validate_meta(meta: object, what: str = "meta") -> None:
+    """Refuse a spec ``meta`` that is not None or a mapping with only :data:`SPEC_META_KEYS` keys."""
+    if meta is None:
+        return
+    if not isinstance(meta, Mapping):
+        raise BomixError(f"{what} is a {type(meta).__name__}, not a mapping: refusing it")
+    bad = sorted(str(k)[:40] for k in meta if k not in SPEC_META_KEYS)
+    if bad:
+        raise BomixError(f"{what} has keys {bad} outside the allowlist {sorted(SPEC_META_KEYS)}: refusing it")
+
+
+def validate_run_id(run_id: object, what: str = "run_id") -> str:
+    """``run_id`` if it matches :data:`RUN_ID_RE` (so it is safe as a file name), else a BomixError.
+
+    Checkpoint paths, log names and anything else derived from a run id must go through this.
+    """
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise BomixError(f"{what}={str(run_id)[:80]!r} is not a bomix run id (r + 5-12 digits): "
+                         "the store was edited or crafted; refusing to use it")
+    return run_id
 
 
 @dataclass(frozen=True)

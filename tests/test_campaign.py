@@ -98,7 +98,7 @@ def test_pending_runs_rerun_after_crash(tmp_path):
     h = History(camp.problem.space, camp.problem.objective)
     specs = camp.policy.ask(h, 4, 2)
     camp.store.add_pending([(s.with_(run_id=f"r{i:05d}", seed=i), 1.0) for i, s in enumerate(specs)])
-    camp.store.close()
+    camp.close()
     s = run_campaign(b, RandomPolicy(), budget=4, seed=0, directory=tmp_path)
     assert s["n_runs"] == 4
     runs = Store(tmp_path).to_pandas()["runs"]

@@ -98,7 +98,9 @@ def test_multirun_sweep_one_directory_each(tmp_path):
 
 def _finished(db: Path) -> int:
     try:
-        with sqlite3.connect(db, timeout=5) as c:
+        if not db.exists():
+            return 0
+        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5) as c:  # never creates the file
             return c.execute("SELECT COUNT(*) FROM runs WHERE status != 'pending'").fetchone()[0]
     except sqlite3.Error:
         return 0

@@ -35,3 +35,12 @@ def test_curve_concat_truncate():
 def test_result_status_checked():
     with pytest.raises(ValueError):
         RunResult(RunSpec(Mixture([1.0, 0.0]), "s", 1), status="weird")
+
+
+def test_validate_run_id_accepts_campaign_ids_and_refuses_paths():
+    from bomix.runs import run_id_for, validate_run_id
+
+    assert validate_run_id(run_id_for(42)) == "r00042"
+    for bad in ("../../etc/x", "/etc/passwd", "r00001/../x", "r0001", "r00001\n", "", None, 7, "R00001"):
+        with pytest.raises(BomixError, match="not a bomix run id"):
+            validate_run_id(bad)

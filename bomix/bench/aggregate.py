@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bomix.errors import BomixError
-
-SUMMARY_FILE = "summary.json"
-STORE_FILE = "store.sqlite"
+from bomix.layout import STORE_FILE, SUMMARY_FILE, CampaignLayout
 GROUP = ["backend", "objective", "policy"]
 PROBLEM = ["backend", "objective"]
 DEFAULT_EPS = (0.01, 0.005, 0.001)
@@ -98,27 +95,13 @@ def _read_summary(d: Path) -> dict:
 
 def _read_store(d: Path) -> tuple[pd.DataFrame, dict]:
     """The recommendations table and the recorded config (``meta.config``, ``{}`` if absent)."""
-    path = d / STORE_FILE
-    if not path.is_file():
+    from bomix.store import StoreReader
+
+    if not CampaignLayout(d).store.is_file():
         raise BomixError(f"{d} has summary.json but no {STORE_FILE}: cannot build its regret curve")
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0)
-        try:
-            recs = pd.read_sql_query(
-                "SELECT idx, n_finished, budget_used, true_value, regret FROM recommendations ORDER BY idx", conn)
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-            except sqlite3.OperationalError:
-                row = None
-        finally:
-            conn.close()
-    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BomixError(f"cannot read the store {path} ({msg}): is it a bomix campaign store?") from None
-    try:
-        config = json.loads(row[0]) if row else {}
-    except (TypeError, json.JSONDecodeError):
-        config = {}
+    with StoreReader(d) as st:
+        recs = st.recommendations()[["idx", "n_finished", "budget_used", "true_value", "regret"]]
+        config = st.get_meta("config", {})
     return recs, config if isinstance(config, dict) else {}
 
 

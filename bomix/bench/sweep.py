@@ -21,6 +21,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bomix.layout import CampaignLayout
+
 
 @dataclass(frozen=True)
 class Job:
@@ -32,7 +34,7 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return (Path(self.directory) / "summary.json").exists()
+        return CampaignLayout(self.directory).summary.exists()
 
 
 def grid(root: str | Path, backends: Mapping[str, Sequence[str]], policies: Mapping[str, Sequence[str]],

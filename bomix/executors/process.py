@@ -1,4 +1,10 @@
-"""Local worker processes: CPU workers, or one GPU each (``CUDA_VISIBLE_DEVICES``)."""
+"""Local worker processes: CPU workers, or one GPU each (``CUDA_VISIBLE_DEVICES``).
+
+Each worker slot is its own single-process pool, so a worker that dies (killed, out of memory)
+breaks only the future of the run it was executing: that run comes back as an infrastructure
+failure (the campaign retries it up to ``max_retries``), the slot's pool is rebuilt, and the other
+runs carry on untouched.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,17 @@ from concurrent.futures.process import BrokenProcessPool
 
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
-from bomix.executors.base import Executor, safe_run
+from bomix.executors.base import Executor, infra_failure, safe_run
 from bomix.runs import RunResult, RunSpec
 
 _BACKEND: Backend | None = None
 
 
-def _init_worker(backend_blob: bytes, gpu_queue, threads: int | None) -> None:
+def _init_worker(backend_blob: bytes, gpu: int | None, threads: int | None) -> None:
     """Pin this worker to one GPU (if any), limit threads, and unpickle the backend once."""
     global _BACKEND
-    if gpu_queue is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         try:
@@ -39,77 +45,94 @@ def _run(spec: RunSpec) -> RunResult:
 
 
 class ProcessExecutor(Executor):
-    """A pool of ``workers`` spawned processes; runs finish in any order.
+    """``workers`` spawned processes, one run each at a time; runs finish in any order.
 
     Args:
         workers: number of processes (default: number of ``gpus``, else 2).
         gpus: GPU ids, one worker per id (each sees only its GPU); ``None`` = CPU workers.
         threads: torch/OMP threads per worker (default: cores // workers).
+        max_retries: times the campaign retries a run whose worker died (each retry charged).
     """
 
     name = "process"
 
-    def __init__(self, workers: int | None = None, gpus: Sequence[int] | None = None, threads: int | None = None):
+    def __init__(self, workers: int | None = None, gpus: Sequence[int] | None = None, threads: int | None = None,
+                 max_retries: int = 1):
         self.gpus = list(gpus) if gpus else None
         self.capacity = int(workers or (len(self.gpus) if self.gpus else 2))
         if self.capacity < 1:
             raise BomixError("executor.workers must be >= 1")
         if self.gpus and len(self.gpus) < self.capacity:
             raise BomixError(f"executor has {self.capacity} workers but only {len(self.gpus)} GPUs: one GPU each")
+        if int(max_retries) < 0:
+            raise BomixError(f"executor.max_retries must be >= 0, got {max_retries}")
+        self.max_retries = int(max_retries)
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.capacity)
-        self._futures: dict[Future, RunSpec] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self._slots: list[ProcessPoolExecutor | None] = []
+        self._busy: dict[int, tuple[Future, RunSpec]] = {}  # slot -> its running future
+        self._queue: list[RunSpec] = []
+        self.n_rebuilt = 0
 
     def start(self, backend: Backend) -> None:
         try:
             self._blob = pickle.dumps(backend)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any pickling error means "cannot ship it"
             raise BomixError(f"backend {backend.name} cannot be sent to worker processes ({exc}): use executor=inline") from None
-        self._new_pool()
+        self._slots = [None] * self.capacity
 
-    def _new_pool(self) -> None:
-        ctx = mp.get_context("spawn")
-        queue = None
-        if self.gpus:
-            queue = ctx.Queue()
-            for g in self.gpus[: self.capacity]:
-                queue.put(g)
-        self._pool = ProcessPoolExecutor(self.capacity, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(self._blob, queue, self.threads))
+    def _pool(self, slot: int) -> ProcessPoolExecutor:
+        pool = self._slots[slot]
+        if pool is None:
+            gpu = self.gpus[slot] if self.gpus else None
+            pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                       initargs=(self._blob, gpu, self.threads))
+            self._slots[slot] = pool
+        return pool
+
+    def _fill(self) -> None:
+        for slot in range(self.capacity):
+            if not self._queue:
+                return
+            if slot not in self._busy:
+                spec = self._queue.pop(0)
+                self._busy[slot] = (self._pool(slot).submit(_run, spec), spec)
 
     def submit(self, spec: RunSpec) -> None:
-        assert self._pool is not None, "start() first"
-        self._futures[self._pool.submit(_run, spec)] = spec
+        assert self._slots, "start() first"
+        self._queue.append(spec)
+        self._fill()
 
     def wait(self) -> list[RunResult]:
-        if not self._futures:
+        self._fill()
+        if not self._busy:
             return []
-        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-        out, broken = [], False
-        for fut in done:
-            spec = self._futures.pop(fut)
+        wait([f for f, _ in self._busy.values()], return_when=FIRST_COMPLETED)
+        out = []
+        for slot, (fut, spec) in list(self._busy.items()):
+            if not fut.done():
+                continue
+            del self._busy[slot]
             try:
                 out.append(fut.result())
-            except BrokenProcessPool:
-                broken = True
-                out.append(RunResult(spec, "failed", error="worker process died (killed or out of memory)"))
-            except Exception as exc:  # noqa: BLE001
-                out.append(RunResult(spec, "failed", error=f"{type(exc).__name__}: {exc}"))
-        if broken:  # every other future of a broken pool fails too: resubmit them to a fresh pool
-            survivors = list(self._futures.values())
-            self._futures.clear()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._new_pool()
-            for spec in survivors:
-                self.submit(spec)
+            except BrokenProcessPool:  # this slot's worker died: only its run is lost; rebuild the slot
+                out.append(infra_failure(spec, "worker process died (killed or out of memory)"))
+                self._slots[slot].shutdown(wait=False, cancel_futures=True)
+                self._slots[slot] = None
+                self.n_rebuilt += 1
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:  # spec/result not transferable
+                out.append(RunResult(spec, "failed", error=f"cannot exchange the run with its worker: "
+                                                            f"{type(exc).__name__}: {exc}"))
+        self._fill()
         return out
 
     @property
     def n_running(self) -> int:
-        return len(self._futures)
+        return len(self._busy) + len(self._queue)
 
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-        self._futures.clear()
+        for slot, pool in enumerate(self._slots):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._slots[slot] = None
+        self._busy.clear()
+        self._queue.clear()

@@ -14,7 +14,7 @@ from typing import Any
 
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
-from bomix.executors.base import Executor, safe_run
+from bomix.executors.base import Executor, infra_failure, safe_run
 from bomix.runs import RunResult, RunSpec
 
 
@@ -30,15 +30,18 @@ class RayExecutor(Executor):
         capacity: runs in flight at once.
         num_gpus / num_cpus: resources reserved per run.
         init: extra ``ray.init`` arguments for a local instance (e.g. ``{"num_cpus": 2}``).
-        max_retries: Ray retries of a task whose worker died.
+        max_retries: times the campaign retries a run whose worker or node died (each retry a new,
+            charged run; Ray's own silent task retries are off).
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, capacity: int = 2, num_gpus: float = 0, num_cpus: float = 1,
-                 init: Mapping[str, Any] | None = None, max_retries: int = 0):
+                 init: Mapping[str, Any] | None = None, max_retries: int = 1):
         if capacity < 1:
             raise BomixError(f"executor.capacity must be >= 1, got {capacity}")
+        if int(max_retries) < 0:
+            raise BomixError(f"executor.max_retries must be >= 0, got {max_retries}")
         self.address, self.capacity = address, int(capacity)
         self.num_gpus, self.num_cpus = float(num_gpus), float(num_cpus)
         self.init_kwargs = dict(init or {})
@@ -62,7 +65,7 @@ class RayExecutor(Executor):
         self._ray = ray
         self._backend_ref = ray.put(backend)
         self._task = ray.remote(_job).options(num_gpus=self.num_gpus, num_cpus=self.num_cpus,
-                                              max_retries=self.max_retries)
+                                              max_retries=0, retry_exceptions=False)
 
     def submit(self, spec: RunSpec) -> None:
         self._refs[self._task.remote(self._backend_ref, spec)] = spec
@@ -79,9 +82,12 @@ class RayExecutor(Executor):
             spec = self._refs.pop(ref)
             try:
                 out.append(ray.get(ref))
-            except Exception as exc:  # noqa: BLE001 - a dead worker is a failed run
+            except ray.exceptions.RayTaskError as exc:  # the task itself raised (safe_run could not run)
                 msg = str(exc).strip().splitlines()
-                out.append(RunResult(spec, "failed", error=f"ray task failed: {msg[0] if msg else type(exc).__name__}"))
+                out.append(RunResult(spec, "failed", error=f"ray task failed: {msg[-1] if msg else type(exc).__name__}"))
+            except ray.exceptions.RayError as exc:  # worker crashed, node died, object lost: infrastructure
+                msg = str(exc).strip().splitlines()
+                out.append(infra_failure(spec, f"ray {type(exc).__name__}: {msg[0] if msg else ''}"[:300]))
         return out
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
-from bomix.executors.base import Executor, safe_run
+from bomix.executors.base import Executor, infra_failure, safe_run
 from bomix.runs import RunResult, RunSpec
 
 
@@ -35,16 +35,22 @@ class SubmititExecutor(Executor):
         timeout_min / gpus_per_node / cpus_per_task / mem_gb / partition: common job parameters.
         slurm: extra ``slurm_*`` parameters (e.g. ``{"account": "x", "qos": "y"}``).
         local: extra parameters for the local executor (e.g. ``{"visible_gpus": [0, 1]}``).
+        max_retries: times the campaign retries a run whose job was killed, preempted or lost
+            (each retry a new, charged run).
     """
 
     name = "slurm"
 
     def __init__(self, folder: str = "submitit_logs/%j", cluster: str | None = None, capacity: int = 4,
-                 poll: float = 1.0, timeout_min: int = 60, gpus_per_node: int = 0, cpus_per_task: int = 1,
+                 poll: float = 5.0, timeout_min: int = 120, gpus_per_node: int = 1, cpus_per_task: int = 8,
                  mem_gb: float | None = None, partition: str | None = None,
-                 slurm: Mapping[str, Any] | None = None, local: Mapping[str, Any] | None = None):
+                 slurm: Mapping[str, Any] | None = None, local: Mapping[str, Any] | None = None,
+                 max_retries: int = 1):
         if capacity < 1:
             raise BomixError(f"executor.capacity must be >= 1, got {capacity}")
+        if int(max_retries) < 0:
+            raise BomixError(f"executor.max_retries must be >= 0, got {max_retries}")
+        self.max_retries = int(max_retries)
         if cluster not in (None, "slurm", "local", "debug"):
             raise BomixError(f"executor.cluster={cluster!r}: use null, slurm, local or debug")
         self.folder, self.cluster, self.capacity, self.poll = str(folder), cluster, int(capacity), float(poll)
@@ -98,12 +104,17 @@ class SubmititExecutor(Executor):
             if done:
                 break
             time.sleep(self.poll)
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
         out = []
         for job in done:
             spec = self._jobs.pop(job)
             try:
                 out.append(job.result())
-            except Exception as exc:  # noqa: BLE001 - a crashed or killed job is a failed run
+            except UncompletedJobError as exc:  # killed, preempted, timed out, node lost: infrastructure
+                msg = str(exc).strip().splitlines()
+                out.append(infra_failure(spec, f"job {job.job_id} did not complete: {msg[0] if msg else exc}"[:300]))
+            except FailedJobError as exc:  # the job's Python raised outside safe_run (e.g. unpickling)
                 msg = str(exc).strip().splitlines()
                 out.append(RunResult(spec, "failed", error=f"job {job.job_id} failed: {msg[-1] if msg else exc}"))
         return out

@@ -55,7 +55,7 @@ class FixedPolicy(Policy):
 
     name = "fixed"
 
-    def __init__(self, mixture: Mapping[str, float] | Sequence[float], evaluate: bool = False):
+    def __init__(self, mixture: Mapping[str, float] | Sequence[float] | None = None, evaluate: bool = True):
         if mixture is None:
             raise BomixError("policy=fixed needs a mixture: policy.mixture={domain: weight, ...}")
         self.mixture_cfg = dict(mixture) if isinstance(mixture, Mapping) else list(mixture)
@@ -94,7 +94,7 @@ class RandomPolicy(Policy):
     def bind(self, problem, seed: int) -> None:
         super().bind(problem, seed)
         t = problem.space.target
-        self.fid = problem.space.check_fidelity(Fidelity(self.scale_name or t.scale, int(self.steps or t.steps)))
+        self.fid = problem.space.check_fidelity(Fidelity(t.scale if self.scale_name is None else self.scale_name, int(t.steps if self.steps is None else self.steps)))
         self._pool = None
         if problem.candidates is not None:
             pool = [m for m, f in problem.candidates if f == self.fid]

@@ -170,7 +170,7 @@ def test_duplicate_seeds_and_mixed_budgets_are_warned(tmp_path):
     ("missing", "does not exist"),
     ("empty", "no campaign directory"),
     ("only_killed", "1 interrupted"),
-    ("garbage_store", "cannot read the store"),
+    ("garbage_store", "is not a bomix store"),
     ("no_store", "no store.sqlite"),
     ("bad_summary", "cannot read"),
 ])

@@ -16,7 +16,7 @@ from bomix.runs import RunSpec  # noqa: E402
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -43,3 +43,40 @@ def test_ray_campaign_and_failed_run(local_ray, tmp_path):
 def test_bad_capacity():
     with pytest.raises(BomixError, match="capacity"):
         RayExecutor(capacity=0)
+
+
+class _KillOnce(SyntheticBackend):
+    """SIGKILLs its own Ray worker the first time it runs ``die`` (marker file in ``folder``)."""
+
+    def __init__(self, folder, die, **kw):
+        super().__init__(**kw)
+        self.folder, self.die = folder, die
+
+    def run(self, spec):
+        import os
+        import signal
+        from pathlib import Path
+
+        marker = Path(self.folder, f"{spec.run_id}.died")
+        if spec.run_id == self.die and not marker.exists():
+            marker.write_text("x")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(spec)
+
+
+def test_killed_ray_worker_costs_one_run_and_is_retried_charged(local_ray, tmp_path):
+    from bomix.store import StoreReader
+
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
+    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=0.2)
+    s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2,
+                     executor=RayExecutor(capacity=2, num_cpus=0.5, max_retries=1))
+    with StoreReader(tmp_path / "c") as st:
+        runs = st.to_pandas()["runs"].set_index("run_id")
+    assert runs.loc["r00001", "status"] == "failed" and "WorkerCrashedError" in runs.loc["r00001", "error"]
+    retry = runs[runs["spec"].str.contains('"retry_of": "r00001"')]
+    assert len(retry) == 1 and retry["status"].iloc[0] == "ok"
+    assert s["n_retries"] == 1 and s["n_runs"] == 4 and (runs["status"] == "ok").sum() == 3
+    assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 4 + 1e-9

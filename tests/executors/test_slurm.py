@@ -63,3 +63,46 @@ def test_bad_options():
         SubmititExecutor(cluster="pbs")
     with pytest.raises(BomixError, match="capacity"):
         SubmititExecutor(capacity=0)
+
+
+class _KillOnce(SyntheticBackend):
+    """SIGKILLs its own job process the first time it runs ``die`` (marker file in ``folder``)."""
+
+    def __init__(self, folder, die, **kw):
+        super().__init__(**kw)
+        self.folder, self.die = folder, die
+
+    def run(self, spec):
+        import os
+        import signal
+        from pathlib import Path
+
+        marker = Path(self.folder, f"{spec.run_id}.died")
+        if spec.run_id == self.die and not marker.exists():
+            marker.write_text("x")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(spec)
+
+
+@pytest.mark.slow
+def test_killed_local_job_costs_one_run_and_is_retried_charged(tmp_path):
+    import sys
+
+    import cloudpickle
+
+    from bomix.executors.base import is_infra_failure
+    from bomix.store import StoreReader
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # job processes cannot import this test file
+    backend = _KillOnce(str(tmp_path), "r00001", k=3)
+    ex = SubmititExecutor(folder=str(tmp_path / "logs" / "%j"), cluster="local", capacity=2, poll=0.2,
+                          timeout_min=5, max_retries=1)
+    s = run_campaign(backend, RandomPolicy(), budget=3, directory=tmp_path / "c", batch_size=2, executor=ex)
+    with StoreReader(tmp_path / "c") as st:
+        runs = st.to_pandas()["runs"].set_index("run_id")
+        results, _, _ = st.load(st.get_meta("domains"))
+    assert is_infra_failure(next(r for r in results if r.spec.run_id == "r00001"))
+    retry = runs[runs["spec"].str.contains('"retry_of": "r00001"')]
+    assert len(retry) == 1 and retry["status"].iloc[0] == "ok"
+    assert s["n_retries"] == 1 and s["n_runs"] == 3 and (runs["status"] == "ok").sum() == 2
+    assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 3 + 1e-9

@@ -287,15 +287,19 @@ def cli_main(argv: list[str]) -> int:
     b = sub.add_parser("build", help="validate a logged-run table and build a simulator directory")
     b.add_argument("table", help="CSV or parquet in the logged-run format (simulator/README.md)")
     b.add_argument("--out", required=True, help="output directory (load it with backend=replay backend.path=DIR)")
-    b.add_argument("--mode", default="model", choices=MODES)
-    b.add_argument("--target-scale", default=None)
-    b.add_argument("--target-step", type=int, default=None)
+    b.add_argument("--mode", default="model", choices=MODES,
+                   help="pool: exact replay of the logged points only; model: a regressor per metric answers any "
+                        "query (default model)")
+    b.add_argument("--target-scale", default=None, help="the target scale (default the largest logged scale)")
+    b.add_argument("--target-step", type=int, default=None,
+                   help="the target step (default the last logged step at the target scale)")
     b.add_argument("--objective", default=None, help="metric | mean:m1,m2 | max:m | JSON objective config")
-    b.add_argument("--name", default=None)
+    b.add_argument("--name", default=None, help="simulator name (default the table's file stem)")
     b.add_argument("--metrics", default=None, help="comma-separated metrics to model (default all)")
     b.add_argument("--holdout", type=float, default=0.2, help="fraction of runs held out for the report")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--max-train", type=int, default=MAX_TRAIN)
+    b.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the model fits (default 0)")
+    b.add_argument("--max-train", type=int, default=MAX_TRAIN,
+                   help=f"training points per metric model at most (model mode; default {MAX_TRAIN})")
     sub.add_parser("validate", help="only validate a table").add_argument("table")
     try:
         args = p.parse_args(argv)

@@ -244,6 +244,10 @@ def _limited(docs: Iterator[str], max_bytes: int | None) -> Iterator[str]:
 def prepare(sources: dict[str, str | Path], out: str | Path, cfg: PrepareConfig | None = None) -> dict:
     """Tokenise each domain's source into ``out/<domain>/{train,val}.bin``; returns the manifest.
 
+    The dataset is built in a temporary sibling folder and renamed to ``out`` only when complete:
+    a failure (an empty domain, a kill) leaves an earlier dataset at ``out`` untouched. An existing
+    ``out`` must be empty or an earlier prepared dataset (it is replaced), never another folder.
+
     Args:
         sources: domain name -> source path (the mixture order is this order).
         out: output folder.
@@ -252,6 +256,34 @@ def prepare(sources: dict[str, str | Path], out: str | Path, cfg: PrepareConfig 
     Raises:
         BomixError: a missing, unreadable, non-UTF-8 or empty source, or a bad option.
     """
+    import shutil
+    import tempfile
+
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise BomixError(f"{out} exists and is not a prepared dataset: choose a new or empty --out folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise BomixError(f"cannot create a folder next to {out}: {exc.strerror}") from None
+    try:
+        manifest = _build(sources, tmp, cfg)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.replace(old / "data")
+        tmp.replace(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(sources: dict[str, str | Path], out: Path, cfg: PrepareConfig | None) -> dict:
+    """The body of :func:`prepare`, writing into the (temporary) folder ``out``."""
     cfg = cfg or PrepareConfig()
     if len(sources) < 2:
         raise BomixError(f"need >= 2 domains, got {list(sources)}: pass --domain NAME=PATH for each")

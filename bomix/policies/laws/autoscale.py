@@ -38,7 +38,7 @@ class AutoScalePolicy(LawPolicy):
     def levels(self) -> tuple[int, int | None]:
         sp = self.space
         T = sp.target.steps
-        t2 = self.steps or max([g for g in sp.step_grid if g <= T // 2] or [sp.min_steps])
+        t2 = self.steps if self.steps is not None else max([g for g in sp.step_grid if g <= T // 2] or [sp.min_steps])
         t2 = self.steps_or(t2, t2)
         t1 = int(round(t2**2 / T))
         return t2, (t1 if sp.min_steps <= t1 < t2 else None)

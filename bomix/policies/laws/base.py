@@ -150,10 +150,10 @@ class LawPolicy(Policy):
 
     # ----- helpers -----------------------------------------------------------------------------
     def default_scale(self, scale: str | None) -> str:
-        return self.space.check_fidelity(Fidelity(scale or self.space.scales[0].name, self.space.min_steps)).scale
+        return self.space.check_fidelity(Fidelity(self.space.scales[0].name if scale is None else scale, self.space.min_steps)).scale
 
     def steps_or(self, steps: int | None, default: int) -> int:
-        s = int(steps or default)
+        s = int(default if steps is None else steps)
         self.space.check_fidelity(Fidelity(self.space.target.scale, s))
         return s
 

@@ -127,3 +127,30 @@ def test_cli_prepare(tmp_path, capsys):
 def test_token_data_errors(tmp_path):
     with pytest.raises(BomixError, match="bomix data prepare"):
         TokenData(tmp_path)
+
+
+def test_failed_prepare_leaves_the_old_dataset_untouched(tmp_path):
+    sources = write_text_corpus(tmp_path / "text")
+    cfg = PrepareConfig(vocab_size=280, val_fraction=0.2, chunk_chars=400)
+    out = tmp_path / "tokens"
+    prepare(sources, out, cfg)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BomixError, match="empty"):
+        prepare({**sources, "nothing": empty}, out, cfg)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # tokenizer, shards and manifest as they were
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "text", "tokens"]  # no temporary left
+    m = prepare(dict(list(sources.items())[:2]), out, cfg)  # a successful re-prepare replaces it
+    assert list(TokenData(out).domains) == m["domain_order"] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "empty", "text", "tokens"]
+
+
+def test_prepare_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
+    sources = write_text_corpus(tmp_path / "text")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(BomixError, match="not a prepared dataset"):
+        prepare(sources, tmp_path / "mine", PrepareConfig(vocab_size=280))
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
