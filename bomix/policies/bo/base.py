@@ -102,6 +102,8 @@ class GPPolicy(Policy):
     name = "gp"
     multi_fidelity = True
     tag = "bo"
+    #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
+    space_filling_init = False
 
     def __init__(self, kernel: str = "product", law: bool = False, n_init: int | None = 6, max_per_run: int = 4,
                  min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
@@ -335,7 +337,7 @@ class GPPolicy(Policy):
         return [t] if t in set(self.grid()) else [max(self.grid(), key=self.problem.cost.of)]
 
     def initial(self, history: History, budget_left: float, n: int, tag: str = "init") -> list[RunSpec]:
-        """Space-filling mixtures at the initial fidelities (a random one each when there are several)."""
+        """Initial mixtures (space-filling or random) at the initial fidelities (a random one each)."""
         rng = self.rng(history, salt=SALT_INIT)
         fids = [f for f in self.init_fidelities() if self.problem.cost.of(f) <= budget_left + 1e-12]
         if not fids or n < 1:
@@ -348,8 +350,11 @@ class GPPolicy(Policy):
                             tag=tag) for i in idx]
         # one space-filling design for the whole initial batch, drawn from the campaign seed: a batch
         # asked in pieces continues the same sequence
-        done = sum(1 for s in history.all_specs() if s.tag == tag)
-        design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0])[done:]
+        if self.space_filling_init:
+            done = sum(1 for s in history.all_specs() if s.tag == tag)
+            design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0])[done:]
+        else:
+            design = self.space.sample(n, rng)
         specs = []
         for w in design:
             f = fids[rng.integers(len(fids))] if len(fids) > 1 else fids[0]

@@ -47,7 +47,8 @@ class MFBOPolicy(GPPolicy):
 
     When ``w*`` has nothing left to run, a ball of ``BLOCK_RADIUS`` around it is excluded from the EI search
     (a hard local penalty in the spirit of González et al. 2016) and the next-best mixture is taken; after
-    ``MAX_BLOCKED`` such mixtures the policy stops.
+    ``MAX_BLOCKED`` such mixtures the most uncertain of a few random mixtures is run instead (the policy
+    stops only when nothing is affordable).
 
     Initial design: space-filling mixtures at the cheapest allowed fidelity, sized by the budget.
     Recommendation: argmax of posterior mean - ``rec_kappa`` sd at the target (see :class:`GPPolicy`).
@@ -61,6 +62,7 @@ class MFBOPolicy(GPPolicy):
 
     name = "mfbo"
     tag = "mfbo"
+    space_filling_init = True
 
     def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
                  n_init: int | None = None, **kw):
@@ -105,10 +107,12 @@ class MFBOPolicy(GPPolicy):
             if spec is not None:
                 break
             blocked.append(w)
-        else:
-            log.info("mfbo: the %d best target-EI mixtures have nothing affordable left to run: stopping",
-                     len(blocked))
-            return None
+        else:  # the EI optimum keeps landing on measured mixtures: explore a space-filling point instead
+            log.info("mfbo: the %d best target-EI mixtures have nothing left to run: exploring", len(blocked))
+            spec, gain = self._explore(model, history, budget_left, pending, noise, rng)
+            if spec is None:
+                return None
+            w = spec.mixture.weights
         score = ei_at(w) + gain
         cont = self._continuable(history, pending)
         if cont:  # continuing a promising run may buy more per cost: the MAX_CONTINUE best by target EI
@@ -119,6 +123,19 @@ class MFBOPolicy(GPPolicy):
                 if cspec is not None and cspec.resume_from and ei[i] + cgain > score:
                     spec, score = cspec, float(ei[i]) + cgain
         return spec
+
+    def _explore(self, model, history, budget_left: float, pending, noise, rng: np.random.Generator,
+                 n: int = 64) -> tuple[RunSpec | None, float]:
+        """The highest-target-sd mixture of ``n`` random draws that still has a fidelity to run, and its best fidelity."""
+        t = self.space.target
+        W = self.space.sample(n, rng, 1.0, t)
+        with torch.no_grad():
+            sd = model.posterior(self._x(torch.tensor(W, dtype=DT), t)).variance.squeeze(-1).numpy()
+        for i in np.argsort(-sd):
+            spec, gain = self._by_information(model, W[i], history, budget_left, pending, noise)
+            if spec is not None:
+                return spec, gain
+        return None, -np.inf
 
     def _continuable(self, history, pending) -> list[np.ndarray]:
         """Mixtures of ok runs that a longer run on the allowed grid could continue."""
