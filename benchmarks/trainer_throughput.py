@@ -75,7 +75,7 @@ def bench_scale(name: str, shape: dict, args, device: str, peak: float | None) -
     cfg = TrainConfig(steps=total, schedule_steps=total, eval_every=10**9, device=device, precision=args.precision,
                       compile=args.compile, lr=1e-3, warmup=0)
     # one untimed warm-up call (allocations, compile), then the timed run continues from its checkpoint
-    ckpt = Path(args.tmp) / f"{name}.pt"
+    ckpt = Path(args.tmp) / f"bomix-throughput-{name}"  # a checkpoint folder (bomix.backends.trainer.checkpoint)
     if args.warmup_steps:
         train(model, batcher, TrainConfig(**{**cfg.__dict__, "steps": args.warmup_steps}), lambda t: np.ones(1),
               checkpoint=ckpt)

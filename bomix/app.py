@@ -218,14 +218,19 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 # ----- bomix run --help ---------------------------------------------------------------------------
-def _first_comment(path: Path) -> str:
+def _first_comment(path: Path, width: int = 96) -> str:
+    """The first sentence of a config file's header comment, at most ``width`` characters."""
+    words: list[str] = []
     for line in path.read_text().splitlines():
-        s = line.strip()
-        if s.startswith("#") and not s.startswith("# @package"):
-            return s.lstrip("# ").strip()
-        if s and not s.startswith("#"):
+        st = line.strip()
+        if not st.startswith("#"):
             break
-    return ""
+        if not st.startswith("# @package"):
+            words += st.lstrip("#").split()
+    text = " ".join(words)
+    m = re.search(r"(?<!\bal)\.(\s+[A-Z(`]|$)", text)  # the first sentence ("et al. 2025" is not an end)
+    text = text[: m.start() + 1] if m else text
+    return text if len(text) <= width else text[: width - 3].rsplit(" ", 1)[0] + "..."
 
 
 def run_help(*_: Any) -> str:
@@ -261,7 +266,7 @@ def run_help(*_: Any) -> str:
         lines.append(f"  {prefix}{group}=")
         for f in files:
             mark = "*" if chosen.get(group) == f.stem else " "
-            lines.append(f"    {mark} {f.stem:<22} {_first_comment(f)}"[:150].rstrip())
+            lines.append(f"    {mark} {f.stem:<20} {_first_comment(f)}".rstrip())
     lines += ["", "Options (KEY=VALUE; default in brackets):"]
     for line in text.splitlines():
         m = re.match(r"^([a-z_]+):\s*([^#]*?)\s*#\s*(.*)$", line)
@@ -280,7 +285,4 @@ def run_help(*_: Any) -> str:
 register_resolvers()
 if not OmegaConf.has_resolver("bomix.run_help"):
     OmegaConf.register_new_resolver("bomix.run_help", run_help)
-if not OmegaConf.has_resolver("bomix.operational_keys"):
-    OmegaConf.register_new_resolver(
-        "bomix.operational_keys", lambda: [k for k in OPERATIONAL_KEYS if "." not in k and k != "hydra"])
 register_defaults(CONF_DIR)

@@ -24,6 +24,7 @@ from bomix.layout import SUMMARY_FILE, CampaignLayout, write_json_atomic
 from bomix.lock import CampaignLock
 from bomix.objective import Objective
 from bomix.policies.base import Policy, Problem
+from bomix.proposals import Proposals
 from bomix.runs import RunResult, RunSpec, validate_run_id
 from bomix.space import Fidelity, Mixture, Space
 from bomix.store import Store
@@ -65,8 +66,9 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         cost=backend.cost_model,
         supports_schedule=backend.supports_schedule,
         supports_continuation=backend.supports_continuation,
-        candidates=backend.candidates(),
+        supports_controller=backend.supports_controller,
         metrics=tuple(backend.metrics),
+        proposals=Proposals(space, backend.candidates(), backend.trust_region()),
     )
 
 
@@ -343,6 +345,8 @@ class Campaign:
                     space.check_mixture(sm, spec.fidelity)
         elif bounds:
             space.check_mixture(mix, spec.fidelity)
+        if spec.controller is not None:
+            self.backend.check_controller(spec)
         if spec.resume_from is not None:
             if not self.backend.supports_continuation:
                 raise BomixError(f"backend {self.backend.name} cannot continue runs (resume_from)")
@@ -352,6 +356,9 @@ class Campaign:
                     or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
                 raise BomixError(f"resume_from={spec.resume_from} is not a finished shorter run of the same "
                                  "mixture and scale")
+            if (prev.controller is None) != (spec.controller is None) or (
+                    spec.controller is not None and prev.controller.to_dict() != spec.controller.to_dict()):
+                raise BomixError(f"resume_from={spec.resume_from}: a continuation must carry the same controller")
             spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
         return spec.with_(mixture=mix)
 
@@ -430,16 +437,24 @@ class Campaign:
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
         self._check_prediction(history, mix)
-        tv = regret = None
-        if self.opt is not None:
+        tv = regret = extrapolated = None
+        recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
+        if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
+            # target mode (online methods): the recipe itself at the target, regret vs the best
+            # static mixture left unclipped (negative = the recipe beats every static mixture)
+            tv = self.backend.true_value_recipe(recipe, self.problem.objective)
+            regret = float(tv) - self.opt[1]
+        elif self.opt is not None:
             tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
             regret = max(float(tv) - self.opt[1], 0.0)
+            extrapolated = self.backend.extrapolated(mix, self.problem.space.target)
         last = self.store.last_recommendation()
         if last is None or not np.allclose(last["mixture"], mix.weights, rtol=0, atol=1e-9):
             log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
-                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g})")
-        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret)
-        return {"mixture": mix, "true_value": tv, "regret": regret}
+                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g}"
+                     + (", extrapolated)" if extrapolated else ")"))
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
+        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
 
     def _check_prediction(self, history: History, mix) -> None:
         """Warn when the new recommendation's predicted target value is worse than an earlier one's by more
@@ -497,11 +512,15 @@ class Campaign:
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
+            "extrapolated": last.get("extrapolated") if last else None,
+            **({"gain_over_static": -last["regret"]} if (
+                getattr(self.policy, "mode", "proxy") == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],
             "target": {"scale": space.target.scale, "steps": space.target.steps},
             "fidelities": dict(sorted(fids.items())),
             "reached_target": reached_target,
             "stop_reason": stop_reason,
+            "policy_info": self.policy.diagnostics(),
             "wall_time": wall,
             "directory": str(self.directory),
         }

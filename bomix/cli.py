@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"bomix: error: file not found: {exc.filename}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `bomix run --help | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
+        return 0
     except KeyboardInterrupt:
         print("bomix: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

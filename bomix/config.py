@@ -287,6 +287,9 @@ def register_resolvers() -> None:
     """OmegaConf resolvers used by conf/ (idempotent)."""
     if not OmegaConf.has_resolver("bomix.from_problem"):
         OmegaConf.register_new_resolver("bomix.from_problem", _from_problem)
+    if not OmegaConf.has_resolver("bomix.operational_keys"):  # sweep directory names leave these out
+        OmegaConf.register_new_resolver(
+            "bomix.operational_keys", lambda: [k for k in OPERATIONAL_KEYS if "." not in k and k != "hydra"])
 
 
 # ----- what defines a campaign ----------------------------------------------------------------------
@@ -340,3 +343,6 @@ def config_diff(old: Mapping, new: Mapping, limit: int = 6) -> str:
     if len(keys) > limit:
         parts.append(f"... {len(keys) - limit} more")
     return ", ".join(parts)
+
+
+register_resolvers()  # conf/ uses them; composing conf/ with Hydra's own compose() must find them

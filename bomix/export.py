@@ -15,6 +15,7 @@ import pandas as pd
 
 from bomix.errors import BomixError
 from bomix.runs import RunResult
+from bomix.runtable import empty, lead_columns, mcol, wcol, wcols
 
 
 def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: Mapping[str, float] | None = None,
@@ -36,21 +37,21 @@ def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: 
         if n is None:
             raise BomixError(f"run {r.spec.run_id} has no parameter count: pass params={{scale: N}}")
         base = {"run_id": str(r.spec.run_id), "scale": r.spec.scale, "params": float(n)}
-        base.update({f"w:{d}": float(x) for d, x in zip(domains, r.spec.mixture.weights)})
+        base.update({wcol(d): float(x) for d, x in zip(domains, r.spec.mixture.weights)})
         for i, step in enumerate(r.curve.steps):
             row = dict(base, step=int(step))
             if tokens_per_step:
                 row["tokens"] = float(step) * float(tokens_per_step)
-            row.update({f"m:{m}": float(v[i]) for m, v in r.curve.metrics.items()})
+            row.update({mcol(m): float(v[i]) for m, v in r.curve.metrics.items()})
             rows.append(row)
     if not rows:
         if allow_empty:
-            return pd.DataFrame(columns=["run_id", "scale", "params", "step", *[f"w:{d}" for d in domains]])
+            return empty(domains)
         raise BomixError("no finished (ok) runs to export")
     df = pd.DataFrame(rows)
-    lead = ["run_id", "scale", "params", "step"] + (["tokens"] if tokens_per_step else [])
+    lead = lead_columns(bool(tokens_per_step))
     rest = [c for c in df.columns if c not in lead]
-    weights = [f"w:{d}" for d in domains]
+    weights = wcols(domains)
     return df[lead + weights + [c for c in rest if c not in weights]]
 
 

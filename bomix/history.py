@@ -91,8 +91,9 @@ class History:
                     idx = idx[-1:]
                 else:
                     idx = idx[np.unique(np.round(np.geomspace(1, idx.size, max_per_run)).astype(int) - 1)]
+            label = _online_labels(r)
             for i in idx:
-                cols["w"].append(r.spec.mixture.weights)
+                cols["w"].append(r.spec.mixture.weights if label is None else label(int(steps[i])))
                 cols["scales"].append(r.spec.scale)
                 cols["steps"].append(int(steps[i]))
                 cols["y"].append(float(y[i]))
@@ -119,3 +120,23 @@ class History:
 
         params = {r.spec.scale: self.space.scale(r.spec.scale).params for r in self.ok}
         return runs_to_table(self.ok, self.space.domains, params, allow_empty=True)
+
+
+def _online_labels(r: RunResult):
+    """For a run with an online controller: step -> the realised average mixture up to that step
+    (from ``info["controller"]["trace"]``), so its checkpoints are not labelled with the initial
+    mixture. None for a static run."""
+    if r.spec.controller is None:
+        return None
+    trace = (r.info.get("controller") or {}).get("trace") or {}
+    steps = np.asarray(trace.get("steps") or [], dtype=np.int64)
+    real = np.asarray(trace.get("realised") or [], dtype=float)
+    if steps.size == 0 or real.shape[0] != steps.size:
+        return lambda step: r.spec.mixture.weights
+    real = real / real.sum(axis=1, keepdims=True)
+
+    def label(step: int) -> np.ndarray:
+        i = int(np.searchsorted(steps, step, side="right")) - 1
+        return real[max(i, 0)]
+
+    return label

@@ -67,6 +67,12 @@ class CampaignLock:
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
 
+    def __del__(self) -> None:  # a forgotten campaign object frees its directory when collected
+        try:
+            self.release()
+        except OSError:
+            pass
+
     def __enter__(self) -> "CampaignLock":
         return self.acquire()
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bomix.errors import BomixError
+from bomix.online.config import ControllerConfig
 from bomix.space import Fidelity, Mixture
 
 STATUSES = ("ok", "failed", "diverged")
@@ -108,6 +109,9 @@ class RunSpec:
         tag: a free label set by the policy (e.g. "init", "bo"), stored with the run.
         meta: JSON-serialisable policy state that travels with the spec (e.g. the GP hyperparameters
             the decision used), so a resumed campaign rebuilds the policy exactly from the store.
+        controller: optional online controller (:class:`bomix.online.ControllerConfig`, or its dict)
+            that changes the mixture during the run; ``mixture`` is then the initial (or base)
+            mixture. Backends with ``supports_controller`` only.
     """
 
     mixture: Mixture
@@ -120,6 +124,11 @@ class RunSpec:
     run_id: str | None = None
     tag: str = ""
     meta: Mapping[str, Any] | None = None
+    controller: ControllerConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.controller is not None and not isinstance(self.controller, ControllerConfig):
+            object.__setattr__(self, "controller", ControllerConfig.from_dict(self.controller))
 
     @property
     def fidelity(self) -> Fidelity:
@@ -140,6 +149,7 @@ class RunSpec:
             "run_id": self.run_id,
             "tag": self.tag,
             "meta": self.meta,
+            "controller": None if self.controller is None else self.controller.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -159,6 +169,7 @@ class RunSpec:
             run_id=d.get("run_id"),
             tag=d.get("tag", ""),
             meta=d.get("meta"),
+            controller=None if d.get("controller") is None else ControllerConfig.from_dict(d["controller"]),
         )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bomix.errors import BomixError
+from bomix.fidelities import FidelityGrid
 
 SIMPLEX_TOL = 1e-6
 
@@ -130,6 +131,9 @@ class Space:
         tokens: per-domain token counts available (for ``proportional`` and the repetition cap).
         max_epochs: repetition cap: domain i may get at most ``max_epochs * tokens_i`` tokens.
         tokens_per_step: training tokens per step (batch x context), for the cap and FLOPs.
+        grid: the fidelities the backend answers (:class:`~bomix.fidelities.FidelityGrid`); when set,
+            ``fidelity_grid()`` is its points (not ``scales x step_grid``) and ``check_fidelity`` refuses
+            every other fidelity (replay simulators: only logged fidelities are honest).
     """
 
     domains: tuple[str, ...]
@@ -143,6 +147,7 @@ class Space:
     tokens: np.ndarray | None = None
     max_epochs: float | None = None
     tokens_per_step: float | None = None
+    grid: FidelityGrid | None = None
     _scale_by_name: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -167,14 +172,24 @@ class Space:
             self.target = Fidelity(self.scales[-1].name, self.max_steps)
         elif not isinstance(self.target, Fidelity):
             self.target = Fidelity(str(self.target[0]), int(self.target[1]))
+        if self.grid is not None and not isinstance(self.grid, FidelityGrid):
+            self.grid = FidelityGrid.from_dict(self.grid)
+        if self.grid is not None:
+            for s, t in self.grid.points:
+                self._check_range(Fidelity(s, t))
+            if (self.target.scale, self.target.steps) not in self.grid.points:
+                raise BomixError(f"the target {self.target.scale}@{self.target.steps} is not a point of the "
+                                 f"fidelity grid {self.grid.explain()}")
         self.check_fidelity(self.target)
-        if self.step_grid is None:
+        if self.step_grid is None and self.grid is not None:
+            self.step_grid = tuple(sorted({t for _, t in self.grid.points}))
+        elif self.step_grid is None:
             grid = {self.min_steps, self.max_steps, self.max_steps // 2, self.max_steps // 4}
             self.step_grid = tuple(sorted(g for g in grid if self.min_steps <= g <= self.max_steps))
         else:
             self.step_grid = tuple(sorted({int(g) for g in self.step_grid}))
             for g in self.step_grid:
-                self.check_fidelity(Fidelity(self.target.scale, g))
+                self._check_range(Fidelity(self.target.scale, g))
         k = len(self.domains)
         self.lower = self._vector(self.lower, 0.0, "lower")
         self.upper = self._vector(self.upper, 1.0, "upper")
@@ -229,7 +244,7 @@ class Space:
     def scale_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.scales)
 
-    def check_fidelity(self, fid: Fidelity) -> Fidelity:
+    def _check_range(self, fid: Fidelity) -> Fidelity:
         self.scale(fid.scale)
         if not self.min_steps <= fid.steps <= self.max_steps:
             raise BomixError(
@@ -237,8 +252,26 @@ class Space:
             )
         return fid
 
+    def check_fidelity(self, fid: Fidelity) -> Fidelity:
+        """``fid`` if the backend answers it (known scale, step range, and the grid when there is one)."""
+        self._check_range(fid)
+        if self.grid is not None:
+            self.grid.check(fid.scale, fid.steps)
+        return fid
+
+    def allows(self, fid: Fidelity) -> bool:
+        """True when :meth:`check_fidelity` would accept ``fid``."""
+        try:
+            self.check_fidelity(fid)
+        except BomixError:
+            return False
+        return True
+
     def fidelity_grid(self) -> list[Fidelity]:
-        """Every (scale, step) pair of the discrete grid policies choose from."""
+        """Every (scale, step) pair of the discrete grid policies choose from (the honest grid when set)."""
+        if self.grid is not None:
+            order = {s.name: i for i, s in enumerate(self.scales)}
+            return [Fidelity(s, t) for s, t in sorted(self.grid.points, key=lambda p: (order[p[0]], p[1]))]
         return [Fidelity(s.name, t) for s in self.scales for t in self.step_grid]
 
     # ----- mixtures --------------------------------------------------------------------------
@@ -366,7 +399,8 @@ class Space:
         return np.column_stack([w, s, t])
 
     def decode(self, x: np.ndarray) -> list[tuple[Mixture, Fidelity]]:
-        """GP inputs ``(n, K + 2)`` -> (mixture, fidelity) snapped to the ladder and step range."""
+        """GP inputs ``(n, K + 2)`` -> (mixture, fidelity) snapped to the ladder and step range (and to an
+        answered fidelity when the space has a grid)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         s_coords = np.array([self.scale_coord(s.name) for s in self.scales])
         out = []
@@ -378,6 +412,14 @@ class Space:
             else:
                 steps = self.min_steps * (self.target.steps / self.min_steps) ** row[self.k + 1]
             steps = int(np.clip(round(steps), self.min_steps, self.max_steps))
+            if self.grid is not None and not self.grid.allows(scale, steps):
+                near = self.grid.nearest_steps(scale, steps)
+                if near is None:  # no answered step at this scale: the nearest grid point in (s, t)
+                    pts = self.fidelity_grid()
+                    c = np.array([[self.scale_coord(f.scale), self.step_coord(f.steps)] for f in pts])
+                    f = pts[int(np.argmin(np.abs(c - row[self.k:self.k + 2]).sum(1)))]
+                    scale, near = f.scale, f.steps
+                steps = near
             out.append((Mixture(w, self.domains), Fidelity(scale, steps)))
         return out
 
@@ -395,6 +437,7 @@ class Space:
             "tokens": None if self.tokens is None else self.tokens.tolist(),
             "max_epochs": self.max_epochs,
             "tokens_per_step": self.tokens_per_step,
+            **({"grid": self.grid.to_dict()} if self.grid is not None else {}),
         }
 
     def with_constraints(
@@ -419,6 +462,7 @@ class Space:
             tokens=self.tokens if tokens is None else tokens,
             max_epochs=self.max_epochs if max_epochs is None else max_epochs,
             tokens_per_step=self.tokens_per_step,
+            grid=self.grid,
         )
 
 

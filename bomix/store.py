@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS recommendations (
     mixture TEXT NOT NULL,
     true_value REAL,
     regret REAL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    extrapolated INTEGER
 );
 """
 
@@ -101,6 +102,7 @@ class Store:
                 conn = _connect(self.path)
                 _check_version(conn, self.path)
                 conn.executescript(_SCHEMA)
+                _add_columns(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn = conn
                 return
@@ -123,6 +125,7 @@ class Store:
         try:
             self._conn = _connect(self.path)
             self._conn.executescript(_SCHEMA)
+            _add_columns(self._conn)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise BomixError(f"cannot create a store at {self.path} ({exc})") from None
@@ -276,23 +279,26 @@ class Store:
 
     # ----- recommendations -------------------------------------------------------------------
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
-                           mixture: Mixture, true_value: float | None, regret: float | None) -> None:
+                           mixture: Mixture, true_value: float | None, regret: float | None,
+                           extrapolated: bool | None = None) -> None:
+        """``extrapolated``: the simulator scored ``true_value`` outside its trust region (None = unknown)."""
         with self._tx() as c:
             c.execute(
                 "INSERT INTO recommendations(n_finished, run_id, budget_used, mixture, true_value, regret,"
-                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " created, extrapolated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (int(n_finished), run_id, float(budget_used), json.dumps(mixture.to_list()),
-                 true_value, regret, time.time()),
+                 true_value, regret, time.time(), None if extrapolated is None else int(bool(extrapolated))),
             )
 
     def last_recommendation(self) -> dict | None:
         row = self._conn.execute(
-            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret FROM recommendations"
+            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret, extrapolated FROM recommendations"
             " ORDER BY idx DESC LIMIT 1").fetchone()
         if row is None:
             return None
-        keys = ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret")
+        keys = ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "extrapolated")
         out = dict(zip(keys, row))
+        out["extrapolated"] = None if out["extrapolated"] is None else bool(out["extrapolated"])
         out["mixture"] = json.loads(out["mixture"])
         return out
 
@@ -308,6 +314,7 @@ class Store:
             runs["seed"] = [s.get("seed") for s in specs]
             runs["tag"] = [s.get("tag", "") for s in specs]
             runs["resume_from"] = [s.get("resume_from") for s in specs]
+            runs["controller"] = [(s.get("controller") or {}).get("kind") for s in specs]
         curves = pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step, metric", self._conn)
         recs = pd.read_sql_query("SELECT * FROM recommendations ORDER BY idx", self._conn)
         meta = pd.read_sql_query("SELECT * FROM meta ORDER BY key", self._conn)
@@ -408,6 +415,13 @@ def _file_problem(path: Path) -> str | None:
     if head != _SQLITE_MAGIC:
         return "not an SQLite file"
     return None
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Columns added after a store may have been written: recommendations.extrapolated (NULL = unknown)."""
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(recommendations)")}
+    if "extrapolated" not in cols:
+        conn.execute("ALTER TABLE recommendations ADD COLUMN extrapolated INTEGER")
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> None:

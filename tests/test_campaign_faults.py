@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from bomix.backends.synthetic import SyntheticBackend
-from bomix.campaign import run_campaign
+from bomix.campaign import Campaign, run_campaign
+from bomix.executors.base import infra_failure
+from bomix.executors.inline import InlineExecutor
 from bomix.policies.heuristics import RandomPolicy
 from bomix.runs import Curve
 from bomix.store import StoreReader
@@ -63,3 +65,55 @@ def test_keyboard_interrupt_still_stops_the_campaign(tmp_path):
     with StoreReader(tmp_path) as st:
         runs = st.to_pandas()["runs"]
     assert runs["status"].tolist() == ["ok", "pending"]  # resumable: r00001 re-runs next time
+
+
+class LosingExecutor(InlineExecutor):
+    """Inline, but the infrastructure 'loses' every attempt of the runs whose (root) id is in ``lose``."""
+
+    def __init__(self, lose, max_retries, always=False):
+        super().__init__()
+        self.lose, self.max_retries, self.always = set(lose), max_retries, always
+
+    def wait(self):
+        spec = self._queue[0]
+        root = (spec.meta or {}).get("retry_of", spec.run_id)
+        if root in self.lose and (self.always or "attempt" not in (spec.meta or {})):
+            self._queue.popleft()
+            return [infra_failure(spec, "node lost")]
+        return super().wait()
+
+
+@pytest.mark.parametrize("max_retries, always, budget, n_retries, n_ok", [
+    (0, False, 4, 0, 3),   # no retries configured: the lost run stays failed
+    (1, False, 4, 1, 3),   # retried once, ok; the retry is charged, so one run fewer fits
+    (2, True, 5, 2, 2),    # lost every time: retried max_retries times, then given up
+    (3, True, 2, 1, 0),    # the budget has room for only one retry (lost too)
+])
+def test_infrastructure_retries_are_capped_and_charged(tmp_path, max_retries, always, budget, n_retries, n_ok):
+    ex = LosingExecutor({"r00000"}, max_retries, always)
+    s = run_campaign(SyntheticBackend(k=3), RandomPolicy(), budget=budget, directory=tmp_path, executor=ex)
+    with StoreReader(tmp_path) as st:
+        runs = st.to_pandas()["runs"]
+    assert s["n_retries"] == n_retries and s["n_ok"] == n_ok
+    assert runs["charged"].sum() == pytest.approx(budget) == s["budget_used"]
+    retries = runs[runs["spec"].str.contains('"retry_of": "r00000"')]
+    assert len(retries) == n_retries
+    assert (retries["seed"] == runs["seed"].iloc[0]).all()  # a retry re-runs the same spec and seed
+
+
+def test_a_retry_survives_a_kill_between_failure_and_resubmission(tmp_path):
+    """The failure and its retry are written in one transaction: a resume finds the retry pending."""
+    ex = LosingExecutor({"r00000"}, 1)
+    camp = Campaign(SyntheticBackend(k=3), RandomPolicy(), budget=2, directory=tmp_path, executor=ex)
+    camp.executor.submit = lambda spec: (_ for _ in ()).throw(KeyboardInterrupt) if (spec.meta or {}).get(
+        "retry_of") else InlineExecutor.submit(camp.executor, spec)
+    with pytest.raises(KeyboardInterrupt):
+        camp.run()
+    camp.close()
+    with StoreReader(tmp_path) as st:
+        runs = st.to_pandas()["runs"]
+    assert runs["status"].tolist() == ["failed", "pending"]
+    s = run_campaign(SyntheticBackend(k=3), RandomPolicy(), budget=2, directory=tmp_path, executor=InlineExecutor())
+    assert s["n_retries"] == 1 and s["n_runs"] == 2 and s["budget_used"] == pytest.approx(2.0)
+    with StoreReader(tmp_path) as st:
+        assert st.to_pandas()["runs"]["status"].tolist() == ["failed", "ok"]

@@ -31,3 +31,142 @@ def test_fingerprint_ignores_budget_and_executor():
     b = fingerprint({"budget": 9, "seed": 0, "executor": {"name": "process"}, "policy": {"name": "random"}})
     assert a == b
     assert fingerprint({"seed": 1}) != fingerprint({"seed": 0})
+
+
+# ----- one source of defaults -------------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from bomix.config import (  # noqa: E402
+    GROUPS, OPERATIONAL_KEYS, component_defaults, config_diff, group_target, normalized, signature_defaults,
+)
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+#: Keys a conf/ file may state although they are constructor arguments: each must DIFFER from the
+#: Python default (a key equal to it belongs in Python only). Why each one differs:
+EXCEPTIONS = {
+    # the command line's synthetic problem is noisy and heteroscedastic like real runs; SyntheticBackend()
+    # stays noise-free so that unit tests can compare exact values
+    "backend/synthetic.yaml": {"noise", "hetero"},
+    # the prebuilt RegMix simulator shipped in the repository (ReplayBackend needs a path)
+    "backend/regmix.yaml": {"path"},
+    # REQUIRED argument without a default: stated as null so that backend.path=DIR is a plain override
+    "backend/replay.yaml": {"path"},
+    # from the problem's trainer block when it has one, else TrainerBackend's default (bomix.from_problem);
+    # data_dir has no Python default; checkpoints follow the campaign directory
+    "backend/trainer.yaml": {"data_dir", "ladder", "scales", "min_steps", "max_steps", "step_grid", "target_scale",
+                             "eval_every", "batch_size", "context", "eval_sequences", "lr", "warmup",
+                             "checkpoint_dir"},
+    # the variant of RegMix that uses linear regression
+    "policy/regmix_linear.yaml": {"kind"},
+    # two local workers from the command line (ProcessExecutor() picks one per CPU)
+    "executor/process.yaml": {"workers"},
+    # the problems' own objectives and constraints
+    "problem/mfms_mean7.yaml": {"objective"},
+    "problem/mfms_stackexchange.yaml": {"objective"},
+    "problem/regmix_pilecc.yaml": {"objective"},
+    "problem/synthetic_bounded.yaml": {"objective", "lower", "upper", "tokens"},
+}
+#: keys that are not constructor arguments
+NON_ARGS = {"_target_", "name", "defaults", "trainer"}
+
+
+def _options():
+    return [(g, p) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("group, path", _options(), ids=lambda x: getattr(x, "name", x))
+def test_yaml_states_only_what_differs_from_python(group, path):
+    node = OmegaConf.to_container(OmegaConf.load(path))
+    target = group_target(group, node)
+    assert target, f"{path} has no _target_"
+    defaults = component_defaults(target)
+    rel = f"{group}/{path.name}"
+    allowed = EXCEPTIONS.get(rel, set())
+    for key, value in node.items():
+        if key in NON_ARGS:
+            continue
+        assert key in allowed, f"{rel}: {key}={value!r} is not in the exception list (Python default: " \
+                               f"{defaults.get(key, '<none>')!r}); state it in Python, or list why it differs"
+        if key in defaults and not (isinstance(value, str) and "${" in value):
+            assert normalized(value) != normalized(defaults[key]), f"{rel}: {key} equals the Python default: drop it"
+    assert not set(allowed) - set(node), f"{rel}: stale exception list entries {set(allowed) - set(node)}"
+
+
+@pytest.mark.parametrize("group, path", _options(), ids=lambda x: getattr(x, "name", x))
+def test_every_option_composes_with_the_python_defaults_and_builds(group, path, tmp_path):
+    from bomix.app import _problem_config, compose
+
+    extra = {"trainer": [f"backend.checkpoint_dir={tmp_path}"], "fixed": ["policy.mixture=[0.5,0.5,0,0,0]"]}
+    cfg = compose([f"{group}={path.stem}", *extra.get(path.stem, [])])
+    node = OmegaConf.to_container(cfg[group], resolve=False)
+    target = group_target(group, node)
+    for key, value in component_defaults(target).items():  # every constructor argument is a key
+        assert key in node, f"{group}={path.stem}: {key} missing"
+    if group == "problem":
+        _problem_config(cfg)
+        return
+    if group == "backend" and path.stem in ("trainer", "replay", "mfms"):
+        if path.stem == "mfms" and (SHARED / "mfms").exists():
+            instantiate(cfg[group], group).close()
+        else:  # needs data the repository does not ship: the error is one line saying what to do
+            with pytest.raises(BomixError):
+                instantiate(cfg[group], group)
+        return
+    if group == "executor" and path.stem in ("ray", "slurm"):
+        pytest.importorskip({"ray": "ray", "slurm": "submitit"}[path.stem])
+    if group == "policy" and path.stem == "fixed":
+        obj = instantiate(cfg[group], group)
+        assert obj.evaluate is True
+        return
+    obj = instantiate(cfg[group], group)
+    if group == "backend":
+        obj.close()
+
+
+def test_static_reader_agrees_with_the_signatures():
+    """component_defaults reads source without importing (fast start); it must equal inspect's answer."""
+    targets = {group_target(g, OmegaConf.to_container(OmegaConf.load(p))) for g, p in _options()}
+    for target in sorted(targets):
+        assert component_defaults(target) == signature_defaults(target), target
+
+
+def test_python_constructors_are_the_cli_algorithms():
+    from bomix.app import compose
+    from bomix.executors.slurm import SubmititExecutor
+    from bomix.policies.bo import MFBOPolicy, MFKGPolicy, MFMESPolicy
+
+    for cls, name in [(MFBOPolicy, "mfbo"), (MFKGPolicy, "mfkg"), (MFMESPolicy, "mfmes")]:
+        cli = instantiate(compose([f"policy={name}"]).policy, "policy")
+        py = cls()
+        assert vars(cli).keys() == vars(py).keys()
+        for k, v in vars(py).items():
+            assert repr(getattr(cli, k)) == repr(v), (name, k)
+    assert MFBOPolicy().gp_cfg.linear_mean is True
+    assert MFKGPolicy().max_obs == 200 == MFMESPolicy().max_obs
+    ex = instantiate(compose(["executor=slurm"]).executor, "executor")
+    assert vars(ex) == vars(SubmititExecutor())
+
+
+def test_trainer_settings_come_from_the_problem_or_python():
+    from bomix.app import compose
+    from bomix.backends.trainer.train import TrainConfig
+
+    cfg = compose(["backend=trainer", "problem=gpu_ladder"])
+    assert cfg.backend.lr == 6e-4 and cfg.backend.warmup == 2000 and cfg.backend.weight_decay == TrainConfig.weight_decay
+    cfg = compose(["backend=trainer"])
+    assert cfg.backend.lr == TrainConfig.lr and cfg.backend.ladder == "cpu" and cfg.backend.max_steps == 1000
+    cfg = compose(["backend=trainer", "problem=demo_cpu", "backend.lr=0.01"])
+    assert cfg.backend.lr == 0.01 and cfg.backend.max_steps == 500
+
+
+def test_operational_keys_and_diff():
+    assert "budget" in OPERATIONAL_KEYS and "batch_size" in OPERATIONAL_KEYS and "seed" not in OPERATIONAL_KEYS
+    a = {"seed": 0, "policy": {"name": "random", "alpha": 1.0}, "backend": {"delay": 0.0, "k": 5}}
+    b = {"seed": 3, "policy": {"name": "random", "alpha": 1}, "backend": {"delay": 0.5, "k": 5}, "log_level": "INFO"}
+    assert fingerprint(a) != fingerprint(b)
+    assert config_diff(fingerprint(a), fingerprint(b)) == "seed: 0 -> 3"  # alpha 1 == 1.0; delay, log_level operational
+    assert fingerprint({"backend": {"delay": 1.0, "k": 5}}) == {"backend": {"k": 5}}

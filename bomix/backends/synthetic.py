@@ -11,6 +11,13 @@ and ``loss:target`` = ``sum_i u_i L_i`` with a sparse ``u`` (the last domain is 
 so the target optimum sits on the simplex boundary). Because every domain has its own exponent that
 changes with scale, the best mixture moves with both scale and steps. Observation noise is optional,
 heteroskedastic (larger at corner mixtures) and correlated along a run's curve.
+
+Order dependence is opt-in: with forgetting ``rho < 1`` (per step) ``D <- rho D + new tokens``, so a
+static mixture's effective tokens after ``S`` steps are ``(1 - rho^S) / (1 - rho)`` steps' worth
+(``rho = 1``: ``S``; then no schedule can beat the best static mixture). Static mixtures and
+schedules stay closed form; a spec with an online ``controller`` is simulated step by step
+(:mod:`bomix.backends.synthetic_steps`: batch sampling, batch noise, absent domains, reference
+losses, gradient dots). ``law=`` overrides any law parameter by hand (tests).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from bomix.backends.truth import dense_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
+from bomix.online import SignalCosts
 from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
 from bomix.space import Fidelity, Mixture, Scale, Space
 
@@ -45,11 +53,23 @@ class SyntheticBackend(Backend):
         fail_prob: probability that a run fails (to test failure handling).
         delay: seconds each run sleeps (to test dispatch, parallelism and kills).
         seed: the problem instance (law parameters) and the noise stream.
+        rho: forgetting per step (1 = none; see module docstring).
+        batch_size: sequences per step of the step simulator (online runs).
+        batch_noise: sd of one sequence's train loss around the law (online runs' batch noise).
+        eval_noise: sd of a validation loss asked for by a controller.
+        token_sd: token-level spread of the excess loss relative to the reducible loss (DoReMi's
+            per-token clipping).
+        grad_noise: relative noise of simulated gradient dots.
+        lr: learning rate reported to controllers (gradient dots are scaled by it).
+        eval_batch: validation sequences per domain per request (for the charged overhead).
+        law: hand-set law parameters overriding the drawn ones: any of ``E, A, a, B, b0, g`` (K,),
+            ``T`` (K, K), ``u`` (K,).
     """
 
     name = "synthetic"
     supports_schedule = True
     supports_continuation = True
+    supports_controller = True
 
     def __init__(
         self,
@@ -65,6 +85,15 @@ class SyntheticBackend(Backend):
         fail_prob: float = 0.0,
         delay: float = 0.0,
         seed: int = 0,
+        rho: float = 1.0,
+        batch_size: int = 256,
+        batch_noise: float = 0.5,
+        eval_noise: float = 0.01,
+        token_sd: float = 0.5,
+        grad_noise: float = 0.1,
+        lr: float = 3e-3,
+        eval_batch: int = 64,
+        law: Mapping[str, Sequence] | None = None,
     ):
         domains = list(domains) if domains else [f"d{i}" for i in range(int(k))]
         k = len(domains)
@@ -86,8 +115,18 @@ class SyntheticBackend(Backend):
         self.cost_model = FlopsCost(self.space, tokens_per_step)
         self.metrics = tuple([f"loss:{d}" for d in domains] + ["loss:target"])
         self.default_objective = Objective.metric("loss:target")
+        if not 0.0 < float(rho) <= 1.0:
+            raise BomixError(f"rho (forgetting per step) must be in (0, 1], got {rho}")
+        if batch_size < 1 or batch_noise < 0 or eval_noise < 0 or token_sd <= 0 or grad_noise < 0 or lr <= 0:
+            raise BomixError("batch_size >= 1, noises >= 0, token_sd > 0 and lr > 0")
+        self.rho, self.batch_size = float(rho), int(batch_size)
+        self.batch_noise, self.eval_noise, self.token_sd = float(batch_noise), float(eval_noise), float(token_sd)
+        self.grad_noise, self.lr, self.eval_batch = float(grad_noise), float(lr), int(eval_batch)
         self._draw_law(np.random.default_rng([20250, self.seed]))
+        if law:
+            self._set_law(law)
         self._optima: dict[str, tuple[Mixture, float]] = {}
+        self._recipes: dict[str, float] = {}
 
     # ----- the law ---------------------------------------------------------------------------
     def _draw_law(self, rng: np.random.Generator) -> None:
@@ -106,6 +145,51 @@ class SyntheticBackend(Backend):
         u[-1] = 0.0
         self.u = u / u.sum()
         self.floor = 1e-3
+
+    def _set_law(self, law: Mapping[str, Sequence]) -> None:
+        k = self.space.k
+        shapes = {"E": (k,), "A": (k,), "a": (k,), "B": (k,), "b0": (k,), "g": (k,), "T": (k, k), "u": (k,)}
+        for key, val in law.items():
+            if key not in shapes:
+                raise BomixError(f"unknown law parameter {key!r}: choose from {sorted(shapes)}")
+            arr = np.asarray(val, dtype=float)
+            if arr.shape != shapes[key] or not np.all(np.isfinite(arr)):
+                raise BomixError(f"law parameter {key} must be finite with shape {shapes[key]}, got {arr.shape}")
+            if key == "u":
+                if np.any(arr < 0) or arr.sum() <= 0:
+                    raise BomixError("law parameter u must be non-negative with a positive sum")
+                arr = arr / arr.sum()
+            if key == "T" and np.any(arr < 0):
+                raise BomixError("law parameter T (transfer) must be non-negative")
+            setattr(self, key, arr)
+
+    def law_terms(self, params: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(E + A N^-a, B, b)`` at one scale: ``L_i(D) = const_i + B_i (D_i / 1e9 + floor)^(-b_i)``."""
+        b = self.b0 + self.g * self._s(params)
+        return self.E + self.A * (params / 1e6) ** (-self.a), self.B.copy(), b
+
+    def step_equivalents(self, steps) -> np.ndarray:
+        """Effective steps of a static mixture after ``steps`` under forgetting ``rho``."""
+        steps = np.asarray(steps, dtype=float)
+        if self.rho == 1.0:
+            return steps
+        return (1.0 - self.rho**steps) / (1.0 - self.rho)
+
+    def reference_losses(self, reference: Mapping) -> np.ndarray:
+        """``(K,)`` final validation losses of a static reference run ``{mixture, scale, steps}``."""
+        try:
+            w = np.asarray(reference["mixture"], dtype=float)
+            scale, steps = str(reference["scale"]), int(reference["steps"])
+        except (KeyError, TypeError, ValueError):
+            raise BomixError("a model reference on the synthetic backend needs the reference run's "
+                             "mixture, scale and steps") from None
+        m = self.metrics_at(w, scale, steps)
+        return np.array([m[f"loss:{d}"][0] for d in self.space.domains])
+
+    def signal_costs(self, spec: RunSpec) -> SignalCosts:
+        """Costs the trainer would pay: K validation batches forward, a reference forward, one val gradient."""
+        frac = self.eval_batch / self.batch_size
+        return SignalCosts(val=self.space.k * frac / 3.0, reference=1.0 / 3.0, grads=frac)
 
     def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
         """Effective tokens ``(n, K)`` and params ``(n,)`` -> metric -> ``(n,)`` noiseless values."""
@@ -129,7 +213,7 @@ class SyntheticBackend(Backend):
         """Vectorised noiseless metrics for static mixtures ``(n, K)`` at one scale."""
         w = np.atleast_2d(np.asarray(w, dtype=float))
         steps = np.broadcast_to(np.asarray(steps, dtype=float), (w.shape[0],))
-        eff = (w @ self.T.T) * (steps * self.space.tokens_per_step)[:, None]
+        eff = (w @ self.T.T) * (self.step_equivalents(steps) * self.space.tokens_per_step)[:, None]
         params = np.full(w.shape[0], self.space.scale(scale).params)
         return self._noiseless(eff, params)
 
@@ -145,10 +229,18 @@ class SyntheticBackend(Backend):
             return RunResult(spec, "failed", cost=cost, error="synthetic failure (fail_prob)",
                              wall_time=time.perf_counter() - t0)
         steps = np.arange(self.eval_every, spec.steps + 1, self.eval_every)
-        sched = spec.schedule or MixtureSchedule((0,), (spec.mixture,))
-        eff = self._effective_tokens(sched, steps)
-        params = np.full(steps.size, self.space.scale(spec.scale).params)
-        metrics = self._noiseless(eff, params)
+        info: dict = {}
+        if spec.controller is not None:
+            from bomix.backends.synthetic_steps import simulate
+
+            metrics, info = simulate(self, spec)
+            steps = np.asarray(info.pop("steps_evaluated"))
+            sched = MixtureSchedule.from_dict(info["schedule"])
+        else:
+            sched = spec.schedule or MixtureSchedule((0,), (spec.mixture,))
+            eff = self._effective_tokens(sched, steps)
+            params = np.full(steps.size, self.space.scale(spec.scale).params)
+            metrics = self._noiseless(eff, params)
         if self.noise > 0:
             w = sched.average(spec.steps).weights
             k = self.space.k
@@ -158,16 +250,22 @@ class SyntheticBackend(Backend):
             z_run = rng.standard_normal(len(metrics))
             z_eval = rng.standard_normal((len(metrics), n_all))[:, steps // self.eval_every - 1]
             for j, m in enumerate(metrics):
-                metrics[m] = metrics[m] + sd * (z_run[j] + 0.3 * z_eval[j])
+                if not m.startswith("train_loss:"):
+                    metrics[m] = metrics[m] + sd * (z_run[j] + 0.3 * z_eval[j])
+        info.setdefault("average_mixture", sched.average(spec.steps).to_list())
         return RunResult(spec, "ok", Curve(steps, metrics), cost=cost, wall_time=time.perf_counter() - t0,
-                         info={"average_mixture": sched.average(spec.steps).to_list()})
+                         info=info)
 
     def _effective_tokens(self, sched: MixtureSchedule, steps: np.ndarray) -> np.ndarray:
-        """Cumulative effective tokens ``(len(steps), K)`` under a piecewise-constant schedule."""
+        """Effective tokens ``(len(steps), K)`` under a piecewise-constant schedule (with forgetting:
+        a segment ending ``r`` steps before the evaluated step is discounted by ``rho^r``)."""
         starts = list(sched.starts) + [np.inf]
         eff = np.zeros((steps.size, self.space.k))
         for a, b, m in zip(starts, starts[1:], sched.mixtures):
-            span = np.clip(np.minimum(steps, b) - a, 0, None)
+            end = np.minimum(steps, b)
+            span = np.clip(end - a, 0, None)
+            if self.rho != 1.0:  # sum_{t=a}^{end-1} rho^(steps-1-t) = rho^(steps-end) (1-rho^span)/(1-rho)
+                span = np.where(span > 0, self.rho ** (steps - end) * self.step_equivalents(span), 0.0)
             eff += span[:, None] * (self.T @ m.weights)[None, :]
         return eff * self.space.tokens_per_step
 
@@ -190,5 +288,19 @@ class SyntheticBackend(Backend):
         self._optima[key] = out
         return out
 
+    def true_value_recipe(self, spec: RunSpec, objective: Objective) -> float:
+        """Noiseless objective at the end of ``spec`` run step by step (its controller's decisions
+        still see batch noise from the spec's seed): the value of an online *recipe* (target mode)."""
+        from bomix.backends.synthetic_steps import simulate
+
+        key = f"{objective.name}|{spec.to_json()}"
+        if key not in self._recipes:
+            metrics, _ = simulate(self, spec, noiseless=False)
+            self._recipes[key] = float(objective.values({m: v[-1:] for m, v in metrics.items()})[0])
+        return self._recipes[key]
+
     def describe(self) -> dict:
-        return {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}
+        d = {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}
+        if self.rho != 1.0:
+            d["rho"] = self.rho
+        return d

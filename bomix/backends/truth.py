@@ -50,3 +50,49 @@ def dense_optimum(f: Callable[[np.ndarray], np.ndarray], k: int, n_random: int =
 def _snap(x: np.ndarray) -> np.ndarray:
     x = np.where(x < ZERO, 0.0, x)
     return x / x.sum()
+
+
+def trusted_optimum(f: Callable[[np.ndarray], np.ndarray], centres: np.ndarray, radius: float,
+                    n_random: int = 20000, n_refine: int = 10, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Minimise ``f`` over the part of the simplex within TV distance ``radius`` of a centre.
+
+    Candidates: the centres, and per draw a random centre ``c`` moved toward a Dirichlet(1), Dirichlet(0.2)
+    or vertex direction ``d``: ``(1 - l) c + l d`` with ``TV = l * TV(d, c) <= radius``, half of them on the
+    region's boundary. The best are refined by SLSQP under ``TV(x, c) <= radius`` for their nearest centre.
+
+    Args:
+        f: vectorised objective, ``(n, k) -> (n,)``.
+        centres: ``(m, k)`` logged mixtures.
+        radius: trusted TV distance (> 0).
+
+    Returns:
+        ``(w (k,), value)``, ``w`` inside the region.
+    """
+    from bomix.proposals import tv_distance
+
+    C = np.atleast_2d(np.asarray(centres, dtype=float))
+    m, k = C.shape
+    rng = np.random.default_rng(seed)
+    n3 = max(1, n_random // 3)
+    D = np.vstack([rng.dirichlet(np.ones(k), n3), rng.dirichlet(np.full(k, 0.2), n3),
+                   np.eye(k)[rng.integers(k, size=n3)]])
+    c = C[rng.integers(m, size=len(D))]
+    tv = 0.5 * np.abs(D - c).sum(1)
+    lmax = np.minimum(1.0, radius / np.maximum(tv, 1e-12))
+    lam = np.where(rng.random(len(D)) < 0.5, lmax, rng.uniform(0, 1, len(D)) * lmax)
+    cand = np.vstack([C, (1 - lam[:, None]) * c + lam[:, None] * D])
+    vals = f(cand)
+    best_w, best_v = cand[int(np.argmin(vals))], float(np.min(vals))
+    for start in cand[np.argsort(vals)[:n_refine]]:
+        cj = C[int(np.argmin(0.5 * np.abs(C - start).sum(1)))]
+        res = minimize(lambda x: float(f(x[None])[0]), start, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0},
+                                    {"type": "ineq", "fun": lambda x, cj=cj: radius - 0.5 * np.abs(x - cj).sum()}],
+                       options={"ftol": 1e-12, "maxiter": 300})
+        x = _snap(np.clip(res.x, 0, None))
+        if tv_distance(x[None], C)[0] > radius + 1e-9:
+            continue
+        v = float(f(x[None])[0])
+        if v < best_v:
+            best_w, best_v = x, v
+    return best_w, best_v

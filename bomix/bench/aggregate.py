@@ -10,13 +10,17 @@ follow DESIGN.md "Metrics":
   as ``+inf`` regret (worse than any), so the median over seeds exists only where more than half
   of the seeds have recommended. Non-finite results are reported as NaN (``null`` in JSON) and are
   not plotted.
-- Cost to reach ``regret <= eps``: the ``budget_used`` of a seed's first recommendation with
-  regret ``<= eps``; a seed that never gets there counts as its full budget (``summary.json``
-  ``budget``). The median over seeds is *censored* (a lower bound) when fewer than half of the
-  seeds reached ``eps``.
-- Speedup of policy A over policy B at eps = median cost(B) / median cost(A); ``bound`` says
+- Cost to reach ``regret <= eps`` (the *reach*): the cost from which the seed's regret stays
+  ``<= eps`` until its budget ends, i.e. the ``budget_used`` of the recommendation after its last one
+  with regret ``> eps`` (a recommendation that dips below eps once and climbs back has not reached
+  it); a seed whose final recommendation is above eps never got there and counts as its full
+  budget (``summary.json`` ``budget``). The median over seeds is *censored* (a lower bound) when
+  fewer than half of the seeds reached ``eps``. The *first touch* (cost of the first recommendation
+  with regret ``<= eps``) is kept as a secondary, labelled column (``first_*``).
+- Speedup of policy A over policy B at eps = median reach(B) / median reach(A); ``bound`` says
   whether censoring makes it exact (``=``), a lower bound (``>=``, B censored), an upper bound
-  (``<=``, A censored) or unknown (``?``, both censored).
+  (``<=``, A censored) or unknown (``?``, both censored). A ratio with a zero-cost median (a policy
+  that spends nothing, such as ``uniform``) is meaningless: NaN with bound ``-``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ MAX_LABEL = 60
 
 #: columns of :func:`load_campaigns`
 COLUMNS = ["campaign", "backend", "objective", "policy", "seed", "budget", "final_cost", "final_regret",
-           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value"]
+           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated"]
 
 
 # ----- discovery and loading ----------------------------------------------------------------------
@@ -100,8 +104,10 @@ def _read_store(d: Path) -> tuple[pd.DataFrame, dict]:
     if not CampaignLayout(d).store.is_file():
         raise BomixError(f"{d} has summary.json but no {STORE_FILE}: cannot build its regret curve")
     with StoreReader(d) as st:
-        recs = st.recommendations()[["idx", "n_finished", "budget_used", "true_value", "regret"]]
+        recs = st.recommendations()
         config = st.get_meta("config", {})
+    keep = ["idx", "n_finished", "budget_used", "true_value", "regret"]
+    recs = recs[keep + (["extrapolated"] if "extrapolated" in recs.columns else [])]  # older stores: unknown
     return recs, config if isinstance(config, dict) else {}
 
 
@@ -170,7 +176,8 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
         ``objective``, ``policy``, ``seed``, ``budget``, ``final_cost`` = ``budget_used`` of the
         summary, ``final_regret``, ``stop_reason``) repeated on each of its recommendations
         (``rec`` index, ``n_finished``, ``cost`` = cumulative ``budget_used`` when made,
-        ``regret`` (NaN off simulators), ``true_value``). Sorted by campaign then ``rec``.
+        ``regret`` (NaN off simulators), ``true_value``, ``extrapolated``: 1.0 when the simulator scored
+        it outside its trust region, 0.0 inside, NaN unknown). Sorted by campaign then ``rec``.
         ``policy`` is the policy name, suffixed with the config keys that differ when one
         name was run with several configs (see :func:`variant_labels`); ``policy_name`` is
         the bare name.
@@ -217,6 +224,8 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
             "cost": recs["budget_used"].astype(float).to_numpy(),
             "regret": pd.to_numeric(recs["regret"], errors="coerce").astype(float).to_numpy(),
             "true_value": pd.to_numeric(recs["true_value"], errors="coerce").astype(float).to_numpy(),
+            "extrapolated": (pd.to_numeric(recs["extrapolated"], errors="coerce").astype(float).to_numpy()
+                             if "extrapolated" in recs else np.full(len(recs), np.nan)),
         })
         frames.append(frame)
     if not frames:
@@ -366,16 +375,39 @@ def _check_eps(eps: Iterable[float]) -> list[float]:
     return sorted(set(out), reverse=True)
 
 
+def reach_index(regret: np.ndarray, eps: float) -> int | None:
+    """Index of the recommendation from which ``regret`` stays ``<= eps`` to the end (None if it ends above).
+
+    Args:
+        regret: ``(n,)`` regrets in the order they were made; non-finite entries are skipped (the
+            previous value stands, as in :func:`step_values`).
+        eps: threshold.
+
+    Returns:
+        The first index ``i`` with a finite regret such that every finite regret from ``i`` on is
+        ``<= eps``; None when the last finite regret is ``> eps`` or there is none.
+    """
+    r = np.asarray(regret, dtype=float)
+    fin = np.flatnonzero(np.isfinite(r))
+    if fin.size == 0 or r[fin[-1]] > eps:
+        return None
+    above = fin[r[fin] > eps]
+    return int(fin[0]) if above.size == 0 else int(fin[fin > above[-1]][0])
+
+
 def seed_cost_to_reach(df: pd.DataFrame, eps: Iterable[float]) -> pd.DataFrame:
-    """Per campaign and eps: the cost of its first recommendation with ``regret <= eps``.
+    """Per campaign and eps: the reach (see the module doc) and the first touch.
 
     Args:
         df: :func:`load_campaigns` output.
         eps: regret thresholds.
 
     Returns:
-        DataFrame ``backend, objective, policy, seed, campaign, eps, reached, cost`` where ``cost``
-        is the campaign's budget when not reached. Campaigns without finite regrets are left out.
+        DataFrame ``backend, objective, policy, seed, campaign, eps, reached, cost, first_reached,
+        first_cost, spent`` where ``cost`` is the cost from which regret stays ``<= eps`` (the budget
+        when not reached), ``first_cost`` that of the first recommendation ``<= eps`` (secondary; the
+        budget when never touched) and ``spent`` the campaign's final cost. Campaigns without finite
+        regrets are left out.
     """
     eps = _check_eps(eps)
     rows = []
@@ -384,18 +416,23 @@ def seed_cost_to_reach(df: pd.DataFrame, eps: Iterable[float]) -> pd.DataFrame:
         if not np.isfinite(r).any():
             continue
         first = c.iloc[0]
+        costs = c["cost"].to_numpy(float)
+        budget = float(first["budget"])
         for e in eps:
             hit = np.flatnonzero(np.isfinite(r) & (r <= e))
-            reached = hit.size > 0
-            cost = float(c["cost"].iloc[hit[0]]) if reached else float(first["budget"])
+            i = reach_index(r, e)
             rows.append({"backend": first["backend"], "objective": first["objective"], "policy": first["policy"],
-                         "seed": int(first["seed"]), "campaign": camp, "eps": e, "reached": reached, "cost": cost})
-    cols = ["backend", "objective", "policy", "seed", "campaign", "eps", "reached", "cost"]
+                         "seed": int(first["seed"]), "campaign": camp, "eps": e, "reached": i is not None,
+                         "cost": float(costs[i]) if i is not None else budget,
+                         "first_reached": hit.size > 0, "first_cost": float(costs[hit[0]]) if hit.size else budget,
+                         "spent": float(first["final_cost"])})
+    cols = ["backend", "objective", "policy", "seed", "campaign", "eps", "reached", "cost", "first_reached",
+            "first_cost", "spent"]
     return pd.DataFrame(rows, columns=cols)
 
 
 def cost_to_reach(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS) -> pd.DataFrame:
-    """Median (and IQR) over seeds of the cost to reach ``regret <= eps``, per group and eps.
+    """Median (and IQR) over seeds of the reach of ``regret <= eps``, per group and eps.
 
     Args:
         df: :func:`load_campaigns` output.
@@ -403,8 +440,9 @@ def cost_to_reach(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS) -> pd.Da
 
     Returns:
         DataFrame ``backend, objective, policy, eps, median, q25, q75, n_seeds, n_reached,
-        frac_reached, censored`` (``censored``: fewer than half reached, so the median is the
-        budget and only a lower bound).
+        frac_reached, censored, first_median, first_n_reached, spends_nothing`` (``censored``: fewer
+        than half reached, so the median is the budget and only a lower bound; ``first_*``: the
+        first-touch figures, secondary; ``spends_nothing``: every seed's final cost is 0).
     """
     per = seed_cost_to_reach(df, eps)
     rows = []
@@ -413,9 +451,12 @@ def cost_to_reach(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS) -> pd.Da
         n, k = len(g), int(g["reached"].sum())
         rows.append({"backend": b, "objective": o, "policy": p, "eps": float(e), "median": float(med),
                      "q25": float(q25), "q75": float(q75), "n_seeds": n, "n_reached": k,
-                     "frac_reached": k / n, "censored": 2 * k <= n and k < n})
+                     "frac_reached": k / n, "censored": 2 * k <= n and k < n,
+                     "first_median": float(quantiles(g["first_cost"].to_numpy(float), (0.5,))[0]),
+                     "first_n_reached": int(g["first_reached"].sum()),
+                     "spends_nothing": bool((g["spent"].fillna(0.0) <= 0).all())})
     cols = ["backend", "objective", "policy", "eps", "median", "q25", "q75", "n_seeds", "n_reached",
-            "frac_reached", "censored"]
+            "frac_reached", "censored", "first_median", "first_n_reached", "spends_nothing"]
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["backend", "objective", "eps", "policy"], ascending=[True, True, False, True],
                            ignore_index=True)
@@ -430,8 +471,9 @@ def speedups(ctr: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
 
     Returns:
         DataFrame ``backend, objective, eps, policy, over, speedup, bound`` where
-        ``speedup = median cost(over) / median cost(policy)`` (``inf`` if the policy's cost is 0,
-        NaN if both are) and ``bound`` is ``=``, ``>=``, ``<=`` or ``?`` (see the module doc).
+        ``speedup = median cost(over) / median cost(policy)`` and ``bound`` is ``=``, ``>=``, ``<=``
+        or ``?`` (see the module doc); a pair with a zero-cost median or a policy that spends
+        nothing gets NaN and bound ``-`` (no ratio is meaningful).
 
     Raises:
         BomixError: ``baseline`` is not among the policies.
@@ -447,10 +489,13 @@ def speedups(ctr: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
                 if over == a or over not in by:
                     continue
                 ca, cb = by[a].median, by[over].median
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    s = float(np.float64(cb) / np.float64(ca))
-                bound = {(False, False): "=", (False, True): ">=", (True, False): "<=", (True, True): "?"}[
-                    (bool(by[a].censored), bool(by[over].censored))]
+                nothing = bool(getattr(by[a], "spends_nothing", False) or getattr(by[over], "spends_nothing", False))
+                if nothing or not (ca > 0 and cb > 0):
+                    s, bound = float("nan"), "-"
+                else:
+                    s = float(cb / ca)
+                    bound = {(False, False): "=", (False, True): ">=", (True, False): "<=", (True, True): "?"}[
+                        (bool(by[a].censored), bool(by[over].censored))]
                 rows.append({"backend": b, "objective": o, "eps": float(e), "policy": a, "over": over,
                              "speedup": s, "bound": bound})
     return pd.DataFrame(rows, columns=["backend", "objective", "eps", "policy", "over", "speedup", "bound"])
@@ -464,7 +509,9 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25,
-        regret_q75, cost_median, cost_q25, cost_q75, budget`` (regret NaN off simulators).
+        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all``
+        (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
+        of all recommendations scored by extrapolation, among those with a known flag; NaN if none).
     """
     camp = df.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1).copy()
     camp["final_regret"] = camp["final_regret"].where(np.isfinite(camp["final_regret"]), camp["regret"])
@@ -477,8 +524,17 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
                      "seeds": sorted(int(s) for s in g["seed"]),
                      "regret_median": float(rq[1]), "regret_q25": float(rq[0]), "regret_q75": float(rq[2]),
                      "cost_median": float(cq[1]), "cost_q25": float(cq[0]), "cost_q75": float(cq[2]),
-                     "budget": float(g["budget"].max())})
+                     "budget": float(g["budget"].max()),
+                     "extrapolated_final": _frac(g["extrapolated"]),
+                     "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"])})
     return pd.DataFrame(rows)
+
+
+def _frac(flags: pd.Series) -> float:
+    """Mean of the known (non-NaN) 0/1 flags; NaN when none is known."""
+    v = pd.to_numeric(flags, errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
 
 
 # ----- everything ---------------------------------------------------------------------------------
@@ -511,6 +567,12 @@ def warnings_for(df: pd.DataFrame) -> list[str]:
                        "(all are counted)")
         if g["budget"].nunique() > 1:
             out.append(f"{'/'.join(key)}: campaigns have different budgets {sorted(g['budget'].unique())}")
+    for key, g in df.groupby(GROUP, sort=True):
+        last = g.sort_values("rec").groupby("campaign").tail(1)
+        f = _frac(last["extrapolated"])
+        if np.isfinite(f) and f > 0:
+            out.append(f"{'/'.join(key)}: {f:.0%} of the final recommendations were scored by extrapolation "
+                       "(outside the simulator's trust region): their regrets are the model's guess")
     for key, g in df.groupby(PROBLEM, sort=True):
         if not np.isfinite(g["regret"]).any():
             out.append(f"{'/'.join(key)}: no regrets recorded (not a simulator backend): only final cost is reported")

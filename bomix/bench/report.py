@@ -19,6 +19,11 @@ def fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _pct(x: Any) -> str:
+    """A fraction as a percentage, ``-`` when unknown."""
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.0f}%"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -56,14 +61,16 @@ def to_markdown(summary: dict) -> str:
         n_seeds = sorted({r["n_seeds"] for r in rows})
         seeds = str(n_seeds[0]) if len(n_seeds) == 1 else f"{n_seeds[0]}-{n_seeds[-1]}"
         lines += [f"## {backend} / {objective} ({seeds} seeds per policy)", "", "### Final recommendation", ""]
-        lines += _table(["policy", "seeds", "final regret", "compute used"], [
+        lines += _table(["policy", "seeds", "final regret", "compute used", "extrapolated (final / all recs)"], [
             [r["policy"], str(r["n_seeds"]), _band(r["regret_median"], r["regret_q25"], r["regret_q75"]),
-             _band(r["cost_median"], r["cost_q25"], r["cost_q75"])] for r in rows])
+             _band(r["cost_median"], r["cost_q25"], r["cost_q75"]),
+             f"{_pct(r.get('extrapolated_final'))} / {_pct(r.get('extrapolated_all'))}"] for r in rows])
         lines.append("")
         have = [r for r in rows if any((backend, objective, r["policy"], e) in ctr for e in eps)]
         if have:
             lines += ["### Cost to reach regret <= eps", "",
-                      "(reached/seeds in parentheses; seeds that never reach eps count as their budget; "
+                      "(the cost from which a seed's regret stays <= eps until its budget ends; "
+                      "reached/seeds in parentheses; seeds that never reach eps count as their budget; "
                       "`>=` marks a median that is only a lower bound because half or more did not reach it)", ""]
             body = []
             for r in have:
@@ -77,6 +84,18 @@ def to_markdown(summary: dict) -> str:
                     cells.append(f"{mark}{_band(c['median'], c['q25'], c['q75'])} ({c['n_reached']}/{c['n_seeds']})")
                 body.append(cells)
             lines += _table(["policy"] + [f"eps={fmt(e)}" for e in eps], body)
+            lines.append("")
+            lines += ["First touch (secondary): median cost of the first recommendation with regret <= eps, "
+                      "even if regret later climbed back above it (touched/seeds in parentheses)", ""]
+            body = []
+            for r in have:
+                cells = [r["policy"]]
+                for e in eps:
+                    c = ctr.get((backend, objective, r["policy"], e))
+                    cells.append("-" if c is None or c.get("first_median") is None else
+                                 f"{fmt(c['first_median'])} ({c.get('first_n_reached', '-')}/{c['n_seeds']})")
+                body.append(cells)
+            lines += _table(["policy"] + [f"first touch eps={fmt(e)}" for e in eps], body)
             lines.append("")
         pairs = sp.get((backend, objective), [])
         if pairs:
@@ -92,15 +111,16 @@ def _cell(r: dict | None) -> str:
     if r is None:
         return "-"
     b = r["bound"]
-    if b == "?":
-        return "?"
+    if b in ("?", "-"):
+        return b
     return ("" if b == "=" else b) + fmt(r["speedup"], 2) + "x"
 
 
 def _speedup_tables(pairs: list[dict], eps: list[float], baseline: str | None) -> list[str]:
     lines = ["### Speedups", "",
-             "speedup of A over B = median cost(B) / median cost(A) to reach regret <= eps "
-             "(`>=`/`<=`: bound from censored medians, `?`: neither reached)", ""]
+             "speedup of A over B = median cost(B) / median cost(A) to reach (and stay at) regret <= eps "
+             "(`>=`/`<=`: bound from censored medians, `?`: neither reached, `-`: one of them spends "
+             "nothing, no ratio)", ""]
     by = {(r["policy"], r["over"], r["eps"]): r for r in pairs}
     policies = sorted({r["policy"] for r in pairs} | {r["over"] for r in pairs})
     if baseline is not None:

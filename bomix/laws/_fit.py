@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - optional
         return nullcontext()
 
 from bomix.errors import BomixError
+from bomix.runtable import domains_of, mcols, metrics_of, wcols
 from bomix.space import Mixture
 
 DTYPE = torch.float64
@@ -162,7 +163,7 @@ def check_table(table: pd.DataFrame, need: Sequence[str] = ("run_id", "step")) -
 
 def table_domains(table: pd.DataFrame) -> list[str]:
     """Domain names from the ``w:<domain>`` columns, in column order."""
-    doms = [c[2:] for c in table.columns if c.startswith("w:")]
+    doms = domains_of(table.columns)
     if len(doms) < 2:
         raise BomixError("the table needs >= 2 'w:<domain>' weight columns")
     return doms
@@ -170,7 +171,7 @@ def table_domains(table: pd.DataFrame) -> list[str]:
 
 def table_metrics(table: pd.DataFrame) -> list[str]:
     """Metric names from the ``m:<metric>`` columns."""
-    return [c[2:] for c in table.columns if c.startswith("m:")]
+    return metrics_of(table.columns)
 
 
 def final_rows(table: pd.DataFrame, step: int | None = None, scale: str | None = None) -> pd.DataFrame:
@@ -191,7 +192,7 @@ def final_rows(table: pd.DataFrame, step: int | None = None, scale: str | None =
 
 def weights_of(table: pd.DataFrame, domains: Sequence[str]) -> np.ndarray:
     """``(n, K)`` mixtures from the ``w:`` columns (renormalised: logged weights may be rounded)."""
-    cols = [f"w:{d}" for d in domains]
+    cols = wcols(domains)
     missing = [c for c in cols if c not in table.columns]
     if missing:
         raise BomixError(f"the table lacks weight column(s) {missing}")
@@ -204,7 +205,7 @@ def weights_of(table: pd.DataFrame, domains: Sequence[str]) -> np.ndarray:
 
 def metric_values(table: pd.DataFrame, metrics: Sequence[str]) -> np.ndarray:
     """``(n, M)`` values of ``m:<metric>`` columns (BomixError if absent)."""
-    cols = [f"m:{m}" for m in metrics]
+    cols = mcols(metrics)
     missing = [m for m, c in zip(metrics, cols) if c not in table.columns]
     if missing:
         raise BomixError(f"the table lacks metric(s) {missing}; it has {table_metrics(table)}")
@@ -216,6 +217,9 @@ def domain_metric_map(domains: Sequence[str], metrics: Sequence[str],
     """Domain -> its own validation metric: ``given``, else the one metric named ``d`` or ending in
     ``:d``, ``/d`` or ``_d`` (``loss:github``, ``val/github``, ``ce_github``)."""
     if given:
+        bad = [d for d in given if d not in domains]
+        if bad:
+            raise BomixError(f"domain_metrics maps unknown domain(s) {bad}; the domains are {list(domains)}")
         unknown = [m for m in given.values() if m not in metrics]
         if unknown:
             raise BomixError(f"domain_metrics names unknown metric(s) {unknown}; known: {list(metrics)}")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bomix import runtable
 from bomix.errors import BomixError
 from bomix.laws._fit import (
     as_weights, bounds_or_default, check_table, final_rows, huber, metric_values, minimize_on_simplex,
@@ -248,7 +249,7 @@ def nested_extrapolate(
     check_table(table, ("run_id", "step", "params"))
     domains = table_domains(table)
     metrics = list(metrics) if metrics is not None else table_metrics(table)
-    wcols = [f"w:{d}" for d in domains]
+    wcols = runtable.wcols(domains)
     per_run = []
     for rid, g in table.groupby("run_id", sort=False):
         g = g.sort_values("step")
@@ -257,7 +258,7 @@ def nested_extrapolate(
         row = {c: float(g[c].iloc[0]) for c in wcols}
         row["params"] = float(g["params"].iloc[0])
         for m in metrics:
-            y = g[f"m:{m}"].to_numpy(dtype=float)
+            y = g[runtable.mcol(m)].to_numpy(dtype=float)
             s = g["step"].to_numpy(dtype=float)
             key = (rid, m, int(s[-1]), int(target_step))
             if cache is not None and key in cache:
@@ -278,9 +279,9 @@ def nested_extrapolate(
         row = {c: float(g[c].iloc[0]) for c in wcols}
         for m in metrics:
             if len(g) >= 3 and float(g["params"].iloc[-1]) != target_params:
-                row[f"m:{m}"] = float(PowerLaw.fit(g["params"], g[m], delta=delta).predict([target_params])[0])
+                row[runtable.mcol(m)] = float(PowerLaw.fit(g["params"], g[m], delta=delta).predict([target_params])[0])
             else:
-                row[f"m:{m}"] = float(g[m].iloc[-1])
+                row[runtable.mcol(m)] = float(g[m].iloc[-1])
         if len(g) < 3:
             log.info("mixture %d has %d scale(s): using its largest-scale prediction", i, len(g))
         row.update(run_id=f"mix{i}", step=int(target_step), params=float(target_params))

@@ -10,6 +10,7 @@ import numpy as np
 from bomix.cost import CostModel
 from bomix.history import History
 from bomix.objective import Objective
+from bomix.proposals import Proposals
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture, Space
 
@@ -22,9 +23,12 @@ class Problem:
         space: domains, ladder, bounds, target.
         objective: scalar to minimise.
         cost: cost model in target-run equivalents, ``cost(scale, steps, start=0)``.
-        supports_schedule / supports_continuation: backend capabilities.
-        candidates: for pool simulators, the only queryable (mixture, fidelity) points.
+        supports_schedule / supports_continuation / supports_controller: backend capabilities.
+        candidates: for pool simulators, the only queryable (mixture, fidelity) points (a flat list;
+            prefer ``proposals``).
         metrics: metric names a run reports.
+        proposals: what may be proposed at each fidelity (grid, pool, trust region); built from
+            ``space`` and ``candidates`` when not given (see :mod:`bomix.proposals`).
     """
 
     space: Space
@@ -32,8 +36,15 @@ class Problem:
     cost: CostModel
     supports_schedule: bool = False
     supports_continuation: bool = False
+    supports_controller: bool = False
     candidates: list[tuple[Mixture, Fidelity]] | None = None
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    proposals: Proposals | None = None
+
+    def __post_init__(self) -> None:
+        if self.proposals is None:
+            self.proposals = Proposals(self.space, self.candidates)
+        self.candidates = self.proposals.points()
 
 
 class Policy(ABC):
@@ -66,6 +77,10 @@ class Policy(ABC):
     def recommend(self, history: History) -> Mixture:
         """The mixture to train at the target fidelity, given everything observed so far."""
 
+    def diagnostics(self) -> dict:
+        """JSON-able facts the campaign copies into summary.json under "policy_info"."""
+        return {}
+
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
         start = spec.resume_step if spec.resume_from else 0
         return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + 1e-12
@@ -73,7 +88,3 @@ class Policy(ABC):
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""
         return None
-
-    def diagnostics(self) -> dict:
-        """JSON-able facts about the policy's decisions (copied into summary.json as ``policy_info``)."""
-        return {}

@@ -80,7 +80,7 @@ class RandomPolicy(Policy):
     """Random search: Dirichlet(``alpha``) mixtures inside the bounds, trained at ``fidelity``
     (default the target); recommends the best observed at that fidelity.
 
-    With a pool backend (``problem.candidates``) it samples among the pool's points at the fidelity.
+    With a pool backend it samples among the unused pool points at the fidelity (``problem.proposals``).
     """
 
     name = "random"
@@ -94,25 +94,11 @@ class RandomPolicy(Policy):
     def bind(self, problem, seed: int) -> None:
         super().bind(problem, seed)
         t = problem.space.target
-        self.fid = problem.space.check_fidelity(Fidelity(t.scale if self.scale_name is None else self.scale_name, int(t.steps if self.steps is None else self.steps)))
-        self._pool = None
-        if problem.candidates is not None:
-            pool = [m for m, f in problem.candidates if f == self.fid]
-            if not pool:
-                raise BomixError(f"the backend's pool has no runs at {self.fid}: choose policy.scale/steps from the pool")
-            self._pool = np.array([m.weights for m in pool])
+        self.fid = problem.proposals.check_fidelity(Fidelity(t.scale if self.scale_name is None else self.scale_name,
+                                                             int(t.steps if self.steps is None else self.steps)))
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
-        rng = self.rng(history)
-        if self._pool is not None:
-            used = {s.mixture for s in history.all_specs() if s.fidelity == self.fid}
-            free = [w for w in self._pool if Mixture(w) not in used]
-            if not free:
-                return []
-            idx = rng.choice(len(free), size=min(n, len(free)), replace=False)
-            ws = np.array([free[i] for i in idx])
-        else:
-            ws = self.space.sample(n, rng, self.alpha, self.fid)
+        ws = self.problem.proposals.sample(n, self.rng(history), self.fid, self.alpha, used=history.all_specs())
         specs = [RunSpec(Mixture(w, self.space.domains), self.fid.scale, self.fid.steps, tag="random") for w in ws]
         return [s for s in specs if self.fits(s, budget_left)]
 

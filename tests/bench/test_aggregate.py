@@ -120,7 +120,46 @@ def test_speedup_bounds_from_censored_medians():
     sp = speedups(ctr).set_index(["policy", "over"])
     assert sp.loc[("fast", "slow"), "speedup"] == 5.0 and sp.loc[("fast", "slow"), "bound"] == ">="
     assert sp.loc[("slow", "fast"), "speedup"] == 0.2 and sp.loc[("slow", "fast"), "bound"] == "<="
-    assert sp.loc[("zero", "fast"), "speedup"] == math.inf
+    # a zero-cost median has no meaningful ratio
+    assert math.isnan(sp.loc[("zero", "fast"), "speedup"]) and sp.loc[("zero", "fast"), "bound"] == "-"
+    assert math.isnan(sp.loc[("fast", "zero"), "speedup"]) and sp.loc[("fast", "zero"), "bound"] == "-"
+
+
+def test_reach_of_a_dip_then_climb_curve(tmp_path):
+    """A recommendation that dips below eps once and climbs back has not reached eps: the reach is the
+    cost from which regret stays <= eps; the first touch is kept as a secondary figure."""
+    from bomix.bench.aggregate import reach_index
+
+    assert reach_index(np.array([0.1, 0.001, 0.05, 0.004, 0.003]), 0.005) == 3
+    assert reach_index(np.array([0.1, 0.001, 0.05]), 0.005) is None
+    assert reach_index(np.array([0.001, np.nan, 0.002]), 0.005) == 0
+    assert reach_index(np.array([np.nan]), 0.005) is None
+    write_campaign(tmp_path / "dip", policy="dip", seed=0, recs=[(1.0, 0.1), (2.0, 0.001), (3.0, 0.05), (9.0, 0.04)])
+    write_campaign(tmp_path / "late", policy="late", seed=0, recs=[(1.0, 0.1), (5.0, 0.004), (8.0, 0.003)])
+    write_campaign(tmp_path / "dipback", policy="dipback", seed=0,
+                   recs=[(1.0, 0.002), (2.0, 0.3), (6.0, 0.001), (7.0, 0.002)])
+    df = load_campaigns([tmp_path])
+    per = seed_cost_to_reach(df, [0.005]).set_index("policy")
+    assert not per.loc["dip", "reached"] and per.loc["dip", "cost"] == 10.0  # never stayed: the budget
+    assert per.loc["dip", "first_reached"] and per.loc["dip", "first_cost"] == 2.0
+    assert per.loc["late", "cost"] == 5.0 and per.loc["dipback", "cost"] == 6.0 and per.loc["dipback", "first_cost"] == 1.0
+    ctr = cost_to_reach(df, [0.005]).set_index("policy")
+    assert ctr.loc["dip", "median"] == 10.0 and ctr.loc["dip", "first_median"] == 2.0
+    sp = speedups(cost_to_reach(df, [0.005])).set_index(["policy", "over"])
+    # first touch would have made "dip" 2.5x faster than "late"; the reach says it is slower
+    assert sp.loc[("late", "dip"), "speedup"] == pytest.approx(2.0)
+
+
+def test_a_policy_that_spends_nothing_gets_no_ratio(tmp_path):
+    from bomix.bench.report import to_markdown
+
+    write_campaign(tmp_path / "u", policy="uniform", seed=0, recs=[(0.0, 0.003)], budget_used=0.0)
+    write_campaign(tmp_path / "r", policy="random", seed=0, recs=[(1.0, 0.1), (4.0, 0.002)])
+    s = summarize([tmp_path], [0.005, 0.001])
+    assert all(r["bound"] == "-" and r["speedup"] is None for r in s["speedups"])
+    md = to_markdown(s)
+    assert "0x" not in md and "-x" not in md and "infx" not in md
+    assert "First touch (secondary)" in md
 
 
 def test_finals_by_hand(hand_dir):

@@ -15,7 +15,7 @@ def test_markdown_tables_all_pairs(hand_dir):
     md = to_markdown(summarize([hand_dir], [0.005, 0.001]))
     lines = md.splitlines()
     assert "## sim / loss (3 seeds per policy)" in lines
-    assert "| A | 3 | 0.004 [0.0025, 0.006] | 7 [6, 8] |" in lines
+    assert "| A | 3 | 0.004 [0.0025, 0.006] | 7 [6, 8] | - / - |" in lines  # old stores: flag unknown
     # cost to reach: A at eps 0.005 -> 4 [3.5, 7] (2/3); at 0.001 censored at the budget
     assert "| A | 4 [3.5, 7] (2/3) | >=10 [7, 10] (1/3) |" in lines
     assert "eps = 0.005 (row A over column B)" in lines

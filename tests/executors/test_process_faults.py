@@ -40,6 +40,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_killed_worker_fails_only_its_run_and_the_pool_recovers(tmp_path):
     backend = PidBackend(str(tmp_path), k=3, delay=1.5)
     ex = ProcessExecutor(workers=2, threads=1)
@@ -80,10 +81,3 @@ def test_campaign_retries_a_dead_workers_run_and_charges_it(tmp_path):
     # honest accounting: the lost run and its retry are both charged; the budget holds
     assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 4 + 1e-9
     assert s["n_runs"] == 4 and (runs["status"] == "ok").sum() == 3
-
-
-def test_no_retry_when_max_retries_is_zero(tmp_path):
-    backend = PidBackend(str(tmp_path), die="r00000", k=3)
-    s = run_campaign(backend, RandomPolicy(), budget=2, directory=tmp_path / "c",
-                     executor=ProcessExecutor(workers=1, threads=1, max_retries=0))
-    assert s["n_retries"] == 0 and s["n_failed"] == 1 and s["n_runs"] == 2

@@ -11,15 +11,21 @@ import pandas as pd
 
 from bomix.backends.base import Backend
 from bomix.backends.replay.model import MetricModel
-from bomix.backends.truth import dense_optimum
+from bomix.backends.replay.trust import trust_region
+from bomix.backends.truth import dense_optimum, trusted_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
+from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
+from bomix.proposals import TrustRegion
 from bomix.runs import Curve, RunResult, RunSpec
+from bomix.runtable import mcol, wcols
 from bomix.space import Fidelity, Mixture, Scale, Space
 
 REPO = Path(__file__).resolve().parents[3]
 MATCH_TOL = 1e-6
+#: the simulator.json layout this module reads (build.py writes it)
+FORMAT_VERSION = 2
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -58,8 +64,9 @@ class ReplayBackend(Backend):
             raise BomixError(f"no simulator at {root} (missing simulator.json): build one with "
                              "`bomix simulator build TABLE --out DIR` and set backend.path=DIR")
         meta = json.loads(meta_file.read_text())
-        if meta.get("format_version") != 1:
-            raise BomixError(f"{meta_file} has format_version {meta.get('format_version')}: rebuild the simulator")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise BomixError(f"{meta_file} has format_version {meta.get('format_version')}, this bomix reads "
+                             f"{FORMAT_VERSION}: rebuild it with `bomix simulator build TABLE --out {root}`")
         if not float(noise) >= 0:
             raise BomixError(f"backend.noise must be >= 0, got {noise}")
         self.path, self.meta = str(root), meta
@@ -70,16 +77,21 @@ class ReplayBackend(Backend):
         self.space = Space(tuple(meta["domains"]), [Scale(n, p) for n, p in meta["scales"].items()],
                            min_steps=meta["min_steps"], max_steps=meta["max_steps"],
                            target=Fidelity(tgt["scale"], int(tgt["steps"])), step_grid=tuple(meta["step_grid"]),
-                           tokens_per_step=meta.get("tokens_per_step"))
+                           tokens_per_step=meta.get("tokens_per_step"), grid=FidelityGrid.from_dict(meta["grid"]))
         self.cost_model = FlopsCost(self.space, meta.get("tokens_per_step"))
         self.metrics = tuple(meta["metrics"])
         self.default_objective = Objective.from_config(meta.get("objective"), self.metrics)
         self.supports_continuation = True
         self.eval_steps = np.asarray(meta["eval_steps"], dtype=np.int64)
         self._optima: dict[str, tuple[Mixture, float] | None] = {}
+        self.trust: TrustRegion | None = None
         if self.mode == "model":
             with np.load(root / "model.npz", allow_pickle=False) as z:
                 self.models = {m: MetricModel.from_arrays(z, f"m{j}") for j, m in enumerate(self.metrics)}
+            if meta.get("trust"):
+                logged = pd.read_csv(root / "runs.csv", dtype={"run_id": str, "scale": str},
+                                     usecols=["scale", "step", *wcols(self.space.domains)])
+                self.trust = trust_region(logged, self.space.domains, radius=meta["trust"]["radius"])
         elif self.mode == "pool":
             self._load_pool(pd.read_csv(root / "runs.csv", dtype={"run_id": str, "scale": str}))
         else:
@@ -87,7 +99,7 @@ class ReplayBackend(Backend):
 
     # ----- pool ------------------------------------------------------------------------------
     def _load_pool(self, t: pd.DataFrame) -> None:
-        wc = [f"w:{d}" for d in self.space.domains]
+        wc = wcols(self.space.domains)
         self._runs: dict[str, pd.DataFrame] = {rid: g for rid, g in t.groupby("run_id", sort=False)}
         first = t.groupby("run_id", sort=False).first()
         self._pool_w = {s: (g.index.to_numpy(), g[wc].to_numpy(float)) for s, g in first.groupby("scale")}
@@ -149,7 +161,7 @@ class ReplayBackend(Backend):
                                  error=f"{spec.fidelity} with {spec.mixture} is not in the pool ({where}): a pool "
                                        "simulator answers only logged points (backend.candidates())")
             g = g[g["step"] <= spec.steps]
-            curve = Curve(g["step"].to_numpy(), {m: g[f"m:{m}"].to_numpy(float) for m in self.metrics})
+            curve = Curve(g["step"].to_numpy(), {m: g[mcol(m)].to_numpy(float) for m in self.metrics})
             return RunResult(spec, "ok", curve, cost=self.cost(spec), wall_time=time.perf_counter() - t0,
                              info={"logged_run": rid})
         steps = self.eval_steps[self.eval_steps < spec.steps]
@@ -164,18 +176,34 @@ class ReplayBackend(Backend):
     def has_truth(self) -> bool:
         return True
 
+    def trust_region(self) -> TrustRegion | None:
+        """Model mode: within which TV distance of logged mixtures the answers are trusted (simulator.json)."""
+        return self.trust
+
+    def extrapolated(self, mixture: Mixture, fidelity: Fidelity) -> bool | None:
+        """True when ``true_value(mixture, fidelity)`` is scored outside the trust region (model mode);
+        pool mode: False for a logged point, None otherwise (its true value is NaN)."""
+        self.space.check_fidelity(fidelity)
+        if self.mode == "pool":
+            return False if self._pool_row(mixture.weights, fidelity) is not None else None
+        if self.trust is None:
+            return None
+        return not bool(self.trust.inside(mixture.weights[None], fidelity)[0])
+
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        """Model mode: the model's mean. Pool mode: the logged value (NaN if the point was not logged)."""
+        """Model mode: the model's mean. Pool mode: the logged value (NaN if the point was not logged).
+        A fidelity without logged data is refused (one-line BomixError)."""
+        self.space.check_fidelity(fidelity)
         if self.mode == "model":
             vals = self.predict(mixture.weights, fidelity.scale, fidelity.steps, objective.metrics)
             return float(objective.values(vals)[0])
         row = self._pool_row(mixture.weights, fidelity)
-        return float("nan") if row is None else float(objective({m: row[f"m:{m}"] for m in self.metrics}))
+        return float("nan") if row is None else float(objective({m: row[mcol(m)] for m in self.metrics}))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
-        """Model mode: dense search + SLSQP on the model (cached at build time for the default objective).
-        Pool mode: the best logged point (None if none)."""
-        fid = fidelity or self.space.target
+        """Model mode: search + SLSQP on the model inside the trust region (the whole simplex without one;
+        cached at build time for the default objective). Pool mode: the best logged point (None if none)."""
+        fid = self.space.check_fidelity(fidelity or self.space.target)
         key = optimum_key(objective, fid)
         if key not in self._optima:
             cached = self.meta.get("optima", {}).get(key)
@@ -187,8 +215,12 @@ class ReplayBackend(Backend):
 
     def _search(self, objective: Objective, fid: Fidelity) -> tuple[Mixture, float] | None:
         if self.mode == "model":
-            w, v = dense_optimum(lambda W: objective.values(self.predict(W, fid.scale, fid.steps, objective.metrics)),
-                                 self.space.k, n_random=20000)
+            f = lambda W: objective.values(self.predict(W, fid.scale, fid.steps, objective.metrics))  # noqa: E731
+            r = None if self.trust is None else self.trust.radius_at(fid)
+            if r is not None and fid in self.trust.centres:
+                w, v = trusted_optimum(f, self.trust.centres[fid], r, n_random=20000)
+            else:
+                w, v = dense_optimum(f, self.space.k, n_random=20000)
             return Mixture(w, self.space.domains), float(v)
         best = None
         for m, f in self._cands:

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 
-from bomix.backends.replay.format import LoggedRuns, load
-from bomix.backends.replay.model import MAX_TRAIN, MetricModel, fit_metric
+from bomix.backends.replay.backend import FORMAT_VERSION
+from bomix.backends.replay.fitting import fit_models
+from bomix.backends.replay.model import MAX_TRAIN
+from bomix.backends.replay.report import accuracy_report, report_markdown
+from bomix.backends.replay.trust import TRUST_QUANTILE, logged_mixtures, radii
+from bomix.backends.replay.trust import key as trust_key
 from bomix.errors import BomixError
+from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
+from bomix.runtable import LoggedRuns, lead_columns, load, mcol, mcols
 from bomix.space import Fidelity, Scale, Space
 
-FORMAT_VERSION = 1
 MODES = ("pool", "model")
 MAX_GRID = 6
 
@@ -44,8 +49,33 @@ def parse_objective(text: str | dict | None) -> dict | str | None:
     return text
 
 
-def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: int | None = None) -> Space:
-    """The simulator's space: the table's domains and ladder, logged step range, the target fidelity."""
+def make_grid(runs: LoggedRuns, mode: str, target: tuple[str, int]) -> FidelityGrid:
+    """The honest fidelity grid: every logged ``(scale, step)``; in model mode also, per scale whose runs
+    log learning curves (>= 2 checkpoints), the trusted range between its first and last logged step.
+
+    The policy-facing points are each scale's logged steps, thinned to at most ``MAX_GRID`` per scale
+    (log-spaced, snapped to logged steps), plus the target.
+    """
+    t = runs.table
+    pairs = {(str(s), int(k)) for s, k in zip(t["scale"], t["step"])}
+    if tuple(target) not in pairs:
+        raise BomixError(f"target {target[0]}@{target[1]} was never logged (logged at {target[0]}: "
+                         f"{sorted(k for s, k in pairs if s == target[0])[:8]}): choose a logged --target-step")
+    points, ranges = {tuple(target)}, {}
+    for scale, g in t.groupby("scale"):
+        steps = np.unique(g["step"].to_numpy())
+        if steps.size > MAX_GRID:
+            want = np.geomspace(steps.min(), steps.max(), MAX_GRID)
+            steps = np.unique([steps[int(np.argmin(np.abs(np.log(steps) - np.log(w))))] for w in want])
+        points |= {(str(scale), int(k)) for k in steps}
+        if mode == "model" and (g.groupby("run_id")["step"].nunique() >= 2).any():
+            ranges[str(scale)] = (int(g["step"].min()), int(g["step"].max()))
+    return FidelityGrid.from_pairs(sorted(pairs), points=sorted(points), ranges=ranges)
+
+
+def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: int | None = None,
+               mode: str = "model") -> Space:
+    """The simulator's space: the table's domains and ladder, the honest fidelity grid, the target."""
     t = runs.table
     scales = [Scale(n, p) for n, p in runs.scales.items()]
     if target_scale is None:
@@ -54,126 +84,21 @@ def make_space(runs: LoggedRuns, target_scale: str | None = None, target_step: i
         raise BomixError(f"--target-scale {target_scale!r} is not in the table's scales {sorted(runs.scales)}")
     if target_step is None:
         target_step = int(t.loc[t["scale"] == target_scale, "step"].max())
-    steps = np.unique(t["step"].to_numpy())
-    lo, hi = int(steps.min()), int(max(steps.max(), target_step))
-    grid = steps if steps.size <= MAX_GRID else np.unique(np.geomspace(lo, hi, MAX_GRID).round().astype(int))
-    grid = sorted({int(g) for g in grid} | {int(target_step)})
-    return Space(runs.domains, scales, min_steps=lo, max_steps=hi, target=Fidelity(target_scale, int(target_step)),
-                 step_grid=tuple(grid))
+    grid = make_grid(runs, mode, (target_scale, int(target_step)))
+    steps = t["step"].to_numpy()
+    return Space(runs.domains, scales, min_steps=int(steps.min()), max_steps=int(steps.max()),
+                 target=Fidelity(target_scale, int(target_step)), grid=grid)
 
 
-def encode(space: Space, runs: LoggedRuns, table: pd.DataFrame | None = None) -> np.ndarray:
-    """``(n_rows, K + 2)`` GP inputs of a table's rows."""
-    t = runs.table if table is None else table
-    return space.encode(t[runs.w_cols].to_numpy(float), list(t["scale"]), t["step"].to_numpy(float))
-
-
-def fit_models(space: Space, runs: LoggedRuns, table: pd.DataFrame, metrics: list[str], seed: int,
-               max_train: int) -> dict[str, MetricModel]:
-    """One model per metric on ``table``'s rows where that metric is measured."""
-    x = encode(space, runs, table)
-    out = {}
-    for m in metrics:
-        y = table[f"m:{m}"].to_numpy(float)
-        ok = np.isfinite(y)
-        out[m] = fit_metric(x[ok], y[ok], table["run_id"].to_numpy()[ok], seed=seed, max_train=max_train)
-    return out
-
-
-def split_runs(runs: LoggedRuns, frac: float, seed: int) -> np.ndarray:
-    """Held-out run ids: ``frac`` of the runs of each scale (none from a scale with < 5 runs)."""
-    rng = np.random.default_rng(seed)
-    info = runs.runs()
-    held = []
-    for _, g in info.groupby("scale"):
-        if len(g) >= 5:
-            n = max(1, int(round(frac * len(g))))
-            held.extend(rng.choice(g["run_id"].to_numpy(), n, replace=False).tolist())
-    return np.array(held, dtype=object)
-
-
-def accuracy_report(space: Space, runs: LoggedRuns, metrics: list[str], frac: float, seed: int,
-                    max_train: int) -> dict:
-    """Fit on the other runs, predict held-out runs; R^2 and Spearman across mixtures per (scale, step)."""
-    held = split_runs(runs, frac, seed)
-    t = runs.table
-    test_mask = t["run_id"].isin(set(held)).to_numpy()
-    if not test_mask.any():
-        return {"holdout_fraction": frac, "n_test_runs": 0, "metrics": {},
-                "note": "too few runs per scale to hold any out (need >= 5 at a scale)"}
-    models = fit_models(space, runs, t[~test_mask], metrics, seed, max_train)
-    test = t[test_mask]
-    x = encode(space, runs, test)
-    rep = {"holdout_fraction": frac, "seed": seed, "n_train_runs": int(t.loc[~test_mask, "run_id"].nunique()),
-           "n_test_runs": int(len(held)), "metrics": {}}
-    for m in metrics:
-        y = test[f"m:{m}"].to_numpy(float)
-        ok = np.isfinite(y)
-        pred = models[m].predict(x[ok])
-        yy, sc, st = y[ok], test["scale"].to_numpy()[ok], test["step"].to_numpy()[ok]
-        rows = []
-        for (scale, step), idx in pd.DataFrame({"s": sc, "t": st}).groupby(["s", "t"]).indices.items():
-            if len(idx) < 3:
-                continue
-            rows.append({"scale": str(scale), "params": runs.scales[str(scale)], "step": int(step), "n": int(len(idx)),
-                         "r2": _r2(yy[idx], pred[idx]), "spearman": _spearman(yy[idx], pred[idx]),
-                         "mae": float(np.mean(np.abs(yy[idx] - pred[idx])))})
-        rows.sort(key=lambda r: (r["params"], r["step"]))
-        rep["metrics"][m] = {"pooled_r2": _r2(yy, pred), "by_fidelity": rows}
-    return rep
-
-
-def _r2(y: np.ndarray, p: np.ndarray) -> float | None:
-    ss = float(((y - y.mean()) ** 2).sum())
-    return None if ss <= 0 else float(1.0 - ((y - p) ** 2).sum() / ss)
-
-
-def _spearman(y: np.ndarray, p: np.ndarray) -> float | None:
-    if np.ptp(y) == 0 or np.ptp(p) == 0:
-        return None
-    return float(spearmanr(y, p).statistic)
-
-
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def report_markdown(meta: dict, rep: dict, max_rows: int = 12) -> str:
-    """The accuracy report as markdown (per metric: the target fidelity and each scale's last step first)."""
-    lines = [f"# Accuracy report: {meta['name']} ({meta['mode']} mode)", ""]
-    if meta["mode"] == "pool":
-        lines += ["Pool mode replays logged points exactly: no model error. Logged runs per fidelity:", "",
-                  "| scale | step | runs |", "|---|---|---|"]
-        lines += [f"| {r['scale']} | {r['step']} | {r['runs']} |" for r in rep["pool"]]
-        return "\n".join(lines) + "\n"
-    lines += [f"Held-out runs: {rep.get('n_test_runs', 0)} ({rep['holdout_fraction']:.0%} of each scale's runs), "
-              f"fitted on {rep.get('n_train_runs', '-')} runs. R^2 and Spearman are computed *across mixtures* "
-              "at one fidelity, so they measure how well the model ranks mixtures, not how well it tracks the "
-              "loss level across scales (pooled R^2 mixes both and flatters the model).", ""]
-    if rep.get("note"):
-        lines += [f"Note: {rep['note']}", ""]
-    tgt = (meta["target"]["scale"], meta["target"]["steps"])
-    for m, r in rep.get("metrics", {}).items():
-        rows = r["by_fidelity"]
-        last = {}
-        for row in rows:
-            last[row["scale"]] = row
-        key = lambda row: (0 if (row["scale"], row["step"]) == tgt else 1 if last.get(row["scale"]) is row else 2)  # noqa: E731
-        shown = sorted(rows, key=key)[:max_rows]
-        shown.sort(key=lambda row: (row["params"], row["step"]))
-        lines += [f"## {m}{' (objective)' if m in meta.get('objective_metrics', []) else ''}", "",
-                  f"pooled R^2 {_fmt(r['pooled_r2'])}; {len(rows)} fidelities with >= 3 held-out runs"
-                  + (f" ({len(shown)} shown)" if len(shown) < len(rows) else ""), "",
-                  "| scale | step | n | R^2 | Spearman | MAE |", "|---|---|---|---|---|---|"]
-        lines += [f"| {x['scale']}{' (target)' if (x['scale'], x['step']) == tgt else ''} | {x['step']} | {x['n']} | "
-                  f"{_fmt(x['r2'])} | {_fmt(x['spearman'])} | {_fmt(x['mae'])} |" for x in shown]
-        lines.append("")
-    return "\n".join(lines) + "\n"
+def simulator_name(name: str, mode: str) -> str:
+    """``<name>-<mode>``: pool and model builds of one table get different names."""
+    return name if name.endswith(f"-{mode}") else f"{name}-{mode}"
 
 
 def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", target_scale: str | None = None,
           target_step: int | None = None, objective=None, name: str | None = None, metrics: list[str] | None = None,
-          holdout: float = 0.2, seed: int = 0, max_train: int = MAX_TRAIN, report: bool = True) -> Path:
+          holdout: float = 0.2, seed: int = 0, max_train: int = MAX_TRAIN, report: bool = True,
+          workers: int | None = None, refit: bool = False, progress: bool = False) -> Path:
     """Build a simulator directory from a logged-run table.
 
     Args:
@@ -189,6 +114,10 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         seed: split and subsampling seed.
         max_train: GP training points per metric at most.
         report: write the accuracy report.
+        workers: processes for the per-metric fits (default: one per core, at most 4; 1 for < 4 metrics).
+        refit: re-optimise the GP hyperparameters on all runs (default: reuse the held-out fit's, which
+            makes the final fit one linear solve per metric).
+        progress: progress bars on stderr.
 
     Returns:
         The output directory.
@@ -196,9 +125,8 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
     if mode not in MODES:
         raise BomixError(f"--mode must be one of {MODES}, got {mode!r}")
     runs = table if isinstance(table, LoggedRuns) else load(table)
-    if name is None:
-        name = Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"
-    space = make_space(runs, target_scale, int(target_step) if target_step is not None else None)
+    name = simulator_name(name or (Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"), mode)
+    space = make_space(runs, target_scale, int(target_step) if target_step is not None else None, mode)
     obj_cfg = parse_objective(objective)
     obj = Objective.from_config(obj_cfg, runs.metrics, default=Objective.metric(runs.metrics[0]))
     chosen = list(runs.metrics) if metrics is None else list(metrics)
@@ -219,47 +147,70 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         "domains": list(runs.domains), "metrics": chosen,
         "scales": {s.name: s.params for s in space.scales},
         "min_steps": space.min_steps, "max_steps": space.max_steps, "step_grid": list(space.step_grid),
+        "grid": space.grid.to_dict(),
         "target": {"scale": space.target.scale, "steps": space.target.steps},
         "objective": obj_cfg if obj_cfg is not None else runs.metrics[0], "objective_metrics": obj.metrics,
         "tokens_per_step": tps, "eval_steps": sorted(int(s) for s in np.unique(t["step"])),
         "n_runs": int(t["run_id"].nunique()), "n_rows": int(len(t)), "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    keep_cols = ["run_id", "scale", "params", "step", *(["tokens"] if "tokens" in t.columns else []),
-                 *runs.w_cols, *[f"m:{m}" for m in chosen]]
+    keep_cols = [*lead_columns("tokens" in t.columns), *runs.w_cols, *mcols(chosen)]
     t[keep_cols].to_csv(out / "runs.csv", index=False, float_format="%.8g")
+    rep = None
     if mode == "model":
+        radius = radii(logged_mixtures(t, runs.domains)[0])
+        meta["trust"] = {"distance": "total variation to the nearest mixture logged at the fidelity",
+                         "quantile": TRUST_QUANTILE,
+                         "radius": {trust_key(f): round(r, 6) for f, r in sorted(radius.items(),
+                                                                                key=lambda kv: (runs.scales[kv[0].scale], kv[0].steps))}}
         t0 = time.perf_counter()
-        models = fit_models(space, runs, t, chosen, seed, max_train)
+        held_models = None
+        if report and holdout > 0:
+            rep, held_models = accuracy_report(space, runs, chosen, holdout, seed, max_train, obj, radius,
+                                               workers=workers, progress=progress)
+        elif report:
+            rep = {"holdout_fraction": 0.0, "metrics": {}, "note": "no held-out fit (--holdout 0)", "verdicts": [],
+                   "warnings": [f"no held-out fit (--holdout 0): the target {space.target.scale}@{space.target.steps} "
+                                "could not be checked"]}
+        reuse = None if refit or held_models is None else held_models
+        models = fit_models(space, runs, t, chosen, seed, max_train, reuse=reuse, workers=workers, progress=progress,
+                            desc="fit (all runs)")
         arrays = {}
         for j, m in enumerate(chosen):
             arrays.update(models[m].to_arrays(f"m{j}"))
         np.savez_compressed(out / "model.npz", **arrays)
         meta["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        meta["hyperparameters"] = "reused from the held-out fit" if reuse is not None else "fitted on all runs"
         meta["model"] = ("per-fidelity mean/sd (thin-plate interpolation over s, t) + GP (RBF-ARD) over "
                          "[w, s, t] on standardised residuals")
-    if report:
-        if mode == "model":
-            rep = accuracy_report(space, runs, chosen, holdout, seed, max_train) if holdout > 0 else \
-                {"holdout_fraction": 0.0, "metrics": {}, "note": "no held-out fit (--holdout 0)"}
-        else:
-            counts = t.groupby(["scale", "step"])["run_id"].nunique().reset_index()
-            counts["params"] = counts["scale"].map(runs.scales)
-            counts = counts.sort_values(["params", "step"])
-            rep = {"pool": [{"scale": str(r.scale), "step": int(r.step), "runs": int(r.run_id)}
-                            for r in counts.itertuples()]}
+        meta["warnings"] = list(rep.get("warnings", [])) if rep else []
+        for w in meta["warnings"]:
+            print(f"WARNING: simulator {name}: {w}", file=sys.stderr)
+    elif report:
+        counts = t.groupby(["scale", "step"])["run_id"].nunique().reset_index()
+        counts["params"] = counts["scale"].map(runs.scales)
+        counts = counts.sort_values(["params", "step"])
+        rep = {"pool": [{"scale": str(r.scale), "step": int(r.step), "runs": int(r.run_id)}
+                        for r in counts.itertuples()]}
+    (out / "simulator.json").write_text(json.dumps(meta, indent=1))
+    if mode == "model":
+        meta = cache_optimum(out)
+    if rep is not None:
         rep["mode"] = mode
         (out / "report.json").write_text(json.dumps(rep, indent=1))
         (out / "report.md").write_text(report_markdown(meta, rep))
-    (out / "simulator.json").write_text(json.dumps(meta, indent=1))
-    if mode == "model":
-        cache_optimum(out)
     return out
 
 
-def cache_optimum(out: str | Path) -> tuple[list[float], float]:
-    """Search the model's optimum for the default objective at the target and store it in simulator.json
-    (the search takes seconds to tens of seconds; campaigns then start at once)."""
+def cache_optimum(out: str | Path) -> dict:
+    """Search the model's optimum for the default objective at the target (inside the trust region) and
+    store it in simulator.json, with the unconstrained model optimum and its distance from the logged
+    target mixtures (the search takes seconds to tens of seconds; campaigns then start at once).
+
+    Returns:
+        The updated simulator.json content.
+    """
     from bomix.backends.replay.backend import ReplayBackend, optimum_key
+    from bomix.backends.truth import dense_optimum
 
     sim = ReplayBackend(str(out))
     obj, fid = sim.default_objective, sim.space.target
@@ -267,8 +218,16 @@ def cache_optimum(out: str | Path) -> tuple[list[float], float]:
     meta_file = Path(out) / "simulator.json"
     meta = json.loads(meta_file.read_text())
     meta["optima"] = {optimum_key(obj, fid): {"mixture": m.to_list(), "value": float(v)}}
+    tr = sim.trust_region()
+    if tr is not None and "trust" in meta:
+        w_free, v_free = dense_optimum(lambda W: obj.values(sim.predict(W, fid.scale, fid.steps, obj.metrics)),
+                                       sim.space.k, n_random=20000)
+        meta["trust"]["optimum"] = {
+            "value": float(v), "distance": float(tr.distance(m.weights[None], fid)[0]),
+            "unconstrained_value": float(v_free), "unconstrained_mixture": [float(x) for x in w_free],
+            "unconstrained_distance": float(tr.distance(w_free[None], fid)[0]), "radius": tr.radius_at(fid)}
     meta_file.write_text(json.dumps(meta, indent=1))
-    return m.to_list(), float(v)
+    return meta
 
 
 class _Parser(argparse.ArgumentParser):
@@ -300,6 +259,9 @@ def cli_main(argv: list[str]) -> int:
     b.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the model fits (default 0)")
     b.add_argument("--max-train", type=int, default=MAX_TRAIN,
                    help=f"training points per metric model at most (model mode; default {MAX_TRAIN})")
+    b.add_argument("--workers", type=int, default=None, help="processes over metrics (default: one per core, <= 4)")
+    b.add_argument("--refit", action="store_true", help="re-optimise GP hyperparameters on all runs (slower)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub.add_parser("validate", help="only validate a table").add_argument("table")
     try:
         args = p.parse_args(argv)
@@ -317,6 +279,6 @@ def cli_main(argv: list[str]) -> int:
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     out = build(args.table, args.out, mode=args.mode, target_scale=args.target_scale, target_step=args.target_step,
                 objective=args.objective, name=args.name, metrics=metrics, holdout=args.holdout, seed=args.seed,
-                max_train=args.max_train)
+                max_train=args.max_train, workers=args.workers, refit=args.refit, progress=not args.no_progress)
     print(f"built {args.mode} simulator in {out} (report: {out / 'report.md'})")
     return 0

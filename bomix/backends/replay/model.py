@@ -150,7 +150,7 @@ def _subsample(st: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarr
 
 
 def fit_metric(x: np.ndarray, y: np.ndarray, run_ids: np.ndarray, seed: int = 0,
-               max_train: int = MAX_TRAIN) -> MetricModel:
+               max_train: int = MAX_TRAIN, hyper: tuple[np.ndarray, float, float] | None = None) -> MetricModel:
     """Fit one metric's model.
 
     Args:
@@ -159,16 +159,12 @@ def fit_metric(x: np.ndarray, y: np.ndarray, run_ids: np.ndarray, seed: int = 0,
         run_ids: ``(n,)`` run of each row (groups count runs, not rows).
         seed: subsampling seed.
         max_train: GP training points at most (water-filled over fidelity groups).
+        hyper: ``(lengthscale (D,), constant, noise)`` to reuse (e.g. from the held-out fit): no
+            hyperparameter optimisation, only the baseline and one linear solve (fast).
 
     Returns:
         The fitted :class:`MetricModel`.
     """
-    import torch
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.exceptions.warnings import InputDataWarning
-    from botorch.models import SingleTaskGP
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
     if x.shape[0] < 3:
         raise BomixError(f"a metric has only {x.shape[0]} measured rows: model mode needs >= 3")
     gst, gmu, glsd = _baseline_groups(x, y, run_ids)
@@ -176,27 +172,41 @@ def fit_metric(x: np.ndarray, y: np.ndarray, run_ids: np.ndarray, seed: int = 0,
     sd = np.exp(FidelityBaseline(gst, glsd)(x[:, -2:]))
     z = (y - mu) / sd
     keep = _subsample(x[:, -2:], max_train, np.random.default_rng(seed))
-    X = torch.as_tensor(x[keep], dtype=torch.double)
-    Z = torch.as_tensor(z[keep], dtype=torch.double).unsqueeze(-1)
+    if hyper is None:
+        ls, const, noise = _fit_hyper(x[keep], z[keep], seed)
+    else:
+        ls, const, noise = np.asarray(hyper[0], dtype=float).reshape(-1), float(hyper[1]), float(hyper[2])
+    Xn = x[keep] / ls
+    d2 = (Xn ** 2).sum(1)[:, None] + (Xn ** 2).sum(1)[None] - 2 * Xn @ Xn.T
+    K = np.exp(-0.5 * np.maximum(d2, 0.0)) + (noise + 1e-8) * np.eye(len(keep))
+    alpha = np.linalg.solve(K, z[keep] - const)
+    return MetricModel(x[keep].copy(), alpha, ls, const, noise, gst, gmu, glsd)
+
+
+def _fit_hyper(X: np.ndarray, z: np.ndarray, seed: int) -> tuple[np.ndarray, float, float]:
+    """RBF-ARD lengthscales, constant mean and noise of a GP on ``(X (n, D), z (n,))`` (BoTorch MLL fit)."""
+    import torch
+    from botorch.exceptions.errors import ModelFittingError
+    from botorch.exceptions.warnings import InputDataWarning
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    Xt = torch.as_tensor(X, dtype=torch.double)
+    Zt = torch.as_tensor(z, dtype=torch.double).unsqueeze(-1)
     torch.manual_seed(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small GPs: extra threads only oversubscribe shared cores (10-50x slower)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputDataWarning)  # z is standardised per fidelity, not globally
-            gp = SingleTaskGP(X, Z, outcome_transform=None)
+            gp = SingleTaskGP(Xt, Zt, outcome_transform=None)
             mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
             fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
-    except Exception as exc:  # noqa: BLE001 - keep the prior hyperparameters, still usable
+    except (ModelFittingError, RuntimeError, ValueError) as exc:  # numerical: keep the prior hyperparameters
         logging.getLogger("bomix").warning("GP fit did not converge (%s); using prior hyperparameters", exc)
     finally:
         torch.set_num_threads(threads)
     gp.eval()
     ls = gp.covar_module.lengthscale.detach().reshape(-1).numpy().astype(float)
-    const = float(gp.mean_module.constant.detach())
-    noise = float(gp.likelihood.noise.detach().reshape(-1)[0])
-    Xn = x[keep] / ls
-    d2 = (Xn ** 2).sum(1)[:, None] + (Xn ** 2).sum(1)[None] - 2 * Xn @ Xn.T
-    K = np.exp(-0.5 * np.maximum(d2, 0.0)) + (noise + 1e-8) * np.eye(len(keep))
-    alpha = np.linalg.solve(K, z[keep] - const)
-    return MetricModel(x[keep].copy(), alpha, ls, const, noise, gst, gmu, glsd)
+    return ls, float(gp.mean_module.constant.detach()), float(gp.likelihood.noise.detach().reshape(-1)[0])

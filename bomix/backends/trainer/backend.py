@@ -3,18 +3,23 @@
 Space: the domains of the data manifest (their train token counts feed ``proportional`` and the
 repetition cap), a ladder of scales (``cpu``, ``gpu`` or a mapping, see ``model.py``) with exact
 parameter counts, and a step range whose longest run defines the learning-rate schedule.
-Metrics: ``loss:<domain>`` (validation) for every domain and ``train_loss``; the default objective
-is the mean validation loss over the domains. Cost: ``6 N tokens`` FLOPs (:class:`FlopsCost`);
-``info`` also reports FLOPs, seconds, tokens and the realised mixture.
+Metrics: ``loss:<domain>`` (validation) for every domain, ``train_loss`` and ``train_loss:<domain>``
+(token means since the previous evaluation); the default objective is the mean validation loss over
+the domains. Cost: ``6 N tokens`` FLOPs (:class:`FlopsCost`) plus the extra FLOPs of an online
+controller's signals; ``info`` also reports FLOPs, seconds, tokens, the realised mixture and
+schedule, and a controller's ``output()``.
 
-Continuation: every finished run leaves ``checkpoint_dir/<run_id>/ckpt.pt``; a spec with
-``resume_from`` continues that checkpoint on the same schedule and data order (only the extra
-steps cost), and its curve includes the earlier steps.
+Online controllers (``RunSpec.controller``): built only from the allowlist of
+:mod:`bomix.online`; see :mod:`.host` for the signals and their costs.
+
+Continuation: every finished run leaves ``checkpoint_dir/<run_id>/`` (:mod:`.checkpoint`: tensors
+loaded with ``weights_only=True``, the rest in JSON); a spec with ``resume_from`` continues that
+checkpoint on the same schedule and data order (only the extra steps cost), and its curve includes
+the earlier steps. Run ids must be plain names; paths always resolve inside ``checkpoint_dir``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
@@ -24,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from bomix.backends.base import Backend
+from bomix.backends.trainer import checkpoint as ckpt
+from bomix.backends.trainer import host
 from bomix.backends.trainer.data import TokenData
 from bomix.backends.trainer.model import build_model, count_params, resolve_ladder
-from bomix.backends.trainer.train import TrainConfig, TrainOutput, train
+from bomix.backends.trainer.train import TrainConfig, TrainOutput, resolve_device, train
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -91,17 +98,12 @@ class PackedBatcher:
         return self._val[domain]
 
 
-def load_callable(spec: str | Callable | None) -> Callable | None:
-    """``"package.module:function"`` (or a callable) -> the callable."""
-    if spec is None or callable(spec):
-        return spec
-    if ":" not in spec:
-        raise BomixError(f"callback {spec!r}: write it as package.module:function")
-    mod, fn = spec.split(":", 1)
-    try:
-        return getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError) as exc:
-        raise BomixError(f"cannot load callback {spec!r}: {exc}") from None
+def check_callback(fn: Callable | None) -> Callable | None:
+    """A Python callable (or None); names of functions are not imported (use a controller instead)."""
+    if fn is None or callable(fn):
+        return fn
+    raise BomixError(f"callback {fn!r} is not a Python callable: the trainer imports nothing by name; "
+                     "use an online controller (RunSpec.controller / policy=<online method>) or pass a callable")
 
 
 class TrainerBackend(Backend):
@@ -122,15 +124,22 @@ class TrainerBackend(Backend):
         threads: torch CPU threads per run (default: leave torch's choice).
         checkpoint_dir: where runs leave checkpoints (default: a temporary folder removed by
             ``close``; give a folder for continuation across resumed campaigns).
-        callback / callback_every: online hook ``"module:function"`` taking a ``TrainState`` and
-            returning new ``(K,)`` weights or None. A spec can carry its own hook in ``spec.meta``:
-            ``{"callback": "module:function", "callback_every": k, "callback_kwargs": {...}}``
-            (an online policy's state then travels with the spec and is stored with it).
+        callback / callback_every: a Python callable taking a ``TrainState`` and returning new
+            ``(K,)`` weights or None, called every ``callback_every`` steps (from a user's own code;
+            nothing is imported by name: online methods are controllers, ``RunSpec.controller``).
+        val_batch_size: ``B_val``, validation windows of the gradient-dot validation batch
+            (default: ``batch_size``).
+        signal_eval_batches: validation batches (of up to 8 windows) per domain when a controller
+            asks for validation losses.
+        lower / upper / max_epochs: the problem's weight bounds and repetition cap (the YAML passes
+            ``problem.lower`` etc.), so a controller's weights are projected onto the same space the
+            policies see.
     """
 
     name = "trainer"
     supports_schedule = True
     supports_continuation = True
+    supports_controller = True
 
     def __init__(
         self,
@@ -155,8 +164,13 @@ class TrainerBackend(Backend):
         compile: bool = False,
         threads: int | None = None,
         checkpoint_dir: str | None = None,
-        callback: str | None = None,
+        callback: Callable | None = None,
         callback_every: int = 0,
+        val_batch_size: int | None = None,
+        signal_eval_batches: int = 1,
+        lower: Mapping[str, float] | Sequence[float] | None = None,
+        upper: Mapping[str, float] | Sequence[float] | None = None,
+        max_epochs: float | None = None,
     ):
         self.data_dir = str(Path(data_dir).expanduser().resolve())
         self.data = TokenData(self.data_dir)
@@ -178,12 +192,14 @@ class TrainerBackend(Backend):
         space = Space(domains=self.data.domains, scales=[Scale(n, float(p)) for n, p in self.params.items()],
                       min_steps=min_steps, max_steps=max_steps, step_grid=step_grid,
                       tokens=np.array([self.data.tokens()[d] for d in self.data.domains], dtype=float),
-                      tokens_per_step=tokens_per_step)
+                      tokens_per_step=tokens_per_step, lower=lower, upper=upper,
+                      max_epochs=None if max_epochs is None else float(max_epochs))
         if target_scale is not None:
             space = space.with_constraints(target=Fidelity(target_scale, max_steps))
         self.space = space
         self.cost_model = FlopsCost(space, tokens_per_step)
-        self.metrics = tuple([f"loss:{d}" for d in self.data.domains] + ["train_loss"])
+        self.metrics = tuple([f"loss:{d}" for d in self.data.domains] + ["train_loss"]
+                             + [f"train_loss:{d}" for d in self.data.domains])
         self.default_objective = Objective.mean([f"loss:{d}" for d in self.data.domains], name="mean_val_loss")
         self.eval_every, self.batch_size, self.context = int(eval_every), int(batch_size), int(context)
         self.eval_sequences = int(eval_sequences)
@@ -196,8 +212,11 @@ class TrainerBackend(Backend):
             self._tmp = tempfile.mkdtemp(prefix="bomix-ckpt-")
             checkpoint_dir = self._tmp
         self.checkpoint_dir = str(Path(checkpoint_dir).expanduser().resolve())
-        self.callback, self.callback_every = callback, int(callback_every)
-        load_callable(callback)  # fail early on a bad path
+        self.callback, self.callback_every = check_callback(callback), int(callback_every)
+        self.val_batch_size = int(val_batch_size or batch_size)
+        self.signal_eval_batches = int(signal_eval_batches)
+        if self.val_batch_size <= 0 or self.signal_eval_batches <= 0:
+            raise BomixError("val_batch_size and signal_eval_batches must be > 0")
         self._batcher: PackedBatcher | None = None
         self.batcher()  # validate shard sizes now
 
@@ -214,10 +233,16 @@ class TrainerBackend(Backend):
     def describe(self) -> dict:
         return {"name": self.name, "metrics": list(self.metrics), "data_dir": self.data_dir,
                 "ladder": self.ladder, "params": self.params, "batch_size": self.batch_size,
-                "context": self.context, "eval_every": self.eval_every, **self.opt}
+                "context": self.context, "eval_every": self.eval_every, "val_batch_size": self.val_batch_size,
+                "signal_eval_batches": self.signal_eval_batches, **self.opt}
 
-    def checkpoint_path(self, run_id: str) -> Path:
-        return Path(self.checkpoint_dir) / str(run_id) / "ckpt.pt"
+    def checkpoint_path(self, run_id: str, what: str = "run id") -> Path:
+        """The checkpoint folder of run ``run_id`` (validated; always inside ``checkpoint_dir``)."""
+        return ckpt.run_dir(self.checkpoint_dir, run_id, what)
+
+    def signal_costs(self, spec: RunSpec):
+        """Extra FLOPs of each controller signal, in training steps (see :func:`host.signal_costs`)."""
+        return host.signal_costs(self, spec)
 
     def train_config(self, spec: RunSpec) -> TrainConfig:
         return TrainConfig(steps=int(spec.steps), schedule_steps=self.space.max_steps, eval_every=self.eval_every,
@@ -225,7 +250,11 @@ class TrainerBackend(Backend):
                            compile=self.compile, callback_every=self.callback_every, **self.opt)
 
     def run(self, spec: RunSpec, callback: Callable | None = None) -> RunResult:
-        """Train ``spec`` (or continue ``spec.resume_from``); never raises for a bad run."""
+        """Train ``spec`` (or continue ``spec.resume_from``); never raises for a bad run.
+
+        Raises:
+            BomixError: an unknown scale, or a run id / ``resume_from`` that is not a plain name.
+        """
         import torch
 
         if self.threads:
@@ -233,49 +262,72 @@ class TrainerBackend(Backend):
         if spec.scale not in self.ladder:
             raise BomixError(f"unknown scale {spec.scale!r}: the ladder has {list(self.ladder)}")
         run_id = spec.run_id or f"run-{os.getpid()}-{id(spec)}"
-        resume = None
+        out_dir = self.checkpoint_path(run_id)
+        resume = self.checkpoint_path(spec.resume_from, "resume_from") if spec.resume_from else None
+        if spec.meta and spec.meta.get("callback"):
+            return RunResult(spec, "failed", error="spec.meta['callback'] is not supported (nothing is imported "
+                                                   "from a spec): use an online controller, RunSpec.controller")
+        controller = getattr(spec, "controller", None)
+        if controller is not None and (callback is not None or self.callback is not None):
+            return RunResult(spec, "failed", error="a run takes a controller or a callback, not both")
         start = 0
-        if spec.resume_from:
-            resume = self.checkpoint_path(spec.resume_from)
-            if not resume.exists():
+        if resume is not None:
+            if not ckpt.exists(resume):
                 return RunResult(spec, "failed", error=f"checkpoint of run {spec.resume_from} not found at {resume}")
-            start = int(torch.load(resume, map_location="cpu", weights_only=False)["step"])
+            try:
+                saved = ckpt.load_state(resume)
+            except ckpt.CheckpointError as exc:
+                return RunResult(spec, "failed", error=str(exc))
+            start = int(saved["step"])
             if start >= spec.steps:
                 return RunResult(spec, "failed", error=f"run {spec.resume_from} already has {start} >= {spec.steps} steps")
+            had = (saved.get("controller") or {}).get("config")
+            want = host.config_json(controller)
+            if had != want:
+                return RunResult(spec, "failed", error=f"run {spec.resume_from} was trained with controller {had} but "
+                                                       f"this continuation carries {want}: a continuation must carry "
+                                                       "the same controller")
         cfg = self.train_config(spec)
-        meta = dict(spec.meta or {})
-        if callback is None and meta.get("callback"):  # an online policy's hook, carried by the spec
-            fn = load_callable(meta["callback"])
-            kwargs = dict(meta.get("callback_kwargs") or {})
-            callback = (lambda state: fn(state, **kwargs)) if kwargs else fn
-            cfg.callback_every = int(meta.get("callback_every", cfg.callback_every) or 0)
-            if cfg.callback_every <= 0:
-                return RunResult(spec, "failed", error="spec.meta has a callback but no callback_every > 0")
+        try:
+            online = host.build_online(self, spec, resolve_device(cfg.device))
+        except BomixError as exc:
+            return RunResult(spec, "failed", error=str(exc).splitlines()[0])
         model = build_model(self.ladder[spec.scale], self.data.vocab_size, self.context, cfg.seed,
                             eos_id=self.data.eos_id, pad_id=self.data.pad_id)
         if spec.schedule is not None:
             mixture_at = lambda t: spec.schedule.at(t).weights  # noqa: E731
         else:
             mixture_at = lambda t: spec.mixture.weights  # noqa: E731
-        out = train(model, self.batcher(), cfg, mixture_at, resume=resume,
-                    checkpoint=self.checkpoint_path(run_id),
-                    callback=callback or load_callable(self.callback))
-        return self._result(spec, out, start)
+        try:
+            out = train(model, self.batcher(), cfg, mixture_at, resume=resume, checkpoint=out_dir,
+                        callback=None if online is not None else check_callback(callback or self.callback),
+                        online=online, save_meta={"scale": spec.scale, "shape": self.ladder[spec.scale],
+                                                  "run_id": run_id})
+        except ckpt.CheckpointError as exc:
+            return RunResult(spec, "failed", error=str(exc))
+        return self._result(spec, out, start, online, out_dir)
 
-    def _result(self, spec: RunSpec, out: TrainOutput, start: int) -> RunResult:
+    def _result(self, spec: RunSpec, out: TrainOutput, start: int, online: host.OnlineRun | None,
+                out_dir: Path) -> RunResult:
         curve = Curve(np.asarray(out.steps, dtype=np.int64), {m: np.asarray(v) for m, v in out.metrics.items()})
         counts = out.domain_counts if out.domain_counts is not None else np.zeros(self.space.k)
         done = out.last_step if out.status != "ok" else spec.steps
         n = self.params[spec.scale]
-        flops = 6.0 * n * max(done - start, 0) * self.batch_size * self.context
+        step_flops = 6.0 * n * self.batch_size * self.context
+        flops = step_flops * max(done - start, 0)
+        extra = 0.0 if online is None else host.signal_flops(online, self.signal_costs(spec), step_flops)
         info = {
-            "params": n, "flops": flops, "seconds": out.seconds, "tokens": out.tokens,
+            "params": n, "flops": flops + extra, "extra_flops": extra, "seconds": out.seconds,
+            "cpu_seconds": out.cpu_seconds, "tokens": out.tokens,
             "realized_mixture": (counts / counts.sum()).tolist() if counts.sum() else None,
-            "weight_log": out.weight_log, "start_step": start, "checkpoint": str(self.checkpoint_path(spec.run_id))
-            if spec.run_id else None,
+            "weight_log": out.weight_log, "schedule": _schedule(out.weight_log), "start_step": start,
+            "checkpoint": str(out_dir) if spec.run_id else None,
         }
-        return RunResult(spec, out.status, curve=curve, cost=self.cost_model(spec.scale, done, start),
-                         wall_time=out.seconds, error=out.error, info=info)
+        if online is not None:
+            info["controller"] = online.controller.output()
+            info["signal_requests"] = dict(online.requests)
+        cost = self.cost_model(spec.scale, done, start) + extra / self.cost_model.target_raw
+        return RunResult(spec, out.status, curve=curve, cost=cost, wall_time=out.seconds, error=out.error, info=info)
 
     def save_pretrained(self, run_id: str, out: str | Path, scale: str | None = None) -> Path:
         """Write run ``run_id``'s final model and the tokenizer as a Hugging Face folder (for SFT).
@@ -285,12 +337,13 @@ class TrainerBackend(Backend):
             out: output folder (``from_pretrained(out)`` loads it).
             scale: the run's scale (default: read from the checkpoint's weights).
         """
-        import torch
-
-        ckpt = self.checkpoint_path(run_id)
-        if not ckpt.exists():
-            raise BomixError(f"no checkpoint for run {run_id} at {ckpt}")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+        path = self.checkpoint_path(run_id)
+        if not ckpt.exists(path):
+            raise BomixError(f"no checkpoint for run {run_id} at {path}")
+        state = ckpt.load_tensors(path, "cpu")["model"]
+        if scale is None:
+            scale = ckpt.load_state(path).get("scale")
+            scale = scale if scale in self.ladder else None
         if scale is None:
             d = state["model.embed_tokens.weight"].shape[1]
             n_layers = len({k.split(".")[2] for k in state if k.startswith("model.layers.")})
@@ -311,3 +364,10 @@ class TrainerBackend(Backend):
         """Remove the temporary checkpoint folder (an explicit ``checkpoint_dir`` is kept)."""
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _schedule(weight_log: list) -> dict | None:
+    """The realised schedule (``MixtureSchedule.to_dict`` form) of a run's weight log."""
+    if not weight_log:
+        return None
+    return {"starts": [int(s) for s, _ in weight_log], "mixtures": [list(w) for _, w in weight_log]}

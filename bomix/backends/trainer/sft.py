@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bomix.backends.base import Backend
+from bomix.backends.trainer import checkpoint as ckpt
 from bomix.backends.trainer.train import TrainConfig, train
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
@@ -193,7 +194,8 @@ class SFTBackend(Backend):
                                             for d in self.data_paths], float),
                            tokens_per_step=tps)
         self.cost_model = FlopsCost(self.space, tps)
-        self.metrics = tuple([f"loss:{d}" for d in self.space.domains] + ["train_loss"])
+        self.metrics = tuple([f"loss:{d}" for d in self.space.domains] + ["train_loss"]
+                             + [f"train_loss:{d}" for d in self.space.domains])
         self.default_objective = Objective.mean([f"loss:{d}" for d in self.space.domains], name="mean_val_loss")
         self.eval_every = int(eval_every)
         self.opt = dict(lr=float(lr), min_lr_ratio=float(min_lr_ratio), warmup=int(warmup),
@@ -209,8 +211,8 @@ class SFTBackend(Backend):
             raise BomixError(f"unknown scale {spec.scale!r}: the SFT ladder has {list(self.models)}")
         resume, start = None, 0
         if spec.resume_from:
-            resume = Path(self.checkpoint_dir) / spec.resume_from / "ckpt.pt"
-            if not resume.exists():
+            resume = ckpt.run_dir(self.checkpoint_dir, spec.resume_from, "resume_from")
+            if not ckpt.exists(resume):
                 return RunResult(spec, "failed", error=f"checkpoint of run {spec.resume_from} not found at {resume}")
             start = int(spec.resume_step)
         model = AutoModelForCausalLM.from_pretrained(self.models[spec.scale], local_files_only=True)
@@ -219,7 +221,7 @@ class SFTBackend(Backend):
         sched = spec.schedule
         mixture_at = (lambda t: sched.at(t).weights) if sched is not None else (lambda t: spec.mixture.weights)
         out = train(model, self.sft_batcher, cfg, mixture_at, resume=resume,
-                    checkpoint=Path(self.checkpoint_dir) / str(spec.run_id or "last") / "ckpt.pt")
+                    checkpoint=ckpt.run_dir(self.checkpoint_dir, spec.run_id or "last"))
         curve = Curve(np.asarray(out.steps, dtype=np.int64), {m: np.asarray(v) for m, v in out.metrics.items()})
         done = out.last_step if out.status != "ok" else spec.steps
         counts = out.domain_counts

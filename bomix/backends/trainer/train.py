@@ -3,14 +3,24 @@
 It is shared by pretraining (:class:`PackedBatcher`: packed sequences sampled from per-domain token
 shards by the mixture) and fine-tuning (``sft.SFTBatcher``). Per step ``t``:
 
-1. ``w = mixture_at(t)`` (static mixture, a schedule, or the last weights a callback returned);
+1. ``w = mixture_at(t)`` (static mixture, a schedule, the last weights a Python callback returned,
+   or an online controller's ``weights(t)``, already projected onto the space);
 2. a batch drawn by a generator seeded with ``(seed, t)``, so a continued run sees exactly the
    batches an uninterrupted one would;
-3. AdamW at ``lr(t)``: linear warm-up, then cosine to ``min_lr_ratio * lr`` at ``schedule_steps``
+3. the loss ``sum_i c_i * (mean token loss of domain i)`` (:mod:`.signals`: the plain token mean,
+   or a controller's per-domain loss weights under the paper's or the code's DoReMi normaliser);
+   with per-domain gradients wanted, the same gradient assembled from per-domain sub-batches;
+4. AdamW at ``lr(t)``: linear warm-up, then cosine to ``min_lr_ratio * lr`` at ``schedule_steps``
    (the longest run of the ladder), so every shorter run is a truncation of the same schedule;
-4. every ``eval_every`` steps (and at the end): mean token loss on each domain's fixed
-   validation sequences -> ``loss:<domain>``, plus ``train_loss`` since the last evaluation;
-5. every ``callback_every`` steps: ``callback(state)`` may return new weights (online methods).
+5. a controller's ``observe(t, signals)``: per-domain train losses and token counts (always), and
+   on demand validation losses, a frozen reference model's losses on the batch, gradient dots;
+6. every ``eval_every`` steps (and at the end): mean token loss on each domain's fixed
+   validation sequences -> ``loss:<domain>``, plus ``train_loss`` and ``train_loss:<domain>``
+   (token means since the last evaluation);
+7. every ``callback_every`` steps: ``callback(state)`` may return new weights.
+
+Checkpoints (:mod:`.checkpoint`) hold tensors in ``ckpt.pt`` and everything else in JSON, the
+controller's state included, so a continuation equals an uninterrupted run.
 
 A non-finite loss ends the run as ``diverged``; out-of-memory ends it as ``failed``.
 """
@@ -27,6 +37,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bomix.backends.trainer import checkpoint as ckpt
+from bomix.backends.trainer.host import OnlineRun
+from bomix.backends.trainer.signals import (combined_loss, domain_coefficients, domain_gradients, domain_sums,
+                                            excess, per_domain_mean, token_losses, val_losses, validation_batch)
 from bomix.errors import BomixError
 
 
@@ -109,6 +123,7 @@ class TrainOutput:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time of the loop (all threads): robust to other load
     tokens: int = 0
     domain_counts: np.ndarray | None = None
     weight_log: list[tuple[int, list[float]]] = field(default_factory=list)
@@ -133,34 +148,9 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _token_losses(model, input_ids, labels):
-    """``(B, T)`` per-token cross-entropy (0 where ``labels == -100``) and the ``(B, T)`` mask."""
-    import torch.nn.functional as F
-
-    logits = model(input_ids=input_ids).logits
-    mask = labels != -100
-    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
-                           reduction="none").view_as(labels)
-    return loss * mask, mask
-
-
-def evaluate(model, batcher: Batcher, device: str, autocast) -> np.ndarray:
-    """``(K,)`` mean token loss on each domain's fixed validation batches."""
-    import torch
-
-    out = np.zeros(len(batcher.domains))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), autocast():
-        for k, d in enumerate(batcher.domains):
-            total, count = 0.0, 0
-            for x, y in batcher.val_batches(d):
-                loss, mask = _token_losses(model, x.to(device), y.to(device))
-                total += float(loss.sum())
-                count += int(mask.sum())
-            out[k] = total / max(count, 1)
-    model.train(was_training)
-    return out
+def evaluate(model, batcher: Batcher, device: str, autocast, batches: int | None = None) -> np.ndarray:
+    """``(K,)`` mean token loss on each domain's fixed validation batches (the first ``batches`` if given)."""
+    return val_losses(model, [batcher.val_batches(d)[:batches] for d in batcher.domains], device, autocast)
 
 
 def train(
@@ -172,23 +162,32 @@ def train(
     resume: Path | None = None,
     checkpoint: Path | None = None,
     callback: Callable[[TrainState], Any] | None = None,
+    online: OnlineRun | None = None,
+    save_meta: dict | None = None,
 ) -> TrainOutput:
-    """Train ``model`` to ``cfg.steps`` (from the checkpoint ``resume`` if given).
+    """Train ``model`` to ``cfg.steps`` (from the checkpoint folder ``resume`` if given).
 
     Args:
         model: a causal LM (``model(input_ids=...).logits``: ``(B, T, V)``).
         batcher: training and validation batches.
         cfg: settings.
-        mixture_at: step -> ``(K,)`` weights in force at that step.
-        resume: a checkpoint written by an earlier call (continue from its step).
-        checkpoint: where to write the final checkpoint (model, optimiser, curve, counters).
-        callback: called every ``cfg.callback_every`` steps; may return new ``(K,)`` weights.
+        mixture_at: step -> ``(K,)`` weights in force at that step (ignored under a controller).
+        resume: a checkpoint folder written by an earlier call (continue from its step).
+        checkpoint: the folder to write the final checkpoint to (see :mod:`.checkpoint`).
+        callback: a Python callable called every ``cfg.callback_every`` steps; may return new weights.
+        online: a controller and its signals (:mod:`.host`); the batch weights, loss weights and
+            signals then come from it, and its state is checkpointed.
+        save_meta: extra JSON facts for the checkpoint (scale, model shape).
 
     Returns:
         :class:`TrainOutput` with the learning curve and status (never raises for a bad run).
     """
     import torch
 
+    if online is not None and callback is not None:
+        raise BomixError("a run takes a controller or a callback, not both")
+    if online is not None:
+        from bomix.online import Signals
     device = resolve_device(cfg.device)
     cuda = device.startswith("cuda")
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
@@ -201,77 +200,137 @@ def train(
             return contextlib.nullcontext()
         return torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16)
 
-    k = len(batcher.domains)
-    out = TrainOutput(status="ok", metrics={**{f"loss:{d}": [] for d in batcher.domains}, "train_loss": []})
+    domains = tuple(batcher.domains)
+    k = len(domains)
+    names = [f"loss:{d}" for d in domains] + ["train_loss"] + [f"train_loss:{d}" for d in domains]
+    out = TrainOutput(status="ok", metrics={m: [] for m in names})
     model.to(device)
     model.train()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=cuda)
     counts = np.zeros(k)
     prev_seconds = 0.0
     override: np.ndarray | None = None
+    ctrl = online.controller if online is not None else None
     start = 0
     if resume is not None:
-        state = torch.load(resume, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
+        state = ckpt.load_state(resume)
+        tensors = ckpt.load_tensors(resume, device)
+        model.load_state_dict(tensors["model"])
+        opt.load_state_dict(tensors["optim"])
         start = int(state["step"])
-        out.steps, out.metrics = list(state["steps"]), {m: list(v) for m, v in state["metrics"].items()}
+        out.steps = [int(x) for x in state.get("steps", [])]
+        old = {m: [float("nan") if v is None else float(v) for v in vals]
+               for m, vals in dict(state.get("metrics", {})).items()}
+        out.metrics = {m: old.get(m, [float("nan")] * len(out.steps)) for m in names}
         counts = np.asarray(state["counts"], dtype=float)
-        override = None if state.get("override") is None else np.asarray(state["override"])
-        out.weight_log = [tuple(x) for x in state.get("weight_log", [])]
+        override = None if state.get("override") is None else np.asarray(state["override"], dtype=float)
+        out.weight_log = [(int(s_), [float(x) for x in w_]) for s_, w_ in state.get("weight_log", [])]
         prev_seconds = float(state.get("seconds", 0.0))
+        saved = state.get("controller")
+        if (saved or {}).get("config") != (online.config if online is not None else None):
+            raise BomixError(f"checkpoint {resume} was trained with controller "
+                             f"{(saved or {}).get('config')} but the continuation asks for "
+                             f"{online.config if online is not None else None}: a continuation must carry the same controller")
+        if ctrl is not None:
+            ctrl.load_state_dict(saved["state"])
+            online.requests.update({key: 0 for key in online.requests})
     fwd = torch.compile(model) if (cfg.compile and cuda) else model
     win_loss, win_n = np.zeros(k), np.zeros(k)  # per-domain train loss since the last callback
-    ev_loss, ev_n = 0.0, 0  # train loss since the last evaluation
+    ev_sum, ev_n = np.zeros(k), np.zeros(k)  # per-domain train token-loss sums/counts since the last eval
     last_val: np.ndarray | None = None
-    t0 = time.perf_counter()
+    val_set = None
+    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     try:
         for step in range(start, cfg.steps):
-            w = override if override is not None else np.asarray(mixture_at(step), dtype=float)
-            if not out.weight_log or not np.allclose(out.weight_log[-1][1], w):
+            lw, want, norm = None, _NO_SIGNALS, "domain"
+            if ctrl is not None:
+                w = np.asarray(ctrl.weights(step), dtype=float)
+                lw, want, norm = ctrl.loss_weights(step), ctrl.wants(step), ctrl.loss_normaliser
+            else:
+                w = override if override is not None else np.asarray(mixture_at(step), dtype=float)
+            if not out.weight_log or not np.allclose(out.weight_log[-1][1], w, rtol=0, atol=1e-12):
                 out.weight_log.append((step, [float(x) for x in w]))
             rng = np.random.default_rng([cfg.seed, step])
             x, y, dom = batcher.batch(step, w, rng)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr_at(step)
-            with autocast():
-                tok_loss, mask = _token_losses(fwd, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-            n_tok = mask.sum()
-            loss = tok_loss.sum() / n_tok.clamp(min=1)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            dom_t = torch.as_tensor(np.asarray(dom), dtype=torch.long, device=device)
+
+            def coef_fn(n_tok: np.ndarray) -> np.ndarray:
+                return domain_coefficients(n_tok, lw, norm, w)
+
+            grads = None
+            if want.grads:
+                if val_set is None:
+                    val_set = [batcher.val_batches(d) for d in domains]
+                vx, vy = validation_batch(val_set, online.val_batch_size, step)
+                tok_loss, mask, sums, n_dom, grads = domain_gradients(  # uncompiled: sub-batch shapes vary
+                    model, params, x, y, dom_t, k, coef_fn, vx.to(device), vy.to(device), autocast)
+                loss = combined_loss(sums, n_dom, coef_fn(n_dom.double().cpu().numpy()))
+                online.requests["grads"] += 1
+            else:
+                with autocast():
+                    tok_loss, mask = token_losses(fwd, x, y)
+                sums, n_dom = domain_sums(tok_loss, mask, dom_t, k)
+                loss = combined_loss(sums, n_dom, coef_fn(n_dom.detach().double().cpu().numpy()))
             if not torch.isfinite(loss):
                 out.status, out.error = "diverged", f"loss became {loss.item()} at step {step + 1}"
                 break
-            loss.backward()
+            if grads is None:
+                loss.backward()
+            ref_losses = exc_losses = None
+            if want.reference and online.reference is not None:
+                with torch.no_grad(), autocast():
+                    ref_tok, _ = token_losses(online.reference, x, y)
+                ref_losses = per_domain_mean(*domain_sums(ref_tok, mask, dom_t, k))
+                exc_losses = excess(tok_loss, ref_tok, mask, dom_t, k)
+                online.requests["reference"] += 1
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            seq_loss = (tok_loss.sum(1) / mask.sum(1).clamp(min=1)).detach().float().cpu().numpy()
-            np.add.at(win_loss, dom, seq_loss)
-            np.add.at(win_n, dom, 1)
-            counts += np.bincount(dom, minlength=k)
-            ev_loss, ev_n = ev_loss + loss.item(), ev_n + 1
-            out.tokens += int(n_tok)
+            s_np, n_np = sums.detach().double().cpu().numpy(), n_dom.detach().double().cpu().numpy()
+            dom_losses = np.where(n_np > 0, s_np / np.maximum(n_np, 1), np.nan)
+            seen_now = np.bincount(np.asarray(dom), minlength=k)
+            win_loss += np.where(n_np > 0, dom_losses, 0.0) * seen_now
+            win_n += seen_now
+            ev_sum, ev_n = ev_sum + s_np, ev_n + n_np
+            counts += seen_now
+            out.tokens += int(n_np.sum())
             done = step + 1
+            if ctrl is not None:
+                val_now = None
+                if want.val:
+                    val_now = evaluate(model, batcher, device, autocast, online.eval_batches)
+                    online.requests["val"] += 1
+                ctrl.observe(step, Signals(
+                    step=step, train_losses=dom_losses, token_counts=n_np, val_losses=val_now,
+                    ref_losses=ref_losses, excess=exc_losses,
+                    grad_dots=None if grads is None else grads.dots,
+                    grad_norms=None if grads is None else grads.norms,
+                    grad_gram=None if grads is None else grads.gram, lr=cfg.lr_at(step)))
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 last_val = evaluate(model, batcher, device, autocast)
                 if not np.all(np.isfinite(last_val)):
                     out.status, out.error = "diverged", f"validation loss became non-finite at step {done}"
                     break
                 out.steps.append(done)
-                for j, d in enumerate(batcher.domains):
+                for j, d in enumerate(domains):
                     out.metrics[f"loss:{d}"].append(float(last_val[j]))
-                out.metrics["train_loss"].append(ev_loss / max(ev_n, 1))
-                ev_loss, ev_n = 0.0, 0
+                    out.metrics[f"train_loss:{d}"].append(float(ev_sum[j] / ev_n[j]) if ev_n[j] else float("nan"))
+                out.metrics["train_loss"].append(float(ev_sum.sum() / max(ev_n.sum(), 1)))
+                ev_sum, ev_n = np.zeros(k), np.zeros(k)
             if callback is not None and cfg.callback_every and done % cfg.callback_every == 0:
                 seen = win_n > 0
                 state_ = TrainState(done, w.copy(), np.where(seen, win_loss / np.maximum(win_n, 1), np.nan),
-                                    last_val, tuple(batcher.domains))
+                                    last_val, domains)
                 new = callback(state_)
                 if new is not None:
                     new = np.asarray(new, dtype=float)
@@ -289,12 +348,27 @@ def train(
         if cuda:
             torch.cuda.empty_cache()
     out.seconds = time.perf_counter() - t0
+    out.cpu_seconds = time.process_time() - c0
     out.domain_counts = counts
     out.last_step = step
     if out.status == "ok" and checkpoint is not None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": cfg.steps,
-                    "steps": out.steps, "metrics": out.metrics, "counts": counts.tolist(),
-                    "override": None if override is None else override.tolist(),
-                    "weight_log": out.weight_log, "seconds": prev_seconds + out.seconds}, checkpoint)
+        state = {"step": cfg.steps, "steps": out.steps, "metrics": _json_metrics(out.metrics),
+                 "counts": counts.tolist(), "override": None if override is None else override.tolist(),
+                 "weight_log": out.weight_log, "seconds": prev_seconds + out.seconds, **(save_meta or {}),
+                 "controller": None if online is None else {"config": online.config, "state": ctrl.state_dict()}}
+        ckpt.save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict()}, state)
     return out
+
+
+class _NoSignals:
+    """What a run without a controller gathers beyond the free signals: nothing."""
+
+    val = reference = grads = False
+
+
+_NO_SIGNALS = _NoSignals()
+
+
+def _json_metrics(metrics: dict[str, list[float]]) -> dict[str, list[float | None]]:
+    """Metrics with NaN as None (strict JSON)."""
+    return {m: [None if not math.isfinite(v) else v for v in vals] for m, vals in metrics.items()}

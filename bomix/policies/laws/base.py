@@ -25,6 +25,7 @@ from bomix.errors import BomixError
 from bomix.history import History
 from bomix.policies.base import Policy
 from bomix.runs import RunSpec
+from bomix.runtable import mcol, metric_dict
 from bomix.space import Fidelity, Mixture
 
 OBJ = "_objective"
@@ -44,6 +45,9 @@ class LawPolicy(Policy):
         super().bind(problem, seed)
         self._design: list[RunSpec] | None = None
         self._cache: dict = {}
+        self._snapped: set = set()
+        self._fallback: str | None = None
+        self._truncated: str | None = None
 
     # ----- design ------------------------------------------------------------------------------
     @abstractmethod
@@ -54,16 +58,22 @@ class LawPolicy(Policy):
         return np.random.default_rng([self.seed, 4242, salt])
 
     def planned(self, history: History) -> list[RunSpec]:
-        """The design, snapped to the pool (if any) and cut to the campaign budget (logged)."""
+        """The design, snapped to what may be proposed (pool points, answered fidelities) and cut to the
+        campaign budget (logged)."""
         if self._design is None:
-            specs = self._snap(self.design()) if self.problem.candidates is not None else self.design()
+            specs = self._snap(self.design()) if self.problem.proposals.is_pool else self.design()
             cost = np.cumsum([self.problem.cost(s.scale, s.steps) for s in specs])
             budget = history.budget
             keep = int(np.searchsorted(cost, budget + 1e-12, side="right"))
             if keep < len(specs):
-                self.log.warning(
-                    "%s design needs %d runs costing %.4g target-runs but the budget is %.4g: "
-                    "using the first %d runs that fit", self.name, len(specs), cost[-1], budget, keep)
+                msg = (f"{self.name} design needs {len(specs)} runs costing {cost[-1]:.4g} target-runs but the "
+                       f"budget is {budget:.4g}: only the first {keep} fit")
+                if keep < self.min_runs:
+                    self._fallback = f"{msg}, fewer than the {self.min_runs} the law needs: recommending the centre"
+                    self.log.warning("WARNING: %s", self._fallback)
+                else:
+                    self._truncated = msg
+                    self.log.warning("WARNING: %s: running those", msg)
             self._design = specs[:keep]
         return self._design
 
@@ -80,38 +90,37 @@ class LawPolicy(Policy):
         return out
 
     def _snap(self, specs: list[RunSpec]) -> list[RunSpec]:
-        """Pool problems: each design run -> the nearest unused candidate at the nearest fidelity."""
-        sp = self.space
-        cands = self.problem.candidates
-        fids = sorted({f for _, f in cands})
-        coords = np.array([[sp.scale_coord(f.scale), sp.step_coord(f.steps)] for f in fids])
-        used: set = set()
+        """Pool problems: each design run -> the nearest unused pool point at the nearest pool fidelity."""
+        props = self.problem.proposals
+        used: list[tuple[Mixture, Fidelity]] = []
         out = []
         for s in specs:
-            c = np.array([sp.scale_coord(s.scale), sp.step_coord(s.steps)])
-            fid = fids[int(np.argmin(np.abs(coords - c).sum(1)))]
-            pool = [(m, f) for m, f in cands if f == fid and (m, f) not in used]
-            if not pool:
+            fid = props.snap_fidelity(s.scale, s.steps)
+            w = props.snap(s.mixture.weights, fid, used)
+            if w is None:
                 continue
-            d = [np.abs(m.weights - s.mixture.weights).sum() for m, _ in pool]
-            m, f = pool[int(np.argmin(d))]
-            used.add((m, f))
-            out.append(s.with_(mixture=Mixture(m.weights, sp.domains), scale=f.scale, steps=f.steps))
+            m = Mixture(w, self.space.domains)
+            used.append((m, fid))
+            out.append(s.with_(mixture=m, scale=fid.scale, steps=fid.steps))
         return out
 
     # ----- recommendation ----------------------------------------------------------------------
     def table(self, history: History, results=None) -> pd.DataFrame:
-        """History table (long format) with the objective added as ``m:_objective``."""
+        """History table (:mod:`bomix.runtable` format) with the objective added as ``m:_objective``."""
         h = history if results is None else History(history.space, history.objective, list(results))
         t = h.table()
         if len(t):
-            metrics = {c[2:]: t[c].to_numpy() for c in t.columns if c.startswith("m:")}
-            t["m:" + OBJ] = history.objective.values(metrics)
+            t[mcol(OBJ)] = history.objective.values(metric_dict(t))
         return t
 
     def recommend(self, history: History) -> Mixture:
         ok = history.ok
         if len(ok) < self.min_runs:
+            if (history.n_dispatched >= len(self.planned(history)) and not history.pending
+                    and not self._fallback):
+                self._fallback = (f"{self.name}: only {len(ok)} of its {len(self.planned(history))} design runs "
+                                  f"finished ok, fewer than the {self.min_runs} the law needs: recommending the centre")
+                self.log.warning("WARNING: %s", self._fallback)
             return self.space.center()
         done = history.n_dispatched >= len(self.planned(history)) and not history.pending
         m = len(ok) if done else 2 ** int(np.floor(np.log2(len(ok))))
@@ -121,18 +130,32 @@ class LawPolicy(Policy):
                 law = self.fit_law(self.table(history, ok[:m]))
                 self._cache[key] = self._pick(law)
             except (BomixError, ValueError, np.linalg.LinAlgError) as e:
-                self.log.info("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
-                              self.name, m, e)
+                if done:  # the whole design ran and the law still cannot be fitted: a fallback, said loudly
+                    self._fallback = (f"{self.name}: the law cannot be fitted on the {m} runs of its design "
+                                      f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+                                      "recommending the centre")
+                    self.log.warning("WARNING: %s", self._fallback)
+                else:
+                    self.log.info("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
+                                  self.name, m, e)
                 self._cache[key] = self.space.center()
         return self._cache[key]
 
+    def diagnostics(self) -> dict:
+        """``{"fallback": reason}`` when the policy could not run its design or fit its law (it then
+        recommends the centre); ``{"design_truncated": reason}`` when the budget cut the design."""
+        out = {}
+        if self._fallback:
+            out["fallback"] = self._fallback
+        if self._truncated:
+            out["design_truncated"] = self._truncated
+        return out
+
     def _pick(self, law) -> Mixture:
         t = self.space.target
-        if self.problem.candidates is not None:
-            pool = [m for m, f in self.problem.candidates if f == t]
-            if pool:
-                W = np.array([m.weights for m in pool])
-                return Mixture(W[int(np.argmin(self.law_score(law, W)))], self.space.domains)
+        W = self.problem.proposals.pool(t)
+        if W is not None and len(W):
+            return Mixture(W[int(np.argmin(self.law_score(law, W)))], self.space.domains)
         w = self.law_optimum(law).weights
         return Mixture(self.space.project(w, t)[0], self.space.domains)
 
@@ -150,29 +173,52 @@ class LawPolicy(Policy):
 
     # ----- helpers -----------------------------------------------------------------------------
     def default_scale(self, scale: str | None) -> str:
-        return self.space.check_fidelity(Fidelity(self.space.scales[0].name if scale is None else scale, self.space.min_steps)).scale
+        """``scale`` (checked against the ladder), default the smallest scale."""
+        return self.space.scale(self.space.scales[0].name if scale is None else scale).name
 
     def steps_or(self, steps: int | None, default: int) -> int:
-        s = int(default if steps is None else steps)
-        self.space.check_fidelity(Fidelity(self.space.target.scale, s))
-        return s
+        """``steps`` when the config gives them (then every design run must be answered as asked: see
+        :meth:`spec`), else ``default`` (snapped per run to the nearest answered fidelity)."""
+        self._steps_explicit = steps is not None
+        return int(default if steps is None else steps)
+
+    def largest_steps(self, scale: str, default: int) -> int:
+        """The largest grid step at ``scale`` (``default`` if the grid has none there)."""
+        return max(self.problem.proposals.steps_at(scale) or [default])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.space.lower, self.space.upper_at(self.space.target)
 
     def spec(self, w, scale: str, steps: int, tag: str) -> RunSpec:
-        w = self.space.project(np.asarray(w, dtype=float), Fidelity(scale, int(steps)))[0]
-        return RunSpec(Mixture(w, self.space.domains), scale, int(steps), tag=tag)
+        """A design run at the answered fidelity nearest ``scale@steps`` (an explicitly configured step
+        count that is not answered is a one-line error; a default one is snapped, with a warning)."""
+        want = Fidelity(scale, int(steps))
+        props = self.problem.proposals
+        if getattr(self, "_steps_explicit", False):
+            props.space.check_fidelity(want)
+        fid = want if props.space.allows(want) else props.snap_fidelity(scale, steps)
+        if fid != want and (want, fid) not in self._snapped:
+            self._snapped.add((want, fid))
+            self.log.warning("%s: the backend has no data at %s@%d; the design runs at %s@%d instead",
+                             self.name, want.scale, want.steps, fid.scale, fid.steps)
+        w = self.space.project(np.asarray(w, dtype=float), fid)[0]
+        return RunSpec(Mixture(w, self.space.domains), fid.scale, fid.steps, tag=tag)
+
+    def metric_map(self) -> dict[str, str]:
+        """Domain -> its own loss metric: the configured ``domain_metrics`` mapping (for tables that name
+        them their own way), else found by name (``loss:<domain>``, ``val/<domain>``, ...)."""
+        from bomix.laws._fit import domain_metric_map
+
+        return domain_metric_map(self.space.domains, list(self.problem.metrics or self.problem.objective.metrics),
+                                 getattr(self, "_given_metrics", None))
 
     def domain_metrics(self) -> dict[str, str] | None:
         """Objective as per-domain metrics: domain -> metric when every domain has its own metric (e.g.
         ``loss:<domain>``), the objective is made of them and is a loss (sign +); else None."""
-        from bomix.laws._fit import domain_metric_map
-
         obj = self.problem.objective
         if obj.sign < 0:
             return None
-        mm = domain_metric_map(self.space.domains, list(self.problem.metrics or obj.metrics))
+        mm = self.metric_map()
         inv = {m: d for d, m in mm.items()}
         if len(mm) == self.space.k and all(m in inv for m in obj.metrics):
             return mm

@@ -16,7 +16,8 @@ class BiMixPolicy(LawPolicy):
 
     Design: the centre plus ``n_mixtures - 1`` Dirichlet mixtures blended 20% with the centre (every
     ``r_i > 0``), at ``scale`` (default the smallest) for ``steps`` (default ``max_steps // 2``); every
-    checkpoint is a data point. Fit: one law per domain on that domain's own loss (``loss:<domain>``).
+    checkpoint is a data point. Fit: one law per domain on that domain's own loss (``loss:<domain>``, or
+    the metric ``domain_metrics`` maps it to).
     Recommend: minimiser of the sum of domain losses at the target steps, weighted by the objective
     when it is a mean of domain losses (else equal weights, logged). BiMix has no scale term.
     """
@@ -24,19 +25,21 @@ class BiMixPolicy(LawPolicy):
     name = "bimix"
     min_runs = 3
 
-    def __init__(self, n_mixtures: int = 10, scale: str | None = None, steps: int | None = None, n_starts: int = 128):
+    def __init__(self, n_mixtures: int = 10, scale: str | None = None, steps: int | None = None, n_starts: int = 128,
+                 domain_metrics: dict[str, str] | None = None):
         if n_mixtures < 3:
             raise BomixError("bimix needs n_mixtures >= 3")
         self.n_mixtures, self.scale_name, self.steps, self.n_starts = int(n_mixtures), scale, steps, int(n_starts)
+        self._given_metrics = dict(domain_metrics) if domain_metrics else None
 
     def bind(self, problem, seed):
         super().bind(problem, seed)
         mm = self.domain_metrics()
-        from bomix.laws._fit import domain_metric_map
-
-        self._metrics = domain_metric_map(self.space.domains, list(problem.metrics))
+        self._metrics = self.metric_map()
         if len(self._metrics) < self.space.k:
-            raise BomixError("bimix needs a per-domain loss metric (e.g. loss:<domain>) for every domain")
+            missing = [d for d in self.space.domains if d not in self._metrics]
+            raise BomixError(f"bimix needs a per-domain loss metric for every domain, none found for {missing}: "
+                             "name them loss:<domain> or set policy.domain_metrics={domain: metric, ...}")
         if mm is not None:
             w = dict(problem.objective.weights)
             self._weights = np.array([w.get(self._metrics[d], 0.0) for d in self.space.domains])

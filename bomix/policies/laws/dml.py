@@ -8,6 +8,7 @@ from bomix.errors import BomixError
 from bomix.laws.dml import MixingLaw, nested_extrapolate
 from bomix.policies.laws.base import OBJ, LawPolicy
 from bomix.runs import RunSpec
+from bomix.runtable import mcol, mcols
 from bomix.space import Mixture
 
 
@@ -23,16 +24,18 @@ class DMLPolicy(LawPolicy):
     Args:
         n_mixtures: mixtures in the design; n_scales: small scales per mixture; steps: run length.
         alpha: Dirichlet concentration of the design; n_starts: mixing-law fit starts.
+        domain_metrics: domain -> its own loss metric, for tables not naming them ``loss:<domain>``.
     """
 
     name = "dml"
 
     def __init__(self, n_mixtures: int = 16, n_scales: int = 3, steps: int | None = None, alpha: float = 1.0,
-                 n_starts: int = 500):
+                 n_starts: int = 500, domain_metrics: dict[str, str] | None = None):
         if n_mixtures < 3 or n_scales < 1 or alpha <= 0:
             raise BomixError("dml needs n_mixtures >= 3, n_scales >= 1 and alpha > 0")
         self.n_mixtures, self.n_scales, self.steps, self.alpha = int(n_mixtures), int(n_scales), steps, float(alpha)
         self.n_starts = int(n_starts)
+        self._given_metrics = dict(domain_metrics) if domain_metrics else None
 
     def design(self) -> list[RunSpec]:
         sp = self.space
@@ -48,17 +51,15 @@ class DMLPolicy(LawPolicy):
         of the objective."""
         from scipy.optimize import nnls
 
-        from bomix.laws._fit import domain_metric_map
-
         t = self.space.target
-        mm = domain_metric_map(self.space.domains, list(self.problem.metrics))
+        mm = self.metric_map()
         metrics = [mm[d] for d in self.space.domains] if len(mm) == self.space.k else []
         ext = nested_extrapolate(table, t.steps, self.space.scale(t.scale).params, metrics=metrics + [OBJ],
                                  cache=self._cache.setdefault("step_laws", {}))
         if not metrics:
             return MixingLaw.fit(ext, metrics=[OBJ], n_starts=self.n_starts, seed=self.seed)
-        L = ext[[f"m:{m}" for m in metrics]].to_numpy()
-        v, _ = nnls(np.column_stack([L, np.ones(len(L))]), ext[f"m:{OBJ}"].to_numpy())
+        L = ext[mcols(metrics)].to_numpy()
+        v, _ = nnls(np.column_stack([L, np.ones(len(L))]), ext[mcol(OBJ)].to_numpy())
         if v[:-1].sum() <= 0:
             return MixingLaw.fit(ext, metrics=[OBJ], n_starts=self.n_starts, seed=self.seed)
         return MixingLaw.fit(ext, metrics=metrics, metric_weights=v[:-1] / v[:-1].sum(), n_starts=self.n_starts,

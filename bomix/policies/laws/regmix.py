@@ -16,8 +16,8 @@ class RegMixPolicy(LawPolicy):
 
     Design: ``n_runs`` mixtures ``w ~ Dir(s * p)`` (``p`` = token shares ** 0.5, uniform without token
     counts; ``s`` from 15 log-spaced values in [0.1, 5]; ``w_i <= 15 p_i``; tiny weights zeroed),
-    projected onto the bounds, at ``scale`` (default the smallest) for ``steps`` (default the target
-    steps). Fit: one LightGBM regressor (or linear, ``kind: linear``) of the objective with early
+    projected onto the bounds, at ``scale`` (default the smallest) for ``steps`` (default the largest
+    grid step at that scale: the target steps on a full grid, 1000 on RegMix's logged 1M runs). Fit: one LightGBM regressor (or linear, ``kind: linear``) of the objective with early
     stopping on a held-out split. Recommend: mean of the ``top_k`` best of ``n_samples`` Dir(p) draws.
     The regression has no scale or step input: it assumes the ranking transfers to the target.
     """
@@ -41,7 +41,7 @@ class RegMixPolicy(LawPolicy):
 
     def design(self) -> list[RunSpec]:
         scale = self.default_scale(self.scale_name)
-        steps = self.steps_or(self.steps, self.space.target.steps)
+        steps = self.steps_or(self.steps, self.largest_steps(scale, self.space.target.steps))
         W = sample_design(self.n_runs, self.prior(), self.design_rng())
         return [self.spec(w, scale, steps, self.name) for w in W]
 

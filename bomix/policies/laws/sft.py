@@ -26,11 +26,13 @@ class SFTLawPolicy(LawPolicy):
     name = "sft_law"
     min_runs = 5
 
-    def __init__(self, multiples=(3.0, 1 / 3, 2.0, 0.5), scale: str | None = None, n_starts: int = 128):
+    def __init__(self, multiples=(3.0, 1 / 3, 2.0, 0.5), scale: str | None = None, n_starts: int = 128,
+                 domain_metrics: dict[str, str] | None = None):
         self.multiples = tuple(float(m) for m in multiples)
         if not self.multiples or any(m <= 0 or m == 1 for m in self.multiples):
             raise BomixError("sft_law multiples must be > 0 and != 1")
         self.scale_name, self.n_starts = scale, int(n_starts)
+        self._given_metrics = dict(domain_metrics) if domain_metrics else None
 
     def bind(self, problem, seed):
         super().bind(problem, seed)

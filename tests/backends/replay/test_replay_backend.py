@@ -35,8 +35,9 @@ def test_pool_rejects_points_outside_it(pool_dir):
     res = sim.run(RunSpec(m, "1B", 20000))
     assert res.status == "failed" and "not in the pool" in res.error
     m0, f0 = sim.candidates()[0]
-    res = sim.run(RunSpec(m0, f0.scale, 7000))
-    assert res.status == "failed" and "logged at steps" in res.error
+    with pytest.raises(BomixError, match="no logged data") as exc:  # a fidelity nobody logged: refused
+        sim.run(RunSpec(m0, f0.scale, 7000))
+    assert "\n" not in str(exc.value) and "150M@5000" in str(exc.value)
     assert np.isnan(sim.true_value(m, sim.space.target, sim.default_objective))
     with pytest.raises(BomixError, match="model-mode"):
         sim.predict(m.weights[None], "1B", 20000)
@@ -69,7 +70,7 @@ def test_shipped_regmix_loads_fast_and_has_truth():
     t0 = time.perf_counter()
     sim = ReplayBackend("simulator/regmix/built")
     assert time.perf_counter() - t0 < 10
-    assert sim.name == "regmix" and sim.space.k == 17 and sim.space.target == Fidelity("1B", 23842)
+    assert sim.name == "regmix-model" and sim.space.k == 17 and sim.space.target == Fidelity("1B", 23842)
     assert sim.default_objective.metrics == ["pile_cc"]
     import pandas as pd
 
@@ -93,3 +94,33 @@ def test_campaign_on_replay_reports_regret(which, request, tmp_path):
     assert summary["n_runs"] == 3
     assert summary["regret"] is not None and summary["regret"] >= 0
     assert np.isfinite(summary["true_value"])
+
+
+def test_model_grid_is_the_logged_fidelities_plus_declared_curve_ranges(model_dir, pool_dir):
+    sim = ReplayBackend(model_dir)
+    # the runs log learning curves 2500..20000: model mode declares that range trusted per scale
+    assert sim.space.grid.ranges == {s: (2500, 20000) for s in ("20M", "150M", "1B")}
+    assert sim.meta["grid"]["ranges"]["1B"] == [2500, 20000]
+    assert sim.run(RunSpec(sim.space.center(), "150M", 7000)).ok  # inside a logged curve: interpolation
+    pool = ReplayBackend(pool_dir)
+    assert pool.space.grid.ranges == {}  # a pool answers logged points only
+    assert pool.name.endswith("-pool") and sim.name.endswith("-model")
+
+
+def test_shipped_regmix_grid_is_its_three_logged_fidelities():
+    sim = ReplayBackend("simulator/regmix/built")
+    assert sim.space.fidelity_grid() == [Fidelity("1M", 1000), Fidelity("60M", 1000), Fidelity("1B", 23842)]
+    m = sim.space.center()
+    for scale, steps in (("1B", 1000), ("1M", 23842)):  # the two fidelities the old grid extrapolated to
+        with pytest.raises(BomixError, match=f"fidelity {scale}@{steps} has no logged data") as exc:
+            sim.run(RunSpec(m, scale, steps))
+        assert "\n" not in str(exc.value)
+        with pytest.raises(BomixError, match="no logged data"):
+            sim.true_value(m, Fidelity(scale, steps), sim.default_objective)
+    # trust region and gates of the shipped build
+    t = sim.space.target
+    assert sim.trust.radius_at(t) == pytest.approx(sim.meta["trust"]["radius"]["1B@23842"])
+    opt, _ = sim.optimum(sim.default_objective)
+    assert sim.extrapolated(opt, t) is False
+    assert sim.extrapolated(sim.space.mixture(np.eye(17)[0]), t) is True  # a one-domain vertex
+    assert sim.meta["warnings"] == []

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from bomix.backends.replay import ReplayBackend
 from bomix.backends.replay.build import build, make_space, parse_objective
-from bomix.backends.replay.format import validate
+from bomix.runtable import validate
 from bomix.backends.replay.model import _subsample, fit_metric
 from bomix.errors import BomixError
 from bomix.space import Fidelity
@@ -56,6 +56,8 @@ def test_build_options_target_and_objective(table, tmp_path):
     assert sp.target == Fidelity("150M", 10000) and sp.max_steps == 20000
     with pytest.raises(BomixError, match="target-scale"):
         make_space(runs, "7B")
+    with pytest.raises(BomixError, match="150M@7000 was never logged"):
+        make_space(runs, "150M", 7000)
     assert parse_objective("mean:a, b") == {"mean": ["a", "b"]}
     assert parse_objective("max:acc") == {"maximize": "acc"}
     assert parse_objective('{"weights": {"a": 2}}') == {"weights": {"a": 2}}

@@ -1,4 +1,4 @@
-"""The logged-run format: valid tables load, malformed ones fail with one line (API and CLI)."""
+"""The logged-run table format (bomix.runtable; tested here because it uses the synthetic-log fixtures)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bomix.backends.replay.format import load, validate
+from bomix.runtable import load, validate
 from bomix.errors import BomixError
 
 
@@ -132,3 +132,14 @@ def test_cli_builds_a_pool_simulator(table_csv, tmp_path):
     meta = json.loads((out / "simulator.json").read_text())
     assert meta["mode"] == "pool" and meta["target"] == {"scale": "150M", "steps": 20000}
     assert (out / "report.md").is_file() and (out / "runs.csv").is_file()
+
+
+def test_column_helpers_are_the_one_convention(table):
+    from bomix.runtable import domains_of, empty, mcol, metric_dict, metrics_of, wcol, wcols
+
+    assert wcol("web") == "w:web" and mcol("loss:web") == "m:loss:web"
+    doms = domains_of(table.columns)
+    assert wcols(doms) == [c for c in table.columns if c.startswith("w:")]
+    assert set(metric_dict(table)) == set(metrics_of(table.columns)) and "loss:target" in metrics_of(table.columns)
+    assert list(empty(doms).columns) == ["run_id", "scale", "params", "step", *wcols(doms)]
+    assert validate(table).domains == tuple(doms)  # History.table() output is a valid logged-run table

@@ -29,7 +29,8 @@ def test_space_metrics_and_cost(tiny_data, tmp_path):
     assert b.space.domains == ("prose", "code", "digits")
     assert b.space.scale_names == ("s", "m") and b.space.target.steps == 40
     assert b.space.tokens is not None and np.all(b.space.tokens > 0)
-    assert b.metrics == ("loss:prose", "loss:code", "loss:digits", "train_loss")
+    assert b.metrics == ("loss:prose", "loss:code", "loss:digits", "train_loss",
+                         "train_loss:prose", "train_loss:code", "train_loss:digits")
     assert b.default_objective.metrics == ["loss:prose", "loss:code", "loss:digits"]
     assert b.cost(RunSpec(b.space.center(), "m", 40)) == pytest.approx(1.0)
     assert b.cost(RunSpec(b.space.center(), "m", 40, resume_from="x", resume_step=30)) == pytest.approx(0.25)
@@ -90,18 +91,16 @@ def test_schedule_and_callback(tiny_data, tmp_path):
     assert res2.info["weight_log"][-1] == (5, [0.0, 1.0, 0.0])
 
 
-def uniform_after(state, to=None):
-    """A callback for the spec-carried hook test (importable by dotted path)."""
-    return np.asarray(to, dtype=float)
+def test_a_callback_named_by_the_spec_is_refused_and_never_imported(tiny_data, tmp_path, monkeypatch):
+    import importlib
 
-
-def test_callback_carried_by_the_spec(tiny_data, tmp_path):
+    imported = []
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: imported.append(name))
     b = make(tiny_data, tmp_path)
-    meta = {"callback": f"{__name__}:uniform_after", "callback_every": 10, "callback_kwargs": {"to": [0, 0, 1]}}
+    meta = {"callback": "os:system", "callback_every": 10, "callback_kwargs": {"command": "touch pwned"}}
     res = b.run(RunSpec(b.space.center(), "s", 20, seed=0, run_id="m", meta=meta))
-    assert res.ok and res.info["weight_log"][-1] == (10, [0.0, 0.0, 1.0])
-    bad = b.run(RunSpec(b.space.center(), "s", 20, seed=0, run_id="m2", meta={"callback": meta["callback"]}))
-    assert bad.status == "failed" and "callback_every" in bad.error
+    assert res.status == "failed" and "controller" in res.error and "\n" not in res.error
+    assert imported == []
 
 
 def test_huge_lr_diverges(tiny_data, tmp_path):
@@ -128,8 +127,8 @@ def test_bad_config_errors(tiny_data, tmp_path):
         make(tiny_data, tmp_path, scales=["xl"])
     with pytest.raises(BomixError, match="context"):
         make(tiny_data, tmp_path, context=10_000)
-    with pytest.raises(BomixError, match="callback"):
-        make(tiny_data, tmp_path, callback="no_colon")
+    with pytest.raises(BomixError, match="not a Python callable"):
+        make(tiny_data, tmp_path, callback="os:system")
 
 
 def test_campaign_stores_per_domain_curves_and_exports(tiny_data, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import bomix.app  # noqa: F401  (registers the resolvers the conf/ YAMLs use)
 from bomix.config import instantiate
 
 CONF = str(Path(__file__).resolve().parents[3] / "conf")

@@ -1,0 +1,175 @@
+"""The synthetic backend's step simulator: one online run, step by step, under a controller.
+
+State: effective tokens ``D (K,)``. Per step ``t`` (``bomix/online/base.py`` protocol):
+
+1. ``w = ctrl.weights(t)``; the batch's ``B`` sequences are drawn by the trainer's own rule
+   (systematic sampling: domain ``searchsorted(cumsum(w), (u + b) / B)``, ``u ~ U(0, 1)`` seeded by
+   ``(seed, t)``), giving counts ``n (K,)``.
+2. Train losses (forward before the update): ``L_i(D) + sigma_b z_i / sqrt(n_i)``; NaN if ``n_i = 0``.
+3. The update: ``D <- rho D + tokens_per_step * T @ s`` with ``s = n / B`` (resampling), or, under
+   per-domain loss weights ``lw``, ``s = normalise(lw * n / B)`` (token normaliser) /
+   ``normalise(lw * [n > 0])`` (domain normaliser): the effective share of each domain's gradient.
+4. Signals the controller asks for: validation losses ``L_i(D) + eval noise``; reference losses of
+   a frozen reference model in closed form from the reference run's spec, on the same batch (the
+   batch noise is shared), with DoReMi's per-token clipped excess
+   ``E[max(d + s_tok eps, 0)] = d Phi(d / s_tok) + s_tok phi(d / s_tok)`` (``d`` = the domain's
+   excess, ``s_tok = token_sd x`` the mean reducible loss of the two models: 0 for a domain nothing
+   can learn); gradient dots through the exact first-order transfer
+   ``G_i = -sum_j u_j dL_j/dD_j T_ji tokens_per_step`` (the drop of the target objective per unit
+   of domain i), ``<g_i, g_val> = G_i / lr`` plus noise, ``||g_i|| = 1`` plus noise.
+
+Randomness comes only from ``(backend seed, run seed, step)``: a run re-run from scratch
+reproduces its trajectory, and a continuation (same seed) re-simulates the same steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bomix.online import Signals, build_controller
+from bomix.runs import RunSpec
+
+if TYPE_CHECKING:
+    from bomix.backends.synthetic import SyntheticBackend
+
+SQRT2 = math.sqrt(2.0)
+
+
+def _phi(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * (1.0 + erf(x / SQRT2))
+
+
+def batch_counts(w: np.ndarray, batch: int, u: float) -> np.ndarray:
+    """``(K,)`` sequences per domain under systematic sampling (the trainer's ``PackedBatcher`` rule)."""
+    cdf = np.cumsum(w)
+    cdf[-1] = 1.0
+    dom = np.searchsorted(cdf, (u + np.arange(batch)) / batch, side="right")
+    return np.bincount(np.minimum(dom, w.size - 1), minlength=w.size).astype(float)
+
+
+def space_projection(space, fid):
+    """``(K,) -> (K,)`` projection onto the space's bounds at ``fid`` (None when there are none);
+    feasible weights pass unchanged."""
+    if not space.has_bounds(fid):
+        return None
+    lo, up = space.lower, space.upper_at(fid)
+
+    def project(w: np.ndarray) -> np.ndarray:
+        if np.all(w >= lo - 1e-12) and np.all(w <= up + 1e-12):
+            return w
+        return space.project(w, fid)[0]
+
+    return project
+
+
+def simulate(backend: "SyntheticBackend", spec: RunSpec, noiseless: bool = False) -> tuple[dict, dict]:
+    """Run ``spec`` (which has a controller) step by step.
+
+    Returns:
+        ``(metrics, info)``: metric -> ``(n_eval,)`` values at the eval steps (validation losses
+        with the backend's curve noise, ``loss:target``, ``train_loss:<d>`` window means) and
+        ``info`` with ``controller`` (its output) and the realised ``schedule``.
+    """
+    b = backend
+    sp = b.space
+    k, B, tps = sp.k, b.batch_size, sp.tokens_per_step
+    steps = int(spec.steps)
+    fid = spec.fidelity
+    ctrl = build_controller(spec.controller, sp.domains, spec.seed, initial=spec.mixture.weights, steps=steps,
+                            trace_every=b.eval_every, project=space_projection(sp, fid))
+    N = sp.scale(spec.scale).params
+    const, Bc, bexp = b.law_terms(N)
+    T, u, rho = b.T, b.u, b.rho
+    reference = spec.controller.reference
+    ref = b.reference_losses(reference) if reference is not None and reference["source"] == "model" else None
+    ref_red = None if ref is None else ref - const  # the reference's reducible loss (same scale)
+    sig_b = 0.0 if noiseless else b.batch_noise
+    sig_v = 0.0 if noiseless else b.eval_noise
+    sig_g = 0.0 if noiseless else b.grad_noise
+    context = tps / B
+    D = np.zeros(k)
+    # one generator per stream, so a shorter run's draws are a prefix of a longer one's
+    streams = [np.random.default_rng([b.seed, 11, int(spec.seed or 0), j]) for j in range(5)]
+    U = streams[0].random(steps)
+    Z = streams[1].standard_normal((steps, k))
+    ZV = streams[2].standard_normal((steps, k))
+    ZG = streams[3].standard_normal((steps, k))
+    ZN = np.abs(streams[4].standard_normal((steps, k)))
+    eval_steps = []
+    train_acc, train_cnt = np.zeros(k), np.zeros(k)
+    out = {f"train_loss:{d}": [] for d in sp.domains}
+    vals = []
+    for t in range(steps):
+        w = ctrl.weights(t)
+        n = batch_counts(w, B, U[t])
+        lw = ctrl.loss_weights(t)
+        present = n > 0
+        share = n / B
+        if lw is not None:
+            eff = lw * (share if ctrl.loss_normaliser == "token" else present)
+            share = eff / eff.sum() if eff.sum() > 0 else share
+        L = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
+        z = Z[t]
+        noise = sig_b * z / np.sqrt(np.maximum(n, 1))
+        train = np.where(present, L + noise, np.nan)
+        want = ctrl.wants(t)
+        sig = Signals(step=t, train_losses=train, token_counts=n * context, lr=b.lr)
+        if want.grads:
+            dLdD = -bexp * Bc * (D / 1e9 + b.floor) ** (-bexp - 1) / 1e9  # (K,) dL_j / dD_j
+            G = -(u * dLdD) @ T * tps  # (K,) drop of the target per unit step of domain i
+            sig.grad_dots = np.where(present, G / b.lr * (1 + sig_g * ZG[t]), np.nan)
+            sig.grad_norms = np.where(present, 1.0 + sig_g * ZN[t], 0.0)
+        D = rho * D + tps * (T @ share)
+        if want.reference:
+            d = L - ref
+            # token-level spread of l_theta - l_ref: proportional to what data can still change
+            # (the two models' reducible losses); 0 for a domain nothing can learn
+            s_tok = np.maximum(b.token_sd * 0.5 * (L - const + ref_red), 1e-12)
+            sig.ref_losses = np.where(present, ref + noise, np.nan)
+            sig.excess = np.where(present, np.maximum(d * _Phi(d / s_tok) + s_tok * _phi(d / s_tok)
+                                                      + sig_b * 0.1 * z * s_tok / np.sqrt(np.maximum(n, 1)), 0.0),
+                                  np.nan)
+        if want.val:
+            Lv = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
+            sig.val_losses = Lv + sig_v * ZV[t]
+        ctrl.observe(t, sig)
+        train_acc[present] += train[present]
+        train_cnt[present] += 1
+        done = t + 1
+        if done % b.eval_every == 0 or done == steps:
+            eval_steps.append(done)
+            vals.append(const + Bc * (D / 1e9 + b.floor) ** (-bexp))
+            mean = np.where(train_cnt > 0, train_acc / np.maximum(train_cnt, 1), np.nan)
+            for i, dname in enumerate(sp.domains):
+                out[f"train_loss:{dname}"].append(float(mean[i]))
+            train_acc[:], train_cnt[:] = 0.0, 0.0
+    V = np.array(vals)
+    metrics = {f"loss:{d}": V[:, i] for i, d in enumerate(sp.domains)}
+    metrics["loss:target"] = V @ u
+    output = ctrl.output()
+    trace = output["trace"]
+    info = {"controller": output, "controller_state": ctrl.state_dict(),
+            "schedule": realised_schedule(trace["steps"], trace["realised"]),
+            "average_mixture": output["realised"], "steps_evaluated": eval_steps}
+    return {**metrics, **{m: np.asarray(v) for m, v in out.items()}}, info
+
+
+def realised_schedule(steps: list[int], running: list[list[float]]) -> dict:
+    """Piecewise-constant schedule (``MixtureSchedule.to_dict`` form) of the realised mixture per
+    trace interval, from the running averages ``running[i]`` over ``[0, steps[i])``."""
+    S = np.asarray(steps, dtype=float)
+    R = np.asarray(running, dtype=float).reshape(len(steps), -1)
+    cum = R * S[:, None]
+    seg = np.diff(np.vstack([np.zeros(R.shape[1]), cum]), axis=0) / np.diff(np.concatenate([[0.0], S]))[:, None]
+    seg = np.clip(seg, 0.0, None)
+    seg = seg / seg.sum(1, keepdims=True)
+    return {"starts": [0] + [int(x) for x in S[:-1]], "mixtures": seg.tolist()}

@@ -1,0 +1,39 @@
+"""Per-domain laws find each domain's own loss by name (loss:<domain>) or by a configured mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bomix.cost import FlopsCost
+from bomix.errors import BomixError
+from bomix.objective import Objective
+from bomix.policies.base import Problem
+from bomix.policies.laws import BiMixPolicy, DMLPolicy
+from bomix.space import Scale, Space
+
+
+def _problem(metrics):
+    sp = Space(("web", "code", "books"), [Scale("s", 1e6), Scale("l", 1e8)], 100, 1000)
+    return Problem(sp, Objective.mean(list(metrics)), FlopsCost(sp), metrics=tuple(metrics))
+
+
+def test_bimix_needs_a_loss_per_domain_and_says_how_to_map_them():
+    names = ("eval_web_ppl", "eval_code_ppl", "eval_books_ppl")  # not loss:<domain>
+    with pytest.raises(BomixError, match="domain_metrics") as exc:
+        BiMixPolicy().bind(_problem(names), 0)
+    assert "\n" not in str(exc.value)
+    pol = BiMixPolicy(domain_metrics=dict(zip(("web", "code", "books"), names)))
+    pol.bind(_problem(names), 0)
+    assert pol._metrics == dict(zip(("web", "code", "books"), names))
+    np.testing.assert_allclose(pol._weights, [1 / 3] * 3)  # the objective is their mean
+    with pytest.raises(BomixError, match="unknown domain"):
+        BiMixPolicy(domain_metrics={"nope": names[0]}).bind(_problem(names), 0)
+    with pytest.raises(BomixError, match="unknown metric"):
+        BiMixPolicy(domain_metrics={"web": "nope"}).bind(_problem(names), 0)
+
+
+def test_loss_colon_domain_is_found_without_a_mapping():
+    pol = DMLPolicy()
+    pol.bind(_problem(("loss:web", "loss:code", "loss:books")), 0)
+    assert pol.metric_map() == {"web": "loss:web", "code": "loss:code", "books": "loss:books"}
