@@ -133,17 +133,17 @@ class GPPolicy(Policy):
         if problem.space.target is None or not problem.space.step_grid:
             raise BomixError(f"{self.name} needs a space with a target fidelity and a step grid")
         if self.allowed is not None:
-            full = set(problem.space.fidelity_grid())
+            full = set(problem.proposals.fidelities())
             bad = [f"{f.scale}@{f.steps}" for f in self.allowed if f not in full]
             if bad:
                 raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
-                                 f"{[f'{f.scale}@{f.steps}' for f in problem.space.fidelity_grid()]}")
+                                 f"{[f'{f.scale}@{f.steps}' for f in problem.proposals.fidelities()]}")
         self._cache = {}
         self._fallbacks = Counter()
 
     def grid(self) -> list[Fidelity]:
-        """The fidelities this policy may run (the space's grid, or the configured subset), in grid order."""
-        full = self.space.fidelity_grid()
+        """The fidelities this policy may run (the problem's honest grid, or the configured subset), in grid order."""
+        full = self.problem.proposals.fidelities()
         return full if self.allowed is None else [f for f in full if f in set(self.allowed)]
 
     def diagnostics(self) -> dict:
@@ -288,7 +288,7 @@ class GPPolicy(Policy):
         gidx = np.array([grid.index(f) for f in fids if self.problem.cost.of(f) <= budget_left + 1e-12], dtype=int)
         if not len(gidx):
             return []
-        if self.problem.candidates is not None:
+        if self.problem.proposals.is_pool:
             return self._pool_options(acq, grid, gidx, history)
         w, gi, val = maximize(lambda W, g: acq(W, gidx[g]), self.space, [grid[i] for i in gidx], rng,
                               cfg or self.opt_cfg, extra=np.unique(obs.w, axis=0) if len(obs) else None)
@@ -326,10 +326,10 @@ class GPPolicy(Policy):
         return torch.cat([W, sc.expand(W.shape[0], 2)], dim=-1)
 
     def _pool(self, fid: Fidelity) -> np.ndarray | None:
-        if self.problem.candidates is None:
+        """The pool's mixtures at ``fid`` (``(n, K)``), or None when any mixture may be proposed."""
+        if not self.problem.proposals.is_pool:
             return None
-        pts = [m.weights for m, f in self.problem.candidates if f == fid]
-        return np.array(pts) if pts else np.zeros((0, self.space.k))
+        return self.problem.proposals.pool(fid)
 
     # ----- initial design --------------------------------------------------------------------
     def init_fidelities(self) -> list[Fidelity]:
@@ -342,7 +342,7 @@ class GPPolicy(Policy):
         fids = [f for f in self.init_fidelities() if self.problem.cost.of(f) <= budget_left + 1e-12]
         if not fids or n < 1:
             return []
-        if self.problem.candidates is not None:
+        if self.problem.proposals.is_pool:
             done = {(s.mixture, s.fidelity) for s in history.all_specs()}
             free = [(m, f) for m, f in self.problem.candidates if f in fids and (m, f) not in done]
             idx = rng.choice(len(free), size=min(n, len(free)), replace=False) if free else []

@@ -91,7 +91,7 @@ class MFBOPolicy(GPPolicy):
             with torch.no_grad():
                 return float(acq(torch.tensor(w[None], dtype=DT), np.zeros(1, dtype=int))[0])
 
-        if self.problem.candidates is not None:  # pool: the best pool point at the target, then its fidelity
+        if self.problem.proposals.is_pool:  # pool: the best pool point at the target, then its fidelity
             options = self._pool_options(acq, self.grid(), np.arange(len(self.grid())), history)
             if not options:
                 return None
@@ -152,7 +152,7 @@ class MFBOPolicy(GPPolicy):
         t = self.space.target
         opts = [o for o in fidelity_options(self.problem, self.grid(), w, history, pending, self.min_distance,
                                             self.continuation) if o[1] <= budget_left + 1e-12 and o[1] > 0]
-        if self.problem.candidates is not None:
+        if self.problem.proposals.is_pool:
             pool = {f: self._pool(f) for f, _, _ in opts}
             opts = [o for o in opts if len(pool[o[0]]) and np.isclose(pool[o[0]], w, atol=1e-9).all(1).any()]
         if not opts:

@@ -60,7 +60,7 @@ class MFMSEIPolicy(GPPolicy):
             gg = gidx[g]
             return log_cost_ei(model, self._grid_x(W, gg), best, log_costs[torch.as_tensor(gg)], exponent)
 
-        if self.problem.candidates is not None:
+        if self.problem.proposals.is_pool:
             options = self._pool_options(lambda W, g: acq(W, np.searchsorted(gidx, g)), grid, gidx, history)
             return max(options, key=lambda o: o[1])[0] if options else None
         w, gi, _ = maximize_logits(acq, self.space, [grid[j] for j in gidx], rng, restarts=self.restarts,
