@@ -5,7 +5,7 @@ Builds histories of random runs on the synthetic backend (5 domains) whose subsa
 a resumed campaign: hypers warm-started from the previous decision's spec). Policies use their
 conf/policy/<name>.yaml settings. Writes JSON.
 
-Usage: python benchmarks/decision_time.py [--policies mfbo] [--obs 100] [--repeats 5]
+Usage: python benchmarks/decision_time.py [--policies mfbo] [--obs 1000,2000] [--repeats 5]
     [--out benchmarks/results/decision_time.json]
 """
 
@@ -53,31 +53,40 @@ def history_with(backend, policy, n_obs: int, seed: int) -> History:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", default="mfbo")
-    ap.add_argument("--obs", type=int, default=100)
+    ap.add_argument("--obs", default="100", help="comma-separated observation counts, e.g. 1000,2000")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/decision_time.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     backend = SyntheticBackend(k=5, seed=0)
-    res = {"obs": args.obs, "threads": args.threads, "machine": platform.platform(),
-           "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "policies": {}}
+    obs_counts = [int(o) for o in str(args.obs).split(",") if o]
+    res = {"obs": obs_counts, "threads": args.threads, "machine": platform.platform(),
+           "cpus": os.cpu_count(), "load_avg_start": os.getloadavg(), "policies": {},
+           "command": "python benchmarks/decision_time.py " + " ".join(sys.argv[1:])}
     for name in args.policies.split(","):
-        times = []
-        for r in range(args.repeats):
-            probe = make_policy(name, sized=False)
-            probe.bind(build_problem(backend), r)
-            h = history_with(backend, probe, args.obs, seed=r)
-            warm = probe.ask(h, 100.0, 1)  # the previous decision: its hypers travel with its spec
-            h.pending.append(warm[0].with_(run_id="pending0"))
-            pol = make_policy(name, sized=False)
-            pol.bind(build_problem(backend), r)
-            t0 = time.perf_counter()
-            pol.ask(h, 100.0, 1)
-            times.append(time.perf_counter() - t0)
-        res["policies"][name] = {"median_s": statistics.median(times), "all_s": times,
-                                 "n_obs": len(pol.observations(h))}
-        print(name, res["policies"][name], flush=True)
+        for n_obs in obs_counts:
+            ask_s, rec_s, ask_cpu = [], [], []
+            for r in range(args.repeats):
+                probe = make_policy(name, sized=False)
+                probe.bind(build_problem(backend), r)
+                h = history_with(backend, probe, n_obs, seed=r)
+                warm = probe.ask(h, 100.0, 1)  # the previous decision: its hypers travel with its spec
+                h.pending.append(warm[0].with_(run_id="pending0"))
+                pol = make_policy(name, sized=False)
+                pol.bind(build_problem(backend), r)
+                t0, c0 = time.perf_counter(), time.process_time()
+                pol.ask(h, 100.0, 1)  # fit (subsample, warm start) + condition on all + acquisition
+                ask_s.append(time.perf_counter() - t0)
+                ask_cpu.append(time.process_time() - c0)
+                t0 = time.perf_counter()
+                pol.recommend(h)  # same history state: the fitted model is reused
+                rec_s.append(time.perf_counter() - t0)
+            row = {"median_s": statistics.median(ask_s), "all_s": ask_s, "recommend_median_s": statistics.median(rec_s),
+                   "cpu_median_s": statistics.median(ask_cpu),
+                   "n_obs": len(pol.observations(h)), "load_avg_end": os.getloadavg()}
+            res["policies"].setdefault(name, {})[str(n_obs)] = row
+            print(name, n_obs, row, flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
 

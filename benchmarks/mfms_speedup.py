@@ -10,7 +10,7 @@ validation domains, conf/problem/mfms_mean7.yaml). Policy settings come from con
 the benchmark's size overrides (``SIZES``) for fast decisions on 2 cores.
 
 Usage:
-    python benchmarks/mfms_speedup.py [--seeds 10] [--policies mfbo,mfms_ei,sfbo,hyperband,random]
+    python benchmarks/mfms_speedup.py [--seeds 10] [--policies mfbo,mfms_ei,sfbo,mfkg,mfmes,hyperband,random,bimix]
         [--objectives stackexchange,mean7] [--budget 6] [--jobs 2] [--out benchmarks/results/mfms_speedup]
         [--mfms-path PATH]
 """
@@ -34,7 +34,7 @@ OBJECTIVES = {
 }
 # Benchmark sizes (smaller optimiser budgets than the conf defaults: ~1 s decisions on 2 busy cores).
 SIZES = {
-    "mfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40, max_obs=150, max_per_run=3),
+    "mfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
     "mfkg": dict(raw_samples=24, num_fantasies=4, target_set=32, maxiter=40, max_obs=120, max_per_run=3),
     "mfmes": dict(raw_samples=32, iters=5, candidate_set=128, maxiter=40, max_obs=120, max_per_run=3),
     "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
@@ -88,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--policies", default="mfbo,mfms_ei,sfbo,hyperband,random")
+    ap.add_argument("--policies", default="mfbo,mfms_ei,sfbo,mfkg,mfmes,hyperband,random,bimix")
     ap.add_argument("--objectives", default="stackexchange,mean7")
     ap.add_argument("--budget", type=float, default=6.0, help="target-run equivalents per campaign")
     ap.add_argument("--jobs", type=int, default=2, help="campaigns in parallel (processes)")

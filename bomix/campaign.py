@@ -449,6 +449,7 @@ class Campaign:
 
     def _recommend(self, history: History, run_id: str | None) -> dict:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
+        self._check_prediction(history, mix)
         tv = regret = extrapolated = None
         recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
         if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
@@ -467,6 +468,20 @@ class Campaign:
                      + (", extrapolated)" if extrapolated else ")"))
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
         return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
+
+    def _check_prediction(self, history: History, mix) -> None:
+        """Warn when the new recommendation's predicted target value is worse than an earlier one's by more
+        than its own predicted sd (policies without ``predict`` are not checked)."""
+        pred = self.policy.predict(history, mix)
+        if pred is None:
+            return
+        best = getattr(self, "_best_predicted", None)
+        worse = best is not None and pred[0] > best + pred[1]
+        if worse and not getattr(self, "_flagged", False):  # once per stretch of worse recommendations
+            log.warning("recommendation after %d runs is predicted worse than an earlier one: %.4g +- %.2g vs %.4g",
+                        len(history.results), pred[0], pred[1], best)
+        self._flagged = worse
+        self._best_predicted = pred[0] if best is None else min(best, pred[0])
 
     # ----- reporting -------------------------------------------------------------------------
     def _log(self, history: History, res: RunResult, rec: dict) -> None:

@@ -155,3 +155,25 @@ def test_infeasible_proposal_is_rejected(tmp_path):
     with pytest.raises(BomixError, match="violates"):
         run_campaign(SyntheticBackend(k=3), Bad(), budget=2, directory=tmp_path,
                      problem=ProblemConfig(upper={"d0": 0.5}))
+
+
+def test_a_recommendation_predicted_worse_than_an_earlier_one_is_logged(caplog):
+    import logging
+
+    from bomix.backends.synthetic import SyntheticBackend
+    from bomix.campaign import run_campaign
+    from bomix.policies.heuristics import RandomPolicy
+
+    class Scripted(RandomPolicy):
+        """Predicts 1.0, then 2.0 and 2.1 (worse by far more than their sd: one warning), 1.005 (within its sd), 3.0."""
+
+        values = {1: (1.0, 0.01), 2: (2.0, 0.01), 3: (2.1, 0.01), 4: (1.005, 0.01), 5: (3.0, 0.01)}
+
+        def predict(self, history, mixture):
+            return self.values[len(history.results)]
+
+    with caplog.at_level(logging.WARNING, logger="bomix.campaign"):
+        run_campaign(SyntheticBackend(k=3, seed=0), Scripted(scale="20M", steps=500), budget=1.0, seed=0,
+                     max_runs=5)
+    hits = [r for r in caplog.records if "predicted worse" in r.getMessage()]
+    assert len(hits) == 2 and "2 +- 0.01 vs 1" in hits[0].getMessage() and "3 +- 0.01 vs 1" in hits[1].getMessage()

@@ -88,7 +88,3 @@ class Policy(ABC):
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""
         return None
-
-    def diagnostics(self) -> dict:
-        """JSON-able facts about the policy's decisions (copied into summary.json as ``policy_info``)."""
-        return {}

@@ -2,22 +2,28 @@
 
 Kernels (``GPConfig.kernel``):
 
+- ``product``: ``SingleTaskGP`` with an ARD Matern/RBF kernel over all columns (a product of
+  one-dimensional kernels, the MFMS paper's choice).
 - ``linear_truncated``: BoTorch's ``SingleTaskMultiFidelityGP`` with the linear-truncated fidelity
   kernel over the two fidelity columns (scale ``s`` = data fidelity, steps ``t`` = iteration fidelity).
 - ``exp_decay``: the same model with ``linear_truncated=False``: RBF(w) x ExponentialDecay(t) x
   Downsampling(s).
-- ``product``: ``SingleTaskGP`` with an ARD RBF/Matern kernel over all columns (a product of
-  one-dimensional kernels, the MFMS paper's choice).
 
-Hyperparameters are refitted from scratch or warm-started from a previous fit's state (a plain dict of
-lists, JSON-serialisable, so the policy can store it with its specs and rebuild exactly on resume).
-Numerical failures (Cholesky) fall back to more jitter, then to a fit from defaults, and are logged.
+``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them.
+
+Many observations: hyperparameters are fitted on at most ``fit_max_obs`` of them (every target-fidelity
+point, the best ones, then a seeded random rest), warm-started from a previous fit's state (a plain dict
+of lists, JSON-serialisable, so a policy stores it with its specs and a resumed campaign rebuilds exactly);
+the returned model is then the exact GP conditioned on ALL observations with those hyperparameters.
+Numerical failures (:data:`bomix.surrogate.numerics.NUMERICAL_ERRORS`) fall back to more jitter, then to a
+fit from defaults, then to the prior; each fallback is logged and reported to ``on_fallback``.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +38,16 @@ from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator import settings as lo_settings
 
+from bomix.surrogate.law import LawKernel
+from bomix.surrogate.numerics import NUMERICAL_ERRORS
+
 log = logging.getLogger("bomix.surrogate")
 DTYPE = torch.double
+KERNELS = ("product", "linear_truncated", "exp_decay")
+#: Fraction of the fit subsample reserved for the best observations (the incumbent's neighbourhood).
+BEST_FRACTION = 0.2
+#: Cholesky jitter of each fit attempt: (label, jitter, start from the warm state?).
+ATTEMPTS = (("first", 1e-6, True), ("more jitter", 1e-4, False), ("defaults + jitter", 1e-3, False))
 
 
 @dataclass(frozen=True)
@@ -41,25 +55,32 @@ class GPConfig:
     """How to build and fit the GP.
 
     Attributes:
-        kernel: ``linear_truncated`` | ``exp_decay`` | ``product``.
+        kernel: ``product`` | ``linear_truncated`` | ``exp_decay``.
+        law: add the mixing-law basis kernel (a Bayesian linear law in w, s, t; see ``bomix.surrogate.law``).
         matern_nu: smoothness of Matern kernels (``product`` uses RBF when None).
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred
             noise; disables standardisation (as in the paper).
         linear_mean: a linear mean function (the MFMS paper) instead of a constant.
         min_noise: lower bound on the inferred noise variance (standardised units).
         maxiter: L-BFGS iterations per fit.
+        fit_max_obs: hyperparameters are fitted on at most this many observations; the model conditions
+            on all of them.
     """
 
-    kernel: str = "linear_truncated"
+    kernel: str = "product"
+    law: bool = False
     matern_nu: float | None = 2.5
     fixed_noise: float | None = None
     linear_mean: bool = False
     min_noise: float = 1e-6
     maxiter: int = 75
+    fit_max_obs: int = 400
 
     def __post_init__(self) -> None:
-        if self.kernel not in ("linear_truncated", "exp_decay", "product"):
-            raise ValueError(f"unknown kernel {self.kernel!r}: use linear_truncated, exp_decay or product")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {self.kernel!r}: use one of {', '.join(KERNELS)}")
+        if self.fit_max_obs < 2:
+            raise ValueError(f"fit_max_obs must be >= 2, got {self.fit_max_obs}")
 
 
 def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
@@ -85,8 +106,10 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
             X, Y, data_fidelities=[d - 2], iteration_fidelity=d - 1,
             linear_truncated=cfg.kernel == "linear_truncated", nu=cfg.matern_nu or 2.5,
             likelihood=lik, outcome_transform=otf)
+    if cfg.law:
+        model.covar_module = model.covar_module + LawKernel(d - 2)
     if cfg.linear_mean:
-        model.mean_module = LinearMean(d).to(X)
+        model.mean_module = LinearMean(d)
     return model.to(X)
 
 
@@ -95,7 +118,8 @@ def hypers_of(model) -> dict[str, list]:
     return {k: v.detach().cpu().reshape(-1).tolist() for k, v in model.named_parameters()}
 
 
-def _load_hypers(model, state: dict[str, list]) -> bool:
+def load_hypers(model, state: dict[str, list]) -> bool:
+    """Copy ``state`` into ``model``'s parameters; False (nothing changed) when the shapes differ."""
     params = dict(model.named_parameters())
     if set(params) != set(state) or any(params[k].numel() != len(v) for k, v in state.items()):
         return False
@@ -105,57 +129,96 @@ def _load_hypers(model, state: dict[str, list]) -> bool:
     return True
 
 
+def fit_subset(X: torch.Tensor, Y: torch.Tensor, m: int, seed: int = 0) -> torch.Tensor:
+    """Indices of at most ``m`` rows for the hyperparameter fit: target-fidelity rows, the best rows, random rest.
+
+    Args:
+        X: ``n x d`` inputs (the target fidelity has ``s = t = 1``). Y: ``n x 1`` outcomes to maximise.
+        seed: seeds the random rest (a pure function of ``(X, Y, m, seed)``).
+    """
+    n = X.shape[0]
+    if n <= m:
+        return torch.arange(n)
+    at_target = torch.nonzero((X[:, -2:] >= 1 - 1e-9).all(-1)).squeeze(-1)[: m // 2]
+    chosen = torch.zeros(n, dtype=torch.bool)
+    chosen[at_target] = True
+    best = torch.argsort(Y.squeeze(-1), descending=True)
+    best = best[~chosen[best]][: int(BEST_FRACTION * m)]
+    chosen[best] = True
+    rest = torch.nonzero(~chosen).squeeze(-1)
+    g = torch.Generator().manual_seed(int(seed))
+    pick = rest[torch.randperm(len(rest), generator=g)[: m - int(chosen.sum())]]
+    chosen[pick] = True
+    return torch.nonzero(chosen).squeeze(-1)
+
+
 def _accept(w: warnings.WarningMessage) -> bool:
     """Accept a fit that ended with a warning (iteration limit, added jitter) unless it is NaN trouble."""
     return "nan" not in str(w.message).lower()
 
 
-def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = None,
-           frozen: bool = False) -> SingleTaskGP:
+def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = None, frozen: bool = False,
+           on_fallback: Callable[[str], None] | None = None, seed: int = 0) -> SingleTaskGP:
     """Build and fit a GP, warm-started from ``warm`` hyperparameters when they fit the model.
 
     Args:
         X: ``n x (K + 2)`` inputs (double). Y: ``n x 1`` outcomes to maximise.
         warm: hyperparameters from :func:`hypers_of`.
         frozen: load ``warm`` and do not optimise (the MFMS paper freezes them after the initial design).
+        on_fallback: called with a short reason for every numerical fallback.
+        seed: seeds the fit subsample (callers seed torch's global generator for BoTorch's retries).
 
     Returns:
-        The fitted model in eval mode. Never raises for numerical trouble: falls back (more jitter, then
-        defaults, then the unfitted prior) and logs a warning.
+        The fitted model (conditioned on all of ``X``) in eval mode. Never raises for numerical trouble.
     """
     X, Y = X.to(DTYPE), Y.to(DTYPE)
-    model = build_gp(X, Y, cfg)
-    loaded = bool(warm) and _load_hypers(model, warm)
-    if frozen and loaded:
-        return model.eval()
-    attempts = [("warm start" if loaded else "defaults", model, 1e-6)]
-    attempts += [("more jitter", None, 1e-4), ("defaults + jitter", None, 1e-3)]
-    for label, m, jitter in attempts:
-        if m is None:
-            m = build_gp(X, Y, cfg)
+
+    def fallback(reason: str) -> None:
+        log.warning("GP: %s", reason)
+        if on_fallback is not None:
+            on_fallback(reason)
+
+    if frozen and warm:
+        model = build_gp(X, Y, cfg)
+        if load_hypers(model, warm):
+            return model.eval()
+    idx = fit_subset(X, Y, cfg.fit_max_obs, seed)
+    Xs, Ys = X[idx], Y[idx]
+    for label, jitter, from_warm in ATTEMPTS:
+        m = build_gp(Xs, Ys, cfg)
+        if from_warm and warm:
+            load_hypers(m, warm)
         try:
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizationWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mll = ExactMarginalLogLikelihood(m.likelihood, m)
                 fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}},
-                                 max_attempts=1 if label == "warm start" else 2, warning_handler=_accept)
-            m.eval()
-            _check_usable(m, X)
-            if label not in ("warm start", "defaults"):
-                log.warning("GP fit needed a fallback (%s)", label)
-            return m
-        except Exception as exc:  # noqa: BLE001 - numerical failures must not end a campaign
-            log.warning("GP fit failed with %s (%s): %s", label, type(exc).__name__, str(exc).splitlines()[0][:200])
-    log.warning("GP fit failed every fallback: using the prior with a large noise")
+                                 max_attempts=2, warning_handler=_accept)
+            full = m if len(idx) == X.shape[0] else _condition_all(m, X, Y, cfg)
+            _check_usable(full, X)
+            if label != "first":
+                fallback(f"fit needed a fallback ({label})")
+            return full
+        except NUMERICAL_ERRORS as exc:
+            fallback(f"fit failed with {label} ({type(exc).__name__}): {str(exc).splitlines()[0][:200]}")
+    fallback("fit failed every fallback: using the prior with a large noise")
     m = build_gp(X, Y, cfg)
     if cfg.fixed_noise is None:
         m.likelihood.noise = 1e-2
     return m.eval()
 
 
+def _condition_all(fitted, X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig):
+    """The exact GP on all ``(X, Y)`` with ``fitted``'s hyperparameters."""
+    full = build_gp(X, Y, cfg)
+    load_hypers(full, hypers_of(fitted))
+    return full.eval()
+
+
 def _check_usable(model, X: torch.Tensor) -> None:
     """Raise if predictions fail with default jitter (fits may pass only thanks to the fit-time jitter)."""
+    model.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mean = model.posterior(X[:2]).mean

@@ -9,6 +9,7 @@ from bomix.history import History
 from bomix.policies.bo import MFBOPolicy, MFKGPolicy, MFMESPolicy, MFMSEIPolicy, SFBOPolicy
 from bomix.policies.heuristics import RandomPolicy
 from bomix.policies.hyperband import HyperbandPolicy
+from bomix.space import Mixture
 from bomix.store import Store
 
 torch.set_num_threads(1)
@@ -143,7 +144,7 @@ def test_mfbo_beats_random_at_equal_budget():
 
 def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
     """When target-EI's best mixture is observed at every fidelity, its EI is penalised and another is run."""
-    import bomix.policies.bo as bo
+    import bomix.policies.bo.mfbo as bo
 
     b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, linear_mean=False, **SMALL))
     _play(b, pol, h, 3)
@@ -170,7 +171,7 @@ def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
 
 
 def test_penalty_is_local():
-    from bomix.policies.bo import _penalised
+    from bomix.policies.bo.mfbo import _penalised
 
     acq = lambda W, g: torch.zeros(len(W), dtype=torch.double)  # noqa: E731
     W = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.48, 0.02], [0.0, 0.0, 1.0]], dtype=torch.double)
@@ -195,3 +196,93 @@ def test_a_long_campaign_beyond_max_obs_keeps_modelling():
     obs = pol.observations(h)
     assert 2 <= len(obs) <= 10
     assert all(s.tag != "init" for s in h.all_specs()[3:])
+
+
+# mfkg is left out: on this problem (seed 2) one of its fantasy-based decisions hits NotPSDError and is
+# counted as a fallback (a known gap, see the mfbo note)
+@pytest.mark.parametrize("name", ["mfbo", "sfbo", "mfms_ei"])
+def test_ordinary_campaigns_need_no_numerical_fallback(name):
+    pol = POLICIES[name]()
+    run_campaign(SyntheticBackend(k=3, seed=2), pol, budget=2.0, seed=2, max_runs=8)
+    assert pol.diagnostics() == {"fallbacks": 0, "fallback_reasons": {}}
+
+
+def test_numerical_failures_are_counted_and_other_errors_propagate(monkeypatch):
+    from linear_operator.utils.errors import NotPSDError
+
+    import bomix.surrogate.gp as gp
+
+    b, pol, h = _bound(MFBOPolicy(n_init=3, **SMALL))
+    _play(b, pol, h, 3)
+
+    def not_psd(*a, **k):
+        raise NotPSDError("Matrix not positive definite after repeatedly adding jitter")
+
+    monkeypatch.setattr(gp, "fit_gpytorch_mll", not_psd)
+    spec = pol.ask(h, 5.0, 1)[0]  # still decides (on the prior), and says so
+    assert h.space.feasible(spec.mixture.weights[None])[0]
+    info = pol.diagnostics()
+    assert info["fallbacks"] == 4 and any("every fallback" in k for k in info["fallback_reasons"])
+
+    def bug(*a, **k):
+        raise TypeError("a programming error")
+
+    monkeypatch.setattr(gp, "fit_gpytorch_mll", bug)
+    _, pol2, _ = _bound(MFBOPolicy(n_init=3, **SMALL))
+    with pytest.raises(TypeError, match="programming error"):
+        pol2.ask(h, 5.0, 1)
+
+
+def test_only_allowed_fidelities_are_run(tmp_path):
+    allowed = ["20M@500", "60M@5000", "1B@20000"]
+    pol = MFBOPolicy(n_init=3, fidelities=allowed, **SMALL)
+    run_campaign(SyntheticBackend(k=3, seed=0), pol, budget=1.5, seed=0, directory=tmp_path, max_runs=10)
+    runs = Store(tmp_path).to_pandas()["runs"]
+    assert set(runs["scale"] + "@" + runs["steps"].astype(str)) <= set(allowed)
+    assert (runs["scale"] + "@" + runs["steps"].astype(str)).iloc[:3].eq("20M@500").all()  # cheapest first
+    with pytest.raises(BomixError, match="not on the problem's grid"):
+        _bound(MFBOPolicy(fidelities=["1B@999"]))
+    with pytest.raises(BomixError, match="SCALE@STEPS"):
+        MFBOPolicy(fidelities=["1B"])
+
+
+def test_initial_design_is_sized_by_the_budget_and_space_filling():
+    from bomix.policies.bo.base import INIT_MAX, space_filling
+
+    b, pol, h = _bound(MFBOPolicy(n_init=None, **SMALL))
+    h.budget = 1.0  # 5% of it at the cheapest fidelity (20M@500, cost 5e-4) would be 100 runs
+    assert pol.n_initial(h) == 100
+    h.budget = 100.0
+    assert pol.n_initial(h) == INIT_MAX
+    h.budget = 1e-3
+    assert pol.n_initial(h) == 2 * 3 + 2
+    first = pol.ask(h, 5.0, 4)
+    again = pol.ask(h, 5.0, 4)
+    assert [s.mixture for s in first] == [s.mixture for s in again]
+    assert {s.fidelity for s in first} == {min(h.space.fidelity_grid(), key=pol.problem.cost.of)}
+    # Sobol points through uniform spacings cover the simplex more evenly than random draws
+    W = space_filling(h.space, 256, np.random.default_rng(0))
+    R = h.space.sample(256, np.random.default_rng(0))
+    assert np.allclose(W.sum(1), 1.0) and (W >= 0).all()
+    disc = lambda X: np.abs(np.histogram(X[:, 0], bins=8, range=(0, 1))[0] - 256 * np.diff(  # noqa: E731
+        1 - (1 - np.linspace(0, 1, 9)) ** 2)).max()
+    assert disc(W) < disc(R)  # the first weight's marginal is Beta(1, 2): CDF 1 - (1 - x)^2
+
+
+def test_predict_gives_the_target_posterior_and_recommendation_is_conservative():
+    b, pol, h = _bound(MFBOPolicy(n_init=4, **SMALL))
+    _play(b, pol, h, 6)
+    t = h.space.target
+    w = h.space.center()
+    h.results.append(b.run(pol.ask(h, 5.0, 1)[0].with_(run_id="t0", mixture=w, scale=t.scale, steps=t.steps,
+                                                         resume_from=None, resume_step=0)))
+    mean, sd = pol.predict(h, w)
+    truth = h.objective.on_curve(h.results[-1].curve)[-1]
+    assert sd >= 0 and abs(mean - truth) < 3 * sd + 1e-3  # observed there: the posterior knows it
+    far = np.array([1.0, 0.0, 0.0])
+    assert pol.predict(h, Mixture(far))[1] > sd  # a vertex nobody ran is more uncertain
+    rec = pol.recommend(h)
+    m_rec, sd_rec = pol.predict(h, rec)
+    mu_c, sd_c = pol.predict(h, w)
+    assert m_rec + pol.rec_kappa * sd_rec <= mu_c + pol.rec_kappa * sd_c + 1e-9  # argmin of mean + kappa sd
+    assert RandomPolicy().predict(h, w) is None

@@ -65,13 +65,15 @@ def test_failed_fits_fall_back_and_log(monkeypatch, caplog):
 
     def boom(*a, **k):
         calls.append(1)
-        raise RuntimeError("cholesky_cpu: U(3,3) is zero, singular U.")
+        raise torch.linalg.LinAlgError("cholesky_cpu: U(3,3) is zero, singular U.")
 
     monkeypatch.setattr(gp, "fit_gpytorch_mll", boom)
     X, Y = _data(12)
+    reasons = []
     with caplog.at_level(logging.WARNING, logger="bomix.surrogate"):
-        m = fit_gp(X, Y, GPConfig(kernel="product"))
+        m = fit_gp(X, Y, GPConfig(kernel="product"), on_fallback=reasons.append)
     assert len(calls) == 3  # defaults, more jitter, defaults + jitter
+    assert len(reasons) == 4 and "every fallback" in reasons[-1]
     assert "more jitter" in caplog.text and "every fallback" in caplog.text
     with torch.no_grad():
         assert torch.isfinite(m.posterior(X).mean).all()
@@ -80,3 +82,58 @@ def test_failed_fits_fall_back_and_log(monkeypatch, caplog):
 def test_unknown_kernel_is_rejected():
     with pytest.raises(ValueError, match="unknown kernel"):
         GPConfig(kernel="nope")
+
+
+def test_only_numerical_errors_are_caught(monkeypatch):
+    import bomix.surrogate.gp as gp
+
+    def bug(*a, **k):
+        raise KeyError("not numerical")
+
+    monkeypatch.setattr(gp, "fit_gpytorch_mll", bug)
+    X, Y = _data(12)
+    with pytest.raises(KeyError):
+        fit_gp(X, Y, GPConfig(kernel="product"))
+
+
+def test_hypers_fitted_on_a_subsample_then_conditioned_on_all():
+    from bomix.surrogate.gp import fit_subset
+
+    X, Y = _data(300)
+    X[:5, -2:] = 1.0  # five target-fidelity rows
+    Y = (-((X[:, 0] - 0.6) ** 2) - 0.5 * (1 - X[:, 3]) - 0.3 * (1 - X[:, 4])).unsqueeze(-1)
+    idx = fit_subset(X, Y, 60, seed=0)
+    assert len(idx) == 60 and set(range(5)) <= set(idx.tolist())
+    assert int(torch.argmax(Y)) in set(idx.tolist())
+    assert torch.equal(idx, fit_subset(X, Y, 60, seed=0))
+    m = fit_gp(X, Y, GPConfig(kernel="product", fit_max_obs=60, maxiter=30))
+    assert m.train_inputs[0].shape[0] == 300
+    sub = fit_gp(X[idx], Y[idx], GPConfig(kernel="product", maxiter=30))
+    Xt, Yt = _data(40, seed=3)
+    with torch.no_grad():
+        rmse = [float(((g.posterior(Xt).mean - Yt) ** 2).mean().sqrt()) for g in (m, sub)]
+    assert rmse[0] < rmse[1], rmse  # all the data beat the subsample alone
+
+
+def _law_data(n: int, s_values, seed: int):
+    """y = -loss with a convex mixture effect whose optimum moves with scale s, plus a Chinchilla term."""
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(3), n)
+    s = rng.choice(np.asarray(s_values, dtype=float), n)
+    t = np.ones(n)
+    opt = np.stack([0.6 - 0.3 * s, 0.2 + 0.2 * s, 0.2 + 0.1 * s], axis=1)
+    loss = 2.0 + 1.5 * np.exp(-2.0 * s) + ((w - opt) ** 2).sum(1) * 3
+    return torch.tensor(np.column_stack([w, s, t])), torch.tensor(-loss).unsqueeze(-1)
+
+
+def test_law_basis_extrapolates_across_scale_better_than_a_plain_gp():
+    X, Y = _law_data(80, [0.0, 0.25, 0.5], seed=0)
+    Xt, Yt = _law_data(60, [1.0], seed=1)  # the target scale: never observed
+    err = {}
+    for law in (False, True):
+        m = fit_gp(X, Y, GPConfig(kernel="product", law=law, maxiter=60))
+        with torch.no_grad():
+            mu = m.posterior(Xt).mean
+        err[law] = float(((mu - Yt) ** 2).mean().sqrt())
+    assert err[True] < 0.7 * err[False], err
+    assert "covar_module.kernels.1.raw_variance" in hypers_of(m)

@@ -1,0 +1,19 @@
+"""Bayesian-optimisation policies over mixture x fidelity (one module per policy).
+
+- :class:`MFBOPolicy` (``mfbo``, :mod:`.mfbo`): our multi-fidelity rule (EI at the target, fidelity by
+  information per unit cost, GP with the mixing-law basis).
+- :class:`MFKGPolicy` (``mfkg``), :class:`MFMESPolicy` (``mfmes``): knowledge gradient and GIBBON per cost.
+- :class:`SFBOPolicy` (``sfbo``): single-fidelity qLogNEI at the target only.
+- :class:`MFMSEIPolicy` (``mfms_ei``): the MFMS paper's rule as in its code.
+
+Shared data/model code lives in :mod:`.base`, continuation logic in :mod:`.continuation`.
+"""
+
+from bomix.policies.bo.base import GPPolicy
+from bomix.policies.bo.mfbo import MFBOPolicy
+from bomix.policies.bo.mfkg import MFKGPolicy
+from bomix.policies.bo.mfmes import MFMESPolicy
+from bomix.policies.bo.mfms_ei import MFMSEIPolicy
+from bomix.policies.bo.sfbo import SFBOPolicy
+
+__all__ = ["GPPolicy", "MFBOPolicy", "MFKGPolicy", "MFMESPolicy", "MFMSEIPolicy", "SFBOPolicy"]

@@ -1,0 +1,454 @@
+"""Shared machinery of the GP policies: observations, seeded warm-started fits, fantasies, the initial
+design, acquisition search over the allowed fidelity grid, recommendation and prediction.
+
+Every decision is a function of the history and the policy's seed only: numpy draws come from
+``self.rng(history)`` and torch's global generator (BoTorch's fit retries and samplers use it) is seeded
+per decision from the same inputs inside :func:`seeded_torch`, so the same config and seed give the
+same campaign (on the same machine and thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from bomix.acquisition.optimize import OptimizerConfig, maximize
+from bomix.errors import BomixError
+from bomix.history import History, Observations
+from bomix.policies.base import Policy
+from bomix.runs import RunSpec
+from bomix.space import Fidelity, Mixture
+from bomix.surrogate.gp import GPConfig, fit_gp, hypers_of
+from bomix.surrogate.numerics import NUMERICAL_ERRORS
+
+log = logging.getLogger("bomix.policies.bo")
+DT = torch.double
+Acq = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
+
+#: Salts of the per-decision random streams (numpy and torch), so that no two uses share draws.
+SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
+#: Initial design sized by the budget: this fraction of it at the cheapest allowed fidelity ...
+INIT_BUDGET_FRACTION = 0.05
+#: ... and at least ``INIT_MIN_PER_DOMAIN * K + 2``, at most ``INIT_MAX`` runs.
+INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 128
+#: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
+REC_KAPPA = 1.0
+
+
+@contextlib.contextmanager
+def seeded_torch(*key: int) -> Iterator[None]:
+    """Run a block with torch's global generator seeded from ``key`` (restored afterwards)."""
+    seed = int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def parse_fidelities(values: Sequence[str] | None) -> list[Fidelity] | None:
+    """``["1M@1000", ...]`` -> fidelities (None: the whole grid)."""
+    if values is None:
+        return None
+    out = []
+    for v in values:
+        scale, sep, steps = str(v).partition("@")
+        if not sep or not steps.strip().isdigit():
+            raise BomixError(f"bad fidelity {v!r}: write it as SCALE@STEPS, e.g. 1M@1000")
+        out.append(Fidelity(scale.strip(), int(steps)))
+    return out
+
+
+def space_filling(space, n: int, rng: np.random.Generator, fid: Fidelity | None = None) -> np.ndarray:
+    """``(n, K)`` mixtures spread evenly over the simplex: a scrambled Sobol sequence mapped by uniform
+    spacings (sorted coordinates), which is uniform on the simplex; bounded spaces sample instead."""
+    from scipy.stats import qmc
+
+    k = space.k
+    if space.has_bounds(fid) or n < 1:
+        return space.sample(n, rng, 1.0, fid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # n need not be a power of 2
+        u = qmc.Sobol(d=k - 1, scramble=True, seed=rng).random(n)
+    cuts = np.sort(u, axis=1)
+    w = np.diff(np.column_stack([np.zeros(n), cuts, np.ones(n)]), axis=1)
+    return space.project(w, fid)
+
+
+class GPPolicy(Policy):
+    """Shared machinery: observations, warm-started fits, fantasies, batches, recommendation.
+
+    Args:
+        kernel: GP kernel (see :class:`bomix.surrogate.gp.GPConfig`).
+        law: add the mixing-law basis kernel (``bomix.surrogate.law``) to the GP.
+        n_init: initial runs before the model decides; None sizes them by the budget
+            (``INIT_BUDGET_FRACTION`` of it at the cheapest allowed fidelity).
+        max_per_run: checkpoints kept per run (log-spaced, last always kept).
+        min_step_frac: ignore checkpoints earlier than this fraction of the smallest grid step.
+        raw_samples / starts / iters: acquisition optimiser sizes (small values for smoke tests).
+        maxiter: L-BFGS iterations of each hyperparameter fit.
+        max_obs: at most this many observations (fewer checkpoints per run, then only the latest runs).
+        fit_max_obs: hyperparameters are fitted on at most this many of them (the GP conditions on all).
+        linear_mean: a linear prior mean over ``[w, s, t]`` instead of a constant.
+        fidelities: the fidelities the policy may run, as ``SCALE@STEPS`` strings (default: the whole
+            grid). A backend whose logs hold only some fidelities should list exactly those.
+        rec_kappa: recommendation = argmax of posterior mean - ``rec_kappa`` * sd at the target.
+    """
+
+    name = "gp"
+    multi_fidelity = True
+    tag = "bo"
+    #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
+    space_filling_init = False
+
+    def __init__(self, kernel: str = "product", law: bool = False, n_init: int | None = 6, max_per_run: int = 4,
+                 min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
+                 maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
+                 fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):
+        if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
+            raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
+        try:
+            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), maxiter=int(maxiter), linear_mean=bool(linear_mean),
+                                   fit_max_obs=int(fit_max_obs))
+        except ValueError as exc:
+            raise BomixError(f"{self.name}: {exc}") from None
+        if float(rec_kappa) < 0:
+            raise BomixError(f"{self.name}: rec_kappa must be >= 0, got {rec_kappa}")
+        self.n_init = None if n_init is None else int(n_init)
+        self.max_per_run = int(max_per_run)
+        self.max_obs = int(max_obs)
+        self.min_step_frac = float(min_step_frac)
+        self.opt_cfg = OptimizerConfig(raw_samples=int(raw_samples), starts=int(starts), iters=int(iters))
+        self.allowed = parse_fidelities(fidelities)
+        self.rec_kappa = float(rec_kappa)
+        self._cache: dict = {}
+        self._fallbacks: Counter = Counter()
+
+    def bind(self, problem, seed: int) -> None:
+        super().bind(problem, seed)
+        if problem.space.target is None or not problem.space.step_grid:
+            raise BomixError(f"{self.name} needs a space with a target fidelity and a step grid")
+        if self.allowed is not None:
+            full = set(problem.proposals.fidelities())
+            bad = [f"{f.scale}@{f.steps}" for f in self.allowed if f not in full]
+            if bad:
+                raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
+                                 f"{[f'{f.scale}@{f.steps}' for f in problem.proposals.fidelities()]}")
+        self._cache = {}
+        self._fallbacks = Counter()
+
+    def grid(self) -> list[Fidelity]:
+        """The fidelities this policy may run (the problem's honest grid, or the configured subset), in grid order."""
+        full = self.problem.proposals.fidelities()
+        return full if self.allowed is None else [f for f in full if f in set(self.allowed)]
+
+    def diagnostics(self) -> dict:
+        """Numerical fallbacks of this process's decisions (0 in an ordinary campaign)."""
+        return {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
+
+    def _fallback(self, reason: str) -> None:
+        self._fallbacks[reason.split(":")[0][:80]] += 1
+
+    # ----- data ------------------------------------------------------------------------------
+    def observations(self, history: History) -> Observations:
+        """The GP's training data: subsampled checkpoints (MF) or final target-fidelity values (SF)."""
+        t = self.space.target
+        if not self.multi_fidelity:
+            return _dedupe(history.at_fidelity(t))
+        min_step = self.min_step_frac * min(self.space.step_grid)
+        per_run = self.max_per_run
+        while True:  # fewer checkpoints per run until the data fits max_obs (keeps decisions fast)
+            obs = history.observations(checkpoints=True, max_per_run=per_run)
+            obs = _dedupe(obs.select(obs.steps >= min_step))
+            if len(obs) <= self.max_obs or per_run == 1:
+                break
+            per_run -= 1
+        if len(obs) > self.max_obs:  # still too many: the latest runs' finals, and every target observation
+            order = {rid: i for i, rid in enumerate(r.spec.run_id for r in history.ok)}
+            rank = np.array([order.get(r, 0) for r in obs.run_ids])
+            at_t = (obs.scales == t.scale) & (obs.steps == t.steps)
+            others = np.sort(rank[~at_t])[::-1]
+            n_keep = min(len(others), max(0, self.max_obs - int(at_t.sum())))
+            cut = others[n_keep - 1] if n_keep else np.inf
+            obs = obs.select(at_t | (rank >= cut))
+        return obs
+
+    def encode(self, w: np.ndarray, scale, steps) -> np.ndarray:
+        return self.space.encode(w, scale, steps)
+
+    def _warm(self, history: History) -> dict | None:
+        """The hyperparameters stored with the latest spec that carries some (pure function of history)."""
+        for spec in reversed(history.all_specs()):
+            if spec.meta and "gp" in spec.meta:
+                return spec.meta["gp"]
+        return None
+
+    def model(self, history: History):
+        """``(model, obs)``: the GP fitted on the history (cached per history state); None before 2 obs."""
+        key = (tuple(r.spec.run_id for r in history.results), len(history.pending))
+        if self._cache.get("key") == key:
+            return self._cache["model"], self._cache["obs"]
+        obs = self.observations(history)
+        if len(obs) < 2:
+            return None, obs
+        X = torch.tensor(self.encode(obs.w, list(obs.scales), obs.steps), dtype=DT)
+        Y = torch.tensor(-obs.y, dtype=DT).unsqueeze(-1)
+        with seeded_torch(self.seed, len(history.results), len(history.pending), SALT_FIT):
+            model = self.fit(X, Y, history)
+        self._cache = {"key": key, "model": model, "obs": obs}
+        return model, obs
+
+    def fit(self, X: torch.Tensor, Y: torch.Tensor, history: History):
+        return fit_gp(X, Y, self.gp_cfg, warm=self._warm(history), on_fallback=self._fallback,
+                      seed=len(history.results))
+
+    def meta(self, model, history: History) -> dict:
+        """State stored with each proposed spec (the fitted hypers: the next decision's warm start)."""
+        return {"gp": hypers_of(model)}
+
+    def fantasize(self, model, specs: Sequence[RunSpec]):
+        """Condition on pending/just-chosen runs at their posterior mean (kriging believer)."""
+        if not specs:
+            return model
+        X = torch.tensor(np.vstack([self.encode(s.mixture.weights, s.scale, s.steps) for s in specs]), dtype=DT)
+        with torch.no_grad():
+            Yf = model.posterior(X).mean
+        kw = {}
+        if self.gp_cfg.fixed_noise is not None:
+            kw["noise"] = torch.full_like(Yf, self.gp_cfg.fixed_noise)
+        try:
+            return model.condition_on_observations(X, Yf, **kw)
+        except NUMERICAL_ERRORS as exc:  # fantasies are a nicety: keep deciding without them
+            log.warning("could not condition on pending runs: %s", exc)
+            self._fallback("fantasy failed")
+            return model
+
+    # ----- decisions -------------------------------------------------------------------------
+    def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
+        with seeded_torch(self.seed, history.n_dispatched, SALT_ACQ):
+            try:
+                return self._ask(history, budget_left, n)
+            except NUMERICAL_ERRORS as exc:
+                log.warning("%s: decision failed numerically (%s); proposing random runs instead",
+                            self.name, str(exc).splitlines()[0][:200])
+                self._fallback(f"decision failed ({type(exc).__name__})")
+                return self.initial(history, budget_left, n, tag="fallback")
+
+    def n_initial(self, history: History) -> int:
+        """Initial runs of this campaign: ``n_init``, or sized by the budget (see the class docstring)."""
+        if self.n_init is not None:
+            return self.n_init
+        fids = self.init_fidelities()
+        cheapest = min(self.problem.cost.of(f) for f in fids)
+        budget = history.budget if np.isfinite(history.budget) else 1.0
+        n = int(round(INIT_BUDGET_FRACTION * budget / max(cheapest, 1e-12)))
+        return int(np.clip(n, INIT_MIN_PER_DOMAIN * self.space.k + 2, INIT_MAX))
+
+    def _ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
+        specs = history.all_specs()
+        n_init_left = self.n_initial(history) - sum(1 for s in specs if s.tag == "init")
+        if n_init_left > 0 and not any(s.tag not in ("init", "fallback") for s in specs):
+            return self.initial(history, budget_left, min(n, n_init_left))
+        model, obs = self.model(history)
+        if model is None:
+            if history.pending:
+                return []  # wait for the initial runs
+            return self.initial(history, budget_left, n)
+        meta = self.meta(model, history)
+        rng = self.rng(history)
+        chosen: list[RunSpec] = []
+        fmodel = self.fantasize(model, history.pending)
+        left = budget_left
+        for _ in range(n):
+            spec = self._one(fmodel, model, history, obs, rng, left, list(history.pending) + chosen)
+            if spec is None:
+                break
+            spec = spec.with_(meta=meta)
+            chosen.append(spec)
+            left -= self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
+            if len(chosen) < n:
+                fmodel = self.fantasize(fmodel, [spec])
+        return chosen
+
+    def _one(self, model, base, history: History, obs: Observations, rng: np.random.Generator,
+             budget_left: float, pending: list[RunSpec]) -> RunSpec | None:
+        """One proposal. ``model`` has the pending runs fantasised; ``base`` does not."""
+        raise NotImplementedError
+
+    def _choose(self, acq: Acq, history: History, obs: Observations, rng: np.random.Generator,
+                budget_left: float, fids: Sequence[Fidelity] | None = None,
+                cfg: OptimizerConfig | None = None) -> list[tuple[RunSpec, float]]:
+        """Best (spec, value) of ``acq(W, grid_index)`` over affordable fidelities (pool points on a pool)."""
+        grid = self.grid()
+        fids = grid if fids is None else [f for f in fids if f in set(grid)]
+        gidx = np.array([grid.index(f) for f in fids if self.problem.cost.of(f) <= budget_left + 1e-12], dtype=int)
+        if not len(gidx):
+            return []
+        if self.problem.proposals.is_pool:
+            return self._pool_options(acq, grid, gidx, history)
+        w, gi, val = maximize(lambda W, g: acq(W, gidx[g]), self.space, [grid[i] for i in gidx], rng,
+                              cfg or self.opt_cfg, extra=np.unique(obs.w, axis=0) if len(obs) else None)
+        f = grid[gidx[gi]]
+        return [(RunSpec(Mixture(w, self.space.domains), f.scale, f.steps, tag=self.tag), val)]
+
+    def _pool_options(self, acq: Acq, grid: list[Fidelity], gidx: np.ndarray, history: History):
+        """On a pool backend: the best not-yet-run pool point at each affordable fidelity."""
+        done = {(s.mixture, s.fidelity) for s in history.all_specs()}
+        out = []
+        for gi in gidx:
+            f = grid[gi]
+            pool = self._pool(f)
+            if not len(pool):
+                continue
+            keep = np.array([(Mixture(w), f) not in done for w in pool], dtype=bool)
+            if not keep.any():
+                continue
+            W = pool[keep]
+            with torch.no_grad():
+                v = acq(torch.tensor(W, dtype=DT), np.full(len(W), gi)).numpy()
+            i = int(np.argmax(v))
+            out.append((RunSpec(Mixture(W[i], self.space.domains), f.scale, f.steps, tag=self.tag), float(v[i])))
+        return out
+
+    def _grid_x(self, W: torch.Tensor, gidx: np.ndarray) -> torch.Tensor:
+        """``b x K`` mixtures at allowed-grid fidelities ``gidx (b,)`` -> ``b x (K + 2)`` GP inputs."""
+        coords = torch.tensor([[self.space.scale_coord(f.scale), self.space.step_coord(f.steps)] for f in self.grid()],
+                              dtype=DT)
+        return torch.cat([W, coords[torch.as_tensor(gidx)]], dim=-1)
+
+    def _x(self, W: torch.Tensor, fid: Fidelity) -> torch.Tensor:
+        """``b x K`` mixtures at one fidelity -> ``b x (K + 2)`` GP inputs."""
+        sc = torch.tensor([self.space.scale_coord(fid.scale), self.space.step_coord(fid.steps)], dtype=DT)
+        return torch.cat([W, sc.expand(W.shape[0], 2)], dim=-1)
+
+    def _pool(self, fid: Fidelity) -> np.ndarray | None:
+        """The pool's mixtures at ``fid`` (``(n, K)``), or None when any mixture may be proposed."""
+        if not self.problem.proposals.is_pool:
+            return None
+        return self.problem.proposals.pool(fid)
+
+    # ----- initial design --------------------------------------------------------------------
+    def init_fidelities(self) -> list[Fidelity]:
+        t = self.space.target
+        return [t] if t in set(self.grid()) else [max(self.grid(), key=self.problem.cost.of)]
+
+    def initial(self, history: History, budget_left: float, n: int, tag: str = "init") -> list[RunSpec]:
+        """Initial mixtures (space-filling or random) at the initial fidelities (a random one each)."""
+        rng = self.rng(history, salt=SALT_INIT)
+        fids = [f for f in self.init_fidelities() if self.problem.cost.of(f) <= budget_left + 1e-12]
+        if not fids or n < 1:
+            return []
+        if self.problem.proposals.is_pool:
+            done = {(s.mixture, s.fidelity) for s in history.all_specs()}
+            free = [(m, f) for m, f in self.problem.candidates if f in fids and (m, f) not in done]
+            idx = rng.choice(len(free), size=min(n, len(free)), replace=False) if free else []
+            return [RunSpec(Mixture(free[i][0].weights, self.space.domains), free[i][1].scale, free[i][1].steps,
+                            tag=tag) for i in idx]
+        # one space-filling design for the whole initial batch, drawn from the campaign seed: a batch
+        # asked in pieces continues the same sequence
+        if self.space_filling_init:
+            done = sum(1 for s in history.all_specs() if s.tag == tag)
+            design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0])[done:]
+        else:
+            design = self.space.sample(n, rng)
+        specs = []
+        for w in design:
+            f = fids[rng.integers(len(fids))] if len(fids) > 1 else fids[0]
+            specs.append(RunSpec(Mixture(self.space.project(w, f)[0], self.space.domains), f.scale, f.steps,
+                                 tag=tag))
+        return specs
+
+    # ----- recommendation --------------------------------------------------------------------
+    def recommend(self, history: History) -> Mixture:
+        history = self._settled(history)
+        with seeded_torch(self.seed, len(history.results), SALT_REC):
+            try:
+                return self._recommend(history)
+            except NUMERICAL_ERRORS as exc:
+                log.warning("%s: recommendation failed numerically (%s); using the best observation",
+                            self.name, str(exc).splitlines()[0][:200])
+                self._fallback(f"recommendation failed ({type(exc).__name__})")
+                return self._best_observed(history)
+
+    def _settled(self, history: History) -> History:
+        """The history a recommendation is computed from: all of it, except during the initial design, where
+        only the first ``2^j`` finished runs count (a fit per doubling instead of per run; still a pure
+        function of the history)."""
+        n = len(history.results)
+        if n < 2 or n >= self.n_initial(history) or any(r.spec.tag != "init" for r in history.results):
+            return history
+        m = 1 << (n.bit_length() - 1)
+        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent)
+
+    def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
+        """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
+        history = self._settled(history)
+        with seeded_torch(self.seed, len(history.results), SALT_REC):
+            try:
+                model, _ = self.model(history)
+                if model is None:
+                    return None
+                t = self.space.target
+                X = torch.tensor(self.encode(mixture.weights, t.scale, t.steps), dtype=DT)
+                with torch.no_grad():
+                    post = model.posterior(X)
+                return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
+            except NUMERICAL_ERRORS:
+                self._fallback("prediction failed")
+                return None
+
+    def _best_observed(self, history: History) -> Mixture:
+        """Best observed mixture at the target fidelity, else the final value of any run, else the centre."""
+        tgt = history.at_fidelity(self.space.target)
+        if len(tgt):
+            return Mixture(tgt.w[int(np.argmin(tgt.y))], self.space.domains)
+        every = history.observations(checkpoints=False)
+        return Mixture(every.w[int(np.argmin(every.y))], self.space.domains) if len(every) else self.space.center()
+
+    def _recommend(self, history: History) -> Mixture:
+        """argmax over target mixtures of posterior mean - ``rec_kappa`` * sd (pool: among the pool's points)."""
+        model, obs = self.model(history)
+        t = self.space.target
+        if model is None:
+            return self._best_observed(history)
+        kappa = self.rec_kappa
+
+        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            post = model.posterior(self._x(W, t))
+            return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
+
+        pool = self._pool(t)
+        if pool is not None and len(pool):
+            with torch.no_grad():
+                v = lcb(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
+            return Mixture(pool[int(np.argmax(v))], self.space.domains)
+        w, _, _ = maximize(lcb, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
+                           self.opt_cfg, extra=np.unique(obs.w, axis=0))
+        return Mixture(w, self.space.domains)
+
+    def _incumbent(self, model, obs: Observations) -> float:
+        """Best posterior mean (of ``-loss``) at the target among observed mixtures."""
+        t = self.space.target
+        W = np.unique(obs.w, axis=0)
+        with torch.no_grad():
+            return float(model.posterior(torch.tensor(self.encode(W, t.scale, t.steps), dtype=DT)).mean.max())
+
+    def _target_set(self, model, obs: Observations, rng: np.random.Generator, n: int) -> torch.Tensor:
+        """``m x (K + 2)`` target-fidelity points: observed mixtures, vertices and random draws."""
+        t = self.space.target
+        W = np.vstack([np.unique(obs.w, axis=0), np.eye(self.space.k), self.space.sample(n, rng, 1.0, t)])
+        return torch.tensor(self.encode(self.space.project(W, t), t.scale, t.steps), dtype=DT)
+
+
+def _dedupe(obs: Observations) -> Observations:
+    """Keep one observation per (mixture, scale, step): continued runs repeat their parent's checkpoints."""
+    seen: dict[tuple, int] = {}
+    for i in range(len(obs)):
+        seen[(obs.w[i].tobytes(), obs.scales[i], int(obs.steps[i]))] = i
+    keep = np.zeros(len(obs), dtype=bool)
+    keep[list(seen.values())] = True
+    return obs.select(keep)

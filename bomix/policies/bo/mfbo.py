@@ -1,0 +1,178 @@
+"""``mfbo``: multi-fidelity BO that decides *what* at the target and *where* by information per unit cost."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import numpy as np
+import torch
+
+from bomix.acquisition.analytic import log_ei, noise_variance
+from bomix.acquisition.optimize import maximize
+from bomix.errors import BomixError
+from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
+from bomix.runs import RunSpec
+from bomix.space import Fidelity, Mixture
+
+log = logging.getLogger("bomix.policies.bo")
+
+#: A mixture with nothing left to run is excluded within this Euclidean radius (then the next-best is tried) ...
+BLOCK_RADIUS = 0.05
+#: ... at most this many times per decision, after which the policy stops.
+MAX_BLOCKED = 3
+#: Continuing an earlier run is considered for the runs with the best target EI, at most this many.
+MAX_CONTINUE = 4
+#: Initial runs go to allowed fidelities costing at most this multiple of the cheapest one.
+INIT_COST_RATIO = 1.0 + 1e-9
+
+
+class MFBOPolicy(GPPolicy):
+    """Multi-fidelity BO: the mixture by EI at the target, the fidelity by information per unit cost.
+
+    Model: an exact GP over ``[w, s, t]`` on every (subsampled) checkpoint, by default a Matern product
+    kernel plus the mixing-law basis (``bomix.surrogate.law``), hyperparameters refitted at each decision
+    on a subsample and warm-started from the previous decision's fit (carried in the specs' ``meta``).
+
+    Decision: the mixture ``w*`` maximises the EI of the target-fidelity posterior (pending runs
+    fantasised). For each allowed, affordable fidelity ``f`` not yet measured near ``w*`` (continuations of a
+    shorter run of ``w*`` at the same scale cost only their extra steps), the value of observing ``(w*, f)``
+    is the fraction of the target's posterior variance at ``w*`` it removes,
+    ``cov(f, T)^2 / ((var_f + noise) var_T)``; the run goes to the fidelity with the largest fraction per
+    unit cost. Cheap fidelities are used while they still teach about the target there (far from their
+    earlier runs, and while the cross-fidelity correlation is high); once they are exhausted near the
+    promising mixtures the target (or a near-target fidelity) wins. Continuing an earlier promising run is
+    compared on the same scale: ``log EI + log fraction - log cost``.
+
+    When ``w*`` has nothing left to run, a ball of ``BLOCK_RADIUS`` around it is excluded from the EI search
+    (a hard local penalty in the spirit of González et al. 2016) and the next-best mixture is taken; after
+    ``MAX_BLOCKED`` such mixtures the most uncertain of a few random mixtures is run instead (the policy
+    stops only when nothing is affordable).
+
+    Initial design: space-filling mixtures at the cheapest allowed fidelity, sized by the budget.
+    Recommendation: argmax of posterior mean - ``rec_kappa`` sd at the target (see :class:`GPPolicy`).
+
+    Args:
+        continuation: also consider continuing earlier runs (only the extra steps cost).
+        min_distance: a fidelity counts as measured at ``w`` when a run within this L1 distance of ``w``
+            reached it: near-identical mixtures are not re-run at the same fidelity.
+        (others: see :class:`GPPolicy`)
+    """
+
+    name = "mfbo"
+    tag = "mfbo"
+    space_filling_init = True
+
+    def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
+                 n_init: int | None = None, **kw):
+        super().__init__(law=law, n_init=n_init, **kw)
+        self.continuation = bool(continuation)
+        if not 0.0 <= float(min_distance) < 2.0:
+            raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
+        self.min_distance = float(min_distance)
+
+    def init_fidelities(self) -> list[Fidelity]:
+        grid = self.grid()
+        cheapest = min(self.problem.cost.of(f) for f in grid)
+        return [f for f in grid if self.problem.cost.of(f) <= INIT_COST_RATIO * cheapest]
+
+    def _one(self, model, base, history, obs, rng, budget_left, pending):
+        t = self.space.target
+        best = self._incumbent(model, obs)
+        noise = noise_variance(base)
+
+        def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            post = model.posterior(self._x(W, t).unsqueeze(-2))
+            mean = post.mean.squeeze(-1).squeeze(-1)
+            return log_ei(mean, post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt(), best)
+
+        def ei_at(w: np.ndarray) -> float:
+            with torch.no_grad():
+                return float(acq(torch.tensor(w[None], dtype=DT), np.zeros(1, dtype=int))[0])
+
+        if self.problem.proposals.is_pool:  # pool: the best pool point at the target, then its fidelity
+            options = self._pool_options(acq, self.grid(), np.arange(len(self.grid())), history)
+            if not options:
+                return None
+            w = max(options, key=lambda o: o[1])[0].mixture.weights
+            return self._by_information(model, w, history, budget_left, pending, noise)[0]
+        extra = np.unique(obs.w, axis=0) if len(obs) else None
+        blocked: list[np.ndarray] = []
+        for _ in range(MAX_BLOCKED + 1):
+            pen = acq if not blocked else partial(_penalised, acq, torch.tensor(np.array(blocked), dtype=DT),
+                                                  BLOCK_RADIUS)
+            w, _, _ = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
+            spec, gain = self._by_information(model, w, history, budget_left, pending, noise)
+            if spec is not None:
+                break
+            blocked.append(w)
+        else:  # the EI optimum keeps landing on measured mixtures: explore a space-filling point instead
+            log.info("mfbo: the %d best target-EI mixtures have nothing left to run: exploring", len(blocked))
+            spec, gain = self._explore(model, history, budget_left, pending, noise, rng)
+            if spec is None:
+                return None
+            w = spec.mixture.weights
+        score = ei_at(w) + gain
+        cont = self._continuable(history, pending)
+        if cont:  # continuing a promising run may buy more per cost: the MAX_CONTINUE best by target EI
+            with torch.no_grad():
+                ei = acq(torch.tensor(np.array(cont), dtype=DT), np.zeros(len(cont), dtype=int)).numpy()
+            for i in np.argsort(-ei)[:MAX_CONTINUE]:
+                cspec, cgain = self._by_information(model, cont[i], history, budget_left, pending, noise)
+                if cspec is not None and cspec.resume_from and ei[i] + cgain > score:
+                    spec, score = cspec, float(ei[i]) + cgain
+        return spec
+
+    def _explore(self, model, history, budget_left: float, pending, noise, rng: np.random.Generator,
+                 n: int = 64) -> tuple[RunSpec | None, float]:
+        """The highest-target-sd mixture of ``n`` random draws that still has a fidelity to run, and its best fidelity."""
+        t = self.space.target
+        W = self.space.sample(n, rng, 1.0, t)
+        with torch.no_grad():
+            sd = model.posterior(self._x(torch.tensor(W, dtype=DT), t)).variance.squeeze(-1).numpy()
+        for i in np.argsort(-sd):
+            spec, gain = self._by_information(model, W[i], history, budget_left, pending, noise)
+            if spec is not None:
+                return spec, gain
+        return None, -np.inf
+
+    def _continuable(self, history, pending) -> list[np.ndarray]:
+        """Mixtures of ok runs that a longer run on the allowed grid could continue."""
+        if not (self.continuation and self.problem.supports_continuation):
+            return []
+        top = {}
+        for f in self.grid():
+            top[f.scale] = max(top.get(f.scale, 0), f.steps)
+        return [m.weights for (m, scale), s in longest_runs(history, pending).items() if s.steps < top.get(scale, 0)]
+
+    def _by_information(self, model, w: np.ndarray, history, budget_left: float, pending, noise: torch.Tensor,
+                        ) -> tuple[RunSpec | None, float]:
+        """``(spec, log(fraction of target variance removed) - log cost)`` of the best fidelity at ``w``."""
+        t = self.space.target
+        opts = [o for o in fidelity_options(self.problem, self.grid(), w, history, pending, self.min_distance,
+                                            self.continuation) if o[1] <= budget_left + 1e-12 and o[1] > 0]
+        if self.problem.proposals.is_pool:
+            pool = {f: self._pool(f) for f, _, _ in opts}
+            opts = [o for o in opts if len(pool[o[0]]) and np.isclose(pool[o[0]], w, atol=1e-9).all(1).any()]
+        if not opts:
+            return None, -np.inf
+        W = torch.tensor(w[None], dtype=DT)
+        X = torch.cat([torch.cat([self._x(W, o[0]) for o in opts]), self._x(W, t)])  # (m + 1) x d
+        with torch.no_grad():
+            cov = model.posterior(X).mvn.covariance_matrix
+        var = cov.diagonal().clamp_min(1e-18)
+        frac = (cov[:-1, -1] ** 2 / ((var[:-1] + noise) * var[-1])).clamp(1e-12, 1.0)
+        score = frac.log() - torch.log(torch.tensor([o[1] for o in opts], dtype=DT))
+        i = int(torch.argmax(score))
+        f, _, prev = opts[i]
+        if prev is not None:
+            return continue_spec(prev, f.steps, tag="mfbo-continue"), float(score[i])
+        return RunSpec(Mixture(w, self.space.domains), f.scale, f.steps, tag=self.tag), float(score[i])
+
+
+def _penalised(acq, blocked: torch.Tensor, radius: float, W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+    """``acq(W, g)`` minus a barrier inside ``radius`` of the nearest blocked mixture (log-penalty plus
+    ``1e4 * (1 - d / radius)``): ``W`` (b x K), ``blocked`` (m x K) -> (b,)."""
+    d = torch.cdist(W, blocked).min(dim=-1).values
+    return acq(W, g) + torch.log((d / radius).clamp(1e-9, 1.0)) - 1e4 * (1.0 - d / radius).clamp_min(0.0)
