@@ -77,5 +77,5 @@ def test_wheel_install_runs_a_campaign_outside_the_repo(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout)
-    assert summary["backend"] == "regmix" and summary["n_runs"] == 2 and summary["regret"] is not None
+    assert summary["backend"] == "regmix-model" and summary["n_runs"] == 2 and summary["regret"] is not None
     assert (outside / "camp" / "store.sqlite").is_file()
