@@ -158,7 +158,7 @@ def test_python_constructors_are_the_cli_algorithms():
         assert vars(cli).keys() == vars(py).keys()
         for k, v in vars(py).items():
             assert repr(getattr(cli, k)) == repr(v), (name, k)
-    assert MFBOPolicy().gp_cfg.linear_mean is True
+    assert MFBOPolicy().gp_cfg.law is True  # the mixing-law basis (it replaced the linear prior mean)
     assert MFKGPolicy().max_obs == 200 == MFMESPolicy().max_obs
     ex = instantiate(compose(["executor=slurm"]).executor, "executor")
     assert vars(ex) == vars(SubmititExecutor())
