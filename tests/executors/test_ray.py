@@ -45,32 +45,13 @@ def test_bad_capacity():
         RayExecutor(capacity=0)
 
 
-class _KillOnce(SyntheticBackend):
-    """SIGKILLs its own Ray worker the first time it runs ``die`` (marker file in ``folder``)."""
-
-    def __init__(self, folder, die, **kw):
-        super().__init__(**kw)
-        self.folder, self.die = folder, die
-
-    def run(self, spec):
-        import os
-        import signal
-        from pathlib import Path
-
-        marker = Path(self.folder, f"{spec.run_id}.died")
-        if spec.run_id == self.die and not marker.exists():
-            marker.write_text("x")
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().run(spec)
-
-
 def test_killed_ray_worker_costs_one_run_and_is_retried_charged(local_ray, tmp_path):
     from bomix.store import StoreReader
 
-    import sys
+    import kill_once
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
-    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)  # the kill arrives while the budget has room
+    ray.cloudpickle.register_pickle_by_value(kill_once)  # workers cannot import test modules
+    backend = kill_once.KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)  # the kill arrives while the budget has room
     s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2,
                      executor=RayExecutor(capacity=2, num_cpus=0.5, max_retries=1))
     with StoreReader(tmp_path / "c") as st:

@@ -65,37 +65,18 @@ def test_bad_options():
         SubmititExecutor(capacity=0)
 
 
-class _KillOnce(SyntheticBackend):
-    """SIGKILLs its own job process the first time it runs ``die`` (marker file in ``folder``)."""
-
-    def __init__(self, folder, die, **kw):
-        super().__init__(**kw)
-        self.folder, self.die = folder, die
-
-    def run(self, spec):
-        import os
-        import signal
-        from pathlib import Path
-
-        marker = Path(self.folder, f"{spec.run_id}.died")
-        if spec.run_id == self.die and not marker.exists():
-            marker.write_text("x")
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().run(spec)
-
-
 @pytest.mark.slow
 def test_killed_local_job_costs_one_run_and_is_retried_charged(tmp_path):
-    import sys
+    import kill_once
 
     import cloudpickle
 
     from bomix.executors.base import is_infra_failure
     from bomix.store import StoreReader
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # job processes cannot import this test file
+    cloudpickle.register_pickle_by_value(kill_once)  # job processes cannot import test modules
     # ok runs take 1 s, the killed one dies at once: its failure arrives while the budget has room
-    backend = _KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)
+    backend = kill_once.KillOnce(str(tmp_path), "r00001", k=3, delay=1.0)
     ex = SubmititExecutor(folder=str(tmp_path / "logs" / "%j"), cluster="local", capacity=2, poll=0.2,
                           timeout_min=5, max_retries=1)
     s = run_campaign(backend, RandomPolicy(), budget=4, directory=tmp_path / "c", batch_size=2, executor=ex)
