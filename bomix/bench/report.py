@@ -72,29 +72,21 @@ def to_markdown(summary: dict) -> str:
                       "(the cost from which a seed's regret stays <= eps until its budget ends; "
                       "reached/seeds in parentheses; seeds that never reach eps count as their budget; "
                       "`>=` marks a median that is only a lower bound because half or more did not reach it)", ""]
-            body = []
-            for r in have:
-                cells = [r["policy"]]
-                for e in eps:
-                    c = ctr.get((backend, objective, r["policy"], e))
-                    if c is None:
-                        cells.append("-")
-                        continue
-                    mark = ">=" if c["censored"] else ""
-                    cells.append(f"{mark}{_band(c['median'], c['q25'], c['q75'])} ({c['n_reached']}/{c['n_seeds']})")
-                body.append(cells)
+            def reach(c: dict) -> str:
+                mark = ">=" if c["censored"] else ""
+                return f"{mark}{_band(c['median'], c['q25'], c['q75'])} ({c['n_reached']}/{c['n_seeds']})"
+
+            body = _eps_rows(have, eps, lambda r, e: ctr.get((backend, objective, r["policy"], e)), reach)
             lines += _table(["policy"] + [f"eps={fmt(e)}" for e in eps], body)
             lines.append("")
             lines += ["First touch (secondary): median cost of the first recommendation with regret <= eps, "
                       "even if regret later climbed back above it (touched/seeds in parentheses)", ""]
-            body = []
-            for r in have:
-                cells = [r["policy"]]
-                for e in eps:
-                    c = ctr.get((backend, objective, r["policy"], e))
-                    cells.append("-" if c is None or c.get("first_median") is None else
-                                 f"{fmt(c['first_median'])} ({c.get('first_n_reached', '-')}/{c['n_seeds']})")
-                body.append(cells)
+            def first(c: dict) -> str:
+                if c.get("first_median") is None:
+                    return "-"
+                return f"{fmt(c['first_median'])} ({c.get('first_n_reached', '-')}/{c['n_seeds']})"
+
+            body = _eps_rows(have, eps, lambda r, e: ctr.get((backend, objective, r["policy"], e)), first)
             lines += _table(["policy"] + [f"first touch eps={fmt(e)}" for e in eps], body)
             lines.append("")
         pairs = sp.get((backend, objective), [])
@@ -105,6 +97,11 @@ def to_markdown(summary: dict) -> str:
     if summary.get("skipped"):
         lines += ["## Skipped", ""] + [f"- {s['campaign']}: {s['reason']}" for s in summary["skipped"]] + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _eps_rows(rows: list[dict], eps, get, cell) -> list[list[str]]:
+    """One table row per policy: its name, then ``cell(get(row, e))`` per threshold ("-" where ``get`` gives None)."""
+    return [[r["policy"]] + ["-" if (c := get(r, e)) is None else cell(c) for e in eps] for r in rows]
 
 
 def _cell(r: dict | None) -> str:
