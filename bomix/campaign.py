@@ -338,7 +338,8 @@ class Campaign:
         """A proposed (or stored) spec checked against the problem: ladder, bounds, continuation.
 
         ``resume_from`` must name a finished ok run of this campaign with the same mixture and scale
-        and fewer steps. ``bounds=False`` skips the weight bounds (finished runs of a forced resume).
+        and fewer steps. ``bounds=False`` skips the weight bounds and pool membership (finished runs of a
+        forced resume).
         """
         space = self.problem.space
         mix = space.mixture(spec.mixture.weights)
@@ -352,6 +353,7 @@ class Campaign:
                     space.check_mixture(sm, spec.fidelity)
         elif bounds:
             space.check_mixture(mix, spec.fidelity)
+            self.problem.proposals.check(mix, spec.fidelity)  # a pool answers only its logged points
         if spec.controller is not None:
             self.backend.check_controller(spec)
             ref = spec.controller.reference or {}

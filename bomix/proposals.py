@@ -202,6 +202,19 @@ class Proposals:
             return True
         return bool(np.abs(self._pool[fid] - mixture.weights).max(1).min() <= MATCH_TOL)
 
+    def check(self, mixture: Mixture, fid: Fidelity) -> None:
+        """Raise a one-line BomixError when ``mixture`` is not a pool point at ``fid`` (continuous: no-op;
+        the fidelity and bounds are checked by :meth:`check_fidelity` and the space)."""
+        if not self.is_pool:
+            return
+        P = self._pool.get(fid)
+        if P is None:
+            self.check_fidelity(fid)
+        if not len(P) or np.abs(P - mixture.weights).max(1).min() > MATCH_TOL:
+            raise BomixError(f"mixture {mixture} is not in the pool at {fid.scale}@{fid.steps} (a pool simulator "
+                             "replays only logged points): propose one of problem.proposals.pool(fid), e.g. via "
+                             "problem.proposals.snap(w, fid)")
+
     def sample(self, n: int, rng: np.random.Generator, fid: Fidelity, alpha: float | Sequence[float] = 1.0,
                used: Iterable = ()) -> np.ndarray:
         """``(m, K)`` mixtures that may be run at ``fid``: ``m <= n`` unused pool points drawn without

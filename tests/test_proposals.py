@@ -115,3 +115,32 @@ def test_campaign_refuses_an_unanswered_fidelity_before_dispatch(pool_sim, tmp_p
         assert store.load(pool_sim.space.domains)[1] == []  # nothing was dispatched
     finally:
         store.close()
+
+
+class AsksOffPool(Policy):
+    """Proposes the centre (never logged) at the pool's target fidelity, which the pool answers."""
+
+    name = "asks_off_pool"
+
+    def ask(self, history, budget_left, n):
+        return [RunSpec(self.space.center(), self.space.target.scale, self.space.target.steps)]
+
+    def recommend(self, history):
+        return self.space.center()
+
+
+def test_campaign_refuses_a_mixture_outside_the_pool_before_dispatch(pool_sim, tmp_path):
+    from bomix.store import Store
+
+    props = build_problem(pool_sim).proposals
+    assert props.allows_fidelity(pool_sim.space.target) and len(props.pool(pool_sim.space.target))
+    with pytest.raises(BomixError, match=r"is not in the pool at l@2000 .*proposals.snap") as exc:
+        run_campaign(pool_sim, AsksOffPool(), budget=1.0, seed=0, directory=tmp_path)
+    assert "\n" not in str(exc.value)
+    store = Store(tmp_path)
+    try:
+        assert store.load(pool_sim.space.domains)[1] == []  # nothing was dispatched: no failed run at cost 0
+    finally:
+        store.close()
+    w = props.pool(pool_sim.space.target)[0]
+    props.check(Mixture(w, pool_sim.space.domains), pool_sim.space.target)  # a pool point passes

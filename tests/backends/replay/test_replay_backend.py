@@ -96,6 +96,20 @@ def test_campaign_on_replay_reports_regret(which, request, tmp_path):
     assert np.isfinite(summary["true_value"])
 
 
+def test_hyperband_on_a_pool_runs_only_pool_points_and_finishes(pool_dir, tmp_path):
+    """Rungs are the pool's steps at the target scale; every run is a logged point (none failed)."""
+    from bomix.campaign import run_campaign
+    from bomix.policies.hyperband import HyperbandPolicy
+    from bomix.store import Store
+
+    sim = ReplayBackend(pool_dir)
+    s = run_campaign(sim, HyperbandPolicy(), budget=6, seed=0, directory=tmp_path, batch_size=4)
+    runs = Store(tmp_path).to_pandas()["runs"]
+    assert (runs["status"] == "ok").all() and s["stop_reason"] in ("budget", "policy")
+    assert set(runs["scale"]) == {"1B"} and len(set(runs["steps"])) >= 2
+    assert np.isfinite(s["regret"])
+
+
 def test_model_grid_is_the_logged_fidelities_plus_declared_curve_ranges(model_dir, pool_dir):
     sim = ReplayBackend(model_dir)
     # the runs log learning curves 2500..20000: model mode declares that range trusted per scale
