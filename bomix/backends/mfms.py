@@ -46,6 +46,14 @@ def default_path() -> Path:
 class MFMSBackend(Backend):
     """MFMS simulator over 5 SlimPajama domains, 7 scales 20M..1B, steps 100..19500 (every 100).
 
+    No trust region: ``extrapolated()`` is None ("unknown") for every mixture. The MLP's training runs
+    (upstream ``results/data_mixing_runs.pkl``, 472 runs) are not in the data directory, and what is
+    there does not locate them: ``norm_X_mean`` / ``norm_X_std`` (per-weight mean ~0.20, sd ~0.15-0.17
+    over the training inputs) give no distance to the nearest trained mixture, ``heldout_r2_raw`` is
+    per scale only, and ``config.json`` holds training settings. The fidelity range (7 scales,
+    steps 100..19500) is the training range, so fidelities are not extrapolated. (The runs file is a
+    pickle, which bomix never loads; a trust region would need them converted to the logged-run table.)
+
     Args:
         path: directory with the MFMS files (see module docstring).
         noise: observation noise sd added to every metric (0 = the deterministic MLP).
