@@ -88,3 +88,19 @@ def test_an_unchecked_target_is_said_plainly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the target l@1000 could not be checked (only 4 runs at scale l" in err
     assert "not checked: only 4 runs at scale l" in (out / "report.md").read_text()
+
+
+def test_negative_r2_gates_by_fidelity_and_pooled():
+    """R^2 < 0 at any fidelity, or pooled, is warned about even when the target ranks well."""
+    from bomix.backends.replay.report import gate_warnings
+    from bomix.space import Fidelity, Scale, Space
+
+    sp = Space(("a", "b"), [Scale("s", 1e6), Scale("l", 1e9)], min_steps=100, max_steps=1000,
+               target=Fidelity("l", 1000))
+    good = {"scale": "l", "step": 1000, "r2": 0.9}
+    rep = {"verdicts": [{"target": True, "verdict": "ok", "spearman": 0.95, "held_out": 6}],
+           "objective": {"by_fidelity": [good], "pooled_r2": 0.8}}
+    assert gate_warnings(sp, rep) == []
+    rep["objective"] = {"by_fidelity": [good, {"scale": "s", "step": 100, "r2": -0.4}], "pooled_r2": -53.0}
+    w = gate_warnings(sp, rep)
+    assert len(w) == 2 and "R^2 -0.40 < 0 at s@100" in w[0] and "pooled held-out R^2 of the objective is -53.00" in w[1]
