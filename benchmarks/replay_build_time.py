@@ -8,10 +8,11 @@ extracted with ``git archive``), each in a fresh process with ``PYTHONPATH`` poi
 A build that runs past ``--timeout`` is killed and reported as censored (``>= timeout``).
 
 Usage:
-    python benchmarks/replay_build_time.py [--before bcc6a76] [--timeout 900] [--out benchmarks/results/replay_build_time.json]
+    python benchmarks/replay_build_time.py [--before bcc6a76] [--workers 2] [--timeout 900] [--out benchmarks/results/replay_build_time.json]
 
-Prints and writes JSON: per code version the wall seconds, child CPU seconds, whether it finished, and the
-``bomix`` module path it ran (to show which code was timed).
+Prints and writes JSON: per code version the wall seconds, child CPU seconds, whether it finished, the
+``bomix`` module path it ran (to show which code was timed) and the held-out objective verdicts of its
+report (Spearman, R^2, MAE per fidelity), so a faster build can be checked for lost accuracy.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def extract(rev: str, dest: Path) -> Path:
     return dest
 
 
-def time_build(code: Path, table: Path, out: Path, timeout: float) -> dict:
+def time_build(code: Path, table: Path, out: Path, timeout: float, workers: int | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), HF_HUB_OFFLINE="1")
     # an editable install's import hook would win over PYTHONPATH: drop it so ``code`` is what runs
     pre = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
@@ -80,7 +81,7 @@ def time_build(code: Path, table: Path, out: Path, timeout: float) -> dict:
     probe = subprocess.run([sys.executable, "-c", pre + "import bomix; print(bomix.__file__)"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     cmd = [sys.executable, "-c", pre + "from bomix.cli import main; sys.exit(main(sys.argv[1:]))",
-           "simulator", "build", str(table), "--out", str(out)]
+           "simulator", "build", str(table), "--out", str(out), *(["--workers", str(workers)] if workers else [])]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
@@ -91,6 +92,7 @@ def time_build(code: Path, table: Path, out: Path, timeout: float) -> dict:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = {"bomix": probe, "finished": finished, "returncode": rc, "wall_s": round(wall, 1),
+           "load_avg_at_end": os.getloadavg(),
            "censored": not finished and rc is None,
            "child_cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
            "stderr_tail": err.splitlines()[-3:] if err else []}
@@ -98,7 +100,10 @@ def time_build(code: Path, table: Path, out: Path, timeout: float) -> dict:
     if finished and meta.is_file():
         m = json.loads(meta.read_text())
         res.update(fit_seconds=m.get("fit_seconds"), hyperparameters=m.get("hyperparameters"),
-                   warnings=m.get("warnings"))
+                   hyper_train=m.get("hyper_train"), warnings=m.get("warnings"))
+        rep = json.loads((out / "report.json").read_text())
+        res["heldout_objective"] = {"pooled_r2": rep["objective"]["pooled_r2"], "by_fidelity": [
+            {k: r.get(k) for k in ("scale", "step", "n", "spearman", "r2", "mae")} for r in rep["objective"]["by_fidelity"]]}
     return res
 
 
@@ -107,6 +112,7 @@ def main() -> None:
     ap.add_argument("--before", default="bcc6a76", help="git revision of the 'before' code (default: before issue 12)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds before a build is killed (censored)")
     ap.add_argument("--skip-before", action="store_true")
+    ap.add_argument("--workers", type=int, default=None, help="--workers of both builds (default: the build's own)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "replay_build_time.json"))
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bomix-buildtime-"))
@@ -116,11 +122,12 @@ def main() -> None:
               "table": {"runs": 108, "rows": 1405, "metrics": N_METRICS, "domains": len(DOMAINS), "scales": 3},
               "cores": len(os.sched_getaffinity(0)), "load_avg_at_start": os.getloadavg(),
               "python": platform.python_version(), "timeout_s": args.timeout, "runs": {}}
-    result["runs"]["after"] = time_build(ROOT, table, work / "after", args.timeout)
+    result["workers"] = args.workers
+    result["runs"]["after"] = time_build(ROOT, table, work / "after", args.timeout, args.workers)
     print(json.dumps({"after": result["runs"]["after"]}, indent=1), flush=True)
     if not args.skip_before:
         code = extract(args.before, work / "before_code")
-        result["runs"]["before"] = time_build(code, table, work / "before", args.timeout)
+        result["runs"]["before"] = time_build(code, table, work / "before", args.timeout, args.workers)
         result["runs"]["before"]["revision"] = args.before
     result["load_avg_at_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bomix.backends.replay.backend import FORMAT_VERSION
 from bomix.backends.replay.fitting import fit_models
-from bomix.backends.replay.model import MAX_TRAIN
+from bomix.backends.replay.model import HYPER_TRAIN, MAX_TRAIN
 from bomix.backends.replay.report import accuracy_report, report_markdown
 from bomix.backends.replay.trust import TRUST_QUANTILE, logged_mixtures, radii
 from bomix.backends.replay.trust import key as trust_key
@@ -98,7 +98,8 @@ def simulator_name(name: str, mode: str) -> str:
 def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", target_scale: str | None = None,
           target_step: int | None = None, objective=None, name: str | None = None, metrics: list[str] | None = None,
           holdout: float = 0.2, seed: int = 0, max_train: int = MAX_TRAIN, report: bool = True,
-          workers: int | None = None, refit: bool = False, progress: bool = False) -> Path:
+          workers: int | None = None, refit: bool = False, progress: bool = False,
+          hyper_train: int = HYPER_TRAIN) -> Path:
     """Build a simulator directory from a logged-run table.
 
     Args:
@@ -118,12 +119,16 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         refit: re-optimise the GP hyperparameters on all runs (default: reuse the held-out fit's, which
             makes the final fit one linear solve per metric).
         progress: progress bars on stderr.
+        hyper_train: rows per metric the GP hyperparameters are optimised on (then conditioned on all
+            ``max_train`` rows).
 
     Returns:
         The output directory.
     """
     if mode not in MODES:
         raise BomixError(f"--mode must be one of {MODES}, got {mode!r}")
+    if int(hyper_train) < 3 or int(max_train) < 3:
+        raise BomixError(f"--max-train and --hyper-train must be >= 3, got {max_train} and {hyper_train}")
     runs = table if isinstance(table, LoggedRuns) else load(table)
     name = simulator_name(name or (Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"), mode)
     if not isinstance(table, LoggedRuns) and objective is None:  # a `bomix export` keeps its campaign's objective
@@ -170,20 +175,21 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         held_models = None
         if report and holdout > 0:
             rep, held_models = accuracy_report(space, runs, chosen, holdout, seed, max_train, obj, radius,
-                                               workers=workers, progress=progress)
+                                               workers=workers, progress=progress, hyper_train=hyper_train)
         elif report:
             rep = {"holdout_fraction": 0.0, "metrics": {}, "note": "no held-out fit (--holdout 0)", "verdicts": [],
                    "warnings": [f"no held-out fit (--holdout 0): the target {space.target.scale}@{space.target.steps} "
                                 "could not be checked"]}
         reuse = None if refit or held_models is None else held_models
         models = fit_models(space, runs, t, chosen, seed, max_train, reuse=reuse, workers=workers, progress=progress,
-                            desc="fit (all runs)")
+                            desc="fit (all runs)", hyper_train=hyper_train)
         arrays = {}
         for j, m in enumerate(chosen):
             arrays.update(models[m].to_arrays(f"m{j}"))
         np.savez_compressed(out / "model.npz", **arrays)
         meta["fit_seconds"] = round(time.perf_counter() - t0, 2)
         meta["hyperparameters"] = "reused from the held-out fit" if reuse is not None else "fitted on all runs"
+        meta["max_train"], meta["hyper_train"] = int(max_train), int(hyper_train)
         meta["model"] = ("per-fidelity mean/sd (thin-plate interpolation over s, t) + GP (RBF-ARD) over "
                          "[w, s, t] on standardised residuals")
         meta["warnings"] = list(rep.get("warnings", [])) if rep else []
@@ -263,6 +269,9 @@ def cli_main(argv: list[str]) -> int:
     b.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the model fits (default 0)")
     b.add_argument("--max-train", type=int, default=MAX_TRAIN,
                    help=f"training points per metric model at most (model mode; default {MAX_TRAIN})")
+    b.add_argument("--hyper-train", type=int, default=HYPER_TRAIN,
+                   help=f"rows per metric the GP hyperparameters are optimised on (default {HYPER_TRAIN}; then "
+                        "conditioned on all --max-train rows)")
     b.add_argument("--workers", type=int, default=None, help="processes over metrics (default: one per core, <= 4)")
     b.add_argument("--refit", action="store_true", help="re-optimise GP hyperparameters on all runs (slower)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -283,6 +292,7 @@ def cli_main(argv: list[str]) -> int:
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     out = build(args.table, args.out, mode=args.mode, target_scale=args.target_scale, target_step=args.target_step,
                 objective=args.objective, name=args.name, metrics=metrics, holdout=args.holdout, seed=args.seed,
-                max_train=args.max_train, workers=args.workers, refit=args.refit, progress=not args.no_progress)
+                max_train=args.max_train, hyper_train=args.hyper_train, workers=args.workers, refit=args.refit,
+                progress=not args.no_progress)
     print(f"built {args.mode} simulator in {out} (report: {out / 'report.md'})")
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bomix.backends.replay.model import MetricModel, fit_metric
+from bomix.backends.replay.model import HYPER_TRAIN, MetricModel, fit_metric
 from bomix.runtable import LoggedRuns, mcol
 from bomix.space import Space
 
@@ -23,8 +23,8 @@ def encode(space: Space, runs: LoggedRuns, table: pd.DataFrame | None = None) ->
 
 
 def _fit_one(args: tuple) -> MetricModel:
-    x, y, rid, seed, max_train, hyper = args
-    return fit_metric(x, y, rid, seed=seed, max_train=max_train, hyper=hyper)
+    x, y, rid, seed, max_train, hyper, hyper_train = args
+    return fit_metric(x, y, rid, seed=seed, max_train=max_train, hyper=hyper, hyper_train=hyper_train)
 
 
 def default_workers(n_metrics: int) -> int:
@@ -39,13 +39,14 @@ def default_workers(n_metrics: int) -> int:
 
 def fit_models(space: Space, runs: LoggedRuns, table: pd.DataFrame, metrics: list[str], seed: int,
                max_train: int, reuse: dict[str, MetricModel] | None = None, workers: int | None = None,
-               progress: bool = False, desc: str = "fit") -> dict[str, MetricModel]:
+               progress: bool = False, desc: str = "fit", hyper_train: int = HYPER_TRAIN) -> dict[str, MetricModel]:
     """One model per metric on ``table``'s rows where that metric is measured.
 
     Args:
         reuse: metric -> a model whose hyperparameters to reuse (no optimisation: fast refit).
         workers: processes over metrics (default :func:`default_workers`; 1 = in this process).
         progress: a tqdm bar on stderr.
+        hyper_train: rows the hyperparameters are optimised on (see :func:`fit_metric`).
     """
     x = encode(space, runs, table)
     jobs = []
@@ -53,7 +54,7 @@ def fit_models(space: Space, runs: LoggedRuns, table: pd.DataFrame, metrics: lis
         y = table[mcol(m)].to_numpy(float)
         ok = np.isfinite(y)
         hyper = None if reuse is None else (reuse[m].lengthscale, reuse[m].const, reuse[m].noise)
-        jobs.append((x[ok], y[ok], table["run_id"].to_numpy()[ok], seed, max_train, hyper))
+        jobs.append((x[ok], y[ok], table["run_id"].to_numpy()[ok], seed, max_train, hyper, hyper_train))
     workers = default_workers(len(metrics)) if workers is None else max(1, int(workers))
     if reuse is not None:  # a refit is one linear solve per metric: processes would cost more than they save
         workers = 1

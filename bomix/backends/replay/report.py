@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from bomix.backends.replay.fitting import encode, fit_models
-from bomix.backends.replay.model import MetricModel
+from bomix.backends.replay.model import HYPER_TRAIN, MetricModel
 from bomix.backends.replay.trust import holdout_check
 from bomix.objective import Objective
 from bomix.runtable import LoggedRuns, mcol
@@ -58,7 +58,8 @@ def _verdict(spearman: float | None, r2: float | None) -> str:
 
 def accuracy_report(space: Space, runs: LoggedRuns, metrics: list[str], frac: float, seed: int,
                     max_train: int, objective: Objective, radius: dict[Fidelity, float] | None = None,
-                    workers: int | None = None, progress: bool = False) -> tuple[dict, dict[str, MetricModel] | None]:
+                    workers: int | None = None, progress: bool = False,
+                    hyper_train: int = HYPER_TRAIN) -> tuple[dict, dict[str, MetricModel] | None]:
     """Fit on the other runs, predict held-out runs: per metric and for the objective, R^2 and Spearman
     across mixtures per (scale, step); verdicts and gate warnings; the trust radius checked.
 
@@ -78,7 +79,7 @@ def accuracy_report(space: Space, runs: LoggedRuns, metrics: list[str], frac: fl
         rep["warnings"] = gate_warnings(space, rep)
         return rep, None
     models = fit_models(space, runs, t[~test_mask], metrics, seed, max_train, workers=workers, progress=progress,
-                        desc="fit (held-out split)")
+                        desc="fit (held-out split)", hyper_train=hyper_train)
     test = t[test_mask]
     x = encode(space, runs, test)
     rep["n_train_runs"] = int(t.loc[~test_mask, "run_id"].nunique())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import spearmanr
@@ -95,6 +96,29 @@ def test_numpy_predictor_matches_botorch_posterior_mean():
     with torch.no_grad():
         ref = gp.posterior(torch.tensor(xt)).mean.squeeze(-1).numpy()
     np.testing.assert_allclose(mod.residual(xt), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_hyperparameters_fit_on_a_subsample_then_condition_on_all_training_rows(monkeypatch):
+    """hyper_train rows (water-filled) for the MLL fit; the GP then conditions on all max_train rows."""
+    import bomix.backends.replay.model as model
+
+    seen = []
+    real = model._fit_hyper
+    monkeypatch.setattr(model, "_fit_hyper", lambda X, z, seed: seen.append(X.shape) or real(X, z, seed))
+    rng = np.random.default_rng(0)
+    n = 240
+    w = rng.dirichlet(np.ones(3), n)
+    st = np.column_stack([np.repeat([0.0, 1.0], [200, 40]), np.ones(n)])
+    x = np.column_stack([w, st])
+    y = 2.0 - st[:, 0] + 0.3 * np.sin(4 * w[:, 0]) + 0.01 * rng.standard_normal(n)
+    mod = fit_metric(x, y, np.arange(n).astype(str), max_train=160, hyper_train=60)
+    assert seen == [(60, 5)] and mod.X.shape == (160, 5)
+    xt = np.column_stack([rng.dirichlet(np.ones(3), 50), np.zeros(50), np.ones(50)])
+    truth = 2.0 + 0.3 * np.sin(4 * xt[:, 0])
+    assert np.abs(mod.predict(xt) - truth).max() < 0.05
+    with pytest.raises(BomixError, match="--hyper-train must be >= 3"):
+        build(validate(pd.DataFrame({"run_id": ["a"], "scale": ["s"], "params": [1e6], "step": [1], "w:a": [0.5],
+                                     "w:b": [0.5], "m:loss": [1.0]})), "/nonexistent", hyper_train=2)
 
 
 def test_subsample_water_fills_groups():
