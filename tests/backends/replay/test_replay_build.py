@@ -99,12 +99,13 @@ def test_numpy_predictor_matches_botorch_posterior_mean():
 
 
 def test_hyperparameters_fit_on_a_subsample_then_condition_on_all_training_rows(monkeypatch):
-    """hyper_train rows (water-filled) for the MLL fit; the GP then conditions on all max_train rows."""
+    """hyper_train rows (water-filled) for the MLL fit, refined on all max_train rows, which the GP conditions on."""
     import bomix.backends.replay.model as model
 
     seen = []
     real = model._fit_hyper
-    monkeypatch.setattr(model, "_fit_hyper", lambda X, z, seed: seen.append(X.shape) or real(X, z, seed))
+    monkeypatch.setattr(model, "_fit_hyper", lambda X, z, seed, **kw: seen.append((X.shape, "init" in kw))
+                        or real(X, z, seed, **kw))
     rng = np.random.default_rng(0)
     n = 240
     w = rng.dirichlet(np.ones(3), n)
@@ -112,7 +113,7 @@ def test_hyperparameters_fit_on_a_subsample_then_condition_on_all_training_rows(
     x = np.column_stack([w, st])
     y = 2.0 - st[:, 0] + 0.3 * np.sin(4 * w[:, 0]) + 0.01 * rng.standard_normal(n)
     mod = fit_metric(x, y, np.arange(n).astype(str), max_train=160, hyper_train=60)
-    assert seen == [(60, 5)] and mod.X.shape == (160, 5)
+    assert seen == [((60, 5), False), ((160, 5), True)] and mod.X.shape == (160, 5)  # subsample fit, then the warm refine
     xt = np.column_stack([rng.dirichlet(np.ones(3), 50), np.zeros(50), np.ones(50)])
     truth = 2.0 + 0.3 * np.sin(4 * xt[:, 0])
     assert np.abs(mod.predict(xt) - truth).max() < 0.05
