@@ -74,7 +74,7 @@ def jobs_for(root: Path, problems: dict, methods: list[str], seeds: range, budge
 # The CPU trainer on the demo corpus: a two-rung ladder (online proxy runs 0.2M@250, target 0.5M@500, 16 x 128
 # tokens per step); online methods' step-based defaults shortened to fit 250-step runs (stated here).
 TRAINER = ["backend=trainer", "problem=demo_cpu", "backend.scales=[0.2M,0.5M]", "backend.step_grid=[100,250,500]",
-           "backend.threads=1", "backend.checkpoint_dir=null"]
+           "backend.threads=1"]
 TRAINER_SHORT = {
     "odm": ["++policy.controller.params.warmup=25"],
     "odm_mixed": ["++policy.controller.params.warmup=25"],

@@ -57,10 +57,9 @@ EXCEPTIONS = {
     # REQUIRED argument without a default: stated as null so that backend.path=DIR is a plain override
     "backend/replay.yaml": {"path"},
     # from the problem's trainer block when it has one, else TrainerBackend's default (bomix.from_problem);
-    # data_dir has no Python default; checkpoints follow the campaign directory
+    # data_dir has no Python default
     "backend/trainer.yaml": {"data_dir", "ladder", "scales", "min_steps", "max_steps", "step_grid", "target_scale",
                              "eval_every", "batch_size", "context", "eval_sequences", "lr", "warmup",
-                             "checkpoint_dir",
                              # the problem's bounds and repetition cap, for online controllers' projections
                              "lower", "upper", "max_epochs"},
     # the online methods' papers start from the uniform mixture (OnlinePolicy's "auto" = the problem's prior)
