@@ -51,7 +51,7 @@ def test_not_a_store(tmp_path):
 def test_store_is_a_context_manager_and_records_its_schema_version(tmp_path):
     import sqlite3
 
-    from bomix.store import SCHEMA_VERSION
+    from bomix.store.schema import SCHEMA_VERSION
 
     with Store(tmp_path) as st:
         st.set_meta(domains=["a", "b"])

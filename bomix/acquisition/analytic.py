@@ -65,3 +65,23 @@ def log_cost_ei(model, X: torch.Tensor, best: float, log_cost: torch.Tensor, exp
     sigma = post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt()
     return log_ei(mean, sigma, best) - exponent * log_cost
 
+
+
+def contrast(model, X: torch.Tensor, x_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and sd of ``f(x) - f(x_ref)`` for each row of ``X``.
+
+    A component of the posterior shared by every point (the unknown level of a fidelity nobody ran yet)
+    cancels, so decisions on contrasts rank mixtures by what the data say about their differences.
+
+    Args:
+        X: ``b x d`` points. x_ref: ``d`` (or ``1 x d``) reference point.
+
+    Returns:
+        ``(mean, sd)``, each ``(b,)``; the sd is floored at 1e-9 (it is 0 at ``x_ref`` itself).
+    """
+    ref = x_ref.reshape(1, 1, -1).expand(X.shape[0], 1, X.shape[-1])
+    post = model.posterior(torch.cat([X.unsqueeze(-2), ref], dim=-2))  # b x 2 points
+    mean = post.mean.squeeze(-1)
+    cov = post.mvn.covariance_matrix
+    var = (cov[..., 0, 0] + cov[..., 1, 1] - 2 * cov[..., 0, 1]).clamp_min(1e-18)
+    return mean[..., 0] - mean[..., 1], var.sqrt().clamp_min(1e-9)

@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from bomix.bench.aggregate import DEFAULT_EPS, load_campaigns, summarize_frame
+from bomix.bench.loading import load_campaigns
+from bomix.bench.reach import DEFAULT_EPS
 from bomix.bench.report import to_markdown
+from bomix.bench.tables import summarize_frame
 from bomix.errors import BomixError
 
 

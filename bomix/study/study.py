@@ -352,7 +352,7 @@ def _write_meta(store: Store, cfg: StudyConfig, budget: float, exist_ok: bool) -
     import platform
 
     import bomix
-    from bomix.campaign import config_hash
+    from bomix.campaign_checks import config_hash
 
     new = cfg.to_dict()
     with store.batch():

@@ -9,7 +9,8 @@ Kernels (``GPConfig.kernel``):
 - ``exp_decay``: the same model with ``linear_truncated=False``: RBF(w) x ExponentialDecay(t) x
   Downsampling(s).
 
-``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them.
+``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them, and
+``GPConfig.offset`` an independent level per fidelity (:mod:`bomix.surrogate.offset`).
 
 Many observations: hyperparameters are fitted on at most ``fit_max_obs`` of them (every target-fidelity
 point, the best ones, then a seeded random rest), warm-started from a previous fit's state (a plain dict
@@ -40,6 +41,7 @@ from linear_operator import settings as lo_settings
 
 from bomix.surrogate.law import LawKernel
 from bomix.surrogate.numerics import NUMERICAL_ERRORS
+from bomix.surrogate.offset import FidelityOffsetKernel
 
 log = logging.getLogger("bomix.surrogate")
 DTYPE = torch.double
@@ -57,6 +59,7 @@ class GPConfig:
     Attributes:
         kernel: ``product`` | ``linear_truncated`` | ``exp_decay``.
         law: add the mixing-law basis kernel (a Bayesian linear law in w, s, t; see ``bomix.surrogate.law``).
+        offset: add an independent level offset per fidelity (``bomix.surrogate.offset``).
         matern_nu: smoothness of Matern kernels (``product`` uses RBF when None).
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred
             noise; disables standardisation (as in the paper).
@@ -69,6 +72,7 @@ class GPConfig:
 
     kernel: str = "product"
     law: bool = False
+    offset: bool = False
     matern_nu: float | None = 2.5
     fixed_noise: float | None = None
     linear_mean: bool = False
@@ -108,6 +112,8 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
             likelihood=lik, outcome_transform=otf)
     if cfg.law:
         model.covar_module = model.covar_module + LawKernel(d - 2)
+    if cfg.offset:
+        model.covar_module = model.covar_module + FidelityOffsetKernel()
     if cfg.linear_mean:
         model.mean_module = LinearMean(d)
     return model.to(X)

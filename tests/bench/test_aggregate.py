@@ -10,18 +10,10 @@ import pandas as pd
 import pytest
 from bench_fixtures import HAND, write_campaign
 
-from bomix.bench.aggregate import (
-    cost_to_reach,
-    finals,
-    load_campaigns,
-    quantiles,
-    regret_curves,
-    seed_cost_to_reach,
-    speedups,
-    step_values,
-    summarize,
-    variant_labels,
-)
+from bomix.bench.curves import quantiles, regret_curves, step_values
+from bomix.bench.loading import load_campaigns, variant_labels
+from bomix.bench.reach import cost_to_reach, seed_cost_to_reach, speedups
+from bomix.bench.tables import finals, summarize
 from bomix.errors import BomixError
 
 GRID = [0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0]
@@ -128,7 +120,7 @@ def test_speedup_bounds_from_censored_medians():
 def test_reach_of_a_dip_then_climb_curve(tmp_path):
     """A recommendation that dips below eps once and climbs back has not reached eps: the reach is the
     cost from which regret stays <= eps; the first touch is kept as a secondary figure."""
-    from bomix.bench.aggregate import reach_index
+    from bomix.bench.reach import reach_index
 
     assert reach_index(np.array([0.1, 0.001, 0.05, 0.004, 0.003]), 0.005) == 3
     assert reach_index(np.array([0.1, 0.001, 0.05]), 0.005) is None

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from bomix.backends.synthetic import SyntheticBackend
-from bomix.bench.aggregate import load_campaigns, seed_cost_to_reach
 from bomix.bench.cli import cli_main
+from bomix.bench.loading import load_campaigns
+from bomix.bench.reach import seed_cost_to_reach
 from bomix.campaign import run_campaign
 from bomix.policies.heuristics import RandomPolicy, UniformPolicy
 from bomix.store import Store

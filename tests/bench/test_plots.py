@@ -9,8 +9,8 @@ import matplotlib.image as mpimg  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from bomix.bench.aggregate import summarize  # noqa: E402
 from bomix.bench.plots import plot_regret_curves, policy_colours  # noqa: E402
+from bomix.bench.tables import summarize  # noqa: E402
 
 
 def test_one_png_per_problem(hand_dir, tmp_path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bomix.bench.aggregate import summarize
 from bomix.bench.report import fmt, to_markdown
+from bomix.bench.tables import summarize
 
 
 def test_fmt():

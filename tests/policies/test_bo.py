@@ -250,8 +250,8 @@ def test_initial_design_is_sized_by_the_budget_and_space_filling():
     from bomix.policies.bo.base import INIT_MAX, space_filling
 
     b, pol, h = _bound(MFBOPolicy(n_init=None, **SMALL))
-    h.budget = 1.0  # 5% of it at the cheapest fidelity (20M@500, cost 5e-4) would be 100 runs
-    assert pol.n_initial(h) == 100
+    h.budget = 1.0  # 2% of it at the cheapest fidelity (20M@500, cost 5e-4) would be 40 runs
+    assert pol.n_initial(h) == 40
     h.budget = 100.0
     assert pol.n_initial(h) == INIT_MAX
     h.budget = 1e-3

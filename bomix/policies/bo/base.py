@@ -34,9 +34,9 @@ Acq = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
 #: Salts of the per-decision random streams (numpy and torch), so that no two uses share draws.
 SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
 #: Initial design sized by the budget: this fraction of it at the cheapest allowed fidelity ...
-INIT_BUDGET_FRACTION = 0.05
+INIT_BUDGET_FRACTION = 0.02
 #: ... and at least ``INIT_MIN_PER_DOMAIN * K + 2``, at most ``INIT_MAX`` runs.
-INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 128
+INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 64
 #: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
 REC_KAPPA = 1.0
 
@@ -85,6 +85,7 @@ class GPPolicy(Policy):
     Args:
         kernel: GP kernel (see :class:`bomix.surrogate.gp.GPConfig`).
         law: add the mixing-law basis kernel (``bomix.surrogate.law``) to the GP.
+        offset: add an independent level offset per fidelity (``bomix.surrogate.offset``) to the GP.
         n_init: initial runs before the model decides; None sizes them by the budget
             (``INIT_BUDGET_FRACTION`` of it at the cheapest allowed fidelity).
         max_per_run: checkpoints kept per run (log-spaced, last always kept).
@@ -105,14 +106,14 @@ class GPPolicy(Policy):
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False
 
-    def __init__(self, kernel: str = "product", law: bool = False, n_init: int | None = 6, max_per_run: int = 4,
+    def __init__(self, kernel: str = "product", law: bool = False, offset: bool = False, n_init: int | None = 6, max_per_run: int = 4,
                  min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
                  maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
                  fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         try:
-            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), maxiter=int(maxiter), linear_mean=bool(linear_mean),
+            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), offset=bool(offset), maxiter=int(maxiter), linear_mean=bool(linear_mean),
                                    fit_max_obs=int(fit_max_obs))
         except ValueError as exc:
             raise BomixError(f"{self.name}: {exc}") from None

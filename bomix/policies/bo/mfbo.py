@@ -8,10 +8,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from bomix.acquisition.analytic import log_ei, noise_variance
+from bomix.acquisition.analytic import contrast, log_ei, noise_variance
 from bomix.acquisition.optimize import maximize
 from bomix.errors import BomixError
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.base import DT, SALT_REC, GPPolicy
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
@@ -32,14 +32,20 @@ class MFBOPolicy(GPPolicy):
     """Multi-fidelity BO: the mixture by EI at the target, the fidelity by information per unit cost.
 
     Model: an exact GP over ``[w, s, t]`` on every (subsampled) checkpoint, by default a Matern product
-    kernel plus the mixing-law basis (``bomix.surrogate.law``), hyperparameters refitted at each decision
-    on a subsample and warm-started from the previous decision's fit (carried in the specs' ``meta``).
+    kernel plus the mixing-law basis (``bomix.surrogate.law``) plus an independent level per fidelity
+    (``bomix.surrogate.offset``), hyperparameters refitted at each decision on a subsample and warm-started
+    from the previous decision's fit (carried in the specs' ``meta``).
 
-    Decision: the mixture ``w*`` maximises the EI of the target-fidelity posterior (pending runs
-    fantasised). For each allowed, affordable fidelity ``f`` not yet measured near ``w*`` (continuations of a
+    Contrasts: with ``contrasts`` (default) every decision is about the target value *relative to the
+    incumbent* (the observed mixture with the best target posterior mean), ``D(w) = f_T(w) - f_T(inc)``.
+    Uncertainty shared by all mixtures (the target's level before any target run, the level offset of a
+    near-target fidelity) cancels in ``D``; on plain target values it inflates every EI alike (EI then
+    degenerates to the posterior mean) and makes cheap runs look useless for the target.
+
+    Decision: the mixture ``w*`` maximises the EI of ``D`` (pending runs fantasised). For each allowed, affordable fidelity ``f`` not yet measured near ``w*`` (continuations of a
     shorter run of ``w*`` at the same scale cost only their extra steps), the value of observing ``(w*, f)``
-    is the fraction of the target's posterior variance at ``w*`` it removes,
-    ``cov(f, T)^2 / ((var_f + noise) var_T)``; the run goes to the fidelity with the largest fraction per
+    is the fraction of the posterior variance of ``D(w*)`` it removes,
+    ``cov(f, D)^2 / ((var_f + noise) var_D)``; the run goes to the fidelity with the largest fraction per
     unit cost. Cheap fidelities are used while they still teach about the target there (far from their
     earlier runs, and while the cross-fidelity correlation is high); once they are exhausted near the
     promising mixtures the target (or a near-target fidelity) wins. Continuing an earlier promising run is
@@ -51,12 +57,15 @@ class MFBOPolicy(GPPolicy):
     stops only when nothing is affordable).
 
     Initial design: space-filling mixtures at the cheapest allowed fidelity, sized by the budget.
-    Recommendation: argmax of posterior mean - ``rec_kappa`` sd at the target (see :class:`GPPolicy`).
+    Recommendation: argmax of ``E[D] - rec_kappa sd[D]`` (the incumbent scores 0: it is replaced only by a
+    mixture the model is confident improves on it).
 
     Args:
         continuation: also consider continuing earlier runs (only the extra steps cost).
         min_distance: a fidelity counts as measured at ``w`` when a run within this L1 distance of ``w``
             reached it: near-identical mixtures are not re-run at the same fidelity.
+        offset: the per-fidelity level offset in the GP.
+        contrasts: decide and recommend on contrasts with the incumbent (else on plain target values).
         (others: see :class:`GPPolicy`)
     """
 
@@ -65,9 +74,10 @@ class MFBOPolicy(GPPolicy):
     space_filling_init = True
 
     def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
-                 n_init: int | None = None, **kw):
-        super().__init__(law=law, n_init=n_init, **kw)
+                 offset: bool = True, contrasts: bool = True, n_init: int | None = None, **kw):
+        super().__init__(law=law, offset=offset, n_init=n_init, **kw)
         self.continuation = bool(continuation)
+        self.contrasts = bool(contrasts)
         if not 0.0 <= float(min_distance) < 2.0:
             raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
         self.min_distance = float(min_distance)
@@ -77,12 +87,26 @@ class MFBOPolicy(GPPolicy):
         cheapest = min(self.problem.cost.of(f) for f in grid)
         return [f for f in grid if self.problem.cost.of(f) <= INIT_COST_RATIO * cheapest]
 
+    def _reference(self, model, obs) -> torch.Tensor | None:
+        """``(K + 2,)`` target-fidelity input of the incumbent (best posterior mean among observed
+        mixtures): the reference of every contrast, or None when decisions use plain target values."""
+        if not self.contrasts:
+            return None
+        t = self.space.target
+        W = torch.tensor(np.unique(obs.w, axis=0), dtype=DT)
+        with torch.no_grad():
+            mean = model.posterior(self._x(W, t)).mean.squeeze(-1)
+        return self._x(W[int(torch.argmax(mean))][None], t)[0]
+
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         t = self.space.target
         best = self._incumbent(model, obs)
         noise = noise_variance(base)
+        ref = self._reference(model, obs)
 
         def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            if ref is not None:  # EI of the improvement over the incumbent: shared uncertainty cancels
+                return log_ei(*contrast(model, self._x(W, t), ref), 0.0)
             post = model.posterior(self._x(W, t).unsqueeze(-2))
             mean = post.mean.squeeze(-1).squeeze(-1)
             return log_ei(mean, post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt(), best)
@@ -96,20 +120,20 @@ class MFBOPolicy(GPPolicy):
             if not options:
                 return None
             w = max(options, key=lambda o: o[1])[0].mixture.weights
-            return self._by_information(model, w, history, budget_left, pending, noise)[0]
+            return self._by_information(model, w, history, budget_left, pending, noise, ref)[0]
         extra = np.unique(obs.w, axis=0) if len(obs) else None
         blocked: list[np.ndarray] = []
         for _ in range(MAX_BLOCKED + 1):
             pen = acq if not blocked else partial(_penalised, acq, torch.tensor(np.array(blocked), dtype=DT),
                                                   BLOCK_RADIUS)
             w, _, _ = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
-            spec, gain = self._by_information(model, w, history, budget_left, pending, noise)
+            spec, gain = self._by_information(model, w, history, budget_left, pending, noise, ref)
             if spec is not None:
                 break
             blocked.append(w)
         else:  # the EI optimum keeps landing on measured mixtures: explore a space-filling point instead
             log.info("mfbo: the %d best target-EI mixtures have nothing left to run: exploring", len(blocked))
-            spec, gain = self._explore(model, history, budget_left, pending, noise, rng)
+            spec, gain = self._explore(model, history, budget_left, pending, noise, rng, ref)
             if spec is None:
                 return None
             w = spec.mixture.weights
@@ -119,23 +143,40 @@ class MFBOPolicy(GPPolicy):
             with torch.no_grad():
                 ei = acq(torch.tensor(np.array(cont), dtype=DT), np.zeros(len(cont), dtype=int)).numpy()
             for i in np.argsort(-ei)[:MAX_CONTINUE]:
-                cspec, cgain = self._by_information(model, cont[i], history, budget_left, pending, noise)
+                cspec, cgain = self._by_information(model, cont[i], history, budget_left, pending, noise, ref)
                 if cspec is not None and cspec.resume_from and ei[i] + cgain > score:
                     spec, score = cspec, float(ei[i]) + cgain
         return spec
 
     def _explore(self, model, history, budget_left: float, pending, noise, rng: np.random.Generator,
-                 n: int = 64) -> tuple[RunSpec | None, float]:
+                 ref: torch.Tensor | None = None, n: int = 64) -> tuple[RunSpec | None, float]:
         """The highest-target-sd mixture of ``n`` random draws that still has a fidelity to run, and its best fidelity."""
         t = self.space.target
         W = self.space.sample(n, rng, 1.0, t)
         with torch.no_grad():
             sd = model.posterior(self._x(torch.tensor(W, dtype=DT), t)).variance.squeeze(-1).numpy()
         for i in np.argsort(-sd):
-            spec, gain = self._by_information(model, W[i], history, budget_left, pending, noise)
+            spec, gain = self._by_information(model, W[i], history, budget_left, pending, noise, ref)
             if spec is not None:
                 return spec, gain
         return None, -np.inf
+
+    def _recommend(self, history):
+        """argmax over target mixtures of ``E[D] - rec_kappa sd[D]``, ``D = f_T(w) - f_T(incumbent)``: a
+        mixture replaces the incumbent (value 0) only when the model is confident it improves on it."""
+        model, obs = self.model(history)
+        if model is None or not self.contrasts or self.problem.proposals.is_pool:
+            return super()._recommend(history)
+        t, kappa = self.space.target, self.rec_kappa
+        ref = self._reference(model, obs)
+
+        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            mean, sd = contrast(model, self._x(W, t), ref)
+            return mean - kappa * sd
+
+        w, _, _ = maximize(lcb, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
+                           self.opt_cfg, extra=np.unique(obs.w, axis=0))
+        return Mixture(w, self.space.domains)
 
     def _continuable(self, history, pending) -> list[np.ndarray]:
         """Mixtures of ok runs that a longer run on the allowed grid could continue."""
@@ -147,8 +188,14 @@ class MFBOPolicy(GPPolicy):
         return [m.weights for (m, scale), s in longest_runs(history, pending).items() if s.steps < top.get(scale, 0)]
 
     def _by_information(self, model, w: np.ndarray, history, budget_left: float, pending, noise: torch.Tensor,
-                        ) -> tuple[RunSpec | None, float]:
-        """``(spec, log(fraction of target variance removed) - log cost)`` of the best fidelity at ``w``."""
+                        ref: torch.Tensor | None = None) -> tuple[RunSpec | None, float]:
+        """``(spec, log(fraction of variance removed) - log cost)`` of the best fidelity at ``w``.
+
+        The variance is that of the target value at ``w``, or with a reference ``ref`` (the incumbent's
+        target input) that of the contrast ``f_T(w) - f_T(ref)``: what a run at ``w`` can teach about how
+        ``w`` compares with the incumbent, not about the target's overall level (which a cheap run cannot
+        tell and the recommendation does not need). At the incumbent itself (no contrast) the plain target
+        variance is used."""
         t = self.space.target
         opts = [o for o in fidelity_options(self.problem, self.grid(), w, history, pending, self.min_distance,
                                             self.continuation) if o[1] <= budget_left + 1e-12 and o[1] > 0]
@@ -159,10 +206,18 @@ class MFBOPolicy(GPPolicy):
             return None, -np.inf
         W = torch.tensor(w[None], dtype=DT)
         X = torch.cat([torch.cat([self._x(W, o[0]) for o in opts]), self._x(W, t)])  # (m + 1) x d
+        if ref is not None:
+            X = torch.cat([X, ref[None]])  # (m + 2) x d
         with torch.no_grad():
             cov = model.posterior(X).mvn.covariance_matrix
+        m = len(opts)
         var = cov.diagonal().clamp_min(1e-18)
-        frac = (cov[:-1, -1] ** 2 / ((var[:-1] + noise) * var[-1])).clamp(1e-12, 1.0)
+        c_ft, v_t = cov[:m, m], var[m]
+        if ref is not None:
+            v_d = var[m] + var[m + 1] - 2 * cov[m, m + 1]
+            if v_d > 1e-6 * var[m]:
+                c_ft, v_t = cov[:m, m] - cov[:m, m + 1], v_d
+        frac = (c_ft ** 2 / ((var[:m] + noise) * v_t)).clamp(1e-12, 1.0)
         score = frac.log() - torch.log(torch.tensor([o[1] for o in opts], dtype=DT))
         i = int(torch.argmax(score))
         f, _, prev = opts[i]

@@ -1,0 +1,147 @@
+"""The final-regret table, the warnings, and :func:`summarize`: everything ``bomix bench`` reports as one dict."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bomix.bench.curves import quantiles, regret_curves
+from bomix.bench.loading import GROUP, PROBLEM, load_campaigns
+from bomix.bench.reach import DEFAULT_EPS, _check_eps, cost_to_reach, speedups
+from bomix.errors import BomixError
+
+
+def finals(df: pd.DataFrame) -> pd.DataFrame:
+    """Final regret and compute used per group: median and IQR over seeds.
+
+    Args:
+        df: :func:`load_campaigns` output.
+
+    Returns:
+        DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25,
+        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all``
+        (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
+        of all recommendations scored by extrapolation, among those with a known flag; NaN if none).
+    """
+    camp = df.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1).copy()
+    camp["final_regret"] = camp["final_regret"].where(np.isfinite(camp["final_regret"]), camp["regret"])
+    rows = []
+    for (b, o, p), g in camp.groupby(GROUP, sort=True):
+        r = g["final_regret"].to_numpy(float)
+        rq = quantiles(r[np.isfinite(r)], (0.25, 0.5, 0.75)) if np.isfinite(r).any() else [np.nan] * 3
+        cq = quantiles(g["final_cost"].to_numpy(float), (0.25, 0.5, 0.75))
+        rows.append({"backend": b, "objective": o, "policy": p, "n_seeds": len(g),
+                     "seeds": sorted(int(s) for s in g["seed"]),
+                     "regret_median": float(rq[1]), "regret_q25": float(rq[0]), "regret_q75": float(rq[2]),
+                     "cost_median": float(cq[1]), "cost_q25": float(cq[0]), "cost_q75": float(cq[2]),
+                     "budget": float(g["budget"].max()),
+                     "extrapolated_final": _frac(g["extrapolated"]),
+                     "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"])})
+    return pd.DataFrame(rows)
+
+
+def _frac(flags: pd.Series) -> float:
+    """Mean of the known (non-NaN) 0/1 flags; NaN when none is known."""
+    v = pd.to_numeric(flags, errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
+# ----- everything ---------------------------------------------------------------------------------
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [_jsonable(r) for r in frame.to_dict(orient="records")]
+
+
+def warnings_for(df: pd.DataFrame) -> list[str]:
+    """Things a reader of the tables should know: duplicate seeds, mixed budgets, no regrets."""
+    out = []
+    camp = df.drop_duplicates("campaign")
+    for key, g in camp.groupby(GROUP, sort=True):
+        dup = g["seed"][g["seed"].duplicated()].unique()
+        if len(dup):
+            out.append(f"{'/'.join(key)}: seeds {sorted(int(s) for s in dup)} appear in several directories "
+                       "(all are counted)")
+        if g["budget"].nunique() > 1:
+            out.append(f"{'/'.join(key)}: campaigns have different budgets {sorted(g['budget'].unique())}")
+    for key, g in df.groupby(GROUP, sort=True):
+        last = g.sort_values("rec").groupby("campaign").tail(1)
+        f = _frac(last["extrapolated"])
+        if np.isfinite(f) and f > 0:
+            out.append(f"{'/'.join(key)}: {f:.0%} of the final recommendations were scored by extrapolation "
+                       "(outside the simulator's trust region): their regrets are the model's guess")
+    for key, g in df.groupby(PROBLEM, sort=True):
+        if not np.isfinite(g["regret"]).any():
+            out.append(f"{'/'.join(key)}: no regrets recorded (not a simulator backend): only final cost is reported")
+    return out
+
+
+def summarize(paths: Iterable[str | Path], eps: Iterable[float] = DEFAULT_EPS, baseline: str | None = None,
+              grid: Sequence[float] | None = None, n_points: int = 200) -> dict:
+    """Everything ``bomix bench`` reports, as a JSON-ready dict.
+
+    Args:
+        paths: campaign directories or parents.
+        eps: regret thresholds for cost-to-reach and speedups.
+        baseline: compare every policy with this one only (default all pairs).
+        grid: common cost grid for the curves (default per problem, log-spaced).
+        n_points: default grid size.
+
+    Returns:
+        ``{"eps", "baseline", "n_campaigns", "campaigns", "skipped", "warnings", "final",
+        "cost_to_reach", "speedups", "curves"}``; lists of records (non-finite numbers as ``None``).
+        ``curves`` holds, per (backend, objective, policy), the arrays ``cost, median, q25, q75,
+        n_recommended``.
+    """
+    eps = _check_eps(eps)
+    df = load_campaigns(paths)
+    return summarize_frame(df, eps, baseline=baseline, grid=grid, n_points=n_points)
+
+
+def summarize_frame(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS, baseline: str | None = None,
+                    grid: Sequence[float] | None = None, n_points: int = 200) -> dict:
+    """:func:`summarize` on an already loaded :func:`load_campaigns` frame."""
+    eps = _check_eps(eps)
+    ctr = cost_to_reach(df, eps)
+    if baseline is not None and baseline not in set(df["policy"]):
+        raise BomixError(f"--baseline {baseline!r} is not among the policies {sorted(set(df['policy']))}")
+    sp = speedups(ctr, baseline) if len(ctr) else pd.DataFrame(
+        columns=["backend", "objective", "eps", "policy", "over", "speedup", "bound"])
+    curves = regret_curves(df, grid, n_points)
+    camp = df.drop_duplicates("campaign")
+    curve_list = []
+    for (b, o, p), g in curves.groupby(GROUP, sort=True):
+        curve_list.append(_jsonable({
+            "backend": b, "objective": o, "policy": p, "n_seeds": int(g["n_seeds"].iloc[0]),
+            **{k: g[k].tolist() for k in ("cost", "median", "q25", "q75", "n_recommended")}}))
+    return {
+        "eps": eps,
+        "baseline": baseline,
+        "n_campaigns": int(len(camp)),
+        "campaigns": _records(camp[["campaign", "backend", "objective", "policy", "seed", "budget",
+                                    "final_cost", "final_regret", "stop_reason"]]),
+        "skipped": list(df.attrs.get("skipped", [])),
+        "warnings": warnings_for(df),
+        "final": _records(finals(df)),
+        "cost_to_reach": _records(ctr),
+        "speedups": _records(sp),
+        "curves": curve_list,
+    }

@@ -1,0 +1,133 @@
+"""What a campaign reports: recommendations (true value, regret), progress, loggers and the summary."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+
+from bomix.history import History
+from bomix.runs import RunResult
+from bomix.space import Mixture
+
+log = logging.getLogger("bomix.campaign")
+
+
+class CampaignReport:
+    """The reporting of :class:`bomix.campaign.Campaign` (a mixin: it uses the campaign's store, policy and backend)."""
+
+    def _optimum(self) -> tuple[Mixture, float] | None:
+        if not self.backend.has_truth:
+            return None
+        cached = self.store.get_meta("optimum")
+        if cached is not None:
+            return self.problem.space.mixture(cached["mixture"]), float(cached["value"])
+        opt = self.backend.optimum(self.problem.objective)
+        if opt is None:
+            return None
+        m, v = opt
+        self.store.set_meta(optimum={"mixture": m.to_list(), "value": float(v)})
+        return self.problem.space.mixture(m.weights), float(v)
+
+    # ----- recommendations -------------------------------------------------------------------
+    def _recommend(self, history: History, run_id: str | None) -> dict:
+        mix = self.problem.space.mixture(self.policy.recommend(history).weights)
+        self._check_prediction(history, mix)
+        tv = regret = extrapolated = None
+        recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
+        if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
+            # target mode (online methods): the recipe itself at the target, regret vs the best
+            # static mixture left unclipped (negative = the recipe beats every static mixture)
+            tv = self.backend.true_value_recipe(recipe, self.problem.objective)
+            regret = float(tv) - self.opt[1]
+        elif self.opt is not None:
+            tv = self.backend.true_value(mix, self.problem.space.target, self.problem.objective)
+            regret = max(float(tv) - self.opt[1], 0.0)
+            extrapolated = self.backend.extrapolated(mix, self.problem.space.target)
+        last = self.store.last_recommendation()
+        if last is None or not np.allclose(last["mixture"], mix.weights, rtol=0, atol=1e-9):
+            log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
+                     "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g}"
+                     + (", extrapolated)" if extrapolated else ")"))
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
+        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
+
+    def _check_prediction(self, history: History, mix) -> None:
+        """Warn when the new recommendation's predicted target value is worse than an earlier one's by more
+        than its own predicted sd (policies without ``predict`` are not checked)."""
+        pred = self.policy.predict(history, mix)
+        if pred is None:
+            return
+        best = getattr(self, "_best_predicted", None)
+        worse = best is not None and pred[0] > best + pred[1]
+        if worse and not getattr(self, "_flagged", False):  # once per stretch of worse recommendations
+            log.warning("recommendation after %d runs is predicted worse than an earlier one: %.4g +- %.2g vs %.4g",
+                        len(history.results), pred[0], pred[1], best)
+        self._flagged = worse
+        self._best_predicted = pred[0] if best is None else min(best, pred[0])
+
+    # ----- reporting -------------------------------------------------------------------------
+    def _log(self, history: History, res: RunResult, rec: dict) -> None:
+        y = self.problem.objective.on_curve(res.curve) if res.ok else np.zeros(0)
+        n = len(history.results)
+        self.logger.run_finished(res, float(y[-1]) if len(y) else None, n, history.spent)
+        self.logger.recommended(rec, n)
+
+    def _bar(self, spent: float):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.budget, desc=f"{self.policy.name}@{self.backend.name}", unit="target-run",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} [{elapsed}<{remaining}{postfix}]",
+                   dynamic_ncols=True)
+        bar.update(min(spent, self.budget))
+        return bar
+
+    @staticmethod
+    def _postfix(history: History, rec: dict) -> str:
+        s = f"runs={len(history.results)}"
+        if rec.get("regret") is not None:
+            s += f" regret={rec['regret']:.4g}"
+        return s
+
+    def summary(self, history: History, stop_reason: str | None, wall: float) -> dict:
+        last = self.store.last_recommendation()
+        space = self.problem.space
+        fids = Counter(f"{s.scale}@{s.steps}" for s in history.all_specs())
+        target = f"{space.target.scale}@{space.target.steps}"
+        reached_target = any(s.fidelity == space.target or (s.scale == space.target.scale and s.steps >= space.target.steps)
+                             for s in history.all_specs())
+        if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
+            log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
+        out = {
+            "policy": self.policy.name,
+            "backend": self.backend.name,
+            "objective": self.problem.objective.name,
+            "seed": self.seed,
+            "budget": self.budget,
+            "budget_used": history.spent,
+            "n_runs": len(history.results),
+            "n_ok": len(history.ok),
+            "n_failed": sum(not r.ok for r in history.results),
+            "n_retries": self.n_retries,
+            "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
+            "true_value": last["true_value"] if last else None,
+            "regret": last["regret"] if last else None,
+            "extrapolated": last.get("extrapolated") if last else None,
+            **({"gain_over_static": -last["regret"]} if (
+                getattr(self.policy, "mode", "proxy") == "target" and last and last["regret"] is not None) else {}),
+            "optimum_value": None if self.opt is None else self.opt[1],
+            "target": {"scale": space.target.scale, "steps": space.target.steps},
+            "fidelities": dict(sorted(fids.items())),
+            "reached_target": reached_target,
+            "stop_reason": stop_reason,
+            "policy_info": self.policy.diagnostics(),
+            "wall_time": wall,
+            "directory": str(self.directory),
+        }
+        from bomix.summary import trust_fields  # best so far, predicted +- sd, policy_info
+
+        out.update(trust_fields(self.policy, history, self.store, last))
+        return out
