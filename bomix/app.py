@@ -106,7 +106,9 @@ def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
     its run checkpoints in ``<directory>/checkpoints`` (:class:`bomix.layout.CampaignLayout`), with or
     without a Hydra run around the config (``bomix run``, ``bomix.bench.sweep``)."""
     node = cfg.get("backend")
-    if directory is None or node is None or "checkpoint_dir" not in node or node.get("checkpoint_dir") is not None:
+    if directory is None or node is None or "checkpoint_dir" not in node:
+        return {}
+    if node.get("checkpoint_dir") is not None:
         return {}
     from bomix.layout import CampaignLayout
 

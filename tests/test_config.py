@@ -112,7 +112,8 @@ def test_yaml_states_only_what_differs_from_python(group, path):
 def test_every_option_composes_with_the_python_defaults_and_builds(group, path, tmp_path):
     from bomix.app import _problem_config, compose
 
-    extra = {"trainer": [f"backend.checkpoint_dir={tmp_path}", f"backend.data_dir={tmp_path / 'no-data'}"], "fixed": ["policy.mixture=[0.5,0.5,0,0,0]"]}
+    extra = {"trainer": [f"backend.checkpoint_dir={tmp_path}", f"backend.data_dir={tmp_path / 'no-data'}"],
+             "fixed": ["policy.mixture=[0.5,0.5,0,0,0]"]}
     cfg = compose([f"{group}={path.stem}", *extra.get(path.stem, [])])
     node = OmegaConf.to_container(cfg[group], resolve=False)
     target = group_target(group, node)

@@ -265,7 +265,7 @@ def train(
             dom_t = torch.as_tensor(np.asarray(dom), dtype=torch.long, device=device)
 
             def coef_fn(n_tok: np.ndarray, step: int = step) -> np.ndarray:
-                """The step's loss coefficients (``bomix.online.normalisers``; plain token mean without a controller)."""
+                """The step's loss coefficients (``bomix.online.normalisers``; no controller: the token mean)."""
                 return ctrl.loss_coefficients(step, n_tok) if ctrl is not None else loss_coefficients(n_tok, None)
 
             grads = None
