@@ -71,27 +71,31 @@ def jobs_for(root: Path, problems: dict, methods: list[str], seeds: range, budge
     return grid(root, problems, pols, seeds, budget)
 
 
-# The CPU trainer on the demo corpus: a two-rung ladder (online proxy runs 0.2M@250, target 0.5M@500, 16 x 128
-# tokens per step); online methods' step-based defaults shortened to fit 250-step runs (stated here).
+# The CPU trainer on the demo corpus: a two-rung ladder (0.2M, 0.5M; 16 x 128 tokens per step). Online proxy runs
+# at --trainer-proxy (default 0.2M@100, sized so that the whole trainer part fits ~40 min on one core); the
+# online methods' step-based defaults are shortened to fit 100-step runs (stated here and in the JSON).
 TRAINER = ["backend=trainer", "problem=demo_cpu", "backend.scales=[0.2M,0.5M]", "backend.step_grid=[100,250,500]",
-           "backend.threads=1", "backend.checkpoint_dir=null"]
+           "backend.threads=1"]
 TRAINER_SHORT = {
-    "odm": ["++policy.controller.params.warmup=25"],
-    "odm_mixed": ["++policy.controller.params.warmup=25"],
-    "ado": ["++policy.controller.params.start=50", "++policy.controller.params.refit_every=50",
+    "odm": ["++policy.controller.params.warmup=10"],
+    "odm_mixed": ["++policy.controller.params.warmup=10"],
+    "ado": ["++policy.controller.params.start=30", "++policy.controller.params.refit_every=20",
             "++policy.controller.params.record_every=2"],
-    "aioli": ["++policy.controller.params.update_steps=125"],
-    "skillit": ["policy.controller.every=50"],
+    "aioli": ["++policy.controller.params.update_steps=50", "++policy.controller.params.lp_rounds=1"],
+    "skillit": ["policy.controller.every=25"],
+    # its law-fitted reference needs >= 4 evaluated steps of the reference run: evaluate every 25 steps
+    "sheared": ["policy.controller.every=20", "backend.eval_every=25"],
 }
 
 
-def trainer_jobs(root: Path, data: str, methods: list[str], seeds: range, budget: float):
+def trainer_jobs(root: Path, data: str, methods: list[str], seeds: range, budget: float, proxy: str = "0.2M@100"):
     from bomix.bench.sweep import grid
 
+    scale, steps = proxy.split("@")
     pols = {"uniform": ["policy=uniform"]}
     for m in methods:
-        pols[m] = policy_overrides(m, "proxy") + TRAINER_SHORT.get(m, []) + ["++policy.scale=0.2M",
-                                                                             "++policy.steps=250"]
+        pols[m] = policy_overrides(m, "proxy") + TRAINER_SHORT.get(m, []) + [f"++policy.scale={scale}",
+                                                                             f"++policy.steps={int(steps)}"]
     return grid(root, {"trainer": TRAINER + [f"backend.data_dir={data}"]}, pols, seeds, budget)
 
 
@@ -162,6 +166,26 @@ def evaluate_trainer(root: Path, data: str, out: Path, at: str, n_jobs: int, new
                      "online_run_mean_val_loss": own, "campaign_wall_s": s["wall_time"],
                      "cost_used": s["budget_used"], "n_runs": s["n_runs"]})
     return rows
+
+
+def trainer_summary(rows: list[dict]) -> list[dict]:
+    """Per policy: median, min and max over seeds of the evaluated recommendation's mean validation loss
+    (all at the same fidelity), of the online run's own final value, and of the campaign wall time."""
+    out = []
+    for pol in sorted({r["policy"] for r in rows}):
+        rr = [r for r in rows if r["policy"] == pol]
+        ev = np.array([r["mean_val_loss"] for r in rr if r["mean_val_loss"] is not None], dtype=float)
+        own = np.array([r["online_run_mean_val_loss"] for r in rr if r["online_run_mean_val_loss"] is not None],
+                       dtype=float)
+        wall = np.array([r["campaign_wall_s"] for r in rr], dtype=float)
+        stat = lambda a: (None, None, None) if not a.size else (float(np.median(a)), float(a.min()), float(a.max()))  # noqa: E731
+        e, o, w = stat(ev), stat(own), stat(wall)
+        out.append({"policy": pol, "n_seeds": len(rr), "n_evaluated": int(ev.size), "evaluated_at": rr[0]["evaluated_at"],
+                    "eval_median": e[0], "eval_min": e[1], "eval_max": e[2],
+                    "online_run_median": o[0], "online_run_min": o[1], "online_run_max": o[2],
+                    "campaign_wall_s_median": w[0], "campaign_wall_s_total": float(wall.sum()),
+                    "eval_wall_s_total": float(sum(r["eval_wall_s"] or 0.0 for r in rr))})
+    return out
 
 
 def final_table(root: Path) -> list[dict]:
@@ -246,8 +270,10 @@ def plot_final(rows: list[dict], out: Path) -> Path:
     return path
 
 
-def plot_trajectories(root: Path, methods: list[str], out: Path) -> list[Path]:
-    """One picture per method: each domain's weight vs step in its seed-0 online run, per problem."""
+def plot_trajectories(root: Path, methods: list[str], out: Path, problems: list[str] | None = None,
+                      folder: str = "trajectories") -> list[Path]:
+    """One picture per method (``out/folder/<method>.png``): each domain's weight vs step in its seed-0
+    online run, one panel per problem (default: the synthetic problems found under ``root``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,8 +282,9 @@ def plot_trajectories(root: Path, methods: list[str], out: Path) -> list[Path]:
     from bomix.store import Store
 
     paths = []
-    (out / "trajectories").mkdir(parents=True, exist_ok=True)
-    probs = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "trainer")
+    (out / folder).mkdir(parents=True, exist_ok=True)
+    probs = problems if problems is not None else sorted(p.name for p in root.iterdir()
+                                                         if p.is_dir() and p.name != "trainer")
     for m in methods:
         fig, axes = plt.subplots(1, len(probs), figsize=(6 * len(probs), 4), squeeze=False)
         drawn = False
@@ -280,13 +307,14 @@ def plot_trajectories(root: Path, methods: list[str], out: Path) -> list[Path]:
             ax.set_xlabel("training step of the online proxy run")
             ax.set_ylabel("domain weight")
             ax.set_ylim(0, 1)
-            ax.set_title(f"{m}: {r.spec.scale}@{r.spec.steps}, {prob.replace('rho', 'rho = ')} "
+            where = "CPU trainer, demo corpus" if prob == "trainer" else prob.replace("rho", "rho = ")
+            ax.set_title(f"{m}: {r.spec.scale}@{r.spec.steps}, {where} "
                          f"({r.spec.controller.apply})", fontsize=9)
             ax.legend(fontsize=7)
             drawn = True
         if drawn:
             fig.tight_layout()
-            p = out / "trajectories" / f"{m}.png"
+            p = out / folder / f"{m}.png"
             fig.savefig(p, dpi=100)
             paths.append(p)
         plt.close(fig)
@@ -310,19 +338,26 @@ def markdown(rows: list[dict], repro: dict) -> str:
     return "\n".join(lines)
 
 
-def trainer_markdown(rows: list[dict]) -> str:
+def trainer_markdown(rows: list[dict], proxy: str) -> str:
     if not rows:
         return "\n\nCPU trainer: not run in this invocation (pass --trainer data/demo)."
     fmt = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
-    lines = ["", "", f"CPU trainer, demo corpus (online proxy runs 0.2M@250; recommendation trained once at "
-             f"{rows[0]['evaluated_at']}, seed 0, '-' = not evaluated in time; the online run's own final value "
-             "is the recipe at that fidelity; mean validation loss over the 5 domains, lower is better; no "
-             "ground truth, so no regret):", "",
-             "| policy | seed | recommendation trained (mean val loss) | online run itself | cost used | campaign wall s |",
-             "|---|---|---|---|---|---|"]
+    at = rows[0]["evaluated_at"]
+    lines = ["", "", f"CPU trainer, demo corpus: online proxy runs at {proxy}; every recommendation trained once at "
+             f"{at} (seed 0; '-' = not evaluated); mean validation loss over the 5 domains, lower is better (no "
+             "ground truth, so no regret). Median over seeds [min, max]:", "",
+             f"| policy | seeds | recommendation at {at} | online run itself ({proxy}) | campaign wall s (median) |",
+             "|---|---|---|---|---|"]
+    for r in sorted(trainer_summary(rows), key=lambda r: r["eval_median"] if r["eval_median"] is not None else 9e9):
+        lines.append(f"| {r['policy']} | {r['n_evaluated']}/{r['n_seeds']} | {fmt(r['eval_median'])} "
+                     f"[{fmt(r['eval_min'])}, {fmt(r['eval_max'])}] | {fmt(r['online_run_median'])} "
+                     f"[{fmt(r['online_run_min'])}, {fmt(r['online_run_max'])}] | {r['campaign_wall_s_median']:.0f} |")
+    lines += ["", "Per seed:", "", "| policy | seed | recommendation trained | online run itself | cost used | runs | "
+              "campaign wall s | eval wall s |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["seed"], r["policy"])):
+        ew = "-" if r["eval_wall_s"] is None else f"{r['eval_wall_s']:.0f}"
         lines.append(f"| {r['policy']} | {r['seed']} | {fmt(r['mean_val_loss'])} | {fmt(r['online_run_mean_val_loss'])} "
-                     f"| {r['cost_used']:.3f} | {r['campaign_wall_s']:.0f} |")
+                     f"| {r['cost_used']:.3f} | {r['n_runs']} | {r['campaign_wall_s']:.0f} | {ew} |")
     return "\n".join(lines)
 
 
@@ -339,63 +374,87 @@ def main() -> None:
                     help="also run every method on the CPU trainer with this demo corpus (bomix data demo)")
     ap.add_argument("--trainer-seeds", type=int, default=2)
     ap.add_argument("--trainer-budget", type=float, default=1.5)
-    ap.add_argument("--trainer-eval", default="0.5M@500", help="fidelity the recommendations are trained at")
+    ap.add_argument("--trainer-proxy", default="0.2M@100", help="fidelity of the online methods' proxy runs")
+    ap.add_argument("--trainer-eval", default="0.2M@250",
+                    help="the one fidelity every recommendation is trained at (seed 0)")
     ap.add_argument("--no-run", action="store_true", help="start no campaign: aggregate (and evaluate) finished ones")
     ap.add_argument("--no-new-eval", action="store_true", help="use only cached trainer evaluations")
     args = ap.parse_args()
-    from bomix.bench.sweep import check_names, run_jobs
+    from bomix.bench.sweep import check_names
 
     methods = METHODS if args.policies == "all" else check_names(args.policies.split(","), METHODS, "method")
-    probs = {p: PROBLEMS[p] for p in check_names(args.problems.split(","), PROBLEMS, "problem")}
+    names = [] if args.problems in ("", "none") else args.problems.split(",")
+    probs = {p: PROBLEMS[p] for p in check_names(names, PROBLEMS, "problem")}
     out = Path(args.out)
     root = out / "campaigns"
-    jobs = jobs_for(root, probs, methods, range(args.seeds), args.budget, not args.no_target)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((out / "online_comparison.json").read_text()) if (out / "online_comparison.json").exists() \
+        else {}
+    jobs = [] if args.no_run else jobs_for(root, probs, methods, range(args.seeds), args.budget, not args.no_target)
+    wall = _run(jobs, args.jobs)
+    if probs:
+        rows, repro = final_table(root), reproduction_row()
+        pngs = [plot_final(rows, out)] + plot_trajectories(root, methods, out)
+        settings = {"seeds": args.seeds, "budget": args.budget, "problems": probs, "methods": methods,
+                    "mfbo": MFBO, "target_mode": not args.no_target,
+                    "notes": ["proxy-mode regret is clipped at 0 (like every policy); target-mode regret is the "
+                              "recipe's true value at the target minus the best static mixture's (negative = gain)",
+                              "the best static mixture is the dense optimum: regret 0 by definition",
+                              "rho is forgetting per step of the synthetic law (1 = none)"]}
+    else:  # --problems none: keep the synthetic results already written
+        rows, repro, settings = previous.get("rows", []), previous.get("reproduction"), previous.get("settings", {})
+        pngs = [out / p for p in previous.get("plots", []) if not p.startswith("trajectories/trainer/")]
+        wall = previous.get("wall_s_this_invocation", wall)
+    trainer_rows, trainer_meta = previous.get("trainer", []), previous.get("trainer_settings", {})
     if args.trainer:  # seed-major order: every method's seed 0 first
-        tj = trainer_jobs(root, str(Path(args.trainer).resolve()), methods, range(args.trainer_seeds),
-                          args.trainer_budget)
-        jobs += sorted(tj, key=lambda j: int(j.labels["seed"]))
-    if args.no_run:  # aggregate and evaluate what has finished, start nothing
-        jobs = []
+        data = str(Path(args.trainer).resolve())
+        tj = [] if args.no_run else trainer_jobs(root, data, methods, range(args.trainer_seeds),
+                                                 args.trainer_budget, args.trainer_proxy)
+        t_runs = _run(sorted(tj, key=lambda j: int(j.labels["seed"])), args.jobs)
+        t0 = time.perf_counter()
+        trainer_rows = evaluate_trainer(root, data, out, args.trainer_eval, args.jobs, not args.no_new_eval)
+        t_eval = time.perf_counter() - t0
+        pngs += plot_trajectories(root, methods, out, problems=["trainer"], folder="trajectories/trainer")
+        trainer_meta = {
+            "overrides": TRAINER, "short_defaults": TRAINER_SHORT, "seeds": args.trainer_seeds,
+            "budget": args.trainer_budget, "proxy_fidelity": args.trainer_proxy, "eval_fidelity": args.trainer_eval,
+            "evaluation": f"every recommendation trained once at {args.trainer_eval} (seed 0); mean validation "
+                          "loss over the 5 demo domains (no ground truth: lower is better)",
+            "jobs": args.jobs, "wall_s_campaigns_this_invocation": t_runs, "wall_s_evaluation_this_invocation": t_eval,
+            # every campaign's own wall time plus each distinct evaluation's (cached ones count once)
+            "wall_s_total_campaigns": float(sum(r["campaign_wall_s"] for r in trainer_rows)),
+            "wall_s_total_evaluations": float(sum(v["wall_s"] for k, v in json.loads(
+                (out / "trainer_eval.json").read_text()).items() if k.startswith(f"{args.trainer_eval}|"))),
+            "summary": trainer_summary(trainer_rows)}
+    (out / "online_comparison.json").write_text(json.dumps(
+        {"rows": rows, "reproduction": repro, "trainer": trainer_rows, "trainer_settings": trainer_meta,
+         "settings": settings, "wall_s_this_invocation": wall,
+         "campaign_wall_s_total": float(sum(r["wall_s_total"] for r in rows)),
+         "plots": sorted({str(Path(p).relative_to(out)) for p in pngs})}, indent=1))
+    from bomix.bench.cli import cli_main
+
+    for prob in probs:  # the standard aggregation (regret vs cost, cost to reach eps) per problem
+        cli_main([str(root / prob), "--out", str(out / f"bench_{prob}"), "--eps", "0.05", "0.02", "0.005"])
+    md = (markdown(rows, repro) if repro else "") + trainer_markdown(trainer_rows, trainer_meta.get("proxy_fidelity", "?"))
+    (out / "online_comparison.md").write_text(md + "\n")
+    print(md)
+    print(f"wrote {out / 'online_comparison.json'} and {len(pngs)} plots")
+
+
+def _run(jobs: list, n_jobs: int) -> float:
+    """Run the campaigns that are not done (printing each); returns the wall time."""
+    from bomix.bench.sweep import run_jobs
+
     t0 = time.perf_counter()
-    print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
-    for r in run_jobs(jobs, args.jobs):
+    print(f"{sum(not j.done for j in jobs)} campaigns to run ({n_jobs} in parallel)", flush=True)
+    for r in run_jobs(jobs, n_jobs):
         tag = f"{r['backend']:>9} {r['policy']:>22} seed {r['seed']}"
         if "crash" in r or "error" in r:
             print(f"{tag}: {'CRASHED' if 'crash' in r else 'error'}: {r.get('crash') or r.get('error')}", flush=True)
         else:
             reg = "n/a (no ground truth)" if r.get("regret") is None else f"{r['regret']:.4f}"
             print(f"{tag}: regret {reg}, cost {r['budget_used']:.3f}, {r['wall_s']:.0f} s", flush=True)
-    wall = time.perf_counter() - t0
-    rows = final_table(root)
-    repro = reproduction_row()
-    out.mkdir(parents=True, exist_ok=True)
-    trainer_rows = evaluate_trainer(root, str(Path(args.trainer).resolve()), out, args.trainer_eval,
-                                                args.jobs, not args.no_new_eval) if args.trainer else \
-        json.loads((out / "online_comparison.json").read_text()).get("trainer", []) \
-        if (out / "online_comparison.json").exists() else []
-    pngs = [plot_final(rows, out)] + plot_trajectories(root, methods, out)
-    settings = {"seeds": args.seeds, "budget": args.budget, "problems": probs, "methods": methods,
-                "mfbo": MFBO, "target_mode": not args.no_target,
-                "notes": ["proxy-mode regret is clipped at 0 (like every policy); target-mode regret is the "
-                          "recipe's true value at the target minus the best static mixture's (negative = gain)",
-                          "the best static mixture is the dense optimum: regret 0 by definition",
-                          "rho is forgetting per step of the synthetic law (1 = none)"]}
-    (out / "online_comparison.json").write_text(json.dumps(
-        {"rows": rows, "reproduction": repro, "trainer": trainer_rows, "trainer_settings": {
-            "overrides": TRAINER, "short_defaults": TRAINER_SHORT, "seeds": args.trainer_seeds,
-            "budget": args.trainer_budget, "evaluation": f"recommendation trained once at {args.trainer_eval} "
-            "(seed 0); mean validation loss over the 5 demo domains (no ground truth: lower is better)"},
-         "settings": settings, "wall_s_this_invocation": wall,
-         "campaign_wall_s_total": float(sum(r["wall_s_total"] for r in rows)),
-         "plots": [str(p.relative_to(out)) for p in pngs]}, indent=1))
-    from bomix.bench.cli import cli_main
-
-    for prob in probs:  # the standard aggregation (regret vs cost, cost to reach eps) per problem
-        cli_main([str(root / prob), "--out", str(out / f"bench_{prob}"), "--eps", "0.05", "0.02", "0.005"])
-    md = markdown(rows, repro) + trainer_markdown(trainer_rows)
-    (out / "online_comparison.md").write_text(md + "\n")
-    print(md)
-    print(f"wall time {wall:.0f} s; wrote {out / 'online_comparison.json'} and {len(pngs)} plots")
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

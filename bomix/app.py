@@ -101,13 +101,30 @@ def _problem_config(cfg: DictConfig):
         raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens") from None
 
 
-def build(cfg: DictConfig) -> tuple[Any, Any, Any, Any, RunSettings]:
-    """Build and cross-check every component (nothing is written): backend, policy, executor, problem."""
+def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
+    """Arguments the campaign directory decides: a backend with a ``checkpoint_dir`` key left null keeps
+    its run checkpoints in ``<directory>/checkpoints`` (:class:`bomix.layout.CampaignLayout`), with or
+    without a Hydra run around the config (``bomix run``, ``bomix.bench.sweep``)."""
+    node = cfg.get("backend")
+    if directory is None or node is None or "checkpoint_dir" not in node:
+        return {}
+    if node.get("checkpoint_dir") is not None:
+        return {}
+    from bomix.layout import CampaignLayout
+
+    return {"checkpoint_dir": str(CampaignLayout(directory).checkpoints)}
+
+
+def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, Any, Any, Any, RunSettings]:
+    """Build and cross-check every component (nothing is written): backend, policy, executor, problem.
+
+    ``directory``: the campaign directory (it places a trainer's checkpoints, :func:`backend_kwargs`);
+    None = the backend's own default (a temporary folder for the trainer)."""
     from bomix.campaign import build_problem
     from bomix.config import instantiate
 
     run = settings(cfg)
-    backend = instantiate(cfg.backend, "backend")
+    backend = instantiate(cfg.backend, "backend", **backend_kwargs(cfg, directory))
     try:
         policy = instantiate(cfg.policy, "policy")
         policy.name = cfg.policy.get("name", getattr(policy, "name", "policy"))
@@ -128,7 +145,7 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
     from bomix.campaign import Campaign
     from bomix.config import fingerprint
 
-    backend, policy, executor, problem_cfg, run = build(cfg)
+    backend, policy, executor, problem_cfg, run = build(cfg, directory)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         backend.close()

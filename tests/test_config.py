@@ -57,10 +57,9 @@ EXCEPTIONS = {
     # REQUIRED argument without a default: stated as null so that backend.path=DIR is a plain override
     "backend/replay.yaml": {"path"},
     # from the problem's trainer block when it has one, else TrainerBackend's default (bomix.from_problem);
-    # data_dir has no Python default; checkpoints follow the campaign directory
+    # data_dir has no Python default
     "backend/trainer.yaml": {"data_dir", "ladder", "scales", "min_steps", "max_steps", "step_grid", "target_scale",
                              "eval_every", "batch_size", "context", "eval_sequences", "lr", "warmup",
-                             "checkpoint_dir",
                              # the problem's bounds and repetition cap, for online controllers' projections
                              "lower", "upper", "max_epochs"},
     # the online methods' papers start from the uniform mixture (OnlinePolicy's "auto" = the problem's prior)
@@ -113,7 +112,8 @@ def test_yaml_states_only_what_differs_from_python(group, path):
 def test_every_option_composes_with_the_python_defaults_and_builds(group, path, tmp_path):
     from bomix.app import _problem_config, compose
 
-    extra = {"trainer": [f"backend.checkpoint_dir={tmp_path}"], "fixed": ["policy.mixture=[0.5,0.5,0,0,0]"]}
+    extra = {"trainer": [f"backend.checkpoint_dir={tmp_path}", f"backend.data_dir={tmp_path / 'no-data'}"],
+             "fixed": ["policy.mixture=[0.5,0.5,0,0,0]"]}
     cfg = compose([f"{group}={path.stem}", *extra.get(path.stem, [])])
     node = OmegaConf.to_container(cfg[group], resolve=False)
     target = group_target(group, node)

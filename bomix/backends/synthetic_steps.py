@@ -6,9 +6,10 @@ State: effective tokens ``D (K,)``. Per step ``t`` (``bomix/online/base.py`` pro
    (systematic sampling: domain ``searchsorted(cumsum(w), (u + b) / B)``, ``u ~ U(0, 1)`` seeded by
    ``(seed, t)``), giving counts ``n (K,)``.
 2. Train losses (forward before the update): ``L_i(D) + sigma_b z_i / sqrt(n_i)``; NaN if ``n_i = 0``.
-3. The update: ``D <- rho D + tokens_per_step * T @ s`` with ``s = n / B`` (resampling), or, under
-   per-domain loss weights ``lw``, ``s = normalise(lw * n / B)`` (token normaliser) /
-   ``normalise(lw * [n > 0])`` (domain normaliser): the effective share of each domain's gradient.
+3. The update: ``D <- rho D + tokens_per_step * T @ s`` with ``s`` the step's effective shares
+   ``effective_shares(ctrl.loss_coefficients(t, n))`` (:mod:`bomix.online.normalisers`, the same
+   coefficients the trainer puts in its loss): ``n / B`` when resampling, the loss-weighted shares under
+   ``apply=reweight`` (paper or code normaliser).
 4. Signals the controller asks for: validation losses ``L_i(D) + eval noise``; reference losses of
    a frozen reference model in closed form from the reference run's spec, on the same batch (the
    batch noise is shared), with DoReMi's per-token clipped excess
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bomix.online import Signals, build_controller
+from bomix.online.normalisers import effective_shares
 from bomix.runs import RunSpec
 
 if TYPE_CHECKING:
@@ -111,12 +113,8 @@ def simulate(backend: "SyntheticBackend", spec: RunSpec, noiseless: bool = False
     for t in range(steps):
         w = ctrl.weights(t)
         n = batch_counts(w, B, U[t])
-        lw = ctrl.loss_weights(t)
         present = n > 0
-        share = n / B
-        if lw is not None:
-            eff = lw * (share if ctrl.loss_normaliser == "token" else present)
-            share = eff / eff.sum() if eff.sum() > 0 else share
+        share = effective_shares(ctrl.loss_coefficients(t, n))
         L = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
         z = Z[t]
         noise = sig_b * z / np.sqrt(np.maximum(n, 1))

@@ -12,9 +12,9 @@ produces checkpoint ``t + 1``)::
         lw = ctrl.loss_weights(t)     # (K,) per-domain loss multipliers, or None (plain mean loss)
         want = ctrl.wants(t)          # which extra signals to gather at this step
         ... draw the batch from w with the host's own rule, seeded by (seed, t) ...
-        ... loss = plain mean, or reweighted by lw with ctrl.loss_normaliser:
-              "domain": sum_i lw_i * (mean token loss of domain i in the batch; 0 if absent)
-              "token" : sum_tokens lw[d(token)] * l_token / n_tokens
+        ... loss = sum_i c_i * (mean token loss of domain i in the batch), with
+              c = ctrl.loss_coefficients(t, token_counts)   (bomix/online/normalisers.py: the plain
+              token mean, or lw under the paper's "domain" / the code's "token" normaliser)
         ... if want.reference: a frozen reference model's forward on the same batch
         ... if want.grads: per-domain gradients g_i of the batch and one validation gradient
         ... optimiser step
@@ -41,8 +41,8 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.online.config import ControllerConfig
+from bomix.online.normalisers import effective_shares, loss_coefficients
 
-NORMALISERS = ("domain", "token")
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,14 @@ class Controller:
 
     @property
     def loss_normaliser(self) -> str:
-        """``domain`` (paper: weighted sum of per-domain mean losses) or ``token`` (weighted token mean)."""
+        """``domain`` (paper: weighted sum of per-domain mean losses) or ``token`` (code: weighted token mean)."""
         return getattr(self.p, "normaliser", "domain")
+
+    def loss_coefficients(self, step: int, counts: np.ndarray) -> np.ndarray:
+        """``(K,)`` coefficients of the per-domain mean losses in step ``step``'s loss, for a batch with
+        ``counts (K,)`` tokens per domain (:func:`bomix.online.normalisers.loss_coefficients`; every host
+        computes its loss with this, so all hosts train on the same objective)."""
+        return loss_coefficients(counts, self.loss_weights(step), self.loss_normaliser, self.weights(step))
 
     def wants(self, step: int) -> Wants:
         """Extra signals needed after step ``step`` (a function of ``step`` and the config only)."""
@@ -222,7 +228,7 @@ class Controller:
         if done % self.trace_every == 0 or done == self.steps:
             self._trace["steps"].append(done)
             self._trace["weights"].append(self.w.tolist())
-            self._trace["realised"].append((self._sum_real / max(self._n, 1)).tolist())
+            self._trace["realised"].append(self._realised_average().tolist())
 
     def update(self, step: int, signals: Signals) -> None:
         """The method's rule (override): read ``signals``, change ``self.w`` (and count updates)."""
@@ -230,15 +236,14 @@ class Controller:
 
     def _realised(self, step: int, counts: np.ndarray) -> np.ndarray:
         """``(K,)`` mixture the model effectively trained on at this step (counts, loss weights)."""
-        total = counts.sum()
-        if total <= 0:
+        if np.asarray(counts, dtype=float).sum() <= 0:
             return self.weights(step)
-        share = counts / total
-        lw = self.loss_weights(step)
-        if lw is None:
-            return share
-        eff = lw * (share if self.loss_normaliser == "token" else (share > 0))
-        return eff / eff.sum() if eff.sum() > 0 else share
+        return effective_shares(self.loss_coefficients(step, counts))
+
+    def _realised_average(self) -> np.ndarray:
+        """``(K,)`` average effective mixture so far (steps that trained on nothing do not count)."""
+        total = self._sum_real.sum()
+        return self._sum_real / total if total > 0 else self.w.copy()
 
     # ----- outputs ---------------------------------------------------------------------------
     def output(self) -> dict:
@@ -247,7 +252,7 @@ class Controller:
         ``trace_every`` steps (``steps``, ``weights``, running ``realised`` average), ``updates``."""
         n = max(self._n, 1)
         return {"kind": self.kind, "average": (self._sum_w / n).tolist() if self._n else self.w.tolist(),
-                "final": self.w.tolist(), "realised": (self._sum_real / n).tolist() if self._n else self.w.tolist(),
+                "final": self.w.tolist(), "realised": self._realised_average().tolist(),
                 "steps_observed": self._n, "updates": self.n_updates,
                 "trace": {k: list(v) for k, v in self._trace.items()}}
 

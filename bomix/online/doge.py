@@ -20,6 +20,7 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.online.base import Controller, Signals, Wants, softmax
+from bomix.online.normalisers import NORMALISERS
 
 GRADS = Wants(grads=True)
 
@@ -39,7 +40,7 @@ class DoGEController(Controller):
         normaliser: str = "domain"
 
     def check_params(self, p) -> None:
-        if p.mu <= 0 or p.clip <= 0 or p.lr <= 0 or p.normaliser not in ("domain", "token"):
+        if p.mu <= 0 or p.clip <= 0 or p.lr <= 0 or p.normaliser not in NORMALISERS:
             raise BomixError("doge: mu, clip and lr must be > 0; normaliser domain|token")
 
     def __init__(self, *args, **kw):

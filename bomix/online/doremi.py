@@ -6,8 +6,8 @@ Per update (every step by default)::
     alpha    = (1 - c) softmax(log alpha + eta lambda) + c / K
 
 ``apply=reweight`` (the paper's proxy run): batches from the base mixture, loss weighted by
-``alpha`` with the paper's normaliser (``domain``: sum_i alpha_i x mean loss of domain i) or the
-code's (``token``: alpha of each token's domain, divided by the token count). ``apply=resample``
+``alpha`` with the paper's normaliser (``domain``) or the code's (``token``), both defined in
+:mod:`bomix.online.normalisers`. ``apply=resample``
 is online DoReMi: the model itself trains on ``alpha``. The recommendation is the average alpha.
 
 Reference: a frozen model (``reference.source = model``: the host gives ``ref_losses`` /
@@ -25,9 +25,8 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.online.base import NOTHING, Controller, Signals, Wants, softmax
+from bomix.online.normalisers import NORMALISERS
 from bomix.online.reference import CurveReference
-
-NORMALISERS = ("domain", "token")
 
 
 class DoReMiController(Controller):

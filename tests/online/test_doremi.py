@@ -76,7 +76,9 @@ def test_both_normalisers_change_the_realised_mixture_differently():
         ctrl = build_controller({"kind": "doremi", "apply": "reweight", "reference": REF,
                                  "params": {"normaliser": norm}}, ["a", "b"], 0, initial=[0.8, 0.2], steps=1)
         ctrl.w = np.array([0.5, 0.5])
-        ctrl.observe(0, Signals(0, np.array([1.0, 1.0]), np.array([80.0, 20.0]), excess=np.zeros(2)))
+        # a batch of 70 / 30 tokens drawn from sampling weights 0.8 / 0.2
+        ctrl.observe(0, Signals(0, np.array([1.0, 1.0]), np.array([70.0, 30.0]), excess=np.zeros(2)))
         outs[norm] = ctrl.output()["realised"]
     np.testing.assert_allclose(outs["domain"], [0.5, 0.5])   # paper: each present domain's mean loss x alpha
-    np.testing.assert_allclose(outs["token"], [0.8, 0.2])    # code: alpha per token, batch shares stay
+    # code: token weights alpha / sampling (0.625, 2.5) times the realised counts, renormalised
+    np.testing.assert_allclose(outs["token"], [43.75 / 118.75, 75.0 / 118.75])

@@ -5,14 +5,10 @@ Shapes: ``B`` sequences of ``T`` tokens per batch, ``K`` domains, ``P`` trainabl
 Every per-domain vector is ``(K,)`` with NaN where a domain is absent from the batch.
 
 The loss of one step is always ``sum_i c_i * m_i`` with ``m_i`` the mean token loss of domain
-``i``'s sequences in the batch and ``c = domain_coefficients(...)``:
-
-- no loss weights: ``c_i = n_i / N`` (the plain token mean);
-- ``normaliser="domain"`` (DoReMi paper, Alg. 1): ``c_i = lw_i`` for present domains, i.e.
-  ``sum_i lw_i * mean token loss of domain i``;
-- ``normaliser="token"`` (DoReMi code): token weights ``u_i = lw_i / s_i`` (``s`` the sampling
-  weights the batch was drawn from), loss ``sum_tokens u_d l / sum_tokens u_d``, i.e.
-  ``c_i = u_i n_i / sum_j u_j n_j``.
+``i``'s sequences in the batch and ``c`` the controller's
+:meth:`bomix.online.Controller.loss_coefficients` (one definition for every host, in
+:mod:`bomix.online.normalisers`: the plain token mean, the DoReMi paper's ``domain`` normaliser or
+the DoReMi code's ``token`` normaliser).
 
 So the per-domain gradient path (:func:`domain_gradients`) combines sub-batch gradients with the
 same ``c`` and produces exactly the gradient of the one-batch path.
@@ -24,9 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-NORMALISERS = ("domain", "token")
-
 
 def token_losses(model, input_ids, labels):
     """``(B, T)`` per-token cross-entropy (0 where ``labels == -100``) and the ``(B, T)`` bool mask."""
@@ -48,30 +41,6 @@ def domain_sums(values, mask, dom, k: int):
     sums = torch.zeros(k, dtype=seq_sum.dtype, device=seq_sum.device).index_add_(0, dom, seq_sum)
     counts = torch.zeros(k, dtype=seq_sum.dtype, device=seq_sum.device).index_add_(0, dom, seq_n)
     return sums, counts
-
-
-def domain_coefficients(counts: np.ndarray, loss_weights: np.ndarray | None, normaliser: str = "domain",
-                        sampling: np.ndarray | None = None) -> np.ndarray:
-    """``(K,)`` coefficients ``c`` of the per-domain mean losses in the step's loss (module docstring).
-
-    Args:
-        counts: ``(K,)`` tokens of each domain in the batch.
-        loss_weights: ``(K,)`` per-domain loss weights, or None (plain token mean).
-        normaliser: ``domain`` (paper) or ``token`` (code).
-        sampling: ``(K,)`` sampling weights of the batch (``token`` only; default uniform).
-    """
-    counts = np.asarray(counts, dtype=float)
-    present = counts > 0
-    if loss_weights is None:
-        return counts / max(counts.sum(), 1.0)
-    lw = np.asarray(loss_weights, dtype=float)
-    if normaliser == "domain":
-        return np.where(present, lw, 0.0)
-    if normaliser == "token":
-        s = np.full(len(lw), 1.0 / len(lw)) if sampling is None else np.asarray(sampling, dtype=float)
-        u = np.where(present, lw / np.maximum(s, 1e-12), 0.0) * counts
-        return u / u.sum() if u.sum() > 0 else u
-    raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
 
 
 def combined_loss(sums, counts, coef: np.ndarray):
@@ -155,7 +124,7 @@ def domain_gradients(model, params: list, x, y, dom, k: int, coef_fn: Callable[[
     Args:
         model: the LM (train mode); ``params``: its ``P`` trainable tensors, in a fixed order.
         x, y: ``(B, T)`` batch; ``dom``: ``(B,)`` long domain ids (same device).
-        coef_fn: ``(K,) token counts -> (K,)`` coefficients (:func:`domain_coefficients`).
+        coef_fn: ``(K,) token counts -> (K,)`` coefficients (:mod:`bomix.online.normalisers`).
 
     Returns:
         ``(tok_loss, mask, sums, counts, DomainGrads)``: the ``(B, T)`` detached token losses and

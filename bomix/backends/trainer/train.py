@@ -7,8 +7,8 @@ shards by the mixture) and fine-tuning (``sft.SFTBatcher``). Per step ``t``:
    or an online controller's ``weights(t)``, already projected onto the space);
 2. a batch drawn by a generator seeded with ``(seed, t)``, so a continued run sees exactly the
    batches an uninterrupted one would;
-3. the loss ``sum_i c_i * (mean token loss of domain i)`` (:mod:`.signals`: the plain token mean,
-   or a controller's per-domain loss weights under the paper's or the code's DoReMi normaliser);
+3. the loss ``sum_i c_i * (mean token loss of domain i)`` (:mod:`bomix.online.normalisers`: the plain
+   token mean, or a controller's per-domain loss weights under the paper's or the code's DoReMi normaliser);
    with per-domain gradients wanted, the same gradient assembled from per-domain sub-batches;
 4. AdamW at ``lr(t)``: linear warm-up, then cosine to ``min_lr_ratio * lr`` at ``schedule_steps``
    (the longest run of the ladder), so every shorter run is a truncation of the same schedule;
@@ -39,9 +39,10 @@ import numpy as np
 
 from bomix.backends.trainer import checkpoint as ckpt
 from bomix.backends.trainer.host import OnlineRun
-from bomix.backends.trainer.signals import (combined_loss, domain_coefficients, domain_gradients, domain_sums,
+from bomix.backends.trainer.signals import (combined_loss, domain_gradients, domain_sums,
                                             excess, per_domain_mean, token_losses, val_losses, validation_batch)
 from bomix.errors import BomixError
+from bomix.online.normalisers import loss_coefficients
 
 
 @dataclass
@@ -248,10 +249,10 @@ def train(
     step = start
     try:
         for step in range(start, cfg.steps):
-            lw, want, norm = None, _NO_SIGNALS, "domain"
+            want = _NO_SIGNALS
             if ctrl is not None:
                 w = np.asarray(ctrl.weights(step), dtype=float)
-                lw, want, norm = ctrl.loss_weights(step), ctrl.wants(step), ctrl.loss_normaliser
+                want = ctrl.wants(step)
             else:
                 w = override if override is not None else np.asarray(mixture_at(step), dtype=float)
             if not out.weight_log or not np.allclose(out.weight_log[-1][1], w, rtol=0, atol=1e-12):
@@ -263,8 +264,9 @@ def train(
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             dom_t = torch.as_tensor(np.asarray(dom), dtype=torch.long, device=device)
 
-            def coef_fn(n_tok: np.ndarray) -> np.ndarray:
-                return domain_coefficients(n_tok, lw, norm, w)
+            def coef_fn(n_tok: np.ndarray, step: int = step) -> np.ndarray:
+                """The step's loss coefficients (``bomix.online.normalisers``; no controller: the token mean)."""
+                return ctrl.loss_coefficients(step, n_tok) if ctrl is not None else loss_coefficients(n_tok, None)
 
             grads = None
             if want.grads:

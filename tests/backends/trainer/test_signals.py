@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from bomix.backends.trainer.model import build_model
-from bomix.backends.trainer.signals import (combined_loss, domain_coefficients, domain_gradients, domain_sums,
+from bomix.backends.trainer.signals import (combined_loss, domain_gradients, domain_sums,
                                             excess, per_domain_mean, token_losses, validation_batch)
+from bomix.online.normalisers import loss_coefficients
 
 from .conftest import TINY_LADDER
 
@@ -49,7 +50,7 @@ def test_per_domain_train_losses_and_counts(model, batch):
         assert means[i] == pytest.approx((tl[sel].sum() / mask[sel].sum()).item(), rel=1e-6)
     assert counts[2].item() == 0 and np.isnan(means[2])
     # no loss weights: the plain token mean
-    plain = combined_loss(sums, counts, domain_coefficients(counts.numpy(), None))
+    plain = combined_loss(sums, counts, loss_coefficients(counts.numpy(), None))
     assert plain.item() == pytest.approx((tl.sum() / mask.sum()).item(), rel=1e-6)
 
 
@@ -60,16 +61,16 @@ def test_doremi_normalisers(model, batch):
     lw = np.array([0.2, 0.5, 0.3])
     sampling = np.array([0.5, 0.25, 0.25])
     # paper: sum_i lw_i * mean token loss of domain i (absent domains contribute 0)
-    paper = combined_loss(sums, counts, domain_coefficients(counts.numpy(), lw, "domain"))
+    paper = combined_loss(sums, counts, loss_coefficients(counts.numpy(), lw, "domain"))
     want = sum(lw[i] * (tl[dom == i].sum() / mask[dom == i].sum()).item() for i in range(2))
     assert paper.item() == pytest.approx(want, rel=1e-6)
     # code: per-token weights (lw / sampling)[d], normalised by their sum over the batch's tokens
-    code = combined_loss(sums, counts, domain_coefficients(counts.numpy(), lw, "token", sampling))
+    code = combined_loss(sums, counts, loss_coefficients(counts.numpy(), lw, "token", sampling))
     u = torch.tensor(lw / sampling, dtype=torch.float32)[dom][:, None].expand_as(tl) * mask
     assert code.item() == pytest.approx(((u * tl).sum() / u.sum()).item(), rel=1e-6)
     assert abs(paper.item() - code.item()) > 1e-3  # they are different objectives
     with pytest.raises(ValueError, match="normaliser"):
-        domain_coefficients(counts.numpy(), lw, "bogus")
+        loss_coefficients(counts.numpy(), lw, "bogus")
 
 
 def test_reference_excess_is_per_token_clipped(model, batch):
@@ -96,7 +97,7 @@ def test_domain_gradient_dots_equal_naive_dots(model, batch, normaliser):
     sampling = np.array([0.4, 0.4, 0.2])
 
     def coef_fn(n):
-        return domain_coefficients(n, lw, "domain" if lw is None else normaliser, sampling)
+        return loss_coefficients(n, lw, "domain" if lw is None else normaliser, sampling)
 
     naive_model = copy.deepcopy(model)
     params = [p for p in model.parameters() if p.requires_grad]
