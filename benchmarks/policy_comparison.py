@@ -13,7 +13,7 @@ listed with its one-line reason.
 
 Usage:
     python benchmarks/policy_comparison.py [--seeds 5] [--budget 3] [--backends mfms,regmix]
-        [--policies all|name,...] [--jobs 2] [--out benchmarks/results/policy_comparison]
+        [--policies all|name,...] [--jobs 2]   (names: conf/policy files, or a variant: regmix512) [--out benchmarks/results/policy_comparison]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ BACKENDS = {
 }
 POLICIES = ["uniform", "proportional", "random", "dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law",
             "shukor", "hyperband", "sfbo", "mfms_ei", "mfkg", "mfmes", "mfbo"]
+# Variants run next to the plain configs: label -> overrides (RegMix's own recipe: 512 runs at its smallest proxy).
+VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"]}
 # max_runs caps the model-based policies' decisions (1-4 s each on 2 busy cores): on RegMix the 1M proxy costs
 # 4e-5 of a target run, so without a cap they would make hundreds of decisions within the budget.
 SIZES = {
@@ -96,13 +98,15 @@ def main() -> None:
     from bomix.bench.plots import plot_regret_curves
     from bomix.bench.sweep import check_names, grid, policy_names, run_jobs
 
-    policies = check_names(POLICIES if args.policies == "all" else [p for p in args.policies.split(",") if p],
-                           policy_names(), "policy")
+    asked = [*POLICIES, *VARIANTS] if args.policies == "all" else [p for p in args.policies.split(",") if p]
+    policies = [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
+                *[p for p in asked if p in VARIANTS]]
     backends = check_names([b for b in args.backends.split(",") if b], BACKENDS, "backend")
     out = Path(args.out)
     root = out / "campaigns"
     jobs = grid(root, {b: BACKENDS[b] for b in backends},
-                {p: [f"policy={p}", *SIZES.get(p, [])] for p in policies}, range(args.seeds), args.budget)
+                {p: VARIANTS.get(p, [f"policy={p}", *SIZES.get(p, [])]) for p in policies}, range(args.seeds),
+                args.budget)
     errors_file = out / "not_applicable.json"
     errors = {tuple(k.split("/")): v for k, v in json.loads(errors_file.read_text()).items()} \
         if errors_file.exists() else {}
