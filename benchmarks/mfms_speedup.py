@@ -40,17 +40,23 @@ SIZES = {
     "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
     "mfms_ei": dict(raw_samples=64, restarts=3, maxiter=50, max_obs=150),
 }
+# Variants compared with the defaults: label -> (policy config, settings that differ). ``mfbo_plain`` is mfbo
+# deciding on plain target values with no per-fidelity level offset (the ablation of both).
+VARIANTS = {"mfbo_plain": ("mfbo", dict(contrasts=False, offset=False))}
 
 
 def make_policy(name: str, sized: bool = True):
-    """The policy from conf/policy/<name>.yaml (``_target_`` + kwargs) with the benchmark's size overrides."""
+    """The policy from conf/policy/<name>.yaml (``_target_`` + kwargs) with the benchmark's size overrides
+    (or a variant of one: ``VARIANTS``)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "policy" / f"{name}.yaml"))
+    base, changed = VARIANTS.get(name, (name, {}))
+    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "policy" / f"{base}.yaml"))
     cfg.pop("name", None)
     mod, cls = cfg.pop("_target_").rsplit(".", 1)
     if sized:
-        cfg.update(SIZES.get(name, {}))
+        cfg.update(SIZES.get(base, {}))
+    cfg.update(changed)
     return getattr(importlib.import_module(mod), cls)(**cfg)
 
 
@@ -99,7 +105,9 @@ def main() -> None:
     args = ap.parse_args()
     from bomix.bench.sweep import check_names, policy_names
 
-    policies = check_names([p for p in args.policies.split(",") if p], policy_names(), "policy")
+    asked = [p for p in args.policies.split(",") if p]
+    policies = [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
+                *[p for p in asked if p in VARIANTS]]
     objectives = check_names([o for o in args.objectives.split(",") if o], OBJECTIVES, "objective")
     out = Path(args.out)
     camp_root = out / "campaigns"

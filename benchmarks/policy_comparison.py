@@ -1,4 +1,4 @@
-"""Every policy on the MFMS and RegMix simulators at the same budget: final regret and cost, per seed.
+"""Every policy on the MFMS, RegMix and synthetic simulators at the same budget: final regret and cost, per seed.
 
 Campaigns are ordinary resumable ``bomix run`` campaigns (``bomix.bench.sweep``) under
 ``OUT/campaigns/<backend>/<policy>/seed<k>``; a finished one is skipped, an interrupted one resumes.
@@ -12,7 +12,7 @@ A policy that does not apply to a problem (e.g. BiMix without a loss metric for 
 listed with its one-line reason.
 
 Usage:
-    python benchmarks/policy_comparison.py [--seeds 5] [--budget 3] [--backends mfms,regmix]
+    python benchmarks/policy_comparison.py [--seeds 5] [--budget 3] [--backends mfms,regmix,synthetic]
         [--policies all|name,...] [--jobs 2]   (names: conf/policy files, or a variant: regmix512) [--out benchmarks/results/policy_comparison]
 """
 
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = {
     "mfms": ["backend=mfms", "problem=mfms_stackexchange"],
     "regmix": ["backend=regmix", "problem=regmix_pilecc"],
+    "synthetic": ["backend=synthetic"],
 }
 POLICIES = ["uniform", "proportional", "random", "dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law",
             "shukor", "hyperband", "sfbo", "mfms_ei", "mfkg", "mfmes", "mfbo"]

@@ -205,7 +205,7 @@ def _fit_hyper(X: np.ndarray, z: np.ndarray, seed: int, init: tuple[np.ndarray, 
     ``init``: ``(lengthscale (D,), constant, noise)`` to start from (a warm start), else the priors'.
     """
     import torch
-    from botorch.exceptions.errors import ModelFittingError
+    from bomix.surrogate.numerics import NUMERICAL_ERRORS
     from botorch.exceptions.warnings import InputDataWarning
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -214,12 +214,14 @@ def _fit_hyper(X: np.ndarray, z: np.ndarray, seed: int, init: tuple[np.ndarray, 
     Xt = torch.as_tensor(X, dtype=torch.double)
     Zt = torch.as_tensor(z, dtype=torch.double).unsqueeze(-1)
     torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputDataWarning)  # z is standardised per fidelity, not globally
+        gp = SingleTaskGP(Xt, Zt, outcome_transform=None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small GPs: extra threads only oversubscribe shared cores (10-50x slower)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InputDataWarning)  # z is standardised per fidelity, not globally
-            gp = SingleTaskGP(Xt, Zt, outcome_transform=None)
+            warnings.simplefilter("ignore", InputDataWarning)
             if init is not None:
                 gp.covar_module.lengthscale = torch.as_tensor(np.asarray(init[0], dtype=float)).reshape(1, -1)
                 gp.mean_module.constant.data.fill_(float(init[1]))
@@ -227,7 +229,7 @@ def _fit_hyper(X: np.ndarray, z: np.ndarray, seed: int, init: tuple[np.ndarray, 
                 gp.likelihood.noise = torch.tensor([max(float(init[2]), 1.5 * floor)], dtype=torch.double)
             mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
             fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": int(maxiter)}})
-    except (ModelFittingError, RuntimeError, ValueError) as exc:  # numerical: keep the prior hyperparameters
+    except NUMERICAL_ERRORS as exc:  # numerical: keep the prior hyperparameters
         logging.getLogger("bomix").warning("GP fit did not converge (%s); using prior hyperparameters", exc)
     finally:
         torch.set_num_threads(threads)
