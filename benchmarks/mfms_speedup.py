@@ -40,9 +40,9 @@ SIZES = {
     "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
     "mfms_ei": dict(raw_samples=64, restarts=3, maxiter=50, max_obs=150),
 }
-# Variants compared with the defaults: label -> (policy config, settings that differ). ``mfbo_plain`` is mfbo
-# deciding on plain target values with no per-fidelity level offset (the ablation of both).
-VARIANTS = {"mfbo_plain": ("mfbo", dict(contrasts=False, offset=False))}
+# Variants compared with the defaults: label -> (policy config, settings that differ); the policy is named by its
+# label. ``mfbo_contrasts``: mfbo deciding on contrasts with the incumbent, with a per-fidelity level offset.
+VARIANTS = {"mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True))}
 
 
 def make_policy(name: str, sized: bool = True):
@@ -57,7 +57,10 @@ def make_policy(name: str, sized: bool = True):
     if sized:
         cfg.update(SIZES.get(base, {}))
     cfg.update(changed)
-    return getattr(importlib.import_module(mod), cls)(**cfg)
+    policy = getattr(importlib.import_module(mod), cls)(**cfg)
+    if name in VARIANTS:
+        policy.name = name
+    return policy
 
 
 def run_one(objective: str, policy: str, seed: int, budget: float, directory: str, mfms_path: str | None) -> dict:
