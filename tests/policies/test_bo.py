@@ -147,7 +147,8 @@ def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
     """When target-EI's best mixture is observed at every fidelity, its EI is penalised and another is run."""
     import bomix.policies.bo.mfbo as bo
 
-    b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, linear_mean=False, **SMALL))
+    b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, linear_mean=False, compare_alternative=False,
+                                  **SMALL))
     _play(b, pol, h, 3)
     done = np.array([0.5, 0.3, 0.2])
     for i, f in enumerate(h.space.fidelity_grid()):  # measure `done` everywhere
@@ -169,6 +170,44 @@ def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
     assert np.allclose(spec.mixture.weights, other)
     assert len(calls) == 2 and calls[1][0] < calls[0][0] - 100  # the second search penalised `done`
     assert calls[1][1] == pytest.approx(calls[0][1])  # and nothing far from it
+
+
+def test_an_expensive_run_at_w_star_competes_with_a_cheap_run_elsewhere(monkeypatch):
+    """Only the target is left at w*: the next-best mixture's best fidelity is scored too (log EI + log fraction
+    - log cost) and the better of the two runs."""
+    import bomix.policies.bo.mfbo as bo
+
+    b, pol, h = _bound(MFBOPolicy(n_init=3, continuation=False, **SMALL))
+    _play(b, pol, h, 3)
+    done = np.array([0.5, 0.3, 0.2])
+    t = h.space.target
+    for i, f in enumerate(f for f in h.space.fidelity_grid() if f != t):  # `done` measured everywhere but the target
+        spec = pol.ask(h, 5.0, 1)[0].with_(run_id=f"d{i}", mixture=bo.Mixture(done), scale=f.scale, steps=f.steps)
+        h.results.append(b.run(spec))
+    other = np.array([0.1, 0.1, 0.8])
+    calls = []
+
+    def fake_maximize(acq, space, fids, rng, cfg, extra=None):
+        calls.append(isinstance(acq, bo.partial))
+        return (other if isinstance(acq, bo.partial) else done), 0, 0.0
+
+    monkeypatch.setattr(bo, "maximize", fake_maximize)
+    spec = pol.ask(h, 5.0, 1)[0]
+    assert calls == [False, True]  # w* = done (only its target run left), then the alternative
+    model, obs = pol.model(h)
+    noise = bo.noise_variance(model)
+
+    def score(w):
+        s, g = pol._by_information(model, w, h, 5.0, [], noise)
+        with torch.no_grad():
+            post = model.posterior(pol._x(torch.tensor(w[None]), t).unsqueeze(-2))
+            ei = bo.log_ei(post.mean.squeeze(), post.variance.squeeze().sqrt(), pol._incumbent(model, obs))
+        return s, float(ei) + g
+
+    (s_done, v_done), (s_other, v_other) = score(done), score(other)
+    assert s_done.fidelity == t
+    best = s_other if v_other > v_done else s_done
+    assert np.allclose(spec.mixture.weights, best.mixture.weights) and spec.fidelity == best.fidelity
 
 
 def test_penalty_is_local():

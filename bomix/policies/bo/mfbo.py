@@ -59,6 +59,11 @@ class MFBOPolicy(GPPolicy):
     ``MAX_BLOCKED`` such mixtures the most uncertain of a few random mixtures is run instead (the policy
     stops only when nothing is affordable).
 
+    When only fidelities dearer than the cheapest are left at ``w*`` (its cheap runs are done), the next-best
+    EI mixture (``w*``'s ball excluded) is scored too, ``log EI + log fraction - log cost``, and the better of
+    the two runs (``compare_alternative``): an expensive run is spent on ``w*`` only when it teaches more per
+    unit cost than a cheap run elsewhere, instead of by default.
+
     Initial design: space-filling mixtures at the cheapest allowed fidelity, sized by the budget.
     Recommendation: argmax of posterior mean - ``rec_kappa`` sd at the target (see :class:`GPPolicy`); with
     ``contrasts``, of ``E[D] - rec_kappa sd[D]`` (the incumbent scores 0: it is replaced only by a mixture the
@@ -70,6 +75,8 @@ class MFBOPolicy(GPPolicy):
             reached it: near-identical mixtures are not re-run at the same fidelity.
         offset: the per-fidelity level offset in the GP.
         contrasts: decide and recommend on contrasts with the incumbent (else on plain target values).
+        compare_alternative: when nothing cheaper than the chosen fidelity is left to run at ``w*``, also score
+            the best fidelity at the next-best EI mixture and run whichever scores more per unit cost.
         (others: see :class:`GPPolicy`)
     """
 
@@ -78,10 +85,12 @@ class MFBOPolicy(GPPolicy):
     space_filling_init = True
 
     def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
-                 offset: bool = False, contrasts: bool = False, n_init: int | None = None, **kw):
+                 offset: bool = False, contrasts: bool = False, compare_alternative: bool = True,
+                 n_init: int | None = None, **kw):
         super().__init__(law=law, offset=offset, n_init=n_init, **kw)
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
+        self.compare_alternative = bool(compare_alternative)
         if not 0.0 <= float(min_distance) < 2.0:
             raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
         self.min_distance = float(min_distance)
@@ -142,6 +151,14 @@ class MFBOPolicy(GPPolicy):
                 return None
             w = spec.mixture.weights
         score = ei_at(w) + gain
+        if self.compare_alternative and not spec.resume_from and self.problem.cost(spec.scale, spec.steps) > \
+                min(self.problem.cost.of(f) for f in self.grid()) * (1 + 1e-9):
+            # nothing cheap is left to run at w*: the next-best EI mixture may still teach more per unit cost
+            pen = partial(_penalised, acq, torch.tensor(np.array([*blocked, w]), dtype=DT), BLOCK_RADIUS)
+            w2, _, _ = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
+            spec2, gain2 = self._by_information(model, w2, history, budget_left, pending, noise, ref)
+            if spec2 is not None and ei_at(w2) + gain2 > score:
+                spec, score = spec2, ei_at(w2) + gain2
         cont = self._continuable(history, pending)
         if cont:  # continuing a promising run may buy more per cost: the MAX_CONTINUE best by target EI
             with torch.no_grad():
