@@ -41,8 +41,10 @@ SIZES = {
     "mfms_ei": dict(raw_samples=64, restarts=3, maxiter=50, max_obs=150),
 }
 # Variants compared with the defaults: label -> (policy config, settings that differ); the policy is named by its
-# label. ``mfbo_contrasts``: mfbo deciding on contrasts with the incumbent, with a per-fidelity level offset.
-VARIANTS = {"mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True))}
+# label. ``mfbo_no_alternative``: an expensive run at w* is not compared with a cheap run elsewhere;
+# ``mfbo_contrasts``: that, plus decisions on contrasts with the incumbent and a per-fidelity level offset.
+VARIANTS = {"mfbo_no_alternative": ("mfbo", dict(compare_alternative=False)),
+            "mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True, compare_alternative=False))}
 
 
 def make_policy(name: str, sized: bool = True):
