@@ -20,8 +20,8 @@ instead of confidently best.
 from __future__ import annotations
 
 import torch
-from gpytorch.constraints import Interval
-from gpytorch.kernels import Kernel
+
+from bomix.surrogate.variance_kernel import BoundedVarianceKernel
 
 #: Rates of the exponential fidelity terms (per unit of the [0, 1] scale/step coordinates).
 FIDELITY_RATES: tuple[float, ...] = (1.0, 3.0)
@@ -42,29 +42,18 @@ def law_features(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return phi, group
 
 
-class LawKernel(Kernel):
+class LawKernel(BoundedVarianceKernel):
     """``sum_g v_g phi_g(x1)^T phi_g(x2)`` over the mixing-law basis (see the module docstring).
 
     Args:
         k: number of domains (inputs have ``k + 2`` columns).
     """
 
-    has_lengthscale = False
-
     def __init__(self, k: int, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(len(GROUPS), VARIANCE_BOUNDS, **kwargs)
         self.k = int(k)
-        self.register_parameter("raw_variance", torch.nn.Parameter(torch.zeros(len(GROUPS))))
-        self.register_constraint("raw_variance", Interval(*VARIANCE_BOUNDS))
 
-    @property
-    def variance(self) -> torch.Tensor:
-        return self.raw_variance_constraint.transform(self.raw_variance)
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, last_dim_is_batch: bool = False,
-                **params) -> torch.Tensor:
-        if last_dim_is_batch:
-            raise NotImplementedError("LawKernel does not support last_dim_is_batch")
+    def covar(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool) -> torch.Tensor:
         p1, g = law_features(x1, self.k)
         p2, _ = law_features(x2, self.k)
         scale = self.variance.to(p1)[g.to(p1.device)].sqrt()

@@ -13,8 +13,8 @@ cancel instead of reading as information.
 from __future__ import annotations
 
 import torch
-from gpytorch.constraints import Interval
-from gpytorch.kernels import Kernel
+
+from bomix.surrogate.variance_kernel import BoundedVarianceKernel
 
 #: Bounds of the offset variance (standardised outcome units).
 VARIANCE_BOUNDS: tuple[float, float] = (1e-4, 4.0)
@@ -22,24 +22,13 @@ VARIANCE_BOUNDS: tuple[float, float] = (1e-4, 4.0)
 SAME = 1e-9
 
 
-class FidelityOffsetKernel(Kernel):
+class FidelityOffsetKernel(BoundedVarianceKernel):
     """``v * [same fidelity]`` over the last two input columns (``... x n x d`` inputs)."""
 
-    has_lengthscale = False
-
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.register_parameter("raw_variance", torch.nn.Parameter(torch.zeros(1)))
-        self.register_constraint("raw_variance", Interval(*VARIANCE_BOUNDS))
+        super().__init__(1, VARIANCE_BOUNDS, **kwargs)
 
-    @property
-    def variance(self) -> torch.Tensor:
-        return self.raw_variance_constraint.transform(self.raw_variance)
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, last_dim_is_batch: bool = False,
-                **params) -> torch.Tensor:
-        if last_dim_is_batch:
-            raise NotImplementedError("FidelityOffsetKernel does not support last_dim_is_batch")
+    def covar(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool) -> torch.Tensor:
         f1, f2 = x1[..., -2:], x2[..., -2:]
         v = self.variance.to(x1)
         if diag:

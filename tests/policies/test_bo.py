@@ -334,7 +334,7 @@ def test_contrast_decisions_rank_by_differences_with_the_incumbent():
     b, pol, h = _bound(MFBOPolicy(n_init=4, contrasts=True, offset=True, **SMALL))
     _play(b, pol, h, 10)
     model, obs = pol.model(h)
-    ref = pol._reference(model, obs)
+    ref = pol._incumbent_point(model, obs)[0]
     t = h.space.target
     W = np.unique(obs.w, axis=0)
     with torch.no_grad():

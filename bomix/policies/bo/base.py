@@ -106,15 +106,15 @@ class GPPolicy(Policy):
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False
 
-    def __init__(self, kernel: str = "product", law: bool = False, offset: bool = False, n_init: int | None = 6, max_per_run: int = 4,
-                 min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
+    def __init__(self, kernel: str = "product", law: bool = False, offset: bool = False, n_init: int | None = 6,
+                 max_per_run: int = 4, min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
                  maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
                  fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         try:
-            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), offset=bool(offset), maxiter=int(maxiter), linear_mean=bool(linear_mean),
-                                   fit_max_obs=int(fit_max_obs))
+            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), offset=bool(offset), maxiter=int(maxiter),
+                                   linear_mean=bool(linear_mean), fit_max_obs=int(fit_max_obs))
         except ValueError as exc:
             raise BomixError(f"{self.name}: {exc}") from None
         if float(rec_kappa) < 0:
@@ -411,17 +411,13 @@ class GPPolicy(Policy):
         return Mixture(every.w[int(np.argmin(every.y))], self.space.domains) if len(every) else self.space.center()
 
     def _recommend(self, history: History) -> Mixture:
-        """argmax over target mixtures of posterior mean - ``rec_kappa`` * sd (pool: among the pool's points)."""
+        """argmax over target mixtures of :meth:`_rec_score` (default: posterior mean - ``rec_kappa`` * sd; pool: among
+        the pool's points)."""
         model, obs = self.model(history)
         t = self.space.target
         if model is None:
             return self._best_observed(history)
-        kappa = self.rec_kappa
-
-        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
-            post = model.posterior(self._x(W, t))
-            return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
-
+        lcb = self._rec_score(model, obs)
         pool = self._pool(t)
         if pool is not None and len(pool):
             with torch.no_grad():
@@ -431,12 +427,29 @@ class GPPolicy(Policy):
                            self.opt_cfg, extra=np.unique(obs.w, axis=0))
         return Mixture(w, self.space.domains)
 
+    def _rec_score(self, model, obs: Observations) -> Acq:
+        """What the recommendation maximises over target mixtures: posterior mean - ``rec_kappa`` * sd."""
+        t, kappa = self.space.target, self.rec_kappa
+
+        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            post = model.posterior(self._x(W, t))
+            return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
+
+        return lcb
+
     def _incumbent(self, model, obs: Observations) -> float:
         """Best posterior mean (of ``-loss``) at the target among observed mixtures."""
+        return self._incumbent_point(model, obs)[1]
+
+    def _incumbent_point(self, model, obs: Observations) -> tuple[torch.Tensor, float]:
+        """``(x (K + 2,), value)``: target input and posterior mean (of ``-loss``) of the observed mixture
+        with the best posterior mean at the target."""
         t = self.space.target
-        W = np.unique(obs.w, axis=0)
+        X = torch.tensor(self.encode(np.unique(obs.w, axis=0), t.scale, t.steps), dtype=DT)
         with torch.no_grad():
-            return float(model.posterior(torch.tensor(self.encode(W, t.scale, t.steps), dtype=DT)).mean.max())
+            mean = model.posterior(X).mean.squeeze(-1)
+        i = int(torch.argmax(mean))
+        return X[i], float(mean[i])
 
     def _target_set(self, model, obs: Observations, rng: np.random.Generator, n: int) -> torch.Tensor:
         """``m x (K + 2)`` target-fidelity points: observed mixtures, vertices and random draws."""

@@ -11,7 +11,7 @@ import torch
 from bomix.acquisition.analytic import contrast, log_ei, noise_variance
 from bomix.acquisition.optimize import maximize
 from bomix.errors import BomixError
-from bomix.policies.bo.base import DT, SALT_REC, GPPolicy
+from bomix.policies.bo.base import DT, GPPolicy
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
@@ -100,22 +100,11 @@ class MFBOPolicy(GPPolicy):
         cheapest = min(self.problem.cost.of(f) for f in grid)
         return [f for f in grid if self.problem.cost.of(f) <= INIT_COST_RATIO * cheapest]
 
-    def _reference(self, model, obs) -> torch.Tensor | None:
-        """``(K + 2,)`` target-fidelity input of the incumbent (best posterior mean among observed
-        mixtures): the reference of every contrast, or None when decisions use plain target values."""
-        if not self.contrasts:
-            return None
-        t = self.space.target
-        W = torch.tensor(np.unique(obs.w, axis=0), dtype=DT)
-        with torch.no_grad():
-            mean = model.posterior(self._x(W, t)).mean.squeeze(-1)
-        return self._x(W[int(torch.argmax(mean))][None], t)[0]
-
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         t = self.space.target
-        best = self._incumbent(model, obs)
+        x_inc, best = self._incumbent_point(model, obs)
         noise = noise_variance(base)
-        ref = self._reference(model, obs)
+        ref = x_inc if self.contrasts else None  # the reference of every contrast
 
         def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
             if ref is not None:  # EI of the improvement over the incumbent: shared uncertainty cancels
@@ -157,8 +146,9 @@ class MFBOPolicy(GPPolicy):
             pen = partial(_penalised, acq, torch.tensor(np.array([*blocked, w]), dtype=DT), BLOCK_RADIUS)
             w2, _, _ = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
             spec2, gain2 = self._by_information(model, w2, history, budget_left, pending, noise, ref)
-            if spec2 is not None and ei_at(w2) + gain2 > score:
-                spec, score = spec2, ei_at(w2) + gain2
+            score2 = ei_at(w2) + gain2 if spec2 is not None else -np.inf
+            if score2 > score:
+                spec, score = spec2, score2
         cont = self._continuable(history, pending)
         if cont:  # continuing a promising run may buy more per cost: the MAX_CONTINUE best by target EI
             with torch.no_grad():
@@ -182,22 +172,19 @@ class MFBOPolicy(GPPolicy):
                 return spec, gain
         return None, -np.inf
 
-    def _recommend(self, history):
-        """argmax over target mixtures of ``E[D] - rec_kappa sd[D]``, ``D = f_T(w) - f_T(incumbent)``: a
+    def _rec_score(self, model, obs):
+        """With ``contrasts`` (not on pools): ``E[D] - rec_kappa sd[D]``, ``D = f_T(w) - f_T(incumbent)``: a
         mixture replaces the incumbent (value 0) only when the model is confident it improves on it."""
-        model, obs = self.model(history)
-        if model is None or not self.contrasts or self.problem.proposals.is_pool:
-            return super()._recommend(history)
+        if not self.contrasts or self.problem.proposals.is_pool:
+            return super()._rec_score(model, obs)
         t, kappa = self.space.target, self.rec_kappa
-        ref = self._reference(model, obs)
+        ref = self._incumbent_point(model, obs)[0]
 
         def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
             mean, sd = contrast(model, self._x(W, t), ref)
             return mean - kappa * sd
 
-        w, _, _ = maximize(lcb, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
-                           self.opt_cfg, extra=np.unique(obs.w, axis=0))
-        return Mixture(w, self.space.domains)
+        return lcb
 
     def _continuable(self, history, pending) -> list[np.ndarray]:
         """Mixtures of ok runs that a longer run on the allowed grid could continue."""
