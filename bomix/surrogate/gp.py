@@ -39,7 +39,7 @@ from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator import settings as lo_settings
 
-from bomix.surrogate.law import LawKernel
+from bomix.surrogate.law import VARIANCE_BOUNDS, LawKernel
 from bomix.surrogate.numerics import NUMERICAL_ERRORS
 from bomix.surrogate.offset import FidelityOffsetKernel
 
@@ -59,6 +59,8 @@ class GPConfig:
     Attributes:
         kernel: ``product`` | ``linear_truncated`` | ``exp_decay``.
         law: add the mixing-law basis kernel (a Bayesian linear law in w, s, t; see ``bomix.surrogate.law``).
+        law_log: add the law basis' ``log(w_i + eps)`` group (``bomix.surrogate.law``).
+        law_shift_init: starting variance of the law basis' shift groups (None: ``law.SHIFT_INIT``).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``).
         matern_nu: smoothness of Matern kernels (``product`` uses RBF when None).
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred
@@ -72,6 +74,8 @@ class GPConfig:
 
     kernel: str = "product"
     law: bool = False
+    law_log: bool = False
+    law_shift_init: float | None = None
     offset: bool = False
     matern_nu: float | None = 2.5
     fixed_noise: float | None = None
@@ -83,6 +87,9 @@ class GPConfig:
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"unknown kernel {self.kernel!r}: use one of {', '.join(KERNELS)}")
+        if self.law_shift_init is not None and not VARIANCE_BOUNDS[0] < self.law_shift_init < VARIANCE_BOUNDS[1]:
+            raise ValueError(f"law_shift_init must lie inside {VARIANCE_BOUNDS} (standardised outcome units), "
+                             f"got {self.law_shift_init}")
         if self.fit_max_obs < 2:
             raise ValueError(f"fit_max_obs must be >= 2, got {self.fit_max_obs}")
 
@@ -111,7 +118,7 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
             linear_truncated=cfg.kernel == "linear_truncated", nu=cfg.matern_nu or 2.5,
             likelihood=lik, outcome_transform=otf)
     if cfg.law:
-        model.covar_module = model.covar_module + LawKernel(d - 2)
+        model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log, shift_init=cfg.law_shift_init)
     if cfg.offset:
         model.covar_module = model.covar_module + FidelityOffsetKernel()
     if cfg.linear_mean:

@@ -7,7 +7,18 @@ linearised:
 - ``w_i^2`` (diminishing returns: a convex loss in each weight, so optima may lie inside the simplex),
 - ``w_i * s`` and ``w_i * t`` (the optimum moves with model scale and training length),
 - ``exp(-a s)``, ``exp(-a t)`` for a few rates ``a`` (Chinchilla's ``A / N^alpha + B / D^beta``: with
-  ``s = log(N / N_min) / log(N_target / N_min)``, ``N^-alpha`` is ``exp(-alpha log(N_target/N_min) s)``).
+  ``s = log(N / N_min) / log(N_target / N_min)``, ``N^-alpha`` is ``exp(-alpha log(N_target/N_min) s)``),
+- optionally (``log_terms``) ``log(w_i + LOG_EPS)``: a loss that falls with the log of each domain's share
+  (a per-domain power law in its token count, the log-contrast model of mixture experiments), whose
+  optimum lies inside the simplex wherever several domains help.
+
+Prior variances: a group the data cannot identify (the target-specific shifts ``w_i * t`` before any run
+at the target's length) keeps its starting variance under type-II maximum likelihood (the likelihood is
+flat in it). The shift groups therefore start at ``SHIFT_INIT`` (``shift_init``), small against the
+standardised outcome (whose variance is dominated by the loss level's change across fidelities): the
+prior says that the mixture effects mostly transfer across scale (RegMix's rank invariance) and data
+showing otherwise raise it. Started at the middle of its bounds, an unidentified shift has a prior sd of
+~1.4 outcome sds times ``||w||``, largest at the vertices, and EI at the target then chases vertices.
 
 :class:`LawKernel` is the Bayesian linear model on this basis, ``k(x, x') = sum_g v_g phi_g(x)^T phi_g(x')``
 with one learnable variance per group ``g`` (Rasmussen & Williams 2006, sec. 2.7: a GP with explicit basis
@@ -29,17 +40,24 @@ FIDELITY_RATES: tuple[float, ...] = (1.0, 3.0)
 #: (e.g. a scale term when only one scale was run) cannot blow its variance up and the kernel matrix with it.
 VARIANCE_BOUNDS: tuple[float, float] = (1e-6, 4.0)
 #: Names of the basis groups, each with its own variance.
-GROUPS: tuple[str, ...] = ("linear", "quadratic", "scale_shift", "step_shift", "fidelity")
+GROUPS: tuple[str, ...] = ("linear", "quadratic", "scale_shift", "step_shift", "fidelity", "log")
+#: Groups whose variance starts at ``shift_init`` (the others start at the middle of ``VARIANCE_BOUNDS``).
+SHIFT_GROUPS: tuple[str, ...] = ("scale_shift", "step_shift")
+#: Default starting variance of the shift groups (standardised outcome units); None: middle of the bounds.
+SHIFT_INIT: float | None = None
+#: ``log(w + LOG_EPS)``: keeps the log-share terms finite at a zero weight.
+LOG_EPS = 1e-2
 
 
-def law_features(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(phi, group)``: ``... x n x p`` basis values of ``... x n x (k + 2)`` inputs and ``(p,)`` group ids."""
+def law_features(X: torch.Tensor, k: int, log_terms: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(phi, group)``: ``... x n x p`` basis values of ``... x n x (k + 2)`` inputs and ``(p,)`` indices
+    into ``GROUPS`` (the ``log`` group only with ``log_terms``)."""
     w, s, t = X[..., :k], X[..., k:k + 1], X[..., k + 1:k + 2]
     fid = [torch.exp(-a * s) for a in FIDELITY_RATES] + [torch.exp(-a * t) for a in FIDELITY_RATES]
-    phi = torch.cat([w, w ** 2, w * s, w * t, *fid], dim=-1)
-    group = torch.cat([torch.full((k,), g, dtype=torch.long) for g in range(4)]
-                      + [torch.full((len(fid),), 4, dtype=torch.long)])
-    return phi, group
+    parts = [w, w ** 2, w * s, w * t, *fid] + ([torch.log(w.clamp_min(0.0) + LOG_EPS)] if log_terms else [])
+    sizes = [k, k, k, k, len(fid)] + ([k] if log_terms else [])
+    group = torch.cat([torch.full((n,), g, dtype=torch.long) for g, n in enumerate(sizes)])
+    return torch.cat(parts, dim=-1), group
 
 
 class LawKernel(BoundedVarianceKernel):
@@ -47,15 +65,28 @@ class LawKernel(BoundedVarianceKernel):
 
     Args:
         k: number of domains (inputs have ``k + 2`` columns).
+        log_terms: add the ``log(w_i + LOG_EPS)`` group.
+        shift_init: starting variance of the shift groups (None: ``SHIFT_INIT``).
     """
 
-    def __init__(self, k: int, **kwargs):
-        super().__init__(len(GROUPS), VARIANCE_BOUNDS, **kwargs)
+    def __init__(self, k: int, log_terms: bool = False, shift_init: float | None = None, **kwargs):
+        n = len(GROUPS) if log_terms else len(GROUPS) - 1
+        super().__init__(n, VARIANCE_BOUNDS, **kwargs)
         self.k = int(k)
+        self.log_terms = bool(log_terms)
+        init = SHIFT_INIT if shift_init is None else float(shift_init)
+        if init is not None:
+            lo, hi = VARIANCE_BOUNDS
+            if not lo < init < hi:
+                raise ValueError(f"shift_init must lie inside the variance bounds {VARIANCE_BOUNDS}, got {init}")
+            raw = self.raw_variance_constraint.inverse_transform(torch.tensor(init))
+            with torch.no_grad():
+                for g in SHIFT_GROUPS:
+                    self.raw_variance[GROUPS.index(g)] = raw
 
     def covar(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool) -> torch.Tensor:
-        p1, g = law_features(x1, self.k)
-        p2, _ = law_features(x2, self.k)
+        p1, g = law_features(x1, self.k, self.log_terms)
+        p2, _ = law_features(x2, self.k, self.log_terms)
         scale = self.variance.to(p1)[g.to(p1.device)].sqrt()
         p1, p2 = p1 * scale, p2 * scale
         if diag:
