@@ -9,7 +9,9 @@ Kernels (``GPConfig.kernel``):
 - ``exp_decay``: the same model with ``linear_truncated=False``: RBF(w) x ExponentialDecay(t) x
   Downsampling(s).
 
-``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them, and
+``GPConfig.level`` adds a kernel over the two fidelity columns only (the loss level's smooth change across
+scale and steps, with its own amplitude, so the kernel over all columns models the mixture effects at
+their own, much smaller, amplitude). ``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them, and
 ``GPConfig.offset`` an independent level per fidelity (:mod:`bomix.surrogate.offset`).
 
 Many observations: hyperparameters are fitted on at most ``fit_max_obs`` of them (every target-fidelity
@@ -59,6 +61,7 @@ class GPConfig:
     Attributes:
         kernel: ``product`` | ``linear_truncated`` | ``exp_decay``.
         law: add the mixing-law basis kernel (a Bayesian linear law in w, s, t; see ``bomix.surrogate.law``).
+        level: add a Matern kernel over the fidelity columns ``(s, t)`` only (the level across fidelities).
         law_log: add the law basis' ``log(w_i + eps)`` group (``bomix.surrogate.law``).
         law_shift_init: starting variance of the law basis' shift groups (None: ``law.SHIFT_INIT``).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``).
@@ -74,6 +77,7 @@ class GPConfig:
 
     kernel: str = "product"
     law: bool = False
+    level: bool = False
     law_log: bool = False
     law_shift_init: float | None = None
     offset: bool = False
@@ -117,6 +121,9 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
             X, Y, data_fidelities=[d - 2], iteration_fidelity=d - 1,
             linear_truncated=cfg.kernel == "linear_truncated", nu=cfg.matern_nu or 2.5,
             likelihood=lik, outcome_transform=otf)
+    if cfg.level:
+        model.covar_module = model.covar_module + ScaleKernel(
+            MaternKernel(nu=cfg.matern_nu or 2.5, ard_num_dims=2, active_dims=[d - 2, d - 1]))
     if cfg.law:
         model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log, shift_init=cfg.law_shift_init)
     if cfg.offset:
