@@ -85,7 +85,8 @@ class GPPolicy(Policy):
     Args:
         kernel: GP kernel (see :class:`bomix.surrogate.gp.GPConfig`).
         law: add the mixing-law basis kernel (``bomix.surrogate.law``) to the GP.
-        level: add a kernel over the fidelity columns only (``bomix.surrogate.gp.GPConfig``).
+        level / invariant: add a kernel over the fidelity columns only / over the mixture columns only
+            (``bomix.surrogate.gp.GPConfig``).
         law_log / law_shift_init: the law basis' log-share terms and the shift groups' starting variance
             (``bomix.surrogate.gp.GPConfig``).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``) to the GP.
@@ -109,7 +110,7 @@ class GPPolicy(Policy):
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False
 
-    def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, law_log: bool = False,
+    def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False, law_log: bool = False,
                  law_shift_init: float | None = None, offset: bool = False, n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
                  maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
@@ -117,7 +118,8 @@ class GPPolicy(Policy):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         try:
-            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), level=bool(level), law_log=bool(law_log),
+            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), level=bool(level), invariant=bool(invariant),
+                                   law_log=bool(law_log),
                                    law_shift_init=None if law_shift_init is None else float(law_shift_init),
                                    offset=bool(offset), maxiter=int(maxiter),
                                    linear_mean=bool(linear_mean), fit_max_obs=int(fit_max_obs))
