@@ -35,8 +35,11 @@ BACKENDS = {
 }
 POLICIES = ["uniform", "proportional", "random", "dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law",
             "shukor", "hyperband", "sfbo", "mfms_ei", "mfkg", "mfmes", "mfbo"]
-# Variants run next to the plain configs: label -> overrides (RegMix's own recipe: 512 runs at its smallest proxy).
-VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"]}
+# Variants run next to the plain configs: label -> overrides (RegMix's own recipe: 512 runs at its smallest proxy;
+# mfbo_plain: mfbo's model without the level and invariant kernels, law shifts started mid-bounds, i.e. mfbo
+# before 2026-12-01 session 3). A variant gets the size overrides of the policy it names.
+VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"],
+            "mfbo_plain": ["policy=mfbo", "policy.level=false", "policy.invariant=false", "policy.law_shift_init=null"]}
 # max_runs caps the model-based policies' decisions (1-4 s each on 2 busy cores): on RegMix the 1M proxy costs
 # 4e-5 of a target run, so without a cap they would make hundreds of decisions within the budget.
 SIZES = {
@@ -49,6 +52,14 @@ SIZES = {
     "mfms_ei": ["policy.raw_samples=64", "policy.restarts=3", "policy.maxiter=50", "policy.max_obs=150",
                 "max_runs=60"],
 }
+
+
+def overrides(label: str) -> list[str]:
+    """Hydra overrides of a policy or variant label: its config (or the variant's), then the size overrides."""
+    if label not in VARIANTS:
+        return [f"policy={label}", *SIZES.get(label, [])]
+    base = VARIANTS[label][0].removeprefix("policy=")
+    return [VARIANTS[label][0], *SIZES.get(base, []), *VARIANTS[label][1:]]
 
 
 def table(summary: dict, errors: dict, eps: list[float]) -> tuple[list[dict], str]:
@@ -106,7 +117,7 @@ def main() -> None:
     out = Path(args.out)
     root = out / "campaigns"
     jobs = grid(root, {b: BACKENDS[b] for b in backends},
-                {p: VARIANTS.get(p, [f"policy={p}", *SIZES.get(p, [])]) for p in policies}, range(args.seeds),
+                {p: overrides(p) for p in policies}, range(args.seeds),
                 args.budget)
     errors_file = out / "not_applicable.json"
     errors = {tuple(k.split("/")): v for k, v in json.loads(errors_file.read_text()).items()} \

@@ -69,7 +69,7 @@ class GPConfig:
         level: add a Matern kernel over the fidelity columns ``(s, t)`` only (the level across fidelities).
         invariant: add a Matern kernel over the mixture columns only (a fidelity-invariant mixture effect).
         law_log: add the law basis' ``log(w_i + eps)`` group (``bomix.surrogate.law``).
-        law_shift_init: starting variance of the law basis' shift groups (None: ``law.SHIFT_INIT``).
+        law_shift_init: starting variance of the law basis' shift groups (None: the middle of the bounds).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``).
         matern_nu: smoothness of Matern kernels (``product`` uses RBF when None).
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred

@@ -14,7 +14,7 @@ linearised:
 
 Prior variances: a group the data cannot identify (the target-specific shifts ``w_i * t`` before any run
 at the target's length) keeps its starting variance under type-II maximum likelihood (the likelihood is
-flat in it). The shift groups therefore start at ``SHIFT_INIT`` (``shift_init``), small against the
+flat in it). The shift groups can therefore start at ``shift_init`` (mfbo: 0.01), small against the
 standardised outcome (whose variance is dominated by the loss level's change across fidelities): the
 prior says that the mixture effects mostly transfer across scale (RegMix's rank invariance) and data
 showing otherwise raise it. Started at the middle of its bounds, an unidentified shift has a prior sd of
@@ -43,8 +43,6 @@ VARIANCE_BOUNDS: tuple[float, float] = (1e-6, 4.0)
 GROUPS: tuple[str, ...] = ("linear", "quadratic", "scale_shift", "step_shift", "fidelity", "log")
 #: Groups whose variance starts at ``shift_init`` (the others start at the middle of ``VARIANCE_BOUNDS``).
 SHIFT_GROUPS: tuple[str, ...] = ("scale_shift", "step_shift")
-#: Default starting variance of the shift groups (standardised outcome units); None: middle of the bounds.
-SHIFT_INIT: float | None = None
 #: ``log(w + LOG_EPS)``: keeps the log-share terms finite at a zero weight.
 LOG_EPS = 1e-2
 
@@ -66,7 +64,7 @@ class LawKernel(BoundedVarianceKernel):
     Args:
         k: number of domains (inputs have ``k + 2`` columns).
         log_terms: add the ``log(w_i + LOG_EPS)`` group.
-        shift_init: starting variance of the shift groups (None: ``SHIFT_INIT``).
+        shift_init: starting variance of the shift groups (None: the middle of ``VARIANCE_BOUNDS``, like the others).
     """
 
     def __init__(self, k: int, log_terms: bool = False, shift_init: float | None = None, **kwargs):
@@ -74,8 +72,8 @@ class LawKernel(BoundedVarianceKernel):
         super().__init__(n, VARIANCE_BOUNDS, **kwargs)
         self.k = int(k)
         self.log_terms = bool(log_terms)
-        init = SHIFT_INIT if shift_init is None else float(shift_init)
-        if init is not None:
+        if shift_init is not None:
+            init = float(shift_init)
             lo, hi = VARIANCE_BOUNDS
             if not lo < init < hi:
                 raise ValueError(f"shift_init must lie inside the variance bounds {VARIANCE_BOUNDS}, got {init}")

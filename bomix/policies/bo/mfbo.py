@@ -24,6 +24,9 @@ BLOCK_RADIUS = 0.05
 MAX_BLOCKED = 3
 #: Continuing an earlier run is considered for the runs with the best target EI, at most this many.
 MAX_CONTINUE = 4
+#: Starting variance of the law basis' scale/step shifts (standardised outcome units; bounds (1e-6, 4)):
+#: mixture effects are assumed to transfer across scale until data say otherwise.
+LAW_SHIFT_INIT = 0.01
 #: Initial runs go to allowed fidelities costing at most this multiple of the cheapest one.
 INIT_COST_RATIO = 1.0 + 1e-9
 
@@ -31,10 +34,17 @@ INIT_COST_RATIO = 1.0 + 1e-9
 class MFBOPolicy(GPPolicy):
     """Multi-fidelity BO: the mixture by EI at the target, the fidelity by information per unit cost.
 
-    Model: an exact GP over ``[w, s, t]`` on every (subsampled) checkpoint, by default a Matern product
-    kernel plus the mixing-law basis (``bomix.surrogate.law``), optionally plus an independent level per
-    fidelity (``offset``, ``bomix.surrogate.offset``), hyperparameters refitted at each decision on a subsample
-    and warm-started from the previous decision's fit (carried in the specs' ``meta``).
+    Model: an exact GP over ``[w, s, t]`` on every (subsampled) checkpoint, hyperparameters refitted at each
+    decision on a subsample and warm-started from the previous decision's fit (carried in the specs' ``meta``).
+    Its kernel is a sum of parts with their own amplitudes (``bomix.surrogate.gp``): the loss level across
+    fidelities (``level``: a kernel over ``(s, t)`` only), a mixture effect shared by every fidelity
+    (``invariant``: a kernel over ``w`` only, what transfers from the proxies to the target in full), the
+    fidelity-specific rest (a Matern product kernel over all columns), and the mixing-law basis
+    (``bomix.surrogate.law``) whose scale/step shifts start small (``law_shift_init``: they stay at their start
+    until runs at several fidelities identify them); optionally an independent level per fidelity
+    (``offset``, ``bomix.surrogate.offset``). Measured (``benchmarks/mfms_speedup.py`` and
+    ``benchmarks/policy_comparison.py``; variant ``mfbo_plain`` is the model without the first two parts
+    and with the shifts started at the middle of their bounds): see benchmarks/README.md.
 
     Contrasts (``contrasts=True``, off by default): every decision is about the target value *relative to the
     incumbent* (the observed mixture with the best target posterior mean), ``D(w) = f_T(w) - f_T(inc)``.
@@ -73,6 +83,7 @@ class MFBOPolicy(GPPolicy):
         continuation: also consider continuing earlier runs (only the extra steps cost).
         min_distance: a fidelity counts as measured at ``w`` when a run within this L1 distance of ``w``
             reached it: near-identical mixtures are not re-run at the same fidelity.
+        level / invariant / law_shift_init: the model's parts (see "Model" above).
         offset: the per-fidelity level offset in the GP.
         contrasts: decide and recommend on contrasts with the incumbent (else on plain target values).
         compare_alternative: when nothing cheaper than the chosen fidelity is left to run at ``w*``, also score
@@ -85,9 +96,11 @@ class MFBOPolicy(GPPolicy):
     space_filling_init = True
 
     def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
+                 level: bool = True, invariant: bool = True, law_shift_init: float | None = LAW_SHIFT_INIT,
                  offset: bool = False, contrasts: bool = False, compare_alternative: bool = True,
                  n_init: int | None = None, **kw):
-        super().__init__(law=law, offset=offset, n_init=n_init, **kw)
+        super().__init__(law=law, level=level, invariant=invariant, law_shift_init=law_shift_init, offset=offset,
+                         n_init=n_init, **kw)
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
         self.compare_alternative = bool(compare_alternative)
