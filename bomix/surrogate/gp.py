@@ -71,6 +71,9 @@ class GPConfig:
         law_log: add the law basis' ``log(w_i + eps)`` group (``bomix.surrogate.law``).
         law_shift_init: starting variance of the law basis' shift groups (None: the middle of the bounds).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``).
+        cold_start: with a warm start, also fit from the defaults and keep the fit with the higher marginal
+            likelihood (a model of several additive parts can drift, warm start after warm start, into a
+            poor basin that explains the data by the wrong part).
         matern_nu: smoothness of Matern kernels (``product`` uses RBF when None).
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred
             noise; disables standardisation (as in the paper).
@@ -88,6 +91,7 @@ class GPConfig:
     law_log: bool = False
     law_shift_init: float | None = None
     offset: bool = False
+    cold_start: bool = False
     matern_nu: float | None = 2.5
     fixed_noise: float | None = None
     linear_mean: bool = False
@@ -215,16 +219,16 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
     idx = fit_subset(X, Y, cfg.fit_max_obs, seed)
     Xs, Ys = X[idx], Y[idx]
     for label, jitter, from_warm in ATTEMPTS:
-        m = build_gp(Xs, Ys, cfg)
-        if from_warm and warm:
-            load_hypers(m, warm)
         try:
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizationWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                mll = ExactMarginalLogLikelihood(m.likelihood, m)
-                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}},
-                                 max_attempts=2, warning_handler=_accept)
+                m, value = _fit_from(Xs, Ys, cfg, warm if from_warm else None)
+                if from_warm and warm and cfg.cold_start:  # the warm start's basin may be a poor one
+                    cold, cold_value = _fit_from(Xs, Ys, cfg, None)
+                    if cold_value > value:
+                        log.debug("GP: the fit from defaults beat the warm start (%.4g > %.4g)", cold_value, value)
+                        m = cold
             full = m if len(idx) == X.shape[0] else _condition_all(m, X, Y, cfg)
             _check_usable(full, X)
             if label != "first":
@@ -237,6 +241,22 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
     if cfg.fixed_noise is None:
         m.likelihood.noise = 1e-2
     return m.eval()
+
+
+def _fit_from(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None):
+    """``(model, mll)``: a GP fitted on ``(X, Y)`` from ``warm`` hyperparameters (defaults when None or when
+    they do not fit the model) and its exact marginal log likelihood per observation at the optimum."""
+    m = build_gp(X, Y, cfg)
+    if warm:
+        load_hypers(m, warm)
+    mll = ExactMarginalLogLikelihood(m.likelihood, m)
+    fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}}, max_attempts=2,
+                     warning_handler=_accept)
+    m.train()
+    with torch.no_grad():
+        value = float(mll(m(*m.train_inputs), m.train_targets))
+    m.eval()
+    return m, value
 
 
 def _condition_all(fitted, X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig):

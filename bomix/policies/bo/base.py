@@ -90,6 +90,7 @@ class GPPolicy(Policy):
         law_log / law_shift_init: the law basis' log-share terms and the shift groups' starting variance
             (``bomix.surrogate.gp.GPConfig``).
         offset: add an independent level offset per fidelity (``bomix.surrogate.offset``) to the GP.
+        cold_start: each refit also starts from the defaults; the higher marginal likelihood wins.
         n_init: initial runs before the model decides; None sizes them by the budget
             (``INIT_BUDGET_FRACTION`` of it at the cheapest allowed fidelity).
         max_per_run: checkpoints kept per run (log-spaced, last always kept).
@@ -111,7 +112,8 @@ class GPPolicy(Policy):
     space_filling_init = False
 
     def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False, law_log: bool = False,
-                 law_shift_init: float | None = None, offset: bool = False, n_init: int | None = 6,
+                 law_shift_init: float | None = None, offset: bool = False, cold_start: bool = False,
+                 n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
                  maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
                  fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):
@@ -121,7 +123,7 @@ class GPPolicy(Policy):
             self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), level=bool(level), invariant=bool(invariant),
                                    law_log=bool(law_log),
                                    law_shift_init=None if law_shift_init is None else float(law_shift_init),
-                                   offset=bool(offset), maxiter=int(maxiter),
+                                   offset=bool(offset), cold_start=bool(cold_start), maxiter=int(maxiter),
                                    linear_mean=bool(linear_mean), fit_max_obs=int(fit_max_obs))
         except ValueError as exc:
             raise BomixError(f"{self.name}: {exc}") from None

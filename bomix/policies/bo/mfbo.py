@@ -42,9 +42,11 @@ class MFBOPolicy(GPPolicy):
     fidelity-specific rest (a Matern product kernel over all columns), and the mixing-law basis
     (``bomix.surrogate.law``) whose scale/step shifts start small (``law_shift_init``: they stay at their start
     until runs at several fidelities identify them); optionally an independent level per fidelity
-    (``offset``, ``bomix.surrogate.offset``). Measured (``benchmarks/mfms_speedup.py`` and
+    (``offset``, ``bomix.surrogate.offset``). Each refit starts both from the previous decision's fit and
+    from the defaults and keeps the higher marginal likelihood (``cold_start``): warm start after warm start,
+    a sum of parts can drift into explaining the data by the wrong part. Measured (``benchmarks/mfms_speedup.py`` and
     ``benchmarks/policy_comparison.py``; variant ``mfbo_plain`` is the model without the first two parts
-    and with the shifts started at the middle of their bounds): see benchmarks/README.md.
+    and with the shifts started at the middle of their bounds, without cold starts): see benchmarks/README.md.
 
     Contrasts (``contrasts=True``, off by default): every decision is about the target value *relative to the
     incumbent* (the observed mixture with the best target posterior mean), ``D(w) = f_T(w) - f_T(inc)``.
@@ -97,10 +99,10 @@ class MFBOPolicy(GPPolicy):
 
     def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
                  level: bool = True, invariant: bool = True, law_shift_init: float | None = LAW_SHIFT_INIT,
-                 offset: bool = False, contrasts: bool = False, compare_alternative: bool = True,
-                 n_init: int | None = None, **kw):
+                 offset: bool = False, cold_start: bool = True, contrasts: bool = False,
+                 compare_alternative: bool = True, n_init: int | None = None, **kw):
         super().__init__(law=law, level=level, invariant=invariant, law_shift_init=law_shift_init, offset=offset,
-                         n_init=n_init, **kw)
+                         cold_start=cold_start, n_init=n_init, **kw)
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
         self.compare_alternative = bool(compare_alternative)
