@@ -37,11 +37,13 @@ POLICIES = ["uniform", "proportional", "random", "dml", "bimix", "autoscale", "d
             "shukor", "hyperband", "sfbo", "mfms_ei", "mfkg", "mfmes", "mfbo"]
 # Variants run next to the plain configs: label -> overrides (RegMix's own recipe: 512 runs at its smallest proxy;
 # mfbo_plain: mfbo's model without the level and invariant kernels, law shifts started mid-bounds, i.e. mfbo
-# before 2026-12-01 session 3; mfbo_no_level: without the level kernel). A variant gets the size overrides of
-# the policy it names.
+# before 2026-12-01 session 3, no cold starts; mfbo_warm_only: no cold starts; mfbo_no_level: no cold starts, no
+# level kernel). A variant gets the size overrides of the policy it names.
 VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"],
-            "mfbo_plain": ["policy=mfbo", "policy.level=false", "policy.invariant=false", "policy.law_shift_init=null"],
-            "mfbo_no_level": ["policy=mfbo", "policy.level=false"]}
+            "mfbo_plain": ["policy=mfbo", "policy.level=false", "policy.invariant=false", "policy.law_shift_init=null",
+                           "policy.cold_start=false"],
+            "mfbo_warm_only": ["policy=mfbo", "policy.cold_start=false"],
+            "mfbo_no_level": ["policy=mfbo", "policy.level=false", "policy.cold_start=false"]}
 # max_runs caps the model-based policies' decisions (1-4 s each on 2 busy cores): on RegMix the 1M proxy costs
 # 4e-5 of a target run, so without a cap they would make hundreds of decisions within the budget.
 SIZES = {
