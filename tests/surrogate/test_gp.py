@@ -180,3 +180,23 @@ def test_level_and_invariant_kernels_read_only_their_columns():
         c = a.clone()
         c[0, 4:] = torch.tensor([0.9, 0.1], dtype=torch.double)  # same mixture, another fidelity
         assert torch.allclose(inv(a, c).to_dense(), inv(a, a).to_dense())
+
+
+def test_cold_start_escapes_a_warm_start_stuck_in_the_all_noise_basin():
+    """A warm start with huge noise and very long lengthscales stays there; ``cold_start`` also fits from the
+    defaults and keeps that fit, whose marginal likelihood is higher."""
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.random((80, 5)))
+    Y = torch.sin(6 * X[:, :1]) + 0.5 * X[:, 1:2] + 0.01 * torch.tensor(rng.standard_normal((80, 1)))
+    bad = hypers_of(fit_gp(X, Y, GPConfig(maxiter=60)))
+    bad["likelihood.noise_covar.raw_noise"] = [5.0]
+    bad["covar_module.base_kernel.raw_lengthscale"] = [30.0] * 5
+    stuck = fit_gp(X, Y, GPConfig(maxiter=60), warm=bad)
+    freed = fit_gp(X, Y, GPConfig(maxiter=60, cold_start=True), warm=bad)
+    assert float(stuck.likelihood.noise.detach()) > 0.5  # the warm start alone does not leave the basin
+    assert float(freed.likelihood.noise.detach()) < 1e-2
+    Xt = torch.tensor(rng.random((40, 5)))
+    Yt = torch.sin(6 * Xt[:, :1]) + 0.5 * Xt[:, 1:2]
+    with torch.no_grad():
+        err = [float(((g.posterior(Xt).mean - Yt) ** 2).mean().sqrt()) for g in (stuck, freed)]
+    assert err[1] < 0.5 * err[0], err
