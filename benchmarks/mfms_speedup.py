@@ -34,7 +34,7 @@ OBJECTIVES = {
 }
 # Benchmark sizes (smaller optimiser budgets than the conf defaults: ~1 s decisions on 2 busy cores).
 SIZES = {
-    "mfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
+    "mfbo": {},  # its defaults are these sizes
     "mfkg": dict(raw_samples=24, num_fantasies=4, target_set=32, maxiter=40, max_obs=120, max_per_run=3),
     "mfmes": dict(raw_samples=32, iters=5, candidate_set=128, maxiter=40, max_obs=120, max_per_run=3),
     "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),

@@ -47,7 +47,7 @@ VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"],
 # max_runs caps the model-based policies' decisions (1-4 s each on 2 busy cores): on RegMix the 1M proxy costs
 # 4e-5 of a target run, so without a cap they would make hundreds of decisions within the budget.
 SIZES = {
-    "mfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40", "max_runs=250"],
+    "mfbo": ["max_runs=250"],  # its optimiser sizes are the defaults
     "mfkg": ["policy.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32", "policy.maxiter=40",
              "policy.max_obs=120", "policy.max_per_run=3", "max_runs=40"],
     "mfmes": ["policy.raw_samples=32", "policy.iters=5", "policy.candidate_set=128", "policy.maxiter=40",
