@@ -133,7 +133,8 @@ def main() -> None:
                   f"top-{args.topk} mean regret {f['topk']:.5f}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"samples": args.samples, "topk": args.topk, "alpha": args.alpha, "problems": {n: PROBLEMS[n] for n in names}}
+    settings = {"samples": args.samples, "topk": args.topk, "alpha": args.alpha,
+                "problems": {n: PROBLEMS[n] for n in names}}
     (out / "proxy_oracle.json").write_text(json.dumps({"settings": settings, "results": results}, indent=1))
     plot(results, out / "proxy_oracle.png")
     print(f"wrote {out / 'proxy_oracle.json'} and proxy_oracle.png")

@@ -11,12 +11,13 @@ Kernels (``GPConfig.kernel``):
 
 ``GPConfig.level`` adds a kernel over the two fidelity columns only (the loss level's smooth change across
 scale and steps, with its own amplitude, so the kernel over all columns models the mixture effects at
-their own, much smaller, amplitude). ``GPConfig.invariant`` adds a Matern kernel over the mixture columns only: a mixture effect shared by every
-fidelity (rank invariance across scale, as a prior the data can overrule), which transfers to the target in
-full, while the kernel over all columns keeps the fidelity-specific part (damped by its fidelity
-lengthscales). Without it, everything the GP learns about mixtures at the proxies reaches the target only
-through the fidelity correlation, which is unidentified while one fidelity has been run, and the law
-basis' fidelity-free terms dominate the target's posterior mean. ``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them, and
+their own, much smaller, amplitude). ``GPConfig.invariant`` adds a Matern kernel over the mixture columns
+only: a mixture effect shared by every fidelity (rank invariance across scale, as a prior the data can
+overrule), which transfers to the target in full, while the kernel over all columns keeps the
+fidelity-specific part (damped by its fidelity lengthscales). Without it, everything the GP learns about
+mixtures at the proxies reaches the target only through the fidelity correlation, which is unidentified
+while one fidelity has been run, and the law basis' fidelity-free terms dominate the target's posterior
+mean. ``GPConfig.law`` adds the mixing-law basis kernel (:mod:`bomix.surrogate.law`) to any of them, and
 ``GPConfig.offset`` an independent level per fidelity (:mod:`bomix.surrogate.offset`).
 
 Many observations: hyperparameters are fitted on at most ``fit_max_obs`` of them (every target-fidelity
@@ -139,7 +140,8 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
         model.covar_module = model.covar_module + ScaleKernel(
             MaternKernel(nu=cfg.matern_nu or 2.5, ard_num_dims=d - 2, active_dims=list(range(d - 2))))
     if cfg.law:
-        model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log, shift_init=cfg.law_shift_init)
+        model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log,
+                                                            shift_init=cfg.law_shift_init)
     if cfg.offset:
         model.covar_module = model.covar_module + FidelityOffsetKernel()
     if cfg.linear_mean:

@@ -64,7 +64,8 @@ class LawKernel(BoundedVarianceKernel):
     Args:
         k: number of domains (inputs have ``k + 2`` columns).
         log_terms: add the ``log(w_i + LOG_EPS)`` group.
-        shift_init: starting variance of the shift groups (None: the middle of ``VARIANCE_BOUNDS``, like the others).
+        shift_init: starting variance of the shift groups (None: the middle of ``VARIANCE_BOUNDS``, like the
+            others).
     """
 
     def __init__(self, k: int, log_terms: bool = False, shift_init: float | None = None, **kwargs):

@@ -111,9 +111,9 @@ class GPPolicy(Policy):
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False
 
-    def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False, law_log: bool = False,
-                 law_shift_init: float | None = None, offset: bool = False, cold_start: bool = False,
-                 n_init: int | None = 6,
+    def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False,
+                 law_log: bool = False, law_shift_init: float | None = None, offset: bool = False,
+                 cold_start: bool = False, n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
                  maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
                  fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):

@@ -44,9 +44,10 @@ class MFBOPolicy(GPPolicy):
     until runs at several fidelities identify them); optionally an independent level per fidelity
     (``offset``, ``bomix.surrogate.offset``). Each refit starts both from the previous decision's fit and
     from the defaults and keeps the higher marginal likelihood (``cold_start``): warm start after warm start,
-    a sum of parts can drift into explaining the data by the wrong part. Measured (``benchmarks/mfms_speedup.py`` and
-    ``benchmarks/policy_comparison.py``; variant ``mfbo_plain`` is the model without the first two parts
-    and with the shifts started at the middle of their bounds, without cold starts): see benchmarks/README.md.
+    a sum of parts can drift into explaining the data by the wrong part. Measured
+    (``benchmarks/mfms_speedup.py`` and ``benchmarks/policy_comparison.py``; variant ``mfbo_plain`` is the
+    model without the first two parts, the shifts started mid-bounds and no cold starts): see
+    benchmarks/README.md.
 
     Contrasts (``contrasts=True``, off by default): every decision is about the target value *relative to the
     incumbent* (the observed mixture with the best target posterior mean), ``D(w) = f_T(w) - f_T(inc)``.
