@@ -47,7 +47,7 @@ from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator import settings as lo_settings
 
-from bomix.surrogate.law import VARIANCE_BOUNDS, LawKernel
+from bomix.surrogate.law import LawKernel, check_shift_init
 from bomix.surrogate.numerics import NUMERICAL_ERRORS
 from bomix.surrogate.offset import FidelityOffsetKernel
 
@@ -103,9 +103,8 @@ class GPConfig:
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"unknown kernel {self.kernel!r}: use one of {', '.join(KERNELS)}")
-        if self.law_shift_init is not None and not VARIANCE_BOUNDS[0] < self.law_shift_init < VARIANCE_BOUNDS[1]:
-            raise ValueError(f"law_shift_init must lie inside {VARIANCE_BOUNDS} (standardised outcome units), "
-                             f"got {self.law_shift_init}")
+        if self.law_shift_init is not None:
+            check_shift_init(self.law_shift_init)
         if self.fit_max_obs < 2:
             raise ValueError(f"fit_max_obs must be >= 2, got {self.fit_max_obs}")
 
@@ -225,9 +224,10 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizationWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                m, value = _fit_from(Xs, Ys, cfg, warm if from_warm else None)
-                if from_warm and warm and cfg.cold_start:  # the warm start's basin may be a poor one
-                    cold, cold_value = _fit_from(Xs, Ys, cfg, None)
+                m, warmed = _fit_from(Xs, Ys, cfg, warm if from_warm else None)
+                if warmed and cfg.cold_start:  # the warm start's basin may be a poor one
+                    cold, _ = _fit_from(Xs, Ys, cfg, None)
+                    value, cold_value = _mll_per_point(m), _mll_per_point(cold)
                     if cold_value > value:
                         log.debug("GP: the fit from defaults beat the warm start (%.4g > %.4g)", cold_value, value)
                         m = cold
@@ -246,19 +246,24 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
 
 
 def _fit_from(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None):
-    """``(model, mll)``: a GP fitted on ``(X, Y)`` from ``warm`` hyperparameters (defaults when None or when
-    they do not fit the model) and its exact marginal log likelihood per observation at the optimum."""
+    """``(model, warmed)``: a GP fitted on ``(X, Y)`` from ``warm`` hyperparameters, or from the defaults when
+    ``warm`` is None or does not fit the model (``warmed`` says which)."""
     m = build_gp(X, Y, cfg)
-    if warm:
-        load_hypers(m, warm)
+    warmed = bool(warm) and load_hypers(m, warm)
     mll = ExactMarginalLogLikelihood(m.likelihood, m)
     fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}}, max_attempts=2,
                      warning_handler=_accept)
-    m.train()
+    return m, warmed
+
+
+def _mll_per_point(model) -> float:
+    """The exact marginal log likelihood per training point of a fitted model (left in eval mode)."""
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
     with torch.no_grad():
-        value = float(mll(m(*m.train_inputs), m.train_targets))
-    m.eval()
-    return m, value
+        value = float(mll(model(*model.train_inputs), model.train_targets))
+    model.eval()
+    return value
 
 
 def _condition_all(fitted, X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig):

@@ -47,6 +47,15 @@ SHIFT_GROUPS: tuple[str, ...] = ("scale_shift", "step_shift")
 LOG_EPS = 1e-2
 
 
+def check_shift_init(value: float) -> float:
+    """``value`` as a float if it lies strictly inside ``VARIANCE_BOUNDS``, else a one-line ValueError."""
+    v = float(value)
+    if not VARIANCE_BOUNDS[0] < v < VARIANCE_BOUNDS[1]:
+        raise ValueError(f"law_shift_init must lie inside {VARIANCE_BOUNDS} (standardised outcome units; the law "
+                         f"kernel's shift_init), got {v}")
+    return v
+
+
 def law_features(X: torch.Tensor, k: int, log_terms: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(phi, group)``: ``... x n x p`` basis values of ``... x n x (k + 2)`` inputs and ``(p,)`` indices
     into ``GROUPS`` (the ``log`` group only with ``log_terms``)."""
@@ -74,11 +83,7 @@ class LawKernel(BoundedVarianceKernel):
         self.k = int(k)
         self.log_terms = bool(log_terms)
         if shift_init is not None:
-            init = float(shift_init)
-            lo, hi = VARIANCE_BOUNDS
-            if not lo < init < hi:
-                raise ValueError(f"shift_init must lie inside the variance bounds {VARIANCE_BOUNDS}, got {init}")
-            raw = self.raw_variance_constraint.inverse_transform(torch.tensor(init))
+            raw = self.raw_variance_constraint.inverse_transform(torch.tensor(check_shift_init(shift_init)))
             with torch.no_grad():
                 for g in SHIFT_GROUPS:
                     self.raw_variance[GROUPS.index(g)] = raw

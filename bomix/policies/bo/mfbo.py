@@ -27,8 +27,9 @@ MAX_CONTINUE = 4
 #: Starting variance of the law basis' scale/step shifts (standardised outcome units; bounds (1e-6, 4)):
 #: mixture effects are assumed to transfer across scale until data say otherwise.
 LAW_SHIFT_INIT = 0.01
-#: Initial runs go to allowed fidelities costing at most this multiple of the cheapest one.
-INIT_COST_RATIO = 1.0 + 1e-9
+#: A fidelity costing at most this multiple of the cheapest one counts as cheapest (initial runs go there; a
+#: dearer choice at w* triggers compare_alternative).
+CHEAPEST_RATIO = 1.0 + 1e-9
 
 
 class MFBOPolicy(GPPolicy):
@@ -115,10 +116,13 @@ class MFBOPolicy(GPPolicy):
             raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
         self.min_distance = float(min_distance)
 
+    def _cheapest_cost(self) -> float:
+        """Cost of the cheapest fidelity this policy may run."""
+        return min(self.problem.cost.of(f) for f in self.grid())
+
     def init_fidelities(self) -> list[Fidelity]:
-        grid = self.grid()
-        cheapest = min(self.problem.cost.of(f) for f in grid)
-        return [f for f in grid if self.problem.cost.of(f) <= INIT_COST_RATIO * cheapest]
+        cheapest = self._cheapest_cost()
+        return [f for f in self.grid() if self.problem.cost.of(f) <= CHEAPEST_RATIO * cheapest]
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         t = self.space.target
@@ -161,7 +165,7 @@ class MFBOPolicy(GPPolicy):
             w = spec.mixture.weights
         score = ei_at(w) + gain
         if self.compare_alternative and not spec.resume_from and self.problem.cost(spec.scale, spec.steps) > \
-                min(self.problem.cost.of(f) for f in self.grid()) * (1 + 1e-9):
+                CHEAPEST_RATIO * self._cheapest_cost():
             # nothing cheap is left to run at w*: the next-best EI mixture may still teach more per unit cost
             pen = partial(_penalised, acq, torch.tensor(np.array([*blocked, w]), dtype=DT), BLOCK_RADIUS)
             w2, _, _ = maximize(pen, self.space, [t], rng, self.opt_cfg, extra=extra)
