@@ -41,11 +41,11 @@ PROBLEMS = {
 
 def oracle(overrides: list[str], samples: int, topk: int, alpha: float, seed: int = 0) -> dict:
     """Target regret of each proxy fidelity's exact optimum and of its top-k mean; see the module docstring."""
-    from bomix.app import build
+    from bomix.app import build, compose
     from bomix.campaign import build_problem
     from bomix.space import Mixture
 
-    backend, _, _, pcfg, _ = build(_compose(overrides))
+    backend, _, _, pcfg, _ = build(compose(overrides))
     problem = build_problem(backend, pcfg)
     space, obj, t = problem.space, problem.objective, problem.space.target
     w_opt, v_opt = backend.optimum(obj)
@@ -80,12 +80,6 @@ def _values(backend, obj, W: np.ndarray, fid) -> np.ndarray:
     if hasattr(backend, "predict"):  # replay (model mode)
         return obj.values(backend.predict(W, fid.scale, fid.steps, obj.metrics))
     return np.array([backend.true_value(Mixture(w, backend.space.domains), fid, obj) for w in W])
-
-
-def _compose(overrides: list[str]):
-    from bomix.bench.sweep import compose
-
-    return compose(overrides)
 
 
 def plot(results: dict, path: Path) -> None:

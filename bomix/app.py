@@ -105,14 +105,25 @@ def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
     """Arguments the campaign directory decides: a backend with a ``checkpoint_dir`` key left null keeps
     its run checkpoints in ``<directory>/checkpoints`` (:class:`bomix.layout.CampaignLayout`), with or
     without a Hydra run around the config (``bomix run``, ``bomix.bench.sweep``)."""
-    node = cfg.get("backend")
-    if directory is None or node is None or "checkpoint_dir" not in node:
-        return {}
-    if node.get("checkpoint_dir") is not None:
+    return _placed(cfg.get("backend"), directory, {"checkpoint_dir": lambda lay: lay.checkpoints})
+
+
+def logger_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
+    """The same for a logger: a null ``log_dir`` (TensorBoard) becomes ``<directory>/tensorboard``, a null
+    ``dir`` (W&B) the campaign directory itself."""
+    return _placed(cfg.get("logger"), directory, {"log_dir": lambda lay: lay.tensorboard,
+                                                  "dir": lambda lay: lay.directory})
+
+
+def _placed(node, directory: str | Path | None, where: dict) -> dict:
+    """``{key: str(path)}`` for each key of ``where`` that ``node`` has and leaves null (``where[key]`` maps the
+    campaign's :class:`bomix.layout.CampaignLayout` to the path); nothing without a campaign directory."""
+    if directory is None or node is None:
         return {}
     from bomix.layout import CampaignLayout
 
-    return {"checkpoint_dir": str(CampaignLayout(directory).checkpoints)}
+    lay = CampaignLayout(directory)
+    return {k: str(path(lay)) for k, path in where.items() if k in node and node.get(k) is None}
 
 
 def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, Any, Any, Any, RunSettings]:
@@ -165,7 +176,7 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         if cfg.get("logger"):  # made once the directory is known to be this campaign's
             from bomix.config import instantiate
 
-            camp.logger = instantiate(cfg.logger, "logger")
+            camp.logger = instantiate(cfg.logger, "logger", **logger_kwargs(cfg, directory))
             camp.logger.config(full)
         return camp.run()
     finally:

@@ -6,6 +6,8 @@ A campaign directory holds::
     summary.json    written (atomically) when the campaign stops
     lock            held (flock) by the one process running the campaign (bomix.lock)
     checkpoints/    trainer checkpoints, one file per validated run id
+    tensorboard/    TensorBoard event files (logger=tensorboard)
+    wandb/          an offline W&B run (logger=wandb; W&B names the folder itself)
 
 Everything else that needs one of these paths asks :class:`CampaignLayout`.
 """
@@ -23,6 +25,7 @@ STORE_FILE = "store.sqlite"
 SUMMARY_FILE = "summary.json"
 LOCK_FILE = "lock"
 CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class CampaignLayout:
     @property
     def checkpoints(self) -> Path:
         return self.directory / CHECKPOINT_DIR
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.directory / TENSORBOARD_DIR
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete temporaries a killed :func:`write_text_atomic` left (call only while holding the lock)."""

@@ -74,17 +74,6 @@ def policy_names() -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / "policy").glob("*.yaml"))
 
 
-def compose(overrides: Sequence[str]):
-    """The ``bomix run`` config for ``overrides`` (Hydra compose over the repository's ``conf/``)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from bomix.app import CONF_DIR
-
-    with initialize_config_dir(CONF_DIR, version_base="1.3"):
-        return hydra_compose("config", list(overrides))
-
-
 def run_job(job: Job) -> dict:
     """Run (or resume) one campaign; returns its labels, summary fields and wall time, or ``error`` (bad
     input: the policy does not apply to the problem) or ``crash`` (any other exception, with its type)."""
@@ -92,7 +81,7 @@ def run_job(job: Job) -> dict:
 
     import torch
 
-    from bomix.app import run_from_config
+    from bomix.app import compose, run_from_config
     from bomix.errors import BomixError
 
     torch.set_num_threads(1)

@@ -10,8 +10,7 @@ from proxy_oracle import PROBLEMS, main, oracle  # noqa: E402
 
 def test_oracle_scores_every_proxy_fidelity_on_the_target():
     r = oracle(PROBLEMS["synthetic"], samples=300, topk=10, alpha=1.0)
-    from bomix.app import build
-    from bomix.bench.sweep import compose
+    from bomix.app import build, compose
     from bomix.campaign import build_problem
 
     backend, _, _, pcfg, _ = build(compose(PROBLEMS["synthetic"]))

@@ -99,3 +99,22 @@ def test_bad_logger_settings_fail_in_one_line(tmp_path):
 
     with pytest.raises(BomixError, match="logger.mode must be one of"):
         WandbLogger(mode="sometimes", dir=tmp_path)
+
+
+def test_logger_folders_follow_the_campaign_without_hydra(tmp_path):
+    """Composed without a Hydra run (notebooks, benchmark sweeps): a null log_dir becomes
+    <campaign>/tensorboard, an explicit one is kept; the full config still resolves into the store."""
+    pytest.importorskip("tensorboard")
+    from bomix.app import compose, logger_kwargs, run_from_config
+
+    over = ["backend=synthetic", "policy=random", "budget=2", "progress=false", "logger=tensorboard"]
+    cfg = compose(over)
+    assert logger_kwargs(cfg, tmp_path / "c") == {"log_dir": str(tmp_path / "c" / "tensorboard")}
+    assert logger_kwargs(cfg, None) == {}
+    run_from_config(cfg, tmp_path / "c")
+    assert list((tmp_path / "c" / "tensorboard").glob("events.out.tfevents.*"))
+    with Store(tmp_path / "c") as store:
+        assert store.get_meta("full_config")["logger"]["log_dir"] is None
+    mine = tmp_path / "mine"
+    assert logger_kwargs(compose([*over, f"logger.log_dir={mine}"]), tmp_path / "c") == {}
+    assert logger_kwargs(compose(["logger=wandb"]), tmp_path / "c") == {"dir": str(tmp_path / "c")}

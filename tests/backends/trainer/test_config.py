@@ -45,24 +45,23 @@ def test_executor_configs_build(name):
 
 
 def test_checkpoints_follow_the_campaign_directory_with_or_without_hydra(tiny_data, tmp_path):
-    """backend=trainer composes without a HydraConfig (bomix.bench.sweep.compose, used by benchmarks); a
+    """backend=trainer composes without a HydraConfig (bomix.app.compose, used by benchmarks); a
     null checkpoint_dir becomes <campaign>/checkpoints, an explicit one is kept. (Under `bomix run`, i.e.
     with a HydraConfig, test_cli_online checks <hydra.run.dir>/checkpoints/<run_id>.)"""
     from bomix.app import build
-    from bomix.bench.sweep import compose as sweep_compose
+    from bomix.app import compose as app_compose
 
     over = ["backend=trainer", "problem=demo_cpu", f"backend.data_dir={tiny_data}", "policy=uniform"]
-    for compose_fn in (sweep_compose,):
-        cfg = compose_fn(over)
-        assert OmegaConf.to_container(cfg.backend, resolve=True)["checkpoint_dir"] is None
-        backend = build(cfg, tmp_path / "camp")[0]
-        assert backend.checkpoint_dir == str((tmp_path / "camp" / "checkpoints").resolve())
-        backend.close()
-        backend = build(compose_fn([*over, f"backend.checkpoint_dir={tmp_path / 'mine'}"]), tmp_path / "camp")[0]
-        assert backend.checkpoint_dir == str((tmp_path / "mine").resolve())
-        backend.close()
-        backend = build(cfg)[0]  # no campaign: the backend's own temporary folder, removed on close
-        tmp = Path(backend.checkpoint_dir)
-        assert tmp.is_dir() and "camp" not in tmp.parts
-        backend.close()
-        assert not tmp.exists()
+    cfg = app_compose(over)
+    assert OmegaConf.to_container(cfg.backend, resolve=True)["checkpoint_dir"] is None
+    backend = build(cfg, tmp_path / "camp")[0]
+    assert backend.checkpoint_dir == str((tmp_path / "camp" / "checkpoints").resolve())
+    backend.close()
+    backend = build(app_compose([*over, f"backend.checkpoint_dir={tmp_path / 'mine'}"]), tmp_path / "camp")[0]
+    assert backend.checkpoint_dir == str((tmp_path / "mine").resolve())
+    backend.close()
+    backend = build(cfg)[0]  # no campaign: the backend's own temporary folder, removed on close
+    tmp = Path(backend.checkpoint_dir)
+    assert tmp.is_dir() and "camp" not in tmp.parts
+    backend.close()
+    assert not tmp.exists()
