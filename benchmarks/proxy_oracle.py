@@ -60,7 +60,7 @@ def oracle(overrides: list[str], samples: int, topk: int, alpha: float, seed: in
             continue
         t0 = time.perf_counter()
         w_f, _ = backend.optimum(obj, fid)
-        vals = _values(backend, obj, W, fid)
+        vals = backend.true_values(W, fid, obj)
         top = W[np.argsort(vals)[:topk]].mean(0)
         rows.append({"fidelity": f"{fid.scale}@{fid.steps}", "cost": float(problem.cost.of(fid)),
                      "exact": regret(w_f.weights), "topk": regret(top),
@@ -69,17 +69,6 @@ def oracle(overrides: list[str], samples: int, topk: int, alpha: float, seed: in
     return {"objective": obj.name, "target": f"{t.scale}@{t.steps}", "optimum": v_opt,
             "optimum_mixture": dict(zip(space.domains, np.round(w_opt.weights, 4).tolist())),
             "uniform": regret(space.center(t).weights), "fidelities": rows}
-
-
-def _values(backend, obj, W: np.ndarray, fid) -> np.ndarray:
-    """``(n,)`` exact objective values of ``(n, K)`` mixtures at ``fid`` (the backends' batch truth APIs differ)."""
-    from bomix.space import Mixture
-
-    if hasattr(backend, "metrics_at"):  # MFMS, synthetic
-        return obj.values(backend.metrics_at(W, fid.scale, fid.steps))
-    if hasattr(backend, "predict"):  # replay (model mode)
-        return obj.values(backend.predict(W, fid.scale, fid.steps, obj.metrics))
-    return np.array([backend.true_value(Mixture(w, backend.space.domains), fid, obj) for w in W])
 
 
 def plot(results: dict, path: Path) -> None:

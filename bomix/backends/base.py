@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 from bomix.cost import CostModel
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -81,6 +83,14 @@ class Backend(ABC):
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float | None:
         """Noiseless objective of ``mixture`` at ``fidelity`` (simulators only)."""
         return None
+
+    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray | None:
+        """Noiseless objective of mixtures ``w (n, K)`` at ``fidelity``: ``(n,)`` (simulators only; the
+        vectorised simulators answer in one call, others one :meth:`true_value` per row)."""
+        if not self.has_truth:
+            return None
+        return np.array([self.true_value(Mixture(row, self.space.domains), fidelity, objective)
+                         for row in np.atleast_2d(w)], dtype=float)
 
     def optimum(self, objective: Objective) -> tuple[Mixture, float] | None:
         """Best achievable mixture and value at the target fidelity (simulators only)."""

@@ -146,7 +146,10 @@ class MFMSBackend(Backend):
         return True
 
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        return float(objective.values(self.metrics_at(mixture.weights, fidelity.scale, fidelity.steps))[0])
+        return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
+
+    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
+        return objective.values(self.metrics_at(np.atleast_2d(w), fidelity.scale, fidelity.steps))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
         """Best mixture at ``fidelity`` (default the target): dense search, then local refinement.
@@ -157,7 +160,7 @@ class MFMSBackend(Backend):
         key = f"{objective.name}|{objective.weights}|{fid}"
         if key in self._optima:
             return self._optima[key]
-        w, v = dense_optimum(lambda W: objective.values(self.metrics_at(W, fid.scale, fid.steps)), 5)
+        w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), 5)
         out = (Mixture(w, DOMAINS), v)
         self._optima[key] = out
         return out

@@ -274,8 +274,10 @@ class SyntheticBackend(Backend):
         return True
 
     def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        vals = self.metrics_at(mixture.weights, fidelity.scale, fidelity.steps)
-        return float(objective.values(vals)[0])
+        return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
+
+    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
+        return objective.values(self.metrics_at(np.atleast_2d(w), fidelity.scale, fidelity.steps))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
         """Best mixture at ``fidelity`` (default the target), by :func:`bomix.backends.truth.dense_optimum`."""
@@ -283,7 +285,7 @@ class SyntheticBackend(Backend):
         key = f"{objective.name}|{fid.scale}|{fid.steps}"
         if key in self._optima:
             return self._optima[key]
-        w, v = dense_optimum(lambda W: objective.values(self.metrics_at(W, fid.scale, fid.steps)), self.space.k)
+        w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), self.space.k)
         out = (Mixture(w, self.space.domains), v)
         self._optima[key] = out
         return out

@@ -74,3 +74,11 @@ def test_noise_is_seeded():
 def test_missing_path_is_one_line_error(tmp_path):
     with pytest.raises(BomixError, match="backend.path"):
         mfms.MFMSBackend(path=str(tmp_path))
+
+
+@needs_data
+def test_true_values_is_true_value_per_row():
+    sp, obj, fid = BACKEND.space, BACKEND.default_objective, Fidelity("60M", 6000)
+    W = np.random.default_rng(1).dirichlet(np.ones(5), 7)
+    np.testing.assert_allclose(BACKEND.true_values(W, fid, obj),
+                               [BACKEND.true_value(sp.mixture(w), fid, obj) for w in W], rtol=1e-12)

@@ -75,3 +75,10 @@ def test_fail_prob_gives_failed_results():
     b = SyntheticBackend(k=3, fail_prob=0.5, seed=0)
     statuses = {b.run(RunSpec(b.space.center(), "20M", 500, seed=s)).status for s in range(20)}
     assert statuses == {"ok", "failed"}
+
+
+def test_true_values_is_true_value_per_row(synthetic):
+    obj, fid = synthetic.default_objective, Fidelity("150M", 5000)
+    W = np.random.default_rng(2).dirichlet(np.ones(synthetic.space.k), 6)
+    np.testing.assert_allclose(synthetic.true_values(W, fid, obj),
+                               [synthetic.true_value(Mixture(w), fid, obj) for w in W], rtol=1e-12)

@@ -192,10 +192,16 @@ class ReplayBackend(Backend):
         A fidelity without logged data is refused (one-line BomixError)."""
         self.space.check_fidelity(fidelity)
         if self.mode == "model":
-            vals = self.predict(mixture.weights, fidelity.scale, fidelity.steps, objective.metrics)
-            return float(objective.values(vals)[0])
+            return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
         row = self._pool_row(mixture.weights, fidelity)
         return float("nan") if row is None else float(objective({m: row[mcol(m)] for m in self.metrics}))
+
+    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
+        """Model mode: one batched prediction (``(n,)`` for ``w (n, K)``); pool mode: :meth:`true_value` per row."""
+        if self.mode != "model":
+            return super().true_values(w, fidelity, objective)
+        self.space.check_fidelity(fidelity)
+        return objective.values(self.predict(np.atleast_2d(w), fidelity.scale, fidelity.steps, objective.metrics))
 
     def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
         """Model mode: search + SLSQP on the model inside the trust region (the whole simplex without one;
@@ -212,7 +218,7 @@ class ReplayBackend(Backend):
 
     def _search(self, objective: Objective, fid: Fidelity) -> tuple[Mixture, float] | None:
         if self.mode == "model":
-            f = lambda W: objective.values(self.predict(W, fid.scale, fid.steps, objective.metrics))  # noqa: E731
+            f = lambda W: self.true_values(W, fid, objective)  # noqa: E731
             r = None if self.trust is None else self.trust.radius_at(fid)
             if r is not None and fid in self.trust.centres:
                 w, v = trusted_optimum(f, self.trust.centres[fid], r, n_random=20000)

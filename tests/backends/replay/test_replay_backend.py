@@ -138,3 +138,17 @@ def test_shipped_regmix_grid_is_its_three_logged_fidelities():
     assert sim.extrapolated(opt, t) is False
     assert sim.extrapolated(sim.space.mixture(np.eye(17)[0]), t) is True  # a one-domain vertex
     assert sim.meta["warnings"] == []
+
+
+@pytest.mark.parametrize("which", ["model_dir", "pool_dir"])
+def test_true_values_is_true_value_per_row(which, request):
+    """The batch truth (one prediction in model mode; per row on a pool) equals true_value row by row."""
+    sim = ReplayBackend(request.getfixturevalue(which))
+    obj, fid = sim.default_objective, Fidelity("1B", 10000)
+    mixes = [m for m, f in sim.candidates() if f == fid][:5] if which == "pool_dir" else \
+        [sim.space.mixture(w) for w in np.random.default_rng(0).dirichlet(np.ones(sim.space.k), 5)]
+    W = np.array([m.weights for m in mixes])
+    got = sim.true_values(W, fid, obj)
+    assert got.shape == (5,)
+    np.testing.assert_allclose(got, [sim.true_value(m, fid, obj) for m in mixes], rtol=1e-12)
+    assert len(set(np.round(got, 9))) == 5  # five different mixtures, five different values
