@@ -45,13 +45,15 @@ SIZES = {
 # their bounds, no cold starts (mfbo before 2026-12-01 session 3); ``mfbo_warm_only``: no cold starts;
 # ``mfbo_no_level``: no cold starts and no level kernel; on the plain
 # model: ``mfbo_no_alternative``: an expensive run at w* is not compared with a cheap run elsewhere;
-# ``mfbo_contrasts``: that, plus decisions on contrasts with the incumbent and a per-fidelity level offset.
+# ``mfbo_contrasts``: that, plus decisions on contrasts with the incumbent and a per-fidelity level offset;
+# ``mfbo_contrasts_only``: the default model, deciding and recommending on contrasts.
 PLAIN = dict(level=False, invariant=False, law_shift_init=None, cold_start=False)
 VARIANTS = {"mfbo_plain": ("mfbo", PLAIN),
             "mfbo_warm_only": ("mfbo", dict(cold_start=False)),
             "mfbo_no_level": ("mfbo", dict(level=False, cold_start=False)),
             "mfbo_no_alternative": ("mfbo", dict(compare_alternative=False, **PLAIN)),
-            "mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True, compare_alternative=False, **PLAIN))}
+            "mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True, compare_alternative=False, **PLAIN)),
+            "mfbo_contrasts_only": ("mfbo", dict(contrasts=True))}
 
 
 def make_policy(name: str, sized: bool = True):
