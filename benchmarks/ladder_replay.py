@@ -145,7 +145,7 @@ def main() -> None:
     policies = [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
                 *[p for p in asked if p in VARIANTS]]
     work, out = Path(args.work), Path(args.out)
-    sims = {f"ladder_{n}": build_simulator(n, work, args.noise) for n in ladders}
+    sims = {f"ladder-{n}-model": build_simulator(n, work, args.noise) for n in ladders}  # labels = simulator names
     root = work / f"campaigns_b{args.budget:g}"
     jobs = grid(root, {b: ["backend=replay", f"backend.path={p}"] for b, p in sims.items()},
                 {p: overrides(p) for p in policies}, range(args.seeds), args.budget)
