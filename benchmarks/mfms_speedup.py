@@ -18,7 +18,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import time
@@ -32,46 +31,40 @@ OBJECTIVES = {
     "mean7": {"name": "mean7_ce", "mean": ["ce_commoncrawl", "ce_c4", "ce_wikipedia", "ce_stackexchange",
                                            "ce_github", "ce_arxiv", "ce_book"]},
 }
-# Benchmark sizes (smaller optimiser budgets than the conf defaults: ~1 s decisions on 2 busy cores).
+# Benchmark sizes as ``bomix run`` overrides (smaller optimiser budgets than the conf defaults: ~1 s decisions on
+# 2 busy cores; mfbo's defaults are these sizes).
 SIZES = {
-    "mfbo": {},  # its defaults are these sizes
-    "mfkg": dict(raw_samples=24, num_fantasies=4, target_set=32, maxiter=40, max_obs=120, max_per_run=3),
-    "mfmes": dict(raw_samples=32, iters=5, candidate_set=128, maxiter=40, max_obs=120, max_per_run=3),
-    "sfbo": dict(raw_samples=128, starts=3, iters=15, maxiter=40),
-    "mfms_ei": dict(raw_samples=64, restarts=3, maxiter=50, max_obs=150),
+    "mfkg": ["policy.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32", "policy.maxiter=40",
+             "policy.max_obs=120", "policy.max_per_run=3"],
+    "mfmes": ["policy.raw_samples=32", "policy.iters=5", "policy.candidate_set=128", "policy.maxiter=40",
+              "policy.max_obs=120", "policy.max_per_run=3"],
+    "sfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40"],
+    "mfms_ei": ["policy.raw_samples=64", "policy.restarts=3", "policy.maxiter=50", "policy.max_obs=150"],
 }
-# Variants compared with the defaults: label -> (policy config, settings that differ); the policy is named by its
-# label. ``mfbo_plain``: the model without the level and invariant kernels, law shifts started at the middle of
-# their bounds, no cold starts (mfbo before 2026-12-01 session 3); ``mfbo_warm_only``: no cold starts;
-# ``mfbo_no_level``: no cold starts and no level kernel; on the plain
-# model: ``mfbo_no_alternative``: an expensive run at w* is not compared with a cheap run elsewhere;
-# ``mfbo_contrasts``: that, plus decisions on contrasts with the incumbent and a per-fidelity level offset;
-# ``mfbo_contrasts_only``: the default model, deciding and recommending on contrasts.
-PLAIN = dict(level=False, invariant=False, law_shift_init=None, cold_start=False)
-VARIANTS = {"mfbo_plain": ("mfbo", PLAIN),
-            "mfbo_warm_only": ("mfbo", dict(cold_start=False)),
-            "mfbo_no_level": ("mfbo", dict(level=False, cold_start=False)),
-            "mfbo_no_alternative": ("mfbo", dict(compare_alternative=False, **PLAIN)),
-            "mfbo_contrasts": ("mfbo", dict(contrasts=True, offset=True, compare_alternative=False, **PLAIN)),
-            "mfbo_contrasts_only": ("mfbo", dict(contrasts=True))}
+# Variants compared with the defaults: label -> overrides (the policy config, then the settings that differ); the
+# policy is named by its label. ``mfbo_plain``: the model without the level and invariant kernels, law shifts
+# started at the middle of their bounds, no cold starts (mfbo before 2026-12-01 session 3); ``mfbo_warm_only``:
+# no cold starts; ``mfbo_no_level``: no cold starts and no level kernel; on the plain model:
+# ``mfbo_no_alternative``: an expensive run at w* is not compared with a cheap run elsewhere; ``mfbo_contrasts``:
+# that, plus decisions on contrasts with the incumbent and a per-fidelity level offset; ``mfbo_contrasts_only``:
+# the default model, deciding and recommending on contrasts.
+PLAIN = ["policy.level=false", "policy.invariant=false", "policy.law_shift_init=null", "policy.cold_start=false"]
+VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
+            "mfbo_warm_only": ["policy=mfbo", "policy.cold_start=false"],
+            "mfbo_no_level": ["policy=mfbo", "policy.level=false", "policy.cold_start=false"],
+            "mfbo_no_alternative": ["policy=mfbo", "policy.compare_alternative=false", *PLAIN],
+            "mfbo_contrasts": ["policy=mfbo", "policy.contrasts=true", "policy.offset=true",
+                               "policy.compare_alternative=false", *PLAIN],
+            "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"]}
 
 
 def make_policy(name: str, sized: bool = True):
-    """The policy from conf/policy/<name>.yaml (``_target_`` + kwargs) with the benchmark's size overrides
-    (or a variant of one: ``VARIANTS``)."""
-    from omegaconf import OmegaConf
+    """The policy ``name`` (a conf/policy file or a ``VARIANTS`` label) with the benchmark's size overrides
+    (``sized``), as ``bomix run`` would build it."""
+    from bomix.bench.sweep import build_policy, policy_overrides
 
-    base, changed = VARIANTS.get(name, (name, {}))
-    cfg = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "policy" / f"{base}.yaml"))
-    cfg.pop("name", None)
-    mod, cls = cfg.pop("_target_").rsplit(".", 1)
-    if sized:
-        cfg.update(SIZES.get(base, {}))
-    cfg.update(changed)
-    policy = getattr(importlib.import_module(mod), cls)(**cfg)
-    if name in VARIANTS:
-        policy.name = name
-    return policy
+    return build_policy(policy_overrides(name, VARIANTS, SIZES if sized else {}),
+                        name=name if name in VARIANTS else None)
 
 
 def run_one(objective: str, policy: str, seed: int, budget: float, directory: str, mfms_path: str | None) -> dict:

@@ -60,10 +60,9 @@ SIZES = {
 
 def overrides(label: str) -> list[str]:
     """Hydra overrides of a policy or variant label: its config (or the variant's), then the size overrides."""
-    if label not in VARIANTS:
-        return [f"policy={label}", *SIZES.get(label, [])]
-    base = VARIANTS[label][0].removeprefix("policy=")
-    return [VARIANTS[label][0], *SIZES.get(base, []), *VARIANTS[label][1:]]
+    from bomix.bench.sweep import policy_overrides
+
+    return policy_overrides(label, VARIANTS, SIZES)
 
 
 def table(summary: dict, errors: dict, eps: list[float]) -> tuple[list[dict], str]:

@@ -74,6 +74,29 @@ def policy_names() -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / "policy").glob("*.yaml"))
 
 
+def policy_overrides(label: str, variants: Mapping[str, Sequence[str]],
+                     sizes: Mapping[str, Sequence[str]]) -> list[str]:
+    """The ``bomix run`` overrides of a benchmark's policy label: ``policy=<label>`` and the benchmark's size
+    overrides for it, or for a variant (``variants[label]``, starting with the ``policy=<base>`` it varies)
+    the base's size overrides followed by the variant's own settings (so a variant wins over a size)."""
+    if label not in variants:
+        return [f"policy={label}", *sizes.get(label, [])]
+    head, *rest = variants[label]
+    return [head, *sizes.get(head.removeprefix("policy="), []), *rest]
+
+
+def build_policy(overrides: Sequence[str], name: str | None = None):
+    """The policy a ``bomix run`` with ``overrides`` would use (for scripts that drive campaigns in Python),
+    named ``name`` when given (a variant's label)."""
+    from bomix.app import compose
+    from bomix.config import instantiate
+
+    cfg = compose(list(overrides))
+    policy = instantiate(cfg.policy, "policy")
+    policy.name = name or cfg.policy.get("name", getattr(policy, "name", "policy"))
+    return policy
+
+
 def run_job(job: Job) -> dict:
     """Run (or resume) one campaign; returns its labels, summary fields and wall time, or ``error`` (bad
     input: the policy does not apply to the problem) or ``crash`` (any other exception, with its type)."""
