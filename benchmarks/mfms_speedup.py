@@ -47,7 +47,11 @@ SIZES = {
 # no cold starts; ``mfbo_no_level``: no cold starts and no level kernel; on the plain model:
 # ``mfbo_no_alternative``: an expensive run at w* is not compared with a cheap run elsewhere; ``mfbo_contrasts``:
 # that, plus decisions on contrasts with the incumbent and a per-fidelity level offset; ``mfbo_contrasts_only``:
-# the default model, deciding and recommending on contrasts.
+# the default model, deciding and recommending on contrasts; ``mfkg_mfbo_model`` / ``mfmes_mfbo_model``: MF-KG /
+# MF-MES on mfbo's model (``MFBO_MODEL``).
+# mfbo's model (its GP defaults) for the other acquisitions: the same surrogate, a different rule for the next run
+MFBO_MODEL = ["policy.law=true", "policy.level=true", "policy.invariant=true", "policy.law_shift_init=0.01",
+              "policy.cold_start=true"]
 PLAIN = ["policy.level=false", "policy.invariant=false", "policy.law_shift_init=null", "policy.cold_start=false"]
 VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
             "mfbo_warm_only": ["policy=mfbo", "policy.cold_start=false"],
@@ -55,7 +59,8 @@ VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
             "mfbo_no_alternative": ["policy=mfbo", "policy.compare_alternative=false", *PLAIN],
             "mfbo_contrasts": ["policy=mfbo", "policy.contrasts=true", "policy.offset=true",
                                "policy.compare_alternative=false", *PLAIN],
-            "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"]}
+            "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"],
+            "mfkg_mfbo_model": ["policy=mfkg", *MFBO_MODEL], "mfmes_mfbo_model": ["policy=mfmes", *MFBO_MODEL]}
 
 
 def make_policy(name: str, sized: bool = True):
