@@ -37,7 +37,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policy_comparison import SIZES, VARIANTS, overrides, table  # noqa: E402
+from policy_comparison import (SIZES, checked_policies, overrides, run_and_print, table,  # noqa: E402
+                               write_comparison)
 
 #: ladder -> ((scale, runs), ...), checkpoint steps
 LADDERS = {
@@ -136,14 +137,11 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/bomix_ladder_replay", help="ladder tables, simulators, campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ladder_replay"))
     args = ap.parse_args()
-    from bomix.bench.plots import plot_regret_curves
-    from bomix.bench.sweep import check_names, grid, policy_names, run_jobs
+    from bomix.bench.sweep import check_names, grid
     from bomix.bench.tables import summarize
 
     ladders = check_names([x for x in args.ladders.split(",") if x], LADDERS, "ladder")
-    asked = POLICIES if args.policies == "all" else [p for p in args.policies.split(",") if p]
-    policies = [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
-                *[p for p in asked if p in VARIANTS]]
+    policies = checked_policies(args.policies, POLICIES)
     work, out = Path(args.work), Path(args.out)
     sims = {f"ladder-{n}-model": build_simulator(n, work, args.noise) for n in ladders}  # labels = simulator names
     root = work / f"campaigns_b{args.budget:g}"
@@ -152,15 +150,7 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     errors: dict = {}
-    for r in run_jobs(jobs, args.jobs):
-        if "crash" in r:
-            print(f"{r['backend']} {r['policy']} seed {r['seed']}: CRASHED: {r['crash']}", flush=True)
-        elif "error" in r:
-            errors[(r["backend"], r["policy"])] = r["error"]
-            print(f"{r['backend']} {r['policy']} seed {r['seed']}: not applicable: {r['error']}", flush=True)
-        else:
-            print(f"{r['backend']} {r['policy']:>10} seed {r['seed']}: regret {r['regret']:.4f}, cost "
-                  f"{r['budget_used']:.3f} in {r['n_runs']} runs, {r['wall_s']:.0f} s", flush=True)
+    list(run_and_print(jobs, args.jobs, errors))  # prints each campaign, records not-applicable policies
     wall = time.perf_counter() - t0
     eps = [float(e) for e in args.eps.split(",")]
     summary = summarize([root], eps=eps)
@@ -183,20 +173,14 @@ def main() -> None:
         lines.append(f"| {b} | {p} | {f['one_domain']}/{f['n']} | {f['max_weight_median']:.3f} | "
                      f"{f['ran_target']}/{f['n']} | {f['rise_median']:.4g} |")
     md = md + "\n\n" + "\n".join(lines)
-    out.mkdir(parents=True, exist_ok=True)
     reports = {b: json.loads((p / "report.json").read_text()).get("objective", {}).get("pooled_r2")
                for b, p in sims.items() if (p / "report.json").exists()}
     settings = {"ladders": {n: {"scales": LADDERS[n][0], "steps": LADDERS[n][1]} for n in ladders},
                 "noise": args.noise, "budget": args.budget, "seeds": args.seeds, "policies": policies,
                 "sizes": SIZES, "simulator_heldout_r2": reports}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "comparison.json").write_text(json.dumps({"rows": rows, "facts": facts, "settings": settings,
-                                                     "not_applicable": {"/".join(k): v for k, v in errors.items()},
-                                                     "wall_s": wall}, indent=1))
-    (out / "comparison.md").write_text(md + "\n")
-    plots = plot_regret_curves(summary, out)
-    print(md)
-    print(f"wall time {wall:.0f} s; wrote {out / 'comparison.json'}, {out / 'comparison.md'}, {len(plots)} plots")
+    write_comparison(out, summary, {"rows": rows, "facts": facts, "settings": settings,
+                                    "not_applicable": {"/".join(k): v for k, v in errors.items()}, "wall_s": wall},
+                     md, wall)
 
 
 if __name__ == "__main__":

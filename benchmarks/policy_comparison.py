@@ -99,6 +99,47 @@ def table(summary: dict, errors: dict, eps: list[float]) -> tuple[list[dict], st
     return rows, "\n".join(lines)
 
 
+def checked_policies(text: str, everything: list[str]) -> list[str]:
+    """``--policies`` (``all`` = ``everything``, or comma-separated conf/policy names and ``VARIANTS`` labels),
+    each checked."""
+    from bomix.bench.sweep import check_names, policy_names
+
+    asked = everything if text == "all" else [p for p in text.split(",") if p]
+    return [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
+            *[p for p in asked if p in VARIANTS]]
+
+
+def run_and_print(jobs, n_jobs: int, errors: dict):
+    """Run the sweep's jobs, print one line per campaign, record a not-applicable policy's reason in
+    ``errors[(backend, policy)]``; yields each result."""
+    from bomix.bench.sweep import run_jobs
+
+    for r in run_jobs(jobs, n_jobs):
+        head = f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}"
+        if "crash" in r:
+            print(f"{head}: CRASHED: {r['crash']}", flush=True)
+        elif "error" in r:
+            errors[(r["backend"], r["policy"])] = r["error"]
+            print(f"{head}: not applicable: {r['error']}", flush=True)
+        else:
+            print(f"{head}: regret {r['regret']:.4f}, cost {r['budget_used']:.3f} in {r['n_runs']} runs, "
+                  f"{r['wall_s']:.0f} s", flush=True)
+        yield r
+
+
+def write_comparison(out: Path, summary: dict, comparison: dict, md: str, wall: float) -> None:
+    """``OUT/summary.json``, ``OUT/comparison.json`` (``comparison``), ``OUT/comparison.md`` and the regret plots."""
+    from bomix.bench.plots import plot_regret_curves
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "comparison.json").write_text(json.dumps(comparison, indent=1))
+    (out / "comparison.md").write_text(md + "\n")
+    plots = plot_regret_curves(summary, out)
+    print(md)
+    print(f"wall time {wall:.0f} s; wrote {out / 'comparison.json'}, {out / 'comparison.md'}, {len(plots)} plots")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5)
@@ -110,12 +151,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "policy_comparison"))
     args = ap.parse_args()
     from bomix.bench.aggregate import summarize
-    from bomix.bench.plots import plot_regret_curves
-    from bomix.bench.sweep import check_names, grid, policy_names, run_jobs
+    from bomix.bench.sweep import check_names, grid
 
-    asked = [*POLICIES, *VARIANTS] if args.policies == "all" else [p for p in args.policies.split(",") if p]
-    policies = [*check_names([p for p in asked if p not in VARIANTS], policy_names(), "policy"),
-                *[p for p in asked if p in VARIANTS]]
+    policies = checked_policies(args.policies, [*POLICIES, *VARIANTS])
     backends = check_names([b for b in args.backends.split(",") if b], BACKENDS, "backend")
     out = Path(args.out)
     root = out / "campaigns"
@@ -129,17 +167,10 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     walls = []
-    for r in run_jobs(jobs, args.jobs):
+    for r in run_and_print(jobs, args.jobs, errors):
         walls.append(r)
         if "crash" in r:
-            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: CRASHED: {r['crash']}", flush=True)
             continue
-        if "error" in r:
-            errors[(r["backend"], r["policy"])] = r["error"]
-            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: not applicable: {r['error']}", flush=True)
-        else:
-            print(f"{r['backend']:>7} {r['policy']:>13} seed {r['seed']}: regret {r['regret']:.4f}, "
-                  f"cost {r['budget_used']:.3f} in {r['n_runs']} runs, {r['wall_s']:.0f} s", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         errors_file.write_text(json.dumps({"/".join(k): v for k, v in errors.items()}, indent=1))
     wall = time.perf_counter() - t0
@@ -147,17 +178,11 @@ def main() -> None:
     summary = summarize([root], eps=eps)
     summary["wall_s_this_invocation"] = wall
     summary["campaign_wall_s"] = walls
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
     rows, md = table(summary, errors, eps)
     settings = {"seeds": args.seeds, "budget": args.budget, "backends": {b: BACKENDS[b] for b in backends},
                 "policies": policies, "sizes": SIZES}
-    (out / "comparison.json").write_text(json.dumps({"rows": rows, "not_applicable": {"/".join(k): v for k, v in
-                                                    errors.items()}, "settings": settings, "wall_s": wall}, indent=1))
-    (out / "comparison.md").write_text(md + "\n")
-    plots = plot_regret_curves(summary, out)
-    print(md)
-    print(f"wall time {wall:.0f} s; wrote {out / 'comparison.json'}, {out / 'comparison.md'}, {len(plots)} plots")
+    write_comparison(out, summary, {"rows": rows, "not_applicable": {"/".join(k): v for k, v in errors.items()},
+                                    "settings": settings, "wall_s": wall}, md, wall)
 
 
 if __name__ == "__main__":

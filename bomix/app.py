@@ -126,6 +126,15 @@ def _placed(node, directory: str | Path | None, where: dict) -> dict:
     return {k: str(path(lay)) for k, path in where.items() if k in node and node.get(k) is None}
 
 
+def policy_of(cfg: DictConfig):
+    """The config's policy, named by its ``name`` key (else the class's own name)."""
+    from bomix.config import instantiate
+
+    policy = instantiate(cfg.policy, "policy")
+    policy.name = cfg.policy.get("name", getattr(policy, "name", "policy"))
+    return policy
+
+
 def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, Any, Any, Any, RunSettings]:
     """Build and cross-check every component (nothing is written): backend, policy, executor, problem.
 
@@ -137,8 +146,7 @@ def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, An
     run = settings(cfg)
     backend = instantiate(cfg.backend, "backend", **backend_kwargs(cfg, directory))
     try:
-        policy = instantiate(cfg.policy, "policy")
-        policy.name = cfg.policy.get("name", getattr(policy, "name", "policy"))
+        policy = policy_of(cfg)
         executor = instantiate(cfg.executor, "executor")
         problem_cfg = _problem_config(cfg)
         try:

@@ -88,12 +88,11 @@ def policy_overrides(label: str, variants: Mapping[str, Sequence[str]],
 def build_policy(overrides: Sequence[str], name: str | None = None):
     """The policy a ``bomix run`` with ``overrides`` would use (for scripts that drive campaigns in Python),
     named ``name`` when given (a variant's label)."""
-    from bomix.app import compose
-    from bomix.config import instantiate
+    from bomix.app import compose, policy_of
 
-    cfg = compose(list(overrides))
-    policy = instantiate(cfg.policy, "policy")
-    policy.name = name or cfg.policy.get("name", getattr(policy, "name", "policy"))
+    policy = policy_of(compose(list(overrides)))
+    if name:
+        policy.name = name
     return policy
 
 
