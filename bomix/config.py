@@ -24,8 +24,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from bomix.errors import BomixError
 
-#: ``_target_`` prefixes allowed by default; extend with env BOMIX_ALLOW_TARGETS="pkg.,other.mod."
-ALLOWED_PREFIXES = ("bomix.",)
+#: Hydra's instantiation keys: a config that bomix builds may carry ``_target_`` only at the top of a
+#: group node (and only a registered component's); these keys anywhere else are refused.
+RESERVED_KEYS = frozenset({"_target_", "_args_", "_recursive_", "_convert_", "_partial_"})
+#: env var naming extra buildable targets of your own: exact class paths or package prefixes ending in "."
+ALLOW_ENV = "BOMIX_ALLOW_TARGETS"
 #: keys of a group node that are not constructor arguments
 META_KEYS = ("name",)
 #: the config groups whose options build one component each
@@ -54,51 +57,105 @@ OPERATIONAL_KEYS = (
 )
 
 
-def _allowed(target: str) -> bool:
-    extra = tuple(p for p in os.environ.get("BOMIX_ALLOW_TARGETS", "").split(",") if p)
-    return target.startswith(ALLOWED_PREFIXES + extra)
+@functools.lru_cache(maxsize=None)
+def _registered(group: str) -> tuple[tuple[str, str], ...]:
+    import yaml
+
+    from bomix.paths import conf_dir
+
+    out = []
+    for path in sorted((conf_dir() / group).glob("*.yaml")):
+        try:
+            node = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue  # Hydra reports the file itself when it is chosen
+        if isinstance(node, dict) and isinstance(node.get("_target_"), str):
+            out.append((path.stem, node["_target_"]))
+    return tuple(out)
+
+
+def registered(group: str) -> dict[str, str]:
+    """The components of a config group: ``conf/<group>/<option>.yaml`` option name -> its ``_target_``.
+
+    These (plus what :data:`ALLOW_ENV` names) are the only classes :func:`instantiate` builds."""
+    return dict(_registered(group))
+
+
+def _allowed(target: str, group: str) -> bool:
+    if target in registered(group).values():
+        return True
+    extra = [p for p in os.environ.get(ALLOW_ENV, "").split(",") if p.strip()]
+    return any(target == p.strip() or (p.strip().endswith(".") and target.startswith(p.strip())) for p in extra)
+
+
+def check_data(value: Any, where: str) -> None:
+    """Refuse anything in a config's options that is not plain data or that asks Hydra to build something.
+
+    Options (and everything read back from a store) may hold only strings, numbers, booleans, None, lists
+    and string-keyed mappings, and no key of :data:`RESERVED_KEYS` at any depth.
+
+    Raises:
+        BomixError: one line naming the key path.
+    """
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise BomixError(f"{where} has a non-string key {k!r}: option names are strings")
+            if k in RESERVED_KEYS:
+                raise BomixError(f"{where}.{k} is refused: options are plain values, and bomix builds only "
+                                 "registered components (choose one by name, e.g. policy=random)")
+            check_data(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_data(v, f"{where}[{i}]")
+    elif not isinstance(value, (type(None), bool, int, float, str)):
+        raise BomixError(f"{where} holds a {type(value).__name__}: options are plain values (numbers, strings, "
+                         "booleans, lists, mappings)")
 
 
 def instantiate(node: DictConfig | Mapping | None, what: str, **kwargs: Any) -> Any:
-    """Instantiate a config group node (``_target_`` + kwargs; ``name`` is dropped).
+    """Build a config group node: a registered ``_target_`` class called with the node's plain options.
+
+    Only the classes :func:`registered` lists for the group ``what`` (plus :data:`ALLOW_ENV`'s) are built,
+    and the options must pass :func:`check_data` (no nested ``_target_``): nothing else is imported or
+    called. ``name`` is dropped.
 
     Args:
         node: the group's config.
-        what: the group name for error messages ("backend", "policy", ...).
-        kwargs: extra constructor arguments.
+        what: the group name ("backend", "policy", "executor", "logger"), also used in error messages.
+        kwargs: extra constructor arguments (from bomix itself, never from a config).
 
     Raises:
-        BomixError: missing or disallowed ``_target_``, unknown arguments, or the constructor's own
-            error, its message kept (unwrapped from Hydra's InstantiationException).
+        BomixError: missing or unregistered ``_target_``, a reserved key among the options, unknown
+            arguments, or the constructor's own error, its message kept.
     """
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate as hydra_instantiate
-
     if node is None:
         raise BomixError(f"no {what} configured: choose one with {what}=<name>")
     cfg = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    target = cfg.get("_target_")
+    target = cfg.pop("_target_", None)
     if not target:
-        raise BomixError(f"{what} config has no _target_: add `_target_: bomix.<module>.<Class>`")
-    if not _allowed(target):
-        raise BomixError(f"{what} target {target!r} is not allowed: set BOMIX_ALLOW_TARGETS to permit it")
+        raise BomixError(f"{what} config has no _target_: choose a registered {what} with {what}=<name>")
+    if not isinstance(target, str) or not _allowed(target, what):
+        known = ", ".join(sorted(registered(what))) or "none"
+        raise BomixError(f"{what} target {target!r} is not allowed: bomix builds only the registered {what} "
+                         f"classes (choose by name: {known}); add your own class to {ALLOW_ENV} to permit it")
     for key in META_KEYS:
         cfg.pop(key, None)
+    check_data(cfg, what)
     try:
-        return hydra_instantiate(cfg, _convert_="all", **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, BomixError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, BomixError):
-            raise cause from None
-        if isinstance(cause, TypeError) and "argument" in str(cause):
-            raise BomixError(f"bad {what} argument for {target}: {cause}") from None
-        if cause is not None:
-            msg = f"{type(cause).__name__}: {cause}"
-        else:
-            msg = str(exc).splitlines()[0]
-        raise BomixError(f"cannot build {what} {target}: {' '.join(msg.split())}") from None
+        cls = _import_target(target)
+    except (ImportError, AttributeError) as exc:
+        raise BomixError(f"cannot build {what} {target}: {type(exc).__name__}: {exc}") from None
+    try:
+        return cls(**cfg, **kwargs)
+    except BomixError:
+        raise
+    except TypeError as exc:
+        if "argument" in str(exc):
+            raise BomixError(f"bad {what} argument for {target}: {exc}") from None
+        raise BomixError(f"cannot build {what} {target}: TypeError: {' '.join(str(exc).split())}") from None
+    except (ValueError, KeyError, ImportError, OSError) as exc:
+        raise BomixError(f"cannot build {what} {target}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 # ----- defaults ------------------------------------------------------------------------------------
@@ -292,7 +349,7 @@ def register_defaults(conf_dir: str | Path) -> None:
             except yaml.YAMLError:
                 continue  # Hydra reports the file itself
             target = group_target(group, node) if isinstance(node, dict) else None
-            if not target or not _allowed(str(target)):
+            if not target or (group != "problem" and not _allowed(str(target), group)):
                 continue
             try:
                 defaults = component_defaults(str(target))
@@ -308,8 +365,10 @@ def _from_problem(path: str, *, _parent_: Any) -> Any:
     value = OmegaConf.select(root, f"problem.{path}", default=None)
     if value is not None:
         return value
-    target = _parent_.get("_target_")
-    return component_defaults(str(target)).get(path.rpartition(".")[2]) if target else None
+    target, group = _parent_.get("_target_"), _parent_._key()
+    if not target or not _allowed(str(target), str(group)):  # never import a target nobody registered
+        return None
+    return component_defaults(str(target)).get(path.rpartition(".")[2])
 
 
 def register_resolvers() -> None:

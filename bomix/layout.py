@@ -14,12 +14,15 @@ Everything else that needs one of these paths asks :class:`CampaignLayout`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bomix.errors import BomixError
 
 STORE_FILE = "store.sqlite"
 SUMMARY_FILE = "summary.json"
@@ -66,18 +69,53 @@ class CampaignLayout:
                 gone.append(p)
         return gone
 
+    def check_files(self) -> None:
+        """Refuse a campaign directory whose lock, store (or its SQLite side files) or summary is a symbolic
+        link: writing through one would overwrite whatever it points to (:func:`refuse_symlink`)."""
+        for p in (self.lock, self.store, Path(f"{self.store}-wal"), Path(f"{self.store}-shm"),
+                  Path(f"{self.store}-journal"), self.summary):
+            refuse_symlink(p)
+
     @classmethod
     def is_campaign_file(cls, name: str) -> bool:
         """True for the file names a campaign directory is recognised by (store or summary)."""
         return name in (STORE_FILE, SUMMARY_FILE)
 
 
+def refuse_symlink(path: str | Path) -> None:
+    """Raise if ``path`` is a symbolic link (bomix never writes through one: it would overwrite its target).
+
+    Raises:
+        BomixError: one line naming the link and where it points.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise BomixError(f"{path} is a symbolic link (to {os.readlink(path)}): bomix never writes through one, "
+                         "as that would overwrite the file it points to; remove the link and re-run")
+
+
+def open_nofollow(path: str | Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` that refuses a symbolic link at ``path`` (``O_NOFOLLOW``); returns the descriptor.
+
+    Raises:
+        BomixError: ``path`` is a symbolic link (one line, :func:`refuse_symlink`'s message).
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            refuse_symlink(path)
+        raise
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so a reader (or a kill) sees the old file or the new one, never a part.
 
-    Writes a temporary sibling, fsyncs it, then ``os.replace``s it over ``path``.
+    Writes a temporary sibling, fsyncs it, then ``os.replace``s it over ``path``. A symbolic link at
+    ``path`` is refused (:func:`refuse_symlink`), never replaced or followed.
     """
     path = Path(path)
+    refuse_symlink(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:

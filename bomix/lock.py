@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bomix.errors import BomixError
-from bomix.layout import CampaignLayout
+from bomix.layout import CampaignLayout, open_nofollow
 
 
 class CampaignLock:
@@ -42,7 +42,7 @@ class CampaignLock:
             return self
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise BomixError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
         try:

@@ -48,3 +48,27 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
         write_text_atomic(target, "{partial")
     assert target.read_text() == '{\n  "a": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # temporary removed
+
+
+# ----- never write through a symbolic link ----------------------------------------------------------
+def test_write_text_atomic_refuses_a_symlink_and_keeps_its_target(tmp_path):
+    from bomix.errors import BomixError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "summary.json").symlink_to(victim)
+    with pytest.raises(BomixError, match="is a symbolic link"):
+        write_text_atomic(tmp_path / "summary.json", "x")
+    assert victim.read_text() == "keep me" and (tmp_path / "summary.json").is_symlink()
+
+
+@pytest.mark.parametrize("name", ["lock", "store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "summary.json"])
+def test_check_files_refuses_each_campaign_file_as_a_symlink(tmp_path, name):
+    from bomix.errors import BomixError
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / name).symlink_to(victim)
+    with pytest.raises(BomixError, match=f"{name} is a symbolic link"):
+        CampaignLayout(tmp_path).check_files()
+    assert victim.read_text() == "keep me"

@@ -104,3 +104,18 @@ def test_concurrent_writers_get_distinct_run_indices(tmp_path):
         runs = st.to_pandas()["runs"]
     assert sorted(runs["idx"]) == list(range(80))
     assert runs["run_id"].tolist() == [f"r{i:05d}" for i in range(80)]
+
+
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_kept(tmp_path):
+    """`ln -s victim camp/lock; bomix run ...` used to empty the victim (flock opened through the link)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    (camp / "lock").symlink_to(victim)
+    proc = subprocess.run([sys.executable, "-m", "bomix.cli", "run", "backend=synthetic", "policy=uniform",
+                           "budget=1", f"hydra.run.dir={camp}"], capture_output=True, text=True, env=ENV,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "lock is a symbolic link" in proc.stderr
+    assert victim.read_text() == "keep me" and not (camp / "store.sqlite").exists()

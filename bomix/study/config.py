@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bomix.config import check_data, registered
 from bomix.cost import FlopsCost, TableCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -58,10 +59,9 @@ class StudyConfig:
             policy = {"name": policy}
         elif isinstance(policy, Mapping):
             policy = dict(policy)
-            if "name" not in policy:
-                raise BomixError("a policy mapping needs a name, e.g. {'name': 'random', 'alpha': 0.5}")
         else:
             raise BomixError(f"policy must be a name or a mapping, got {type(policy).__name__}")
+        check_policy(policy)
         if not isinstance(ladder, Mapping) or not ladder:
             raise BomixError("ladder must map scale names to parameter counts, e.g. {'20M': 2e7, '1B': 1e9}")
         if isinstance(steps, int):
@@ -92,6 +92,8 @@ class StudyConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise BomixError(f"study config has unknown key(s) {unknown}: made by a newer bomix? upgrade bomix")
+        check_data(dict(d), "the stored study config")
+        check_policy(d.get("policy"))
         return cls(**dict(d))
 
     def space(self) -> Space:
@@ -122,12 +124,27 @@ class StudyConfig:
         from bomix.paths import conf_dir
 
         opts = dict(self.policy)
-        name = str(opts.pop("name"))
-        path = conf_dir() / "policy" / f"{name}.yaml"
-        if not path.is_file():
-            known = sorted(p.stem for p in (conf_dir() / "policy").glob("*.yaml"))
-            raise BomixError(f"unknown policy {name!r}: choose one of {', '.join(known)}")
-        node = OmegaConf.merge(OmegaConf.load(path), opts)
+        name = check_policy(opts)
+        opts.pop("name")
+        node = OmegaConf.merge(OmegaConf.load(conf_dir() / "policy" / f"{name}.yaml"), opts)
         policy = instantiate(node, "policy")
         policy.name = name
         return policy
+
+
+def check_policy(policy: Any) -> str:
+    """A study's policy setting is ``{"name": <a registered policy>, **plain options}``; returns the name.
+
+    It is stored in the study's store and read back by every worker, so it is data: no ``_target_`` or
+    other Hydra key at any depth, and the name must be one of ``conf/policy`` (never a path).
+
+    Raises:
+        BomixError: one line saying what is wrong.
+    """
+    if not isinstance(policy, Mapping) or "name" not in policy:
+        raise BomixError("a policy mapping needs a name, e.g. {'name': 'random', 'alpha': 0.5}")
+    check_data(dict(policy), "policy")
+    name, known = policy["name"], registered("policy")
+    if not isinstance(name, str) or name not in known:
+        raise BomixError(f"unknown policy {name!r}: choose one of {', '.join(sorted(known))}")
+    return name

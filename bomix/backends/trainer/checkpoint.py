@@ -68,6 +68,8 @@ def save(path: Path, tensors: dict, state: dict) -> None:
     path.mkdir(parents=True, exist_ok=True)
     body = json.dumps({"format": FORMAT, **state}, sort_keys=True)
     tmp_ckpt, tmp_state = path / (CKPT_FILE + ".tmp"), path / (STATE_FILE + ".tmp")
+    for tmp in (tmp_ckpt, tmp_state):  # a leftover (or planted symbolic link) is removed, never written through
+        tmp.unlink(missing_ok=True)
     torch.save(tensors, tmp_ckpt)
     tmp_state.write_text(body, encoding="utf-8")
     (path / STATE_FILE).unlink(missing_ok=True)  # never a new ckpt.pt beside an old state.json

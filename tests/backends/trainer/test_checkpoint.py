@@ -124,3 +124,15 @@ def test_a_checkpoint_of_the_previous_format_still_continues(tiny_data, tmp_path
     torch.testing.assert_close(torch.tensor(cont.curve.metrics["loss:code"]),
                                torch.tensor(full.curve.metrics["loss:code"]), rtol=0, atol=1e-4)
     assert torch.isnan(torch.tensor(cont.curve.metrics["train_loss:code"][0]))  # not recorded in format 1
+
+
+def test_planted_temporaries_are_not_written_through(tmp_path):
+    """A symbolic link at a checkpoint's temporary name is removed, never followed (its target is kept)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    run = tmp_path / "ckpt" / "r00001"
+    run.mkdir(parents=True)
+    for name in (ckpt.CKPT_FILE, ckpt.STATE_FILE):
+        (run / f"{name}.tmp").symlink_to(victim)
+    ckpt.save(run, {"w": torch.zeros(2)}, {"step": 3})
+    assert victim.read_text() == "keep me" and ckpt.load_state(run)["step"] == 3
