@@ -138,7 +138,9 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"{len(jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     done = []
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+    from bomix.executors.parent_watch import die_with_parent, guard_args
+
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), initializer=die_with_parent, initargs=guard_args()) as ex:
         futs = [ex.submit(run_one, *j) for j in jobs]
         for f in as_completed(futs):
             r = f.result()

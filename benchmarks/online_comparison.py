@@ -140,7 +140,9 @@ def evaluate_trainer(root: Path, data: str, out: Path, at: str, n_jobs: int, new
         w = [s["recommendation"][d] for d in domains]
         keys[f"{at}|" + json.dumps([round(x, 6) for x in w])] = w
     todo = [k for k in keys if k not in cache] if new else []
-    with ProcessPoolExecutor(max_workers=n_jobs) as ex:
+    from bomix.executors.parent_watch import die_with_parent, guard_args
+
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent, initargs=guard_args()) as ex:
         futs = {k: ex.submit(_eval_one, data, scale, int(steps), keys[k], f"eval{i}") for i, k in enumerate(todo)}
         for k, f in futs.items():
             cache[k] = f.result()

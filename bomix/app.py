@@ -164,6 +164,7 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
     from bomix.campaign import Campaign
     from bomix.config import fingerprint
 
+    check_not_a_study(directory)
     backend, policy, executor, problem_cfg, run = build(cfg, directory)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -191,6 +192,38 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         camp.logger.close()
         camp.close()
         backend.close()
+
+
+def check_not_a_study(directory: str | Path) -> None:
+    """Refuse a directory that holds an ask/tell study (its store keeps meta ``study``), force or not:
+    a campaign resumed there would mix its runs into the study's."""
+    from bomix.layout import CampaignLayout
+    from bomix.store import StoreReader
+
+    if not CampaignLayout(directory).store.is_file():
+        return
+    try:
+        with StoreReader(directory) as store:
+            study = store.get_meta("study")
+    except BomixError:  # not a readable store: the campaign reports it (or moves it aside with force=true)
+        return
+    if study is not None:
+        raise BomixError(f"{directory} is a study (made by bomix ask/Study); use bomix ask/tell/show on it, "
+                         "or choose another hydra.run.dir")
+
+
+#: attribute set on an exception that the task (not Hydra) raised
+TASK_MARK = "_bomix_from_task"
+
+
+def run_directory_error(exc: OSError, multirun: bool) -> str | None:
+    """One line for an OSError Hydra raised making (or writing in) the run or sweep directory; None for
+    one the task raised (:func:`hydra_main` marks those), or one that is not about a path it could not write."""
+    from bomix.errors import unwritable
+
+    if getattr(exc, TASK_MARK, False):
+        return None
+    return unwritable(exc, "hydra.sweep.dir" if multirun else "hydra.run.dir")
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -251,8 +284,12 @@ def hydra_main(cfg: DictConfig) -> None:
         _remove_created(directory)
         print(f"bomix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         sys.exit(2)
-    except BaseException:
+    except BaseException as exc:
         _remove_created(directory)
+        try:
+            setattr(exc, TASK_MARK, True)  # raised by the task, not by Hydra around it (see run_directory_error)
+        except AttributeError:
+            pass
         raise
     print(json.dumps(summary), flush=True)
 

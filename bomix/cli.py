@@ -106,13 +106,38 @@ def run(rest: list[str]) -> int:
         if isinstance(cause, BomixError):
             raise cause from None
         raise BomixError(hydra_error(exc, [a for a in rest if "=" in a])) from None
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise BomixError(f"{exc.filename} exists and is not a directory: choose another hydra.run.dir") from None
+    except OSError as exc:  # Hydra could not make the run/sweep directory (a file in the way, read-only)
+        from bomix.app import run_directory_error
+
+        msg = run_directory_error(exc, multirun=any(a in ("-m", "--multirun") for a in rest))
+        if msg is None:
+            raise
+        raise BomixError(msg) from None
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; BomixError becomes one line on stderr and exit code 2."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe (`bomix --help | head`) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush into a closed pipe prints nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (e.g. captured)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -141,9 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"bomix: error: file not found: {exc.filename}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `bomix run --help | head`
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
-        return 0
     except KeyboardInterrupt:
         print("bomix: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

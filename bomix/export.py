@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bomix.errors import BomixError
+from bomix.errors import BomixError, unwritable
 from bomix.layout import write_json_atomic
 from bomix.runs import RunResult
 from bomix.runtable import empty, lead_columns, mcol, wcol, wcols
@@ -57,30 +57,75 @@ def runs_to_table(results: Iterable[RunResult], domains: Sequence[str], params: 
 
 
 def export_campaign(directory: str | Path, out: str | Path) -> pd.DataFrame:
-    """Export the ok runs of a campaign directory's store to ``out`` (``.csv`` or ``.parquet``)."""
+    """Export the ok runs of a campaign directory's store to ``out`` (``.csv`` or ``.parquet``) and its sidecar.
+
+    Both files are written whole or not at all (a temporary sibling, then renamed); a folder made for
+    them is removed again when writing fails.
+    """
     from bomix.store import StoreReader
 
+    out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise BomixError(f"--out {out}: use a .csv or .parquet file name")
+    if out.is_dir():
+        raise BomixError(f"--out {out} is a directory: give a .csv or .parquet file name")
     with StoreReader(directory) as store:
         domains = store.get_meta("domains")
         if not domains:
             raise BomixError(f"{store.path} records no domains: is it a campaign store?")
         space = store.get_meta("space") or {}
         obj_meta = store.get_meta("objective")
-        results, _, _ = store.load(domains)
+        results, _, _ = store.load(domains, objective=store.objective())  # every row checked first
     params = {s["name"]: s["params"] for s in space.get("scales", [])}
     df = runs_to_table(results, domains, params, space.get("tokens_per_step"))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
-    elif out.suffix == ".csv":
-        df.to_csv(out, index=False)
-    else:
-        raise BomixError(f"--out {out}: use a .csv or .parquet file name")
     objective = objective_config(obj_meta) if obj_meta else None
-    write_json_atomic(sidecar_path(out), {"objective": objective, "target": space.get("target"),
-                                          "campaign": str(directory)})
+    sidecar = {"objective": objective, "target": space.get("target"), "campaign": str(directory)}
+    made = _missing_parents(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_table_atomic(df, out)
+        write_json_atomic(sidecar_path(out), sidecar)
+    except OSError as exc:
+        for d in made:  # the folders made for the table, innermost first, if still empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        if exc.filename and Path(exc.filename).name.startswith(f".{out.name}."):  # a temporary sibling
+            exc.filename = str(out)
+        msg = unwritable(exc, "--out")
+        if msg is None:
+            raise
+        raise BomixError(msg) from None
     return df
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first."""
+    missing = []
+    p = path.parent
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    return missing
+
+
+def _write_table_atomic(df: pd.DataFrame, out: Path) -> None:
+    """``df`` to ``out`` (.csv or .parquet) through a temporary sibling, so ``out`` is never a partial table."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp" + out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        if out.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 #: the sidecar written next to an exported table: the campaign's objective and target, which

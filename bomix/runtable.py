@@ -32,6 +32,8 @@ W_PREFIX, M_PREFIX = "w:", "m:"
 WEIGHT_TOL = 1e-2
 #: weights of one run may differ between its rows by at most this much
 SAME_MIXTURE_TOL = 1e-6
+#: metric values beyond +-this are logging errors, not measurements (and overflow the models' arithmetic)
+MAX_METRIC = 1e15
 
 
 # ----- column names ------------------------------------------------------------------------------
@@ -219,6 +221,11 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
         v = df[c].to_numpy(float)
         if np.any(np.isinf(v)):
             raise BomixError(f"{where}: column {c} has an infinite value at {_line(int(np.argmax(np.isinf(v))))}")
+        huge = np.abs(np.nan_to_num(v)) > MAX_METRIC
+        if huge.any():
+            i = int(np.argmax(huge))
+            raise BomixError(f"{where}: column {c} has {v[i]:.4g} at {_line(i)} (run {df['run_id'].iloc[i]!r}), "
+                             f"beyond +-{MAX_METRIC:g}: fix that value, or leave it empty (= not measured)")
     dup = df.duplicated(["run_id", "step"])
     if dup.any():
         i = int(np.argmax(dup.to_numpy()))

@@ -22,6 +22,7 @@ losses, gradient dots). ``law=`` overrides any law parameter by hand (tests).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 
@@ -119,6 +120,14 @@ class SyntheticBackend(Backend):
             raise BomixError(f"rho (forgetting per step) must be in (0, 1], got {rho}")
         if batch_size < 1 or batch_noise < 0 or eval_noise < 0 or token_sd <= 0 or grad_noise < 0 or lr <= 0:
             raise BomixError("batch_size >= 1, noises >= 0, token_sd > 0 and lr > 0")
+        for key, v, ok in (("noise", noise, "a finite number >= 0"), ("hetero", hetero, "a finite number >= 0"),
+                           ("delay", delay, "a finite number of seconds >= 0"),
+                           ("fail_prob", fail_prob, "a probability in [0, 1]")):
+            x = float(v)
+            if not (math.isfinite(x) and x >= 0 and (key != "fail_prob" or x <= 1)):
+                raise BomixError(f"backend.{key} must be {ok}, got {v!r}: set backend.{key}=...")
+        if int(eval_batch) < 1:
+            raise BomixError(f"backend.eval_batch must be >= 1, got {eval_batch!r}")
         self.rho, self.batch_size = float(rho), int(batch_size)
         self.batch_noise, self.eval_noise, self.token_sd = float(batch_noise), float(eval_noise), float(token_sd)
         self.grad_noise, self.lr, self.eval_batch = float(grad_noise), float(lr), int(eval_batch)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
+import time
 from pathlib import Path
 
-from bomix.bench.loading import load_campaigns
+from bomix.bench.loading import find_campaigns, load_campaigns
 from bomix.bench.reach import DEFAULT_EPS
 from bomix.bench.report import to_markdown
 from bomix.bench.tables import summarize_frame
-from bomix.errors import BomixError
+from bomix.errors import BomixError, unwritable
+from bomix.layout import CampaignLayout
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,24 +42,89 @@ def cli_main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     if args.grid_points < 2:
         raise BomixError(f"--grid-points must be >= 2, got {args.grid_points}")
+    found, unfinished = find_campaigns(args.dirs)
+    if not found:
+        raise BomixError(no_campaign_message(args.dirs, unfinished))
     df = load_campaigns(args.dirs)
+    df.attrs["skipped"] = [mark_running(s) for s in df.attrs.get("skipped", [])]
     summary = summarize_frame(df, args.eps, baseline=args.baseline, n_points=args.grid_points)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BomixError(f"cannot create --out {out}: {exc.strerror}") from None
-    plots = []
-    if not args.no_plots:
-        from bomix.bench.plots import plot_cost_to_reach, plot_regret_curves
+        plots = []
+        if not args.no_plots:
+            from bomix.bench.plots import plot_cost_to_reach, plot_regret_curves
 
-        plots = plot_regret_curves(summary, out) + plot_cost_to_reach(summary, out)
-    summary["plots"] = [str(p) for p in plots]
-    (out / "results.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
-    md = to_markdown(summary)
-    if plots:
-        md += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
-    (out / "results.md").write_text(md)
+            plots = plot_regret_curves(summary, out) + plot_cost_to_reach(summary, out)
+        summary["plots"] = [str(p) for p in plots]
+        (out / "results.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
+        md = to_markdown(summary)
+        if plots:
+            md += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
+        (out / "results.md").write_text(md)
+    except OSError as exc:
+        msg = unwritable(exc, "--out")
+        if msg is None:
+            raise
+        raise BomixError(msg) from None
     print(md, end="")
     print(f"\nwrote {out / 'results.json'}, {out / 'results.md'}" + (f" and {len(plots)} plot(s)" if plots else ""))
     return 0
+
+
+# ----- campaigns without a summary: running or interrupted ----------------------------------------
+def running_holder(directory: str | Path) -> str | None:
+    """``"pid N on HOST since T"`` when a live process holds the campaign's lock (:mod:`bomix.lock`), else None.
+
+    A released lock file is empty, so only a non-empty one is probed, with a shared non-blocking flock
+    taken and dropped at once (a holder's exclusive flock refuses it).
+    """
+    path = CampaignLayout(Path(directory)).lock
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a lock file is never a link
+    except OSError:  # no lock file (never run by `bomix run`), not readable, or a link
+        return None
+    try:
+        raw = os.pread(fd, 4096, 0)
+        if not raw.strip():
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(raw)
+        fcntl.flock(fd, fcntl.LOCK_UN)  # the holder died (e.g. SIGKILL): an interrupted campaign
+        return None
+    finally:
+        os.close(fd)
+
+
+def _holder(raw: bytes) -> str:
+    try:
+        info = json.loads(raw.decode())
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["started"])))
+        return f"pid {int(info['pid'])} on {str(info['host'])[:64]} since {since}"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "another process"
+
+
+def mark_running(entry: dict) -> dict:
+    """A skipped-campaign entry of :func:`find_campaigns`, its reason saying "running" when it runs."""
+    holder = running_holder(entry["campaign"])
+    if holder is None:
+        return entry
+    return dict(entry, reason=f"no summary.json yet: running ({holder}); bench it again when it finishes")
+
+
+def no_campaign_message(paths: list[str], unfinished: list[dict]) -> str:
+    """Why there is nothing to aggregate: no campaign at all, or only running / interrupted ones."""
+    where = ", ".join(map(str, paths))
+    running = [e for e in unfinished if running_holder(e["campaign"]) is not None]
+    if not unfinished:
+        return f"no campaign directory (with summary.json) found under {where}: run campaigns with `bomix run` first"
+    parts = []
+    if running:
+        parts.append(f"{len(running)} still running (wait for {'it' if len(running) == 1 else 'them'} to finish)")
+    n = len(unfinished) - len(running)
+    if n:
+        parts.append(f"{n} interrupted (re-run {'its command to finish it' if n == 1 else 'their commands to finish them'})")
+    return f"no finished campaign (with summary.json) under {where}: {' and '.join(parts)}"

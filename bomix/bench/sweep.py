@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bomix.executors.parent_watch import die_with_parent, guard_args
 from bomix.layout import CampaignLayout
 
 
@@ -129,7 +130,8 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 2) -> Iterator[dict]:
         for j in todo:
             yield run_job(j)
         return
-    with ProcessPoolExecutor(max_workers=n_jobs) as ex:
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent,
+                             initargs=guard_args()) as ex:
         futs = [ex.submit(run_job, j) for j in todo]
         for f in as_completed(futs):
             yield f.result()

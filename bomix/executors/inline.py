@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from bomix.backends.base import Backend
+from bomix.errors import BomixError
 from bomix.executors.base import Executor, safe_run
 from bomix.runs import RunResult, RunSpec
 
@@ -16,6 +17,8 @@ class InlineExecutor(Executor):
 
     def __init__(self, capacity: int = 1):
         self.capacity = int(capacity)
+        if self.capacity < 1:
+            raise BomixError(f"executor.capacity must be >= 1, got {capacity!r}")
         self._queue: deque[RunSpec] = deque()
 
     def start(self, backend: Backend) -> None:

@@ -3,7 +3,8 @@
 Each worker slot is its own single-process pool, so a worker that dies (killed, out of memory)
 breaks only the future of the run it was executing: that run comes back as an infrastructure
 failure (the campaign retries it up to ``max_retries``), the slot's pool is rebuilt, and the other
-runs carry on untouched.
+runs carry on untouched. Workers die with this process, even when it is SIGKILLed
+(:mod:`bomix.executors.parent_watch`); the resource tracker, whose pipe they hold, then exits too.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from concurrent.futures.process import BrokenProcessPool
 from bomix.backends.base import Backend
 from bomix.errors import BomixError
 from bomix.executors.base import Executor, infra_failure, safe_run
+from bomix.executors.parent_watch import die_with_parent, guard_args
 from bomix.runs import RunResult, RunSpec
 
 _BACKEND: Backend | None = None
 
 
-def _init_worker(backend_blob: bytes, gpu: int | None, threads: int | None) -> None:
-    """Pin this worker to one GPU (if any), limit threads, and unpickle the backend once."""
+def _init_worker(backend_blob: bytes, gpu: int | None, threads: int | None, parent_pid: int | None,
+                 pdeathsig: bool) -> None:
+    """Die with the parent, pin this worker to one GPU (if any), limit threads, unpickle the backend once."""
     global _BACKEND
+    die_with_parent(parent_pid, pdeathsig=pdeathsig)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     if threads:
@@ -59,9 +63,9 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int | None = None, gpus: Sequence[int] | None = None, threads: int | None = None,
                  max_retries: int = 1):
         self.gpus = list(gpus) if gpus else None
-        self.capacity = int(workers or (len(self.gpus) if self.gpus else 2))
+        self.capacity = int(workers) if workers is not None else (len(self.gpus) if self.gpus else 2)
         if self.capacity < 1:
-            raise BomixError("executor.workers must be >= 1")
+            raise BomixError(f"executor.workers must be >= 1 (or null: one per GPU, else 2), got {workers!r}")
         if self.gpus and len(self.gpus) < self.capacity:
             raise BomixError(f"executor has {self.capacity} workers but only {len(self.gpus)} GPUs: one GPU each")
         if int(max_retries) < 0:
@@ -84,8 +88,9 @@ class ProcessExecutor(Executor):
         pool = self._slots[slot]
         if pool is None:
             gpu = self.gpus[slot] if self.gpus else None
+            # the worker starts in the submit() that follows, from this thread (what guard_args expects)
             pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                       initargs=(self._blob, gpu, self.threads))
+                                       initargs=(self._blob, gpu, self.threads, *guard_args()))
             self._slots[slot] = pool
         return pool
 

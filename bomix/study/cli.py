@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from bomix.errors import BomixError
@@ -30,10 +31,50 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def _json_arg(text: str, what: str):
+    """JSON; for --objective a plain metric name too (text that does not start like JSON: ``{`` or ``[``)."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
-        return text if what == "--objective" else _fail(f"{what} is not valid JSON: {text!r}")
+    except json.JSONDecodeError as exc:
+        if what == "--objective" and not text.lstrip().startswith(("{", "[")):
+            return text
+        return _fail(f"{what} is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}")
+
+
+def _names(text: str, what: str) -> list[str]:
+    """Comma-separated names, none empty."""
+    names = [x.strip() for x in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise BomixError(f"{what} {text!r} has an empty name: give comma-separated names, e.g. {what} code,web")
+    return names
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return n
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return x
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors become one-line BomixErrors (the CLI prints them and exits 2)."""
+
+    def error(self, message: str):
+        raise BomixError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
 def _fail(msg: str):
@@ -44,7 +85,7 @@ def ask_main(argv: list[str]) -> int:
     """``bomix ask DIR [--no-wait] [--timeout S]`` (+ creation options): print the next run as JSON."""
     from bomix.study import Study
 
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="bomix ask", description="print the next run of a study as JSON ({\"run_id\": null, ...} when "
         "there is none); with --domains/--ladder/--steps/--objective/--budget it creates the study first "
         "(or opens it if an equal one exists)")
@@ -55,15 +96,15 @@ def ask_main(argv: list[str]) -> int:
     ap.add_argument("--objective", help="metric name, or a JSON objective like '{\"maximize\": \"acc\"}'")
     ap.add_argument("--budget", type=float, help="budget in target-run equivalents (raises an existing study's)")
     ap.add_argument("--policy", default="mfbo", help="policy name of conf/policy (default mfbo)")
-    ap.add_argument("--seed", type=int, default=0, help="study seed (default 0)")
+    ap.add_argument("--seed", type=_count, default=0, help="study seed, an integer >= 0 (default 0)")
     ap.add_argument("--no-wait", action="store_true", help="return at once while the policy waits for pending runs")
-    ap.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds")
+    ap.add_argument("--timeout", type=_seconds, default=None, help="stop waiting after this many seconds")
     args = ap.parse_args(argv)
     creating = [args.domains, args.ladder, args.steps, args.objective]
     if any(x is not None for x in creating):
         if not all(x is not None for x in creating) or args.budget is None:
             raise BomixError("to create a study give all of --domains, --ladder, --steps, --objective and --budget")
-        study = Study.create(args.directory, domains=[d.strip() for d in args.domains.split(",")],
+        study = Study.create(args.directory, domains=_names(args.domains, "--domains"),
                              ladder=_ladder(args.ladder), steps=_ints(args.steps, "--steps"),
                              objective=_json_arg(args.objective, "--objective"), budget=args.budget,
                              policy=args.policy, seed=args.seed, exist_ok=True)
@@ -85,7 +126,7 @@ def tell_main(argv: list[str]) -> int:
     from bomix.study import Study
     from bomix.study.curves import read_curve_file
 
-    ap = argparse.ArgumentParser(prog="bomix tell", description="record the outcome of a run; prints the new "
+    ap = _Parser(prog="bomix tell", description="record the outcome of a run; prints the new "
                                  "recommendation as JSON")
     ap.add_argument("directory", help="the study directory")
     ap.add_argument("run_id", help="the run_id that `bomix ask` printed")
@@ -95,7 +136,7 @@ def tell_main(argv: list[str]) -> int:
     g.add_argument("--curve", help="a .csv (step + one column per metric) or .json ({steps, metrics}) curve")
     ap.add_argument("--status", default="ok", choices=["ok", "failed", "diverged"], help="run status (default ok)")
     ap.add_argument("--error", default=None, help="why the run failed or diverged")
-    ap.add_argument("--wall-time", type=float, default=0.0, help="seconds the run took")
+    ap.add_argument("--wall-time", type=_seconds, default=0.0, help="seconds the run took (a number >= 0)")
     args = ap.parse_args(argv)
     with Study.load(args.directory) as study:
         curve = read_curve_file(args.curve, study.problem.objective.metrics) if args.curve else None
@@ -112,9 +153,9 @@ def show_main(argv: list[str]) -> int:
     """``bomix show DIR [--json] [--runs N]``: status, budget, recommendation +- sd and the latest runs."""
     from bomix.study.show import format_report, report
 
-    ap = argparse.ArgumentParser(prog="bomix show", description="the state of a study or campaign directory")
+    ap = _Parser(prog="bomix show", description="the state of a study or campaign directory")
     ap.add_argument("directory", help="a study or campaign directory")
-    ap.add_argument("--runs", type=int, default=10, help="how many of the latest runs to list (default 10)")
+    ap.add_argument("--runs", type=_count, default=10, help="how many of the latest runs to list (default 10)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = ap.parse_args(argv)
     rep = report(Path(args.directory), n_runs=args.runs)

@@ -64,13 +64,18 @@ def read_curve_file(path: str | Path, objective_metrics: Sequence[str]) -> Curve
         raise BomixError(f"curve file {p} not found")
     if p.suffix == ".csv":
         try:
-            return _from_frame(pd.read_csv(p))
+            curve = _from_frame(pd.read_csv(p))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise BomixError(f"cannot read {p} as CSV: {str(exc).splitlines()[0]}") from None
-    if p.suffix == ".json":
+    elif p.suffix == ".json":
         try:
             data = json.loads(p.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BomixError(f"{p} is not valid JSON: {exc}") from None
-        return parse_curve(data, objective_metrics)
-    raise BomixError(f"curve file {p}: use a .csv (step + metric columns) or .json file")
+        curve = parse_curve(data, objective_metrics)
+    else:
+        raise BomixError(f"curve file {p}: use a .csv (step + metric columns) or .json file")
+    if len(curve) == 0:
+        raise BomixError(f"curve file {p} has no points: give at least one step with its metric values "
+                         "(or tell --status failed --error WHY for a run with nothing to report)")
+    return curve

@@ -8,8 +8,10 @@ study directory holds the same store and summary.json as ``bomix run``; ``bomix 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -24,12 +26,31 @@ from hydra_plugins.bomix_sweeper.config import BomixSweeperConf  # noqa: F401 - 
 log = logging.getLogger("bomix.sweeper")
 
 
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A BomixError (a bad setting or study state the user can fix) ends the sweep as ``bomix run`` does:
+    one line on stderr, exit code 2, instead of Hydra's traceback."""
+    from bomix.errors import BomixError
+
+    try:
+        yield
+    except BomixError as exc:
+        print(f"bomix: error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 class BomixSweeper(Sweeper):
     """Hydra sweeper over a bomix :class:`bomix.study.Study` (arguments: see :class:`BomixSweeperConf`)."""
 
     def __init__(self, study_dir: str | None, domains: Sequence[str], ladder: Mapping[str, float],
                  steps: Sequence[int], objective: Any, policy: Any = "mfbo", budget: float = 1.0, seed: int = 0,
                  continuation: bool = False, batch_size: int = 1, keys: Mapping[str, Any] | None = None):
+        with one_line_errors():
+            self._init(study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
+                       keys)
+
+    def _init(self, study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
+              keys) -> None:
         from bomix.errors import BomixError
 
         plain = lambda x: OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x  # noqa: E731
@@ -38,6 +59,8 @@ class BomixSweeper(Sweeper):
                                continuation=bool(continuation))
         if int(batch_size) < 1:
             raise BomixError(f"hydra.sweeper.batch_size must be >= 1, got {batch_size}")
+        if int(seed) < 0:
+            raise BomixError(f"hydra.sweeper.seed must be an integer >= 0, got {seed}")
         self.study_dir, self.batch_size = study_dir, int(batch_size)
         self.keys = dict(plain(keys) or {})
         if "{domain}" not in str(self.keys.get("mixture", "")):
@@ -57,6 +80,10 @@ class BomixSweeper(Sweeper):
     # ----- the loop --------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> dict:
         """Run the study to its end; returns the final recommendation (also in the study's summary.json)."""
+        with one_line_errors():
+            return self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> dict:
         from bomix.errors import BomixError
         from bomix.study import Study
 

@@ -77,6 +77,20 @@ def test_sweep_overrides_are_refused(tmp_path):
     assert p.returncode != 0 and "chooses the runs itself" in p.stderr
 
 
+@pytest.mark.parametrize("override, message", [
+    ("hydra.sweeper.budget=-1", "budget must be a finite number > 0"),
+    ("hydra.sweeper.batch_size=0", "hydra.sweeper.batch_size must be >= 1"),
+    ("hydra.sweeper.seed=-1", "hydra.sweeper.seed must be an integer >= 0"),
+    ("model.size=small,large", "chooses the runs itself"),
+])
+def test_a_bomix_error_is_one_line_exit_2_and_makes_no_study(tmp_path, override, message):
+    p = sweep(tmp_path, override, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("bomix: error:"), p.stderr[-3000:]
+    assert message in lines[0] and "Traceback" not in p.stderr
+    assert not (tmp_path / "sweep").exists() and not app_log(tmp_path)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is None,
                     reason="needs bomix[launchers]")
 def test_joblib_launcher(tmp_path):

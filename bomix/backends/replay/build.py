@@ -8,9 +8,14 @@ report ``report.json`` / ``report.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +27,7 @@ from bomix.backends.replay.model import HYPER_TRAIN, MAX_TRAIN
 from bomix.backends.replay.report import accuracy_report, report_markdown
 from bomix.backends.replay.trust import TRUST_QUANTILE, logged_mixtures, radii
 from bomix.backends.replay.trust import key as trust_key
-from bomix.errors import BomixError
+from bomix.errors import BomixError, unwritable
 from bomix.fidelities import FidelityGrid
 from bomix.objective import Objective
 from bomix.runtable import LoggedRuns, lead_columns, load, mcol, mcols
@@ -123,12 +128,15 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
             ``max_train`` rows).
 
     Returns:
-        The output directory.
+        The output directory. It is written whole or not at all: the files are made in a temporary folder
+        and moved into place at the end, so a failure leaves no new folder and an earlier build untouched.
     """
     if mode not in MODES:
         raise BomixError(f"--mode must be one of {MODES}, got {mode!r}")
     if int(hyper_train) < 3 or int(max_train) < 3:
         raise BomixError(f"--max-train and --hyper-train must be >= 3, got {max_train} and {hyper_train}")
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise BomixError(f"--workers must be >= 1 (leave it out for one per core, at most 4), got {workers}")
     runs = table if isinstance(table, LoggedRuns) else load(table)
     name = simulator_name(name or (Path(runs.source).stem if not isinstance(table, LoggedRuns) else "replay"), mode)
     if not isinstance(table, LoggedRuns) and objective is None:  # a `bomix export` keeps its campaign's objective
@@ -146,7 +154,16 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
     if missing_obj:
         raise BomixError(f"the objective needs metric(s) {missing_obj}: add them to --metrics")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with _staging(out) as tmp:
+        _write(tmp, runs, space, name, mode, obj, obj_cfg, chosen, holdout, seed, max_train, report, workers,
+               refit, progress, hyper_train)
+    return out
+
+
+def _write(out: Path, runs: LoggedRuns, space: Space, name: str, mode: str, obj: Objective, obj_cfg,
+           chosen: list[str], holdout: float, seed: int, max_train: int, report: bool, workers: int | None,
+           refit: bool, progress: bool, hyper_train: int) -> None:
+    """Write the simulator's files into ``out`` (an empty folder; see :func:`build` for the arguments)."""
     t = runs.table
     tps = None
     if runs.has_tokens:
@@ -208,7 +225,57 @@ def build(table: str | Path | LoggedRuns, out: str | Path, mode: str = "model", 
         rep["mode"] = mode
         (out / "report.json").write_text(json.dumps(rep, indent=1))
         (out / "report.md").write_text(report_markdown(meta, rep))
-    return out
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A temporary folder to build ``out`` in, moved into place when the block succeeds.
+
+    A new ``out`` is the renamed folder; into an existing one (an earlier build) each file is moved
+    with ``os.replace``, so its other files stay. On failure the temporary folder, and any folder made
+    above ``out``, is removed; an OSError writing there becomes a one-line BomixError naming ``--out``.
+    """
+    if out.exists() and not out.is_dir():
+        raise BomixError(f"--out {out} is a file: give a directory for the simulator (a new or an earlier build's)")
+    existed = out.is_dir()
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # innermost first
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", suffix=".tmp", dir=out if existed else out.parent))
+        yield tmp
+        if existed:
+            for f in sorted(tmp.iterdir()):
+                os.replace(f, out / f.name)
+            tmp.rmdir()
+        else:
+            os.rename(tmp, out)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        if isinstance(exc, OSError) and exc.filename:
+            path = _as_out_path(Path(exc.filename), out, tmp)
+            if path is not None:  # about --out (not, say, a file the fit reads): say so in one line
+                exc.filename = str(path)
+                msg = unwritable(exc, "--out")
+                if msg is not None:
+                    raise BomixError(msg) from None
+        raise
+
+
+def _as_out_path(path: Path, out: Path, tmp: Path | None) -> Path | None:
+    """``path`` as the user sees it (a file in the temporary folder = that file in ``out``) when it is
+    ``out``, a file in it or a folder above it; else None."""
+    if path.name.startswith(f".{out.name}.build-"):  # the temporary folder itself
+        return out
+    if tmp is not None and tmp in path.parents:
+        return out / path.relative_to(tmp)
+    return path if path == out or out in path.parents or path in out.parents else None
 
 
 def cache_optimum(out: str | Path) -> dict:

@@ -12,6 +12,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bomix.backends.replay.model import HYPER_TRAIN, MetricModel, fit_metric
+from bomix.executors.parent_watch import die_with_parent, guard_args
 from bomix.runtable import LoggedRuns, mcol
 from bomix.space import Space
 
@@ -67,7 +68,8 @@ def fit_models(space: Space, runs: LoggedRuns, table: pd.DataFrame, metrics: lis
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")  # torch state is not fork-safe
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                                     initargs=guard_args()) as ex:
                 futs = {ex.submit(_fit_one, job): m for m, job in zip(metrics, jobs)}
                 for f in as_completed(futs):
                     out[futs[f]] = f.result()

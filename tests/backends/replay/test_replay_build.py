@@ -154,3 +154,48 @@ def test_model_mode_with_final_only_runs_at_distinct_steps(tmp_path):
     assert pred[0] < pred[1]
     m, _ = sim.optimum(sim.default_objective)
     assert abs(m[0] - 0.4) < 0.15
+
+
+def test_a_huge_metric_is_refused_on_read_naming_its_row_and_column(table, tmp_path, capsys):
+    """1e308 is finite but overflows the model's arithmetic (BoTorch saw NaN): refused when the table is read."""
+    from bomix.cli import main
+
+    bad = table.copy()
+    bad.loc[5, "m:loss:target"] = 1e308
+    with pytest.raises(BomixError, match=r"column m:loss:target has 1e\+308 at row 7 \(run '20M-\d+'\)"):
+        validate(bad)
+    path = tmp_path / "big.csv"
+    bad.to_csv(path, index=False)
+    out = tmp_path / "sim"
+    code = main(["simulator", "build", str(path), "--mode", "model", "--out", str(out), "--metrics", "loss:target",
+                 "--objective", "loss:target", "--holdout", "0", "--workers", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "m:loss:target" in err[0] and "row 7" in err[0], err
+    assert not out.exists()
+
+
+def test_a_failed_build_leaves_nothing_and_keeps_an_earlier_build(table_csv, tmp_path, monkeypatch):
+    """The simulator is built in a temporary folder and moved into place only when complete."""
+    import bomix.backends.replay.build as build_module
+
+    def failing_fit(*args, **kwargs):
+        raise RuntimeError("the fit failed")
+
+    out = tmp_path / "new" / "sim"
+    model = dict(mode="model", objective="loss:target", metrics=["loss:target"], holdout=0, workers=1)
+    with monkeypatch.context() as m:
+        m.setattr(build_module, "fit_models", failing_fit)
+        with pytest.raises(RuntimeError, match="the fit failed"):
+            build(table_csv, out, **model)
+    assert not (tmp_path / "new").exists()  # no partial runs.csv, no folder made for it
+    build(table_csv, out, mode="pool", objective="loss:target")
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with monkeypatch.context() as m:
+        m.setattr(build_module, "fit_models", failing_fit)
+        with pytest.raises(RuntimeError, match="the fit failed"):
+            build(table_csv, out, **model)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the earlier build, untouched
+    build(table_csv, out, mode="pool", objective="loss:target", target_scale="150M")  # a rebuild replaces its files
+    assert json.loads((out / "simulator.json").read_text())["target"]["scale"] == "150M"
+    assert (out / "notes.txt").read_text() == "mine" and not list(out.glob(".*"))
