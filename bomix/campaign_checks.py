@@ -35,6 +35,7 @@ class CampaignChecks:
     def _check_config(self) -> None:
         h = config_hash(self.config)
         old = self.store.get_meta("config_hash")
+        self._config_changed = old is not None and old != h  # a forced resume under another config
         if old is not None and old != h and not self.force:
             from bomix.config import config_diff
 
@@ -85,6 +86,17 @@ class CampaignChecks:
             res = next((r for r in results if r.spec.run_id == spec.run_id), None)
             if res is not None:
                 done.results.append(res)
+        if getattr(self, "_config_changed", False):
+            return  # charges and objectives were those of the other config
+        # every run charged what its spec costs (a store edited to charge less would overspend the
+        # budget) and every ok run's objective finite (bomix records anything else as failed/diverged)
+        self.store.check_charges([r.spec for r in results] + list(pending), self.backend.cost)
+        for r in results:
+            y = self.problem.objective.on_curve(r.curve) if r.ok else None
+            if y is not None and not (len(y) and np.isfinite(y[-1])):
+                raise BomixError(f"store {self.store.path}: table curves, run {r.spec.run_id}: the run's status is ok "
+                                 f"but its objective {self.problem.objective.name} at its last step is not finite "
+                                 "(bomix records that as diverged): restore store.sqlite from a backup")
 
     def _validate(self, spec: RunSpec, history: History, bounds: bool = True) -> RunSpec:
         """A proposed (or stored) spec checked against the problem: ladder, bounds, continuation.

@@ -147,7 +147,7 @@ def instantiate(node: DictConfig | Mapping | None, what: str, **kwargs: Any) -> 
     except (ImportError, AttributeError) as exc:
         raise BomixError(f"cannot build {what} {target}: {type(exc).__name__}: {exc}") from None
     try:
-        return cls(**cfg, **kwargs)
+        return cls(**{**cfg, **kwargs})  # bomix's own arguments (a campaign folder) replace null keys
     except BomixError:
         raise
     except TypeError as exc:

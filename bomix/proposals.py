@@ -15,15 +15,8 @@ for?* :class:`Proposals` (``problem.proposals``) is the one answer:
   recommendation outside it as *extrapolated*. Runs outside it are allowed.
 
 ``problem.candidates`` (a list of ``(Mixture, Fidelity)``) is the pool as a flat list, kept for code
-that predates this object; ``problem.proposals.points()`` returns the same list.
-
-API for policies (``bomix/policies/bo.py`` may adopt it as follows):
-
-- ``space.fidelity_grid()`` -> ``problem.proposals.fidelities()`` (same list; pool problems drop
-  fidelities with no pool point);
-- ``problem.candidates is not None`` -> ``problem.proposals.is_pool``;
-- ``[m.weights for m, f in problem.candidates if f == fid]`` -> ``problem.proposals.pool(fid)``;
-- unused pool points: ``problem.proposals.free(fid, history.all_specs())``.
+that predates this object; ``problem.proposals.points()`` returns the same list. A policy configured with
+a subset of the grid (``fidelities: ["1M@1000", ...]``) reads it with :func:`parse_fidelities`.
 """
 
 from __future__ import annotations
@@ -54,6 +47,19 @@ def tv_distance(W: np.ndarray, C: np.ndarray) -> np.ndarray:
     step = max(1, 2_000_000 // max(1, C.size))
     for a in range(0, W.shape[0], step):
         out[a:a + step] = 0.5 * np.abs(W[a:a + step, None, :] - C[None]).sum(-1).min(1)
+    return out
+
+
+def parse_fidelities(values: Sequence[str] | None) -> list[Fidelity] | None:
+    """``["1M@1000", ...]`` -> fidelities (None: the whole grid)."""
+    if values is None:
+        return None
+    out = []
+    for v in values:
+        scale, sep, steps = str(v).partition("@")
+        if not sep or not steps.strip().isdigit():
+            raise BomixError(f"bad fidelity {v!r}: write it as SCALE@STEPS, e.g. 1M@1000")
+        out.append(Fidelity(scale.strip(), int(steps)))
     return out
 
 
@@ -166,7 +172,7 @@ class Proposals:
         fids = self.fidelities()
         if not fids:
             raise BomixError("nothing may be proposed: the backend answers no fidelity")
-        c = np.array([[sp.scale_coord(f.scale), sp.step_coord(f.steps)] for f in fids])
+        c = sp.fidelity_coords(fids)
         here = np.array([sp.scale_coord(scale), sp.step_coord(float(np.clip(steps, sp.min_steps, sp.max_steps)))])
         return fids[int(np.argmin(np.abs(c - here).sum(1)))]
 

@@ -31,8 +31,16 @@ def run_id_for(index: int) -> str:
 SPEC_META_KEYS = frozenset({"gp", "hb", "retry_of", "attempt"})
 
 
+#: the keys of a stored spec (:meth:`RunSpec.to_dict`); a stored spec with any other key is refused
+SPEC_KEYS = ("mixture", "scale", "steps", "seed", "schedule", "resume_from", "resume_step", "run_id", "tag", "meta",
+             "controller")
+#: run seeds are integers in [0, MAX_SEED] (what numpy's and torch's generators accept)
+MAX_SEED = 2**63 - 1
+
+
 def validate_meta(meta: object, what: str = "meta") -> None:
-    """Refuse a spec ``meta`` that is not None or a mapping with only :data:`SPEC_META_KEYS` keys."""
+    """Refuse a spec ``meta`` that is not None or a mapping with only :data:`SPEC_META_KEYS` keys, each
+    of its shape: ``gp`` {name: [numbers]}, ``hb`` [bracket, rung], ``retry_of`` a run id, ``attempt`` >= 1."""
     if meta is None:
         return
     if not isinstance(meta, Mapping):
@@ -40,6 +48,70 @@ def validate_meta(meta: object, what: str = "meta") -> None:
     bad = sorted(str(k)[:40] for k in meta if k not in SPEC_META_KEYS)
     if bad:
         raise BomixError(f"{what} has keys {bad} outside the allowlist {sorted(SPEC_META_KEYS)}: refusing it")
+    gp = meta.get("gp")
+    if gp is not None and not (isinstance(gp, Mapping) and all(
+            isinstance(k, str) and isinstance(v, list) and all(_is_number(x) for x in v) for k, v in gp.items())):
+        raise BomixError(f"{what}['gp'] is not a mapping of parameter name -> list of numbers: refusing it")
+    hb = meta.get("hb")
+    if hb is not None and not (isinstance(hb, list) and len(hb) == 2 and all(_is_int(x) and x >= 0 for x in hb)):
+        raise BomixError(f"{what}['hb'] is {short(hb, 40)}, not [bracket, rung] (two integers >= 0): refusing it")
+    if meta.get("retry_of") is not None:
+        validate_run_id(meta["retry_of"], f"{what}['retry_of']")
+    attempt = meta.get("attempt")
+    if attempt is not None and not (_is_int(attempt) and attempt >= 1):
+        raise BomixError(f"{what}['attempt'] is {short(attempt, 20)}, not an integer >= 1: refusing it")
+
+
+#: what a domain, metric or scale name may be: 1-200 characters, no control characters, braces, quotes or
+#: backslashes (so a JSON document or anything else pasted into a name field is refused, never used)
+NAME_RE = re.compile(r'[^\x00-\x1f\x7f{}"\\]{1,200}')
+
+
+def is_name(x: object) -> bool:
+    """Whether ``x`` is a usable domain, metric or scale name (:data:`NAME_RE`)."""
+    return isinstance(x, str) and NAME_RE.fullmatch(x) is not None
+
+
+def short(value: object, n: int = 40) -> str:
+    """``repr(value)`` cut to ``n`` characters (a value from outside quoted in a one-line error)."""
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _weights(x: object, what: str) -> list[float]:
+    """A JSON list of finite numbers (a stored mixture), else a BomixError naming ``what``."""
+    if not isinstance(x, list) or not x or not all(_is_number(v) for v in x):
+        raise BomixError(f"{what} is {short(x, 60)}, not a list of numbers")
+    return [float(v) for v in x]
+
+
+def _int_field(d: Mapping, key: str, lo: int, hi: int | None = None, default: object = ...) -> int:
+    if key not in d:
+        if default is ...:
+            raise BomixError(f"it has no {key!r}")
+        return default  # type: ignore[return-value]
+    v = d[key]
+    if not _is_int(v) or v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise BomixError(f"{key} is {short(v, 40)}, not an integer {rng}")
+    return int(v)
+
+
+def _str_field(d: Mapping, key: str, optional: bool) -> str | None:
+    v = d.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or (not optional and not v):
+        raise BomixError(f"{key} is {short(v, 40)}, not a{'' if optional else ' non-empty'} string")
+    return v
 
 
 def validate_run_id(run_id: object, what: str = "run_id") -> str:
@@ -88,8 +160,17 @@ class MixtureSchedule:
         return {"starts": list(self.starts), "mixtures": [m.to_list() for m in self.mixtures]}
 
     @classmethod
-    def from_dict(cls, d: Mapping, domains: Sequence[str] | None = None) -> "MixtureSchedule":
-        return cls(tuple(int(s) for s in d["starts"]), tuple(Mixture(m, domains) for m in d["mixtures"]))
+    def from_dict(cls, d: Mapping, domains: Sequence[str] | None = None, exact: bool = False) -> "MixtureSchedule":
+        """``exact``: a stored schedule, checked strictly and its weights kept bit for bit (never renormalised)."""
+        if not exact:
+            return cls(tuple(int(s) for s in d["starts"]), tuple(Mixture(m, domains) for m in d["mixtures"]))
+        if not isinstance(d, Mapping) or set(d) != {"starts", "mixtures"}:
+            raise BomixError("schedule is not a mapping with exactly 'starts' and 'mixtures'")
+        starts, mixes = d["starts"], d["mixtures"]
+        if not isinstance(starts, list) or not all(_is_int(s) for s in starts) or not isinstance(mixes, list):
+            raise BomixError("schedule starts is not a list of integers (or mixtures not a list)")
+        return cls(tuple(int(s) for s in starts),
+                   tuple(Mixture(_weights(m, "a schedule mixture"), domains, renormalize=False) for m in mixes))
 
 
 @dataclass(frozen=True)
@@ -156,17 +237,40 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping, domains: Sequence[str] | None = None) -> "RunSpec":
+        """A spec from :meth:`to_dict` (a stored one: data from outside), checked field by field.
+
+        Every key must be one of :data:`SPEC_KEYS` with its type: ``steps`` an int >= 1, ``seed`` None or an
+        int in [0, :data:`MAX_SEED`], ``resume_step`` in [0, steps), ``meta`` allowlisted
+        (:func:`validate_meta`), ... The mixture (and a schedule's) is validated but kept bit for bit, never
+        renormalised, so a resumed run trains on exactly the weights it was dispatched with.
+
+        Raises:
+            BomixError: one line naming the field that is wrong.
+        """
+        if not isinstance(d, Mapping):
+            raise BomixError(f"it is a JSON {type(d).__name__}, not an object")
+        unknown = sorted(str(k)[:40] for k in d if k not in SPEC_KEYS)
+        if unknown:
+            raise BomixError(f"it has unknown key(s) {unknown}")
+        if "mixture" not in d:
+            raise BomixError("it has no 'mixture'")
+        mixture = Mixture(_weights(d["mixture"], "mixture"), domains, renormalize=False)
+        steps = _int_field(d, "steps", 1)
+        seed = d.get("seed")
+        if seed is not None:
+            seed = _int_field(d, "seed", 0, MAX_SEED)
         sched = d.get("schedule")
+        validate_meta(d.get("meta"), "meta")
         return cls(
-            mixture=Mixture(d["mixture"], domains),
-            scale=str(d["scale"]),
-            steps=int(d["steps"]),
-            seed=d.get("seed"),
-            schedule=None if sched is None else MixtureSchedule.from_dict(sched, domains),
-            resume_from=d.get("resume_from"),
-            resume_step=int(d.get("resume_step", 0)),
-            run_id=d.get("run_id"),
-            tag=d.get("tag", ""),
+            mixture=mixture,
+            scale=_str_field(d, "scale", optional=False),
+            steps=steps,
+            seed=seed,
+            schedule=None if sched is None else MixtureSchedule.from_dict(sched, domains, exact=True),
+            resume_from=_str_field(d, "resume_from", optional=True),
+            resume_step=_int_field(d, "resume_step", 0, steps - 1, default=0),
+            run_id=_str_field(d, "run_id", optional=True),
+            tag=_str_field(d, "tag", optional=True) or "",
             meta=d.get("meta"),
             controller=None if d.get("controller") is None else ControllerConfig.from_dict(d["controller"]),
         )

@@ -31,26 +31,30 @@ class Mixture:
     Args:
         weights: ``(K,)`` weights.
         domains: optional domain names, same order as ``weights``.
+        renormalize: False keeps the weights bit for bit (still validated: >= 0, sum within 1e-6 of 1),
+            for weights read back from a store, so a resumed run trains on exactly the stored floats.
     """
 
     __slots__ = ("_w", "domains")
 
-    def __init__(self, weights: Sequence[float] | np.ndarray, domains: Sequence[str] | None = None):
-        w = np.asarray(weights, dtype=float).reshape(-1)
+    def __init__(self, weights: Sequence[float] | np.ndarray, domains: Sequence[str] | None = None, *,
+                 renormalize: bool = True):
+        w = np.array(weights, dtype=float).reshape(-1)
         if w.size == 0:
             raise BomixError("a mixture needs at least one weight")
         if not np.all(np.isfinite(w)):
             raise BomixError(f"mixture has non-finite weights {w.tolist()}: give finite numbers")
-        if np.any(w < -SIMPLEX_TOL):
+        if np.any(w < (-SIMPLEX_TOL if renormalize else 0.0)):
             raise BomixError(f"mixture has negative weights {w.round(6).tolist()}: weights must be >= 0")
         total = float(w.sum())
         if abs(total - 1.0) > SIMPLEX_TOL:
             raise BomixError(
                 f"mixture weights sum to {total:.6g}, not 1: give weights on the simplex (sum = 1)"
             )
-        w = np.clip(w, 0.0, None)
-        if float(w.sum()) != 1.0:
-            w = w / w.sum()
+        if renormalize:
+            w = np.clip(w, 0.0, None)
+            if float(w.sum()) != 1.0:
+                w = w / w.sum()
         w.setflags(write=False)
         self._w = w
         if domains is not None:
@@ -388,6 +392,11 @@ class Space:
             return 1.0
         return math.log(steps / self.min_steps) / math.log(self.target.steps / self.min_steps)
 
+    def fidelity_coords(self, fids: Sequence[Fidelity]) -> np.ndarray:
+        """``(m, 2)`` GP coordinates ``[s, t]`` of each fidelity: the one place fixed-fidelity columns are
+        built (``bomix.acquisition.fixed`` appends them to mixtures; snapping to a grid compares them)."""
+        return np.array([[self.scale_coord(f.scale), self.step_coord(f.steps)] for f in fids], dtype=float)
+
     def encode(self, w: np.ndarray, scale: str | Iterable[str], steps) -> np.ndarray:
         """Mixtures ``(n, K)`` (or ``(K,)``) + fidelities -> GP inputs ``(n, K + 2)``."""
         w = np.atleast_2d(np.asarray(w, dtype=float))
@@ -416,7 +425,7 @@ class Space:
                 near = self.grid.nearest_steps(scale, steps)
                 if near is None:  # no answered step at this scale: the nearest grid point in (s, t)
                     pts = self.fidelity_grid()
-                    c = np.array([[self.scale_coord(f.scale), self.step_coord(f.steps)] for f in pts])
+                    c = self.fidelity_coords(pts)
                     f = pts[int(np.argmin(np.abs(c - row[self.k:self.k + 2]).sum(1)))]
                     scale, near = f.scale, f.steps
                 steps = near

@@ -150,3 +150,11 @@ def test_sweeper_policy_with_a_target_is_refused(tmp_path):
     with pytest.raises(BomixError, match="policy._target_ is refused"):
         sweeper.sweep([])
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_study_seed_must_be_a_non_negative_integer(tmp_path, seed):
+    with pytest.raises(BomixError, match="seed must be an integer >= 0"):
+        Study.create(tmp_path / "s", domains=DOMAINS, ladder={"s": 1e6}, steps=[100], objective="loss",
+                     policy="random", budget=1.0, seed=seed)
+    assert not (tmp_path / "s").exists()

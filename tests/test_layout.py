@@ -72,3 +72,18 @@ def test_check_files_refuses_each_campaign_file_as_a_symlink(tmp_path, name):
     with pytest.raises(BomixError, match=f"{name} is a symbolic link"):
         CampaignLayout(tmp_path).check_files()
     assert victim.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["store.sqlite", "store.sqlite-wal", "store.sqlite-shm"])
+def test_a_store_is_never_opened_for_writing_through_a_symlink(tmp_path, name):
+    from bomix.errors import BomixError
+    from bomix.store import Store
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    (camp / name).symlink_to(victim)
+    with pytest.raises(BomixError, match=f"{name} is a symbolic link"):
+        Store(camp)
+    assert victim.read_text() == "keep me"

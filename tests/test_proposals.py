@@ -144,3 +144,24 @@ def test_campaign_refuses_a_mixture_outside_the_pool_before_dispatch(pool_sim, t
         store.close()
     w = props.pool(pool_sim.space.target)[0]
     props.check(Mixture(w, pool_sim.space.domains), pool_sim.space.target)  # a pool point passes
+
+
+def test_fidelity_subsets_parse_scale_at_steps():
+    from bomix.proposals import parse_fidelities
+
+    assert parse_fidelities(None) is None
+    assert parse_fidelities(["1M@1000", " 60M @ 1000"]) == [Fidelity("1M", 1000), Fidelity("60M", 1000)]
+    for bad in ("1B", "1B@", "1B@1e3", "1B@-5"):
+        with pytest.raises(BomixError, match="SCALE@STEPS"):
+            parse_fidelities([bad])
+
+
+def test_grid_snapping_uses_the_spaces_fidelity_coordinates():
+    sp = Space(domains=("a", "b"), scales=(Scale("s", 1e6), Scale("l", 1e8)), min_steps=100, max_steps=10000)
+    fids = sp.fidelity_grid()
+    c = sp.fidelity_coords(fids)
+    assert c.shape == (len(fids), 2)
+    assert c.tolist() == [[sp.scale_coord(f.scale), sp.step_coord(f.steps)] for f in fids]
+    m = Mixture([0.5, 0.5])
+    pool = Proposals(sp, pool=[(m, Fidelity("s", 100)), (m, Fidelity("s", 10000))])
+    assert pool.snap_fidelity("l", 9000) == Fidelity("s", 10000)  # no pool point at "l": nearest in (s, t)

@@ -17,8 +17,7 @@ def grid_cost_model(space: Space, cost: CostModel) -> GenericDeterministicModel:
     every point the policies propose. Output shape: ``... x n x 1`` for inputs ``... x n x (K + 2)``.
     """
     grid = space.fidelity_grid()
-    coords = torch.tensor([[space.scale_coord(f.scale), space.step_coord(f.steps)] for f in grid],
-                          dtype=torch.double)
+    coords = torch.tensor(space.fidelity_coords(grid), dtype=torch.double)
     costs = torch.tensor([cost.of(f) for f in grid], dtype=torch.double)
 
     def f(X: torch.Tensor) -> torch.Tensor:

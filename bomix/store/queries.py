@@ -1,9 +1,16 @@
-"""What a store answers: meta, runs (checked like data from outside), recommendations, tables."""
+"""What a store answers: meta, runs (checked like data from outside), recommendations, tables.
+
+Every value is checked before it is returned (:mod:`bomix.store.checks`): a hand-edited or damaged store
+gives one line naming the table, column and row, never a traceback and never a silently repaired value.
+An SQLite error becomes one line too (:func:`bomix.store.schema.sqlite_error`): a damaged file, or an
+I/O problem of a healthy one, never confused.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,69 +18,130 @@ import numpy as np
 import pandas as pd
 
 from bomix.errors import BomixError
-from bomix.runs import STATUSES, Curve, RunResult, RunSpec, validate_meta, validate_run_id
+from bomix.runs import STATUSES, Curve, RunResult, RunSpec, run_id_for, short, validate_run_id
+from bomix.store import checks
+from bomix.store.checks import REC_COLUMNS, is_finite, is_int, is_number, refuse
+from bomix.store.schema import COLUMNS, _Transaction, check_tables, is_store_error, sqlite_error
+
+#: the runs columns a read uses, in this order
+RUN_COLUMNS = ("run_id", "idx", "spec", "scale", "steps", "status", "charged", "cost", "wall_time", "error", "info",
+               "finish_seq", "dispatched_at", "finished_at")
+_RUN_SELECT = "SELECT " + ", ".join(RUN_COLUMNS) + " FROM runs"
+#: most run ids in one ``IN (...)`` (SQLite's default limit on host parameters is 999 or more)
+_CHUNK = 500
+
+
+def reads(method: Callable) -> Callable:
+    """An SQLite error raised by a read becomes one line (:func:`bomix.store.schema.sqlite_error`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            if not is_store_error(exc):
+                raise
+            raise sqlite_error(self.path, exc, writing=False) from None
+        except pd.errors.DatabaseError as exc:  # pandas' wrapper of an sqlite3 error
+            if not is_store_error(exc.__cause__):
+                raise
+            raise sqlite_error(self.path, exc.__cause__, writing=False) from None
+
+    return wrapper
 
 
 class StoreQueries:
     """The reads of :class:`bomix.store.Store` (and :class:`bomix.store.StoreReader`) on ``self._conn``."""
 
+    path: Path
+    _conn: sqlite3.Connection
+    _tables_ok: set[str]  # the tables :meth:`_require` found complete
+
+    def _require(self, *tables: str) -> None:
+        """Check (once per connection) that ``tables`` and their columns exist before reading them."""
+        todo = [t for t in tables if t not in self._tables_ok]
+        if todo:
+            check_tables(self._conn, self.path, todo)
+            self._tables_ok.update(todo)
+
+    def _snapshot(self) -> _Transaction:
+        """One read transaction (a consistent snapshot) around several queries; joins an open transaction."""
+        return _Transaction(self._conn, self.path, begin="BEGIN")
+
     # ----- meta ------------------------------------------------------------------------------
+    @reads
     def get_meta(self, key: str, default: Any = None) -> Any:
+        """The meta value of ``key``, parsed and checked (:data:`bomix.store.checks.META_CHECKS`)."""
+        self._require("meta")
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        return default if row is None else checks.meta_value(self.path, key, row[0])
+
+    @reads
+    def check_meta(self) -> None:
+        """Check every meta value (done when a store is opened: a few small rows)."""
+        self._require("meta")
+        for key, text in self._conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall():
+            if not isinstance(key, str):
+                raise refuse(self.path, "meta", "key", f"key {short(key, 20)}", "is not text")
+            checks.meta_value(self.path, key, text)
+
+    def objective(self) -> Any:
+        """The recorded :class:`bomix.objective.Objective` (None when none is recorded)."""
+        meta = self.get_meta("objective")
+        return None if meta is None else checks.objective_of(self.path, meta)
 
     # ----- runs ------------------------------------------------------------------------------
+    @reads
     def next_index(self) -> int:
         """The index the next inserted run would get (informative only: ``add_pending`` allocates)."""
+        self._require("runs")
         row = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM runs").fetchone()
+        if not is_int(row[0]):
+            raise refuse(self.path, "runs", "idx", "some run", "is not an integer")
         return int(row[0])
 
-    def load(self, domains: Sequence[str]) -> tuple[list[RunResult], list[RunSpec], float]:
-        """Finished results (finishing order), pending specs (dispatch order), total charged."""
-        runs = self._conn.execute(
-            "SELECT run_id, spec, status, cost, wall_time, error, info, charged FROM runs"
-            " ORDER BY CASE WHEN finish_seq IS NULL THEN 1 ELSE 0 END, finish_seq, idx"
-        ).fetchall()
-        curves: dict[str, list[tuple[int, str, float | None]]] = {}
-        for rid, step, metric, value in self._conn.execute(
-            "SELECT run_id, step, metric, value FROM curves ORDER BY run_id, step"
-        ):
-            curves.setdefault(rid, []).append((step, metric, value))
-        results, pending, spent = [], [], 0.0
-        for rid, spec_json, status, cost, wall, err, info, charged in runs:
-            spec = self._spec_of(rid, spec_json, status, charged, domains)
-            spent += charged
-            if status == "pending":
-                pending.append(spec)
-                continue
-            results.append(RunResult(spec, status, _curve(curves.get(rid, [])), cost or 0.0,
-                                     wall or 0.0, err, json.loads(info) if info else {}))
-        return results, pending, spent
+    def runs(self, domains: Sequence[str], *, objective: Any = None,
+             price: Callable[[RunSpec], float] | None = None,
+             check: Callable[[RunSpec], None] | None = None) -> "RunLog":
+        """An incrementally refreshed view of the runs (:class:`RunLog`); see :meth:`load` for the arguments."""
+        return RunLog(self, domains, objective=objective, price=price, check=check)
+
+    def load(self, domains: Sequence[str], *, objective: Any = None,
+             price: Callable[[RunSpec], float] | None = None,
+             check: Callable[[RunSpec], None] | None = None) -> tuple[list[RunResult], list[RunSpec], float]:
+        """Finished results (finishing order), pending specs (dispatch order), total charged (summed in
+        dispatch order), every row checked (:class:`RunLog`).
+
+        Args:
+            domains: the mixture's domain order.
+            objective: also refuse an ``ok`` run whose objective at its last step is not finite.
+            price: spec -> its cost in target-run equivalents: also refuse a run charged anything else.
+            check: called with each spec (e.g. the problem's fidelity check); raises BomixError to refuse it.
+        """
+        return self.runs(domains, objective=objective, price=price, check=check).refresh()
 
     def _spec_of(self, rid: Any, spec_json: Any, status: Any, charged: Any, domains: Sequence[str]) -> RunSpec:
-        """A stored run's spec, checked like data from outside: ids, meta keys, numbers (one-line errors).
+        """A stored run's spec, checked like data from outside: ids, keys, types, meta (one-line errors).
 
         The campaign then checks it against the problem (ladder, bounds, resume_from) as a new one.
         """
         where = f"store {self.path}"
         validate_run_id(rid, f"{where}: run id")
+        row = f"run {rid}"
         if status not in ("pending", *STATUSES):
-            raise BomixError(f"{where}: run {rid} has status {str(status)[:20]!r}: refusing to resume it")
-        if not isinstance(charged, (int, float)) or not np.isfinite(charged) or charged < 0:
-            raise BomixError(f"{where}: run {rid} has charged cost {charged!r}: refusing to resume it")
+            raise refuse(self.path, "runs", "status", row, f"is {short(status, 20)}, not one of pending, "
+                         f"{', '.join(STATUSES)}")
+        if not is_finite(charged) or charged < 0:
+            raise refuse(self.path, "runs", "charged", row, f"is {short(charged, 20)}, not a finite number >= 0")
+        d = checks.parse_json(self.path, "runs", "spec", row, spec_json)
         try:
-            d = json.loads(spec_json)
-            if not isinstance(d, dict):
-                raise TypeError("not a JSON object")
-            validate_meta(d.get("meta"), f"{where}: run {rid}'s spec meta")
             spec = RunSpec.from_dict(d, domains)
         except BomixError as exc:
-            raise BomixError(f"{where}: run {rid}'s spec is invalid ({str(exc).splitlines()[0]})") from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise BomixError(f"{where}: run {rid}'s spec is invalid ({type(exc).__name__}: "
-                             f"{str(exc)[:120]}): refusing to resume it") from None
+            raise refuse(self.path, "runs", "spec", row, f"spec is invalid ({str(exc).splitlines()[0]})") from None
         if spec.run_id != rid:
-            raise BomixError(f"{where}: run {rid}'s spec says run_id={str(spec.run_id)[:80]!r}: refusing to resume it")
+            raise refuse(self.path, "runs", "spec", row, f"the spec says run_id={short(spec.run_id, 80)}")
+        if spec.seed is None:
+            raise refuse(self.path, "runs", "spec", row, "the spec has no seed (every dispatched run has one)")
         if spec.resume_from is not None:
             validate_run_id(spec.resume_from, f"{where}: run {rid}'s resume_from")
         if spec.controller is not None:
@@ -85,67 +153,165 @@ class StoreQueries:
             ref = spec.controller.reference or {}
             if ref.get("source") == "model" and ref.get("run_id") is not None:
                 validate_run_id(ref["run_id"], f"{where}: run {rid}'s controller reference run_id")
-        if spec.seed is not None and not isinstance(spec.seed, int):
-            raise BomixError(f"{where}: run {rid} has seed {spec.seed!r}: refusing to resume it")
         return spec
 
+    def _run_row(self, row: Sequence[Any], domains: Sequence[str]) -> RunSpec:
+        """The checks of one ``runs`` row (in :data:`RUN_COLUMNS` order) that need no other row; its spec."""
+        r = dict(zip(RUN_COLUMNS, row))
+        spec = self._spec_of(r["run_id"], r["spec"], r["status"], r["charged"], domains)
+        where = f"run {r['run_id']}"
+        if not (is_int(r["idx"]) and run_id_for(r["idx"]) == r["run_id"]):
+            raise refuse(self.path, "runs", "idx", where, f"is {short(r['idx'], 20)}, not the index of run id "
+                         f"{r['run_id']}")
+        if r["scale"] != spec.scale or r["steps"] != spec.steps:
+            raise refuse(self.path, "runs", "scale/steps", where, f"say ({str(r['scale'])[:20]}, "
+                         f"{str(r['steps'])[:20]}) but its spec says ({spec.scale}, {spec.steps})")
+        if not is_finite(r["dispatched_at"]):
+            raise refuse(self.path, "runs", "dispatched_at", where, f"is {short(r['dispatched_at'], 20)}, not a time")
+        if r["status"] == "pending":  # nothing of a result yet (a finished run's columns: RunLog)
+            for col in ("cost", "wall_time", "error", "info", "finish_seq", "finished_at"):
+                if r[col] is not None:
+                    raise refuse(self.path, "runs", col, where, f"is {short(r[col], 30)} on a pending run (NULL "
+                                 "until it finishes)")
+        return spec
+
+    @reads
+    def last_finish_seq(self) -> int | None:
+        """The finish number of the latest finished run (None: no run finished yet)."""
+        self._require("runs")
+        seq = self._conn.execute("SELECT MAX(finish_seq) FROM runs").fetchone()[0]
+        if seq is not None and not is_int(seq):
+            raise refuse(self.path, "runs", "finish_seq", "some run", f"is {short(seq, 20)}, not an integer")
+        return seq
+
+    @reads
     def run_status(self, run_id: str) -> str | None:
         """A run's status (pending | ok | failed | diverged), None for an unknown id."""
+        self._require("runs")
         row = self._conn.execute("SELECT status FROM runs WHERE run_id = ?", (str(run_id),)).fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        if row[0] not in ("pending", *STATUSES):
+            raise refuse(self.path, "runs", "status", f"run {run_id}", f"is {short(row[0], 20)}, not one of "
+                         f"pending, {', '.join(STATUSES)}")
+        return str(row[0])
 
+    @reads
     def spec(self, run_id: str, domains: Sequence[str]) -> RunSpec:
-        """The stored spec of one run."""
-        row = self._conn.execute("SELECT run_id, spec, status, charged FROM runs WHERE run_id = ?",
-                                 (str(run_id),)).fetchone()
+        """The stored spec of one run (its row checked)."""
+        self._require("runs")
+        row = self._conn.execute(f"{_RUN_SELECT} WHERE run_id = ?", (str(run_id),)).fetchone()
         if row is None:
             raise BomixError(f"unknown run id {run_id!r}")
-        return self._spec_of(*row, domains)
+        return self._run_row(row, domains)
+
+    @reads
+    def charges(self) -> dict[str, float]:
+        """run id -> what it was charged (target-run equivalents), each checked."""
+        self._require("runs")
+        out = {}
+        for rid, charged in self._conn.execute("SELECT run_id, charged FROM runs ORDER BY idx"):
+            validate_run_id(rid, f"store {self.path}: run id")
+            if not is_finite(charged) or charged < 0:
+                raise refuse(self.path, "runs", "charged", f"run {rid}", f"is {short(charged, 20)}, not a finite "
+                             "number >= 0")
+            out[rid] = float(charged)
+        return out
+
+    def check_charges(self, specs: Iterable[RunSpec], price: Callable[[RunSpec], float]) -> None:
+        """Refuse a run whose stored charge is not ``price(spec)`` (a store edited to spend more)."""
+        charged = self.charges()
+        for spec in specs:
+            checks.check_charge(self.path, str(spec.run_id), charged[str(spec.run_id)], spec, price)
 
     def spent(self) -> float:
-        """Total charged cost of every dispatched run."""
-        return float(self._conn.execute("SELECT COALESCE(SUM(charged), 0) FROM runs").fetchone()[0])
+        """Total charged cost of every dispatched run (summed in dispatch order)."""
+        total = 0.0
+        for c in self.charges().values():
+            total += c
+        return total
 
     # ----- recommendations -------------------------------------------------------------------
-    def best_recommendation(self) -> dict | None:
-        """The recommendation with the lowest true value so far (None without true values)."""
-        row = self._conn.execute(
-            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret FROM recommendations"
-            " WHERE true_value IS NOT NULL ORDER BY true_value ASC, idx ASC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        out = dict(zip(("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret"), row))
-        out["mixture"] = json.loads(out["mixture"])
-        return out
+    def _rec_select(self) -> str:
+        self._require("recommendations")
+        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(recommendations)")}
+        names = [c if c in cols else f"NULL AS {c}" for c in REC_COLUMNS]  # extrapolated: NULL in older stores
+        return "SELECT " + ", ".join(names) + " FROM recommendations"
 
-    def last_recommendation(self) -> dict | None:
-        row = self._conn.execute(
-            "SELECT n_finished, run_id, budget_used, mixture, true_value, regret, extrapolated FROM recommendations"
-            " ORDER BY idx DESC LIMIT 1").fetchone()
+    def _domains_or_none(self) -> list[str] | None:
+        return self.get_meta("domains")
+
+    def _checked_recommendations(self) -> tuple[list[tuple], list[dict]]:
+        """(raw rows, checked rows) of every recommendation, in order."""
+        domains = self._domains_or_none()
+        rows = self._conn.execute(f"{self._rec_select()} ORDER BY idx").fetchall()
+        return rows, [checks.recommendation(self.path, r, domains) for r in rows]
+
+    @reads
+    def recommendation_rows(self) -> list[dict]:
+        """Every recommendation (in order), each row checked; ``mixture`` a list of weights."""
+        return self._checked_recommendations()[1]
+
+    @reads
+    def best_recommendation(self) -> dict | None:
+        """The recommendation with the lowest true value so far (None without true values); the earliest
+        of equal ones. Reads (and checks) that row only, after checking no true value is other than a number."""
+        select = self._rec_select()
+        odd = self._conn.execute("SELECT idx, true_value FROM recommendations WHERE true_value IS NOT NULL AND "
+                                 "typeof(true_value) NOT IN ('real', 'integer') LIMIT 1").fetchone()
+        if odd is not None:
+            raise refuse(self.path, "recommendations", "true_value", f"row {short(odd[0], 20)}",
+                         f"is {short(odd[1], 20)}, not a number")
+        row = self._conn.execute(f"{select} WHERE true_value IS NOT NULL ORDER BY true_value ASC, idx ASC LIMIT 1"
+                                 ).fetchone()
         if row is None:
             return None
-        keys = ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "extrapolated")
-        out = dict(zip(keys, row))
-        out["extrapolated"] = None if out["extrapolated"] is None else bool(out["extrapolated"])
-        out["mixture"] = json.loads(out["mixture"])
-        return out
+        best = checks.recommendation(self.path, row, self._domains_or_none())
+        return {k: best[k] for k in ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret")}
+
+    @reads
+    def last_recommendation(self) -> dict | None:
+        row = self._conn.execute(f"{self._rec_select()} ORDER BY idx DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        rec = checks.recommendation(self.path, row, self._domains_or_none())
+        return {k: rec[k] for k in ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret",
+                                    "extrapolated")}
+
+    @reads
+    def recommendations(self) -> pd.DataFrame:
+        """The recommendations table (idx, n_finished, run_id, budget_used, true_value, regret, ...), checked."""
+        rows = self._checked_recommendations()[0]
+        return pd.DataFrame.from_records(rows, columns=list(REC_COLUMNS), coerce_float=True)
 
     # ----- export ----------------------------------------------------------------------------
+    @reads
     def to_pandas(self) -> dict[str, pd.DataFrame]:
-        """``{"runs", "curves", "recommendations", "meta"}`` tables; runs get one ``w:<domain>`` column each."""
-        runs = pd.read_sql_query("SELECT * FROM runs ORDER BY idx", self._conn)
-        domains = self.get_meta("domains") or []
-        if len(runs):
-            specs = [json.loads(s) for s in runs["spec"]]
+        """``{"runs", "curves", "recommendations", "meta"}`` tables; runs get one ``w:<domain>`` column each.
+
+        Every row is checked first (:meth:`load`, :meth:`recommendation_rows`, each meta value).
+        """
+        with self._snapshot():
+            domains = self.get_meta("domains") or []
+            self.check_meta()
+            specs = {}
+            if domains:
+                results, pending, _ = self.load(domains)
+                specs = {s.run_id: s for s in [r.spec for r in results] + pending}
+            self.recommendation_rows()
+            self._require(*COLUMNS)
+            runs = pd.read_sql_query("SELECT * FROM runs ORDER BY idx", self._conn)
+            curves = pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step, metric", self._conn)
+            recs = pd.read_sql_query("SELECT * FROM recommendations ORDER BY idx", self._conn)
+            meta = pd.read_sql_query("SELECT * FROM meta ORDER BY key", self._conn)
+        if len(runs) and domains:
+            ordered = [specs[rid] for rid in runs["run_id"]]
             for j, d in enumerate(domains):
-                runs[f"w:{d}"] = [s["mixture"][j] for s in specs]
-            runs["seed"] = [s.get("seed") for s in specs]
-            runs["tag"] = [s.get("tag", "") for s in specs]
-            runs["resume_from"] = [s.get("resume_from") for s in specs]
-            runs["controller"] = [(s.get("controller") or {}).get("kind") for s in specs]
-        curves = pd.read_sql_query("SELECT * FROM curves ORDER BY run_id, step, metric", self._conn)
-        recs = pd.read_sql_query("SELECT * FROM recommendations ORDER BY idx", self._conn)
-        meta = pd.read_sql_query("SELECT * FROM meta ORDER BY key", self._conn)
+                runs[f"w:{d}"] = [s.mixture[j] for s in ordered]
+            runs["seed"] = [s.seed for s in ordered]
+            runs["tag"] = [s.tag for s in ordered]
+            runs["resume_from"] = [s.resume_from for s in ordered]
+            runs["controller"] = [None if s.controller is None else s.controller.kind for s in ordered]
         return {"runs": runs, "curves": curves, "recommendations": recs, "meta": meta}
 
     def to_parquet(self, out_dir: str | Path) -> list[Path]:
@@ -160,6 +326,175 @@ class StoreQueries:
         return paths
 
 
+class RunLog:
+    """A store's runs as a policy sees them, read incrementally: each :meth:`refresh` reads only the runs
+    added (``idx`` above the highest seen) or finished (``finish_seq`` above the highest seen) since the
+    last one, in one read snapshot, and returns exactly what a full read would.
+
+    This holds because bomix allocates both numbers inside the write transaction (``MAX + 1``), so a
+    snapshot that holds index ``i`` (finish number ``f``) holds every smaller one, and a finished run
+    never changes again. Each row is checked once, when first read; the first refresh (a full read) also
+    checks what only a full read can see (curve rows of unknown or pending runs, repeated finish numbers).
+
+    Args:
+        store: the store to read.
+        domains, objective, price, check: see :meth:`StoreQueries.load`.
+
+    Attributes:
+        results: finished runs in finishing order; ``spent``: total charged, summed in dispatch order;
+        dispatched_at: run id -> when it was dispatched (seconds since the epoch).
+    """
+
+    def __init__(self, store: StoreQueries, domains: Sequence[str], *, objective: Any = None,
+                 price: Callable[[RunSpec], float] | None = None, check: Callable[[RunSpec], None] | None = None):
+        self.store, self.path = store, store.path
+        self.domains = tuple(domains)
+        self.objective, self.price, self.check = objective, price, check
+        self.results: list[RunResult] = []
+        self.spent = 0.0
+        self.dispatched_at: dict[str, float] = {}
+        self._pending: dict[str, RunSpec] = {}  # run id -> spec, in dispatch order
+        self._finished: set[str] = set()
+        self._max_idx = -1
+        self._max_seq = -1
+        self._full = True  # the next refresh reads everything
+
+    @property
+    def pending(self) -> list[RunSpec]:
+        return list(self._pending.values())
+
+    @property
+    def last_finish_seq(self) -> int | None:
+        """The finish number of the latest finished run seen (None: none seen)."""
+        return None if self._max_seq < 0 else self._max_seq
+
+    def pending_spec(self, run_id: str) -> RunSpec | None:
+        """The spec of ``run_id`` if it was pending at the last refresh."""
+        return self._pending.get(run_id)
+
+    def result(self, run_id: str) -> RunResult | None:
+        return next((r for r in self.results if r.spec.run_id == run_id), None)
+
+    @reads
+    def refresh(self) -> tuple[list[RunResult], list[RunSpec], float]:
+        """Read what changed; returns (results, pending, spent) as :meth:`StoreQueries.load` does (new lists)."""
+        conn = self.store._conn
+        self.store._require("runs", "curves")
+        with self.store._snapshot():
+            if self._full:
+                new = conn.execute(f"{_RUN_SELECT} ORDER BY idx").fetchall()
+                fin = [r for r in new if r[5] != "pending"]
+                curves = conn.execute("SELECT run_id, step, metric, value FROM curves ORDER BY run_id, step").fetchall()
+            else:
+                new = conn.execute(f"{_RUN_SELECT} WHERE idx > ? ORDER BY idx", (self._max_idx,)).fetchall()
+                fin = conn.execute(f"{_RUN_SELECT} WHERE finish_seq > ? ORDER BY finish_seq, idx",
+                                   (self._max_seq,)).fetchall()
+                ids = [r[0] for r in fin]
+                curves = []
+                for i in range(0, len(ids), _CHUNK):
+                    part = ids[i:i + _CHUNK]
+                    curves += conn.execute("SELECT run_id, step, metric, value FROM curves WHERE run_id IN "
+                                           f"({', '.join('?' * len(part))}) ORDER BY run_id, step", part).fetchall()
+        self._apply(new, fin, curves)
+        return list(self.results), self.pending, self.spent
+
+    def _apply(self, new: list, fin: list, curve_rows: list) -> None:
+        path = self.path
+        fresh: dict[str, RunSpec] = {}  # runs first seen now that are already finished
+        pending = dict(self._pending)
+        spent, max_idx, dispatched = self.spent, self._max_idx, {}
+        for row in new:
+            spec = self.store._run_row(row, self.domains)
+            rid, idx, charged = row[0], row[1], float(row[6])
+            if self.check is not None:
+                try:
+                    self.check(spec)
+                except BomixError as exc:
+                    raise refuse(path, "runs", "spec", f"run {rid}", f"does not fit this problem "
+                                 f"({str(exc).splitlines()[0]})") from None
+            if self.price is not None:
+                checks.check_charge(path, rid, charged, spec, self.price)
+            spent += charged
+            max_idx = max(max_idx, idx)
+            dispatched[rid] = float(row[12])
+            if row[5] == "pending":
+                pending[rid] = spec
+            else:
+                fresh[rid] = spec
+        if self._full:
+            fin = self._finish_order(fin)
+        by_run: dict[str, list] = {}
+        for rid, step, metric, value in curve_rows:
+            checks.curve_row(path, rid, step, metric, value)
+            by_run.setdefault(rid, []).append((step, metric, value))
+        if self._full:
+            known = {r[0]: r[5] for r in new}
+            for rid in by_run:
+                if known.get(rid, "pending") == "pending":
+                    raise refuse(path, "curves", "run_id", f"run {str(rid)[:20]}",
+                                 "has curve rows but " + ("is pending" if rid in known else "is not in table runs"))
+        results, finished, max_seq = [], set(self._finished), self._max_seq
+        for row in fin:
+            rid, status, cost, wall, err, info, seq = row[0], row[5], row[7], row[8], row[9], row[10], row[11]
+            where = f"run {rid}"
+            if status not in STATUSES:
+                raise refuse(path, "runs", "status", where, f"is {short(status, 20)} on a run with a finish number, "
+                             f"not one of {', '.join(STATUSES)}")
+            spec = pending.pop(rid, None) or fresh.pop(rid, None)
+            if spec is None or rid in finished:
+                raise refuse(path, "runs", "finish_seq", where, "was renumbered after the run had finished")
+            if not (is_int(seq) and seq > max_seq):
+                raise refuse(path, "runs", "finish_seq", where, f"is {short(seq, 20)}, not a new finish number "
+                             "(each finished run has its own)")
+            if not (is_finite(cost) and cost >= 0):
+                raise refuse(path, "runs", "cost", where, f"is {short(cost, 20)}, not a finite number >= 0")
+            if wall is not None and not is_number(wall):
+                raise refuse(path, "runs", "wall_time", where, f"is {short(wall, 20)}, not a number")
+            if err is not None and (status == "ok" or not isinstance(err, str)):
+                raise refuse(path, "runs", "error", where, f"is {short(err, 30)}" + (
+                    " on an ok run (an error is the reason a run failed or diverged)" if status == "ok" else
+                    ", not text"))
+            if not is_finite(row[13]):
+                raise refuse(path, "runs", "finished_at", where, f"is {short(row[13], 20)}, not a time")
+            curve = _curve(by_run.get(rid, []))
+            if status == "ok":
+                self._check_ok(rid, curve)
+            results.append(RunResult(spec, status, curve, float(cost), 0.0 if wall is None else float(wall), err,
+                                     checks.info_value(path, rid, info)))
+            finished.add(rid)
+            max_seq = seq
+        if fresh:
+            rid = next(iter(fresh))
+            raise refuse(path, "runs", "finish_seq", f"run {rid}", "is missing or repeated on a finished run")
+        # everything checked: take it
+        self.results.extend(results)
+        self._finished, self._pending, self.spent = finished, pending, spent
+        self._max_idx, self._max_seq = max_idx, max_seq
+        self.dispatched_at.update(dispatched)
+        self._full = False
+
+    def _finish_order(self, fin: list) -> list:
+        """A full read's finished rows in finishing order (each must have its own finish number)."""
+        for row in fin:
+            if not is_int(row[11]):
+                raise refuse(self.path, "runs", "finish_seq", f"run {row[0]}",
+                             f"is {short(row[11], 20)} on a finished run, not an integer")
+        return sorted(fin, key=lambda r: (r[11], r[1]))
+
+    def _check_ok(self, rid: str, curve: Curve) -> None:
+        """An ``ok`` run has a curve, and a finite objective at its last step (bomix records anything else
+        as failed or diverged, so such a row was edited)."""
+        if not len(curve):
+            raise refuse(self.path, "curves", "run_id", f"run {rid}", "has no rows, but the run's status is ok "
+                         "(an ok run always has a curve)")
+        if self.objective is not None:
+            y = self.objective.on_curve(curve)
+            if not np.isfinite(y[-1]):
+                raise refuse(self.path, "curves", "value", f"run {rid} step {int(curve.steps[-1])}",
+                             f"gives the objective {float(y[-1])}, but the run's status is ok (a non-finite "
+                             "objective is recorded as diverged)")
+
+
 def _curve(rows: Iterable[tuple[int, str, float | None]]) -> Curve:
     rows = list(rows)
     if not rows:
@@ -171,3 +506,4 @@ def _curve(rows: Iterable[tuple[int, str, float | None]]) -> Curve:
         arr = metrics.setdefault(m, np.full(len(steps), np.nan))
         arr[pos[step]] = np.nan if v is None else v
     return Curve(np.asarray(steps), metrics)
+

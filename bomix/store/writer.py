@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,11 +12,11 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.layout import CampaignLayout
-from bomix.runs import RunResult, RunSpec, run_id_for
+from bomix.runs import RunResult, RunSpec, is_name, run_id_for, short
 from bomix.space import Mixture
-from bomix.store.queries import StoreQueries
-from bomix.store.schema import (SCHEMA_VERSION, _SCHEMA, _add_columns, _check_version, _connect, _create,
-                                _file_problem, _Transaction)
+from bomix.store.checks import meta_problem
+from bomix.store.queries import StoreQueries, reads
+from bomix.store.schema import COLUMNS, NotAStoreError, StoreIOError, _Transaction, open_store
 
 
 class Store(StoreQueries):
@@ -28,8 +27,14 @@ class Store(StoreQueries):
         force: open even a 0-byte or unreadable file: it is moved aside to
             ``store.sqlite.bad-<time>`` (never deleted) and a new store is started.
 
+    Opening never writes to an existing, current store (so a store refused by a later check is left
+    byte for byte as it was). Every write is one transaction; an SQLite error in one is one line
+    (:class:`bomix.store.schema.StoreIOError` for a full, read-only or failing file system: the
+    transaction is rolled back and the store is intact).
+
     Raises:
-        BomixError: the file is empty, not a bomix store, or from a newer bomix (one line each).
+        BomixError: the file is empty, not a bomix store, damaged, or from a newer bomix, or the
+            file system fails (one line each).
     """
 
     def __init__(self, directory: str | Path, force: bool = False):
@@ -39,44 +44,35 @@ class Store(StoreQueries):
         except OSError as exc:
             raise BomixError(f"cannot create campaign directory {self.directory}: {exc.strerror}") from None
         self.path = CampaignLayout(self.directory).store
-        if not self.path.exists():
-            _create(self.path)
-        problem = _file_problem(self.path)
-        if problem is None:
-            conn = None
-            try:
-                conn = _connect(self.path)
-                _check_version(conn, self.path)
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                if tables and "runs" not in tables:
-                    raise BomixError(f"{self.path} is an SQLite file of something else (tables "
-                                     f"{sorted(tables)[:5]}): choose another campaign directory")
-                conn.executescript(_SCHEMA)
-                _add_columns(conn)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self._conn = conn
-                return
-            except sqlite3.DatabaseError as exc:
-                problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if conn is not None:
-                    conn.close()
-            except BomixError:
-                if conn is not None:
-                    conn.close()
-                raise
-        if not force:
-            raise BomixError(f"{self.path} is not a bomix store ({problem}): choose another campaign directory, "
-                             "or pass force=true to move it aside and start a new campaign")
-        aside = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                src.replace(Path(f"{aside}{suffix}"))
-        _create(self.path)
         try:
-            self._conn = _connect(self.path)
-        except sqlite3.DatabaseError as exc:
-            raise BomixError(f"cannot create a store at {self.path} ({exc})") from None
+            self._conn = open_store(self.path, read_only=False)
+        except NotAStoreError:
+            if not force:
+                raise
+            self._move_aside()
+            self._conn = open_store(self.path, read_only=False)
+        self._checked_open(set(COLUMNS))  # a writer's open checks every table
+
+    def _checked_open(self, tables_ok: set[str]) -> None:
+        """Check every meta value of the store just opened (closing it when one is refused)."""
+        self._tables_ok = tables_ok
+        try:
+            self.check_meta()
+            self.recommendation_rows()  # every row checked once, when the store is opened
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _move_aside(self) -> None:
+        aside = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    src.replace(Path(f"{aside}{suffix}"))
+        except OSError as exc:
+            raise StoreIOError(f"cannot move {self.path} aside to {aside.name}: {exc.strerror or exc}: check that "
+                               "its directory is writable and re-run") from None
 
     def close(self) -> None:
         self._conn.close()
@@ -88,13 +84,32 @@ class Store(StoreQueries):
         self.close()
 
     def _tx(self):
-        return _Transaction(self._conn)
+        return _Transaction(self._conn, self.path)
 
     # ----- meta ------------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
+        """Record meta values (JSON); a value already stored as given is not written again.
+
+        Each is checked as it will be when read back (:data:`bomix.store.checks.META_CHECKS`).
+        """
+        new = {k: json.dumps(v, sort_keys=True, default=str) for k, v in items.items()}
+        for key, text in new.items():
+            problem = meta_problem(key, json.loads(text))
+            if problem is not None:
+                raise BomixError(f"cannot record {key}={short(items[key], 60)} in {self.path}: it {problem}")
+        if self._stored_meta(list(new)) == new:
+            return
         with self._tx() as c:
+            old = self._stored_meta(list(new))
             c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                          [(k, json.dumps(v, sort_keys=True, default=str)) for k, v in items.items()])
+                          [(k, v) for k, v in new.items() if old.get(k) != v])
+
+    @reads
+    def _stored_meta(self, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        rows = self._conn.execute(f"SELECT key, value FROM meta WHERE key IN ({', '.join('?' * len(keys))})", keys)
+        return dict(rows.fetchall())
 
     # ----- runs ------------------------------------------------------------------------------
     def add_pending(self, specs: Sequence[tuple[RunSpec, float]],
@@ -142,10 +157,14 @@ class Store(StoreQueries):
             c.execute(
                 "UPDATE runs SET status = ?, cost = ?, wall_time = ?, error = ?, info = ?, finish_seq = ?,"
                 " finished_at = ? WHERE run_id = ?",
-                (result.status, float(result.cost), float(result.wall_time), result.error,
+                (result.status, float(result.cost), float(result.wall_time), None if result.ok else result.error,
                  json.dumps(result.info, default=_json_default), int(seq), time.time(), rid),
             )
             curve = result.curve
+            bad = [m for m in curve.metrics if not is_name(m)]
+            if bad:
+                raise BomixError(f"run {rid} reports metric name(s) {short(bad, 80)} that cannot be stored (1-200 "
+                                 "characters, no braces, quotes, backslashes or control characters): rename them")
             rows = [
                 (rid, int(step), m, _nan_to_none(vals[i]))
                 for m, vals in curve.metrics.items()

@@ -51,6 +51,12 @@ class StudyConfig:
     max_epochs: float | None = None
     continuation: bool = False
 
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise BomixError(f"a study's seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.continuation, bool):
+            raise BomixError(f"continuation must be true or false, got {self.continuation!r}")
+
     @classmethod
     def make(cls, domains: Sequence[str], ladder: Mapping[str, float], objective: Any, *,
              steps: int | Sequence[int], policy: str | Mapping[str, Any] = "mfbo", **kw: Any) -> "StudyConfig":

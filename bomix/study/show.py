@@ -2,55 +2,77 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 
 from bomix.errors import BomixError
-from bomix.objective import Objective
 from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.store import StoreReader
 
 
-def _objective(meta: dict) -> Objective:
-    return Objective(tuple((m, float(w)) for m, w in meta["weights"].items()), float(meta.get("sign", 1.0)),
-                     meta.get("name", ""))
+#: a study's pending run older than this may have lost its worker (a study's workers hold no lock, so
+#: age is all ``show`` can go by); a campaign's pending runs are orphaned when its lock is not held
+ORPHAN_AFTER_S = 24 * 3600.0
 
 
-def report(directory: Path, n_runs: int = 10) -> dict:
-    """JSON-able report; a study's recommendation comes with the policy's prediction (mean, sd)."""
+def report(directory: Path, n_runs: int = 10, orphan_after: float = ORPHAN_AFTER_S) -> dict:
+    """JSON-able report; a study's recommendation comes with the policy's prediction (mean, sd).
+
+    Read-only: the store is opened ``mode=ro`` and every value read is checked. Each pending run is listed
+    with its age; it is flagged ``orphaned`` when the campaign's lock is not held (nobody runs the
+    campaign), or, in a study, when it is older than ``orphan_after`` seconds.
+    """
+    directory = Path(directory)
     if not CampaignLayout(directory).store.is_file():
         raise BomixError(f"{directory} has no {STORE_FILE}: give a study or campaign directory")
-    store = StoreReader(directory)
-    try:
+    with StoreReader(directory) as store:
         is_study = store.get_meta("study") is not None
-        domains = store.get_meta("domains")
-        if not domains:
-            raise BomixError(f"{directory} holds no campaign yet (no domains recorded)")
-        objective = _objective(store.get_meta("objective"))
-        results, pending, spent = store.load(domains)
-        budget = store.get_meta("budget")
-        last = store.last_recommendation()
-        policy_name = store.get_meta("policy")
-        target = (store.get_meta("space") or {}).get("target")
-    finally:
-        store.close()
-    rec = predicted = None
     if is_study:
         from bomix.study import Study
 
-        with Study.load(directory) as study:
+        with Study.load(directory, read_only=True) as study:
+            history = study.history()
             r = study.recommend()
+            store, log = study.store, study._runs
+            results, pending, spent, budget = history.results, history.pending, history.spent, history.budget
+            objective, domains = study.problem.objective, list(study.space.domains)
+            last, policy_name = store.last_recommendation(), store.get_meta("policy")
+            target = (store.get_meta("space") or {}).get("target")
         rec, predicted = r["mixture"], r["predicted"]
-    elif last is not None:
-        rec = dict(zip(domains, last["mixture"]))
-        summary_file = CampaignLayout(directory).summary
-        if summary_file.is_file():
-            try:
-                predicted = json.loads(summary_file.read_text()).get("predicted")
-            except json.JSONDecodeError:
-                predicted = None
+    else:
+        with StoreReader(directory) as store:
+            domains = store.get_meta("domains")
+            if not domains:
+                raise BomixError(f"{directory} holds no campaign yet (no domains recorded)")
+            objective = store.objective()
+            if objective is None:
+                raise BomixError(f"{directory} records no objective: is it a campaign directory?")
+            log = store.runs(domains, objective=objective)
+            results, pending, spent = log.refresh()
+            budget = store.get_meta("budget")
+            last = store.last_recommendation()
+            policy_name = store.get_meta("policy")
+            target = (store.get_meta("space") or {}).get("target")
+        rec = predicted = None
+        if last is not None:
+            rec = dict(zip(domains, last["mixture"]))
+            summary_file = CampaignLayout(directory).summary
+            if summary_file.is_file():
+                try:
+                    summary = json.loads(summary_file.read_text())
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                    summary = None
+                pred = summary.get("predicted") if isinstance(summary, dict) else None
+                predicted = pred if isinstance(pred, dict) and {"mean", "sd"} <= set(pred) else None
+    lock_held = None if is_study else campaign_lock_held(directory)
+    now = time.time()
+    ages = {s.run_id: max(0.0, now - log.dispatched_at[s.run_id]) for s in pending}
+    orphaned = {rid: (age > orphan_after) if is_study else (lock_held is False) for rid, age in ages.items()}
     rows = []
     for r in results:
         y = objective.on_curve(r.curve)
@@ -59,15 +81,59 @@ def report(directory: Path, n_runs: int = 10) -> dict:
                      "top": _top(domains, r.spec.mixture.weights)})
     for s in pending:
         rows.append({"run_id": s.run_id, "status": "pending", "scale": s.scale, "steps": int(s.steps),
-                     "objective": None, "top": _top(domains, s.mixture.weights)})
+                     "objective": None, "top": _top(domains, s.mixture.weights),
+                     "age_s": round(ages[s.run_id], 1), "orphaned": orphaned[s.run_id]})
     rows.sort(key=lambda x: x["run_id"])
     done = budget is not None and spent >= float(budget) - 1e-9
-    status = "running" if pending else ("budget spent" if done else "open")
+    n_orphaned = sum(orphaned.values())
+    if lock_held:
+        status = "running"
+    elif pending and n_orphaned == len(pending):
+        status = "stalled" if is_study else "interrupted"
+    elif pending:
+        status = "running"
+    else:
+        status = "budget spent" if done else "open"
     return {"directory": str(directory), "kind": "study" if is_study else "campaign", "policy": policy_name,
             "objective": objective.name, "status": status, "budget": budget, "budget_used": spent,
             "n_finished": len(results), "n_ok": sum(r.ok for r in results), "n_pending": len(pending),
+            "n_orphaned": n_orphaned, "lock_held": lock_held, "orphan_after_s": orphan_after if is_study else None,
+            "oldest_pending_age_s": round(max(ages.values()), 1) if ages else None,
             "target": target, "recommendation": rec, "predicted": predicted,
             "true_value": None if last is None else last.get("true_value"), "runs": rows[-n_runs:] if n_runs else []}
+
+
+def campaign_lock_held(directory: Path) -> bool | None:
+    """Whether a process holds the campaign's lock (:class:`bomix.lock.CampaignLock`) now; None: unknown.
+
+    Tests with a shared, non-blocking ``flock`` taken and dropped at once; never creates or writes the file.
+    """
+    path = CampaignLayout(directory).lock
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _top(domains, w, k: int = 3) -> str:
@@ -81,6 +147,17 @@ def format_report(rep: dict) -> str:
     lines = [f"{rep['kind']} {rep['directory']}: {rep['status']} (policy {rep['policy']}, objective {rep['objective']})",
              f"budget: {rep['budget_used']:.4g} of {budget} target-run equivalents used; "
              f"{rep['n_finished']} runs finished ({rep['n_ok']} ok), {rep['n_pending']} pending"]
+    if rep.get("n_pending"):
+        oldest = _age(rep["oldest_pending_age_s"])
+        if rep["kind"] == "campaign" and rep.get("lock_held") is False:
+            lines.append(f"{rep['n_pending']} pending run(s) (oldest dispatched {oldest} ago) are orphaned: no process "
+                         "holds the campaign's lock; re-run the campaign's command to resume them")
+        elif rep["kind"] == "study" and rep.get("n_orphaned"):
+            lines.append(f"{rep['n_orphaned']} of {rep['n_pending']} pending run(s) were dispatched more than "
+                         f"{_age(rep['orphan_after_s'])} ago (oldest {oldest}): their workers may have died; "
+                         "train them again (Study.pending() lists them)")
+        else:
+            lines.append(f"oldest pending run dispatched {oldest} ago")
     if rep["recommendation"] is not None:
         mix = ", ".join(f"{d}={w:.3f}" for d, w in rep["recommendation"].items())
         pred = rep["predicted"]
@@ -96,5 +173,6 @@ def format_report(rep: dict) -> str:
         lines.append(f"{'run':<8} {'status':<9} {'scale':<8} {'steps':>7} {'objective':>10}  top weights")
         for r in rep["runs"]:
             obj = "" if r["objective"] is None else f"{r['objective']:.4f}"
-            lines.append(f"{r['run_id']:<8} {r['status']:<9} {r['scale']:<8} {r['steps']:>7} {obj:>10}  {r['top']}")
+            age = "" if "age_s" not in r else (f"  ({_age(r['age_s'])} old" + (", orphaned?)" if r["orphaned"] else ")"))
+            lines.append(f"{r['run_id']:<8} {r['status']:<9} {r['scale']:<8} {r['steps']:>7} {obj:>10}  {r['top']}{age}")
     return "\n".join(lines)

@@ -28,7 +28,8 @@ from bomix.history import History
 from bomix.runs import Curve, RunResult, RunSpec
 from bomix.space import Mixture
 from bomix.layout import STORE_FILE, CampaignLayout
-from bomix.store import Store
+from bomix.store import Store, StoreReader
+from bomix.store.checks import refuse
 from bomix.study.config import StudyConfig
 from bomix.study.curves import parse_curve
 
@@ -82,6 +83,11 @@ class Study:
         self.space = self.problem.space
         self.policy = config.build_policy()
         self.policy.bind(self.problem, config.seed)
+        # the store's runs, read incrementally (each ask reads only what other workers added or finished)
+        # and checked like data from outside: fidelity on the ladder, charge = what the spec costs,
+        # an ok run's objective finite
+        self._runs = store.runs(self.space.domains, objective=self.problem.objective, price=self._price,
+                                check=lambda spec: self.space.check_fidelity(spec.fidelity))
 
     # ----- opening ---------------------------------------------------------------------------
     @classmethod
@@ -100,7 +106,8 @@ class Study:
         """
         budget = _check_budget(budget)
         cfg = StudyConfig.make(domains, ladder, objective, steps=steps, policy=policy, **options)
-        cfg.build_policy()  # an unknown policy or option fails before the directory is made
+        cfg.build_policy().bind(cfg.build_problem(), cfg.seed)  # a bad policy, option or seed fails before
+        # the directory is made (binding is what Study() does next, with the store open)
         store = Store(directory)
         try:
             created = _write_meta(store, cfg, budget, exist_ok)
@@ -112,23 +119,34 @@ class Study:
         return cls(directory, cfg, store)
 
     @classmethod
-    def load(cls, directory: str | Path, budget: float | None = None) -> "Study":
-        """Open an existing study; ``budget`` raises (never lowers below what was spent) its budget."""
+    def load(cls, directory: str | Path, budget: float | None = None, read_only: bool = False) -> "Study":
+        """Open an existing study; ``budget`` raises (never lowers below what was spent) its budget.
+
+        ``read_only``: open the store read-only (``bomix show``): ask and tell then refuse to write.
+        """
         directory = Path(directory)
         if not CampaignLayout(directory).store.is_file():
             raise BomixError(f"{directory} has no study (no {STORE_FILE}): create one with Study.create or `bomix ask`")
-        store = Store(directory)
+        if read_only and budget is not None:
+            raise BomixError("a study opened read-only cannot change its budget")
+        store = StoreReader(directory) if read_only else Store(directory)
         try:
             raw = store.get_meta("study")
             if raw is None:
                 raise BomixError(f"{directory} is a `bomix run` campaign, not a study: inspect it with `bomix show`")
-            cfg = StudyConfig.from_dict(raw)
+            try:
+                cfg = StudyConfig.from_dict(raw)
+                study = cls(directory, cfg, store)
+            except BomixError as exc:
+                raise refuse(store.path, "meta", "value", "key 'study'",
+                             f"is not a valid study config ({str(exc).splitlines()[0]})") from None
             if budget is not None:
+                study.history()  # the store is checked before anything is written
                 _set_budget(store, _check_budget(budget))
         except BaseException:
             store.close()
             raise
-        return cls(directory, cfg, store)
+        return study
 
     def close(self) -> None:
         self.store.close()
@@ -142,12 +160,26 @@ class Study:
     # ----- state -----------------------------------------------------------------------------
     @property
     def budget(self) -> float:
-        return float(self.store.get_meta("budget"))
+        budget = self.store.get_meta("budget")
+        if budget is None:
+            raise refuse(self.store.path, "meta", "value", "key 'budget'", "is missing",
+                         f"set it again with `bomix ask {self.directory} --budget B`")
+        return float(budget)
 
     def history(self) -> History:
-        """The store's current view (every finished run and every pending one)."""
-        results, pending, spent = self.store.load(self.space.domains)
-        return History(self.space, self.problem.objective, results, pending, self.budget, spent)
+        """The store's current view (every finished run and every pending one).
+
+        Reads only the runs added or finished since the last call (:class:`bomix.store.queries.RunLog`);
+        the result is the same as a full read of the store.
+        """
+        with self.store._snapshot():
+            results, pending, spent = self._runs.refresh()
+            budget = self.budget
+        return History(self.space, self.problem.objective, results, pending, budget, spent)
+
+    def _price(self, spec: RunSpec) -> float:
+        """What a run of ``spec`` is charged (target-run equivalents), as :meth:`ask` charges it."""
+        return float(self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0))
 
     # ----- ask -------------------------------------------------------------------------------
     def ask(self, wait: bool = True, poll: float = 1.0, timeout: float | None = None) -> Trial | None:
@@ -245,6 +277,7 @@ class Study:
         status: ``ok``, ``failed`` (nothing to report: say why in ``error``) or ``diverged``. A
             non-finite objective value is recorded as ``diverged``.
         """
+        self.history()  # the store is checked (and this worker's view brought up to date) before writing
         spec = self._pending_spec(run_id)
         if status not in ("ok", "failed", "diverged"):
             raise BomixError(f"status must be ok, failed or diverged, got {status!r}")
@@ -258,6 +291,9 @@ class Study:
             y = self.problem.objective.on_curve(c)
             if not len(y) or not math.isfinite(float(y[-1])):
                 status, error = "diverged", error or f"non-finite objective {float(y[-1]) if len(y) else 'nan'}"
+        if status == "ok" and error is not None:
+            raise BomixError("error= is the reason a run failed or diverged: give status='failed' (or 'diverged') "
+                             "with it, or leave it out for an ok run")
         if spec.resume_from and len(c):
             parent = self._result(spec.resume_from)
             if parent is not None and parent.ok:
@@ -270,6 +306,10 @@ class Study:
         return self._after_result(run_id)
 
     def _pending_spec(self, run_id: str) -> RunSpec:
+        """The spec of a pending run (from the view :meth:`history` just refreshed, else the store's row)."""
+        spec = self._runs.pending_spec(run_id)
+        if spec is not None:
+            return spec
         status = self.store.run_status(run_id)
         if status is None:
             raise BomixError(f"unknown run id {run_id!r} in {self.directory}: use a run_id returned by ask")
@@ -278,8 +318,8 @@ class Study:
         return self.store.spec(run_id, self.space.domains)
 
     def _result(self, run_id: str) -> RunResult | None:
-        results, _, _ = self.store.load(self.space.domains)
-        return next((r for r in results if r.spec.run_id == run_id), None)
+        self._runs.refresh()
+        return self._runs.result(run_id)
 
     def _curve(self, spec: RunSpec, value, curve, metrics) -> Curve:
         obj = self.problem.objective
@@ -328,7 +368,13 @@ class Study:
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None)
         rec = {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
                "n_finished": len(history.results), "budget_used": history.spent}
-        write_summary(self.directory, study_summary(self, history, rec))
+        summary = study_summary(self, history, rec)
+        # summary.json is written by the worker whose view holds the latest finished run: under the store's
+        # write lock, and only if no run finished since this view (that run's worker writes a newer one),
+        # so a slower worker never overwrites a newer summary with an older view
+        with self.store.batch():
+            if self.store.last_finish_seq() == self._runs.last_finish_seq:
+                write_summary(self.directory, summary)
         return rec
 
 

@@ -63,3 +63,24 @@ def test_mfms_rungs_are_its_steps_at_the_target_scale():
     rungs = _rungs(b)
     assert rungs[-1] == t and len(rungs) >= 2 and {f.scale for f in rungs} == {t.scale}
     assert all(b.space.allows(f) for f in rungs)
+
+
+def test_hyperband_promotes_the_best_by_continuation():
+    from bomix.campaign import ProblemConfig
+    from bomix.history import History
+
+    b = SyntheticBackend(k=3, seed=0)
+    p = build_problem(b, ProblemConfig())
+    pol = HyperbandPolicy(eta=2.0)
+    pol.bind(p, 7)
+    h = History(p.space, p.objective, budget=5.0)
+    first = pol.ask(h, 50.0, 100)
+    assert len(first) > 1 and len({s.steps for s in first}) == 1
+    for i, s in enumerate(first):
+        h.results.append(b.run(s.with_(run_id=f"r{i}")))
+    promoted = pol.ask(h, 50.0, 100)
+    assert len(promoted) == len(first) // 2
+    finals = {r.spec.run_id: h.objective.on_curve(r.curve)[-1] for r in h.results}
+    best = sorted(finals, key=finals.get)[: len(promoted)]
+    assert {s.resume_from for s in promoted} == set(best)
+    assert all(s.steps > first[0].steps for s in promoted)

@@ -6,7 +6,11 @@
 - :class:`SFBOPolicy` (``sfbo``): single-fidelity qLogNEI at the target only.
 - :class:`MFMSEIPolicy` (``mfms_ei``): the MFMS paper's rule as in its code.
 
-Shared data/model code lives in :mod:`.base`, continuation logic in :mod:`.continuation`.
+The shared decision loop (initial design, batches with fantasies, recommendation) is :class:`GPPolicy` in
+:mod:`.base`; each policy states its rule in ``_one``. Where the acquisition is maximised (grid or pool):
+:mod:`.search`; which earlier runs may be continued: :mod:`.continuation`. The model side lives in
+:mod:`bomix.surrogate` (observations: history -> tensors; fit: warm starts and fantasies; gp: the model) and
+the fixed fidelity columns of a search in :mod:`bomix.acquisition.fixed`.
 """
 
 from bomix.policies.bo.base import GPPolicy

@@ -1,35 +1,47 @@
-"""Shared machinery of the GP policies: observations, seeded warm-started fits, fantasies, the initial
-design, acquisition search over the allowed fidelity grid, recommendation and prediction.
+"""The shared decision loop of the GP policies: initial design, then one model-based proposal at a time
+with the earlier ones fantasised; recommendation and prediction from the same model.
+
+The parts live where they read as one rule each: the history -> tensors encoder
+(:mod:`bomix.surrogate.observations`), the warm-started fit and fantasies (:mod:`bomix.surrogate.fit`), the
+fidelity columns fixed during a search (:mod:`bomix.acquisition.fixed`), the search over the grid or a pool
+(:mod:`bomix.policies.bo.search`), the initial design (:mod:`bomix.policies.design`). A subclass states its
+rule in :meth:`GPPolicy._one`.
 
 Every decision is a function of the history and the policy's seed only: numpy draws come from
 ``self.rng(history)`` and torch's global generator (BoTorch's fit retries and samplers use it) is seeded
-per decision from the same inputs inside :func:`seeded_torch`, so the same config and seed give the
-same campaign (on the same machine and thread count).
+per decision from the same inputs inside :func:`~bomix.surrogate.numerics.seeded_torch`, so the same config
+and seed give the same campaign (on the same machine and thread count).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import warnings
+from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
+from bomix.acquisition.fixed import AcqFn, FixedFidelities
 from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.policies.base import Policy
+from bomix.policies.bo.search import Option, affordable, best_options
+from bomix.policies.design import space_filling
+from bomix.proposals import parse_fidelities
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
-from bomix.surrogate.gp import GPConfig, fit_gp, hypers_of
-from bomix.surrogate.numerics import NUMERICAL_ERRORS
+from bomix.surrogate.fit import fantasize, fit_history, spec_meta
+from bomix.surrogate.gp import GPConfig
+from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
+from bomix.surrogate.observations import ObservationEncoder
 
 log = logging.getLogger("bomix.policies.bo")
 DT = torch.double
-Acq = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
+#: ``acq_x(X)``: an acquisition over GP inputs ``b x (K + 2)`` -> ``(b,)``, larger is better.
+AcqX = Callable[[torch.Tensor], torch.Tensor]
 
 #: Salts of the per-decision random streams (numpy and torch), so that no two uses share draws.
 SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
@@ -39,44 +51,6 @@ INIT_BUDGET_FRACTION = 0.02
 INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 64
 #: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
 REC_KAPPA = 1.0
-
-
-@contextlib.contextmanager
-def seeded_torch(*key: int) -> Iterator[None]:
-    """Run a block with torch's global generator seeded from ``key`` (restored afterwards)."""
-    seed = int(np.random.SeedSequence([abs(int(k)) for k in key]).generate_state(1)[0])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def parse_fidelities(values: Sequence[str] | None) -> list[Fidelity] | None:
-    """``["1M@1000", ...]`` -> fidelities (None: the whole grid)."""
-    if values is None:
-        return None
-    out = []
-    for v in values:
-        scale, sep, steps = str(v).partition("@")
-        if not sep or not steps.strip().isdigit():
-            raise BomixError(f"bad fidelity {v!r}: write it as SCALE@STEPS, e.g. 1M@1000")
-        out.append(Fidelity(scale.strip(), int(steps)))
-    return out
-
-
-def space_filling(space, n: int, rng: np.random.Generator, fid: Fidelity | None = None) -> np.ndarray:
-    """``(n, K)`` mixtures spread evenly over the simplex: a scrambled Sobol sequence mapped by uniform
-    spacings (sorted coordinates), which is uniform on the simplex; bounded spaces sample instead."""
-    from scipy.stats import qmc
-
-    k = space.k
-    if space.has_bounds(fid) or n < 1:
-        return space.sample(n, rng, 1.0, fid)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # n need not be a power of 2
-        u = qmc.Sobol(d=k - 1, scramble=True, seed=rng).random(n)
-    cuts = np.sort(u, axis=1)
-    w = np.diff(np.column_stack([np.zeros(n), cuts, np.ones(n)]), axis=1)
-    return space.project(w, fid)
 
 
 class GPPolicy(Policy):
@@ -110,6 +84,8 @@ class GPPolicy(Policy):
     tag = "bo"
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False
+    #: refit the hyperparameters at every decision (else load the first fit's and keep them: the MFMS paper)
+    freeze_hypers = False
 
     def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False,
                  law_log: bool = False, law_shift_init: float | None = None, offset: bool = False,
@@ -151,6 +127,9 @@ class GPPolicy(Policy):
                                  f"{[f'{f.scale}@{f.steps}' for f in problem.proposals.fidelities()]}")
         self._cache = {}
         self._fallbacks = Counter()
+        #: GP inputs of mixtures at the allowed grid's fidelities (indexed as ``grid()``) / at the target
+        self.at_grid = FixedFidelities(problem.space, self.grid())
+        self.at_target = FixedFidelities(problem.space, [problem.space.target])
 
     def grid(self) -> list[Fidelity]:
         """The fidelities this policy may run (the problem's honest grid, or the configured subset), in grid order."""
@@ -164,39 +143,16 @@ class GPPolicy(Policy):
     def _fallback(self, reason: str) -> None:
         self._fallbacks[reason.split(":")[0][:80]] += 1
 
-    # ----- data ------------------------------------------------------------------------------
+    # ----- model -----------------------------------------------------------------------------
+    @property
+    def encoder(self) -> ObservationEncoder:
+        """History -> the GP's data, as this policy's settings say (:mod:`bomix.surrogate.observations`)."""
+        return ObservationEncoder(self.space, checkpoints=self.multi_fidelity, max_per_run=self.max_per_run,
+                                  min_step_frac=self.min_step_frac, max_obs=self.max_obs)
+
     def observations(self, history: History) -> Observations:
         """The GP's training data: subsampled checkpoints (MF) or final target-fidelity values (SF)."""
-        t = self.space.target
-        if not self.multi_fidelity:
-            return _dedupe(history.at_fidelity(t))
-        min_step = self.min_step_frac * min(self.space.step_grid)
-        per_run = self.max_per_run
-        while True:  # fewer checkpoints per run until the data fits max_obs (keeps decisions fast)
-            obs = history.observations(checkpoints=True, max_per_run=per_run)
-            obs = _dedupe(obs.select(obs.steps >= min_step))
-            if len(obs) <= self.max_obs or per_run == 1:
-                break
-            per_run -= 1
-        if len(obs) > self.max_obs:  # still too many: the latest runs' finals, and every target observation
-            order = {rid: i for i, rid in enumerate(r.spec.run_id for r in history.ok)}
-            rank = np.array([order.get(r, 0) for r in obs.run_ids])
-            at_t = (obs.scales == t.scale) & (obs.steps == t.steps)
-            others = np.sort(rank[~at_t])[::-1]
-            n_keep = min(len(others), max(0, self.max_obs - int(at_t.sum())))
-            cut = others[n_keep - 1] if n_keep else np.inf
-            obs = obs.select(at_t | (rank >= cut))
-        return obs
-
-    def encode(self, w: np.ndarray, scale, steps) -> np.ndarray:
-        return self.space.encode(w, scale, steps)
-
-    def _warm(self, history: History) -> dict | None:
-        """The hyperparameters stored with the latest spec that carries some (pure function of history)."""
-        for spec in reversed(history.all_specs()):
-            if spec.meta and "gp" in spec.meta:
-                return spec.meta["gp"]
-        return None
+        return self.encoder.observations(history)
 
     def model(self, history: History):
         """``(model, obs)``: the GP fitted on the history (cached per history state); None before 2 obs."""
@@ -206,37 +162,15 @@ class GPPolicy(Policy):
         obs = self.observations(history)
         if len(obs) < 2:
             return None, obs
-        X = torch.tensor(self.encode(obs.w, list(obs.scales), obs.steps), dtype=DT)
-        Y = torch.tensor(-obs.y, dtype=DT).unsqueeze(-1)
+        X, Y = self.encoder.tensors(obs)
         with seeded_torch(self.seed, len(history.results), len(history.pending), SALT_FIT):
-            model = self.fit(X, Y, history)
+            model = fit_history(X, Y, history, self.gp_cfg, frozen=self.freeze_hypers, on_fallback=self._fallback)
         self._cache = {"key": key, "model": model, "obs": obs}
         return model, obs
 
-    def fit(self, X: torch.Tensor, Y: torch.Tensor, history: History):
-        return fit_gp(X, Y, self.gp_cfg, warm=self._warm(history), on_fallback=self._fallback,
-                      seed=len(history.results))
-
-    def meta(self, model, history: History) -> dict:
-        """State stored with each proposed spec (the fitted hypers: the next decision's warm start)."""
-        return {"gp": hypers_of(model)}
-
     def fantasize(self, model, specs: Sequence[RunSpec]):
         """Condition on pending/just-chosen runs at their posterior mean (kriging believer)."""
-        if not specs:
-            return model
-        X = torch.tensor(np.vstack([self.encode(s.mixture.weights, s.scale, s.steps) for s in specs]), dtype=DT)
-        with torch.no_grad():
-            Yf = model.posterior(X).mean
-        kw = {}
-        if self.gp_cfg.fixed_noise is not None:
-            kw["noise"] = torch.full_like(Yf, self.gp_cfg.fixed_noise)
-        try:
-            return model.condition_on_observations(X, Yf, **kw)
-        except NUMERICAL_ERRORS as exc:  # fantasies are a nicety: keep deciding without them
-            log.warning("could not condition on pending runs: %s", exc)
-            self._fallback("fantasy failed")
-            return model
+        return fantasize(model, self.encoder.spec_inputs(specs), self.gp_cfg, on_fallback=self._fallback)
 
     # ----- decisions -------------------------------------------------------------------------
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
@@ -269,7 +203,7 @@ class GPPolicy(Policy):
             if history.pending:
                 return []  # wait for the initial runs
             return self.initial(history, budget_left, n)
-        meta = self.meta(model, history)
+        meta = spec_meta(model)
         rng = self.rng(history)
         chosen: list[RunSpec] = []
         fmodel = self.fantasize(model, history.pending)
@@ -285,62 +219,24 @@ class GPPolicy(Policy):
                 fmodel = self.fantasize(fmodel, [spec])
         return chosen
 
+    @abstractmethod
     def _one(self, model, base, history: History, obs: Observations, rng: np.random.Generator,
              budget_left: float, pending: list[RunSpec]) -> RunSpec | None:
-        """One proposal. ``model`` has the pending runs fantasised; ``base`` does not."""
-        raise NotImplementedError
+        """One proposal (None: nothing worth running or affordable). ``model`` has the pending runs (and the
+        batch's earlier choices) fantasised; ``base`` does not."""
 
-    def _choose(self, acq: Acq, history: History, obs: Observations, rng: np.random.Generator,
+    def _choose(self, acq_x: AcqX, history: History, obs: Observations, rng: np.random.Generator,
                 budget_left: float, fids: Sequence[Fidelity] | None = None,
-                cfg: OptimizerConfig | None = None) -> list[tuple[RunSpec, float]]:
-        """Best (spec, value) of ``acq(W, grid_index)`` over affordable fidelities (pool points on a pool)."""
+                cfg: OptimizerConfig | None = None) -> list[Option]:
+        """Best (spec, value) of ``acq_x`` (over GP inputs) over the affordable ones of ``fids`` (default the
+        allowed grid): one option on a continuous problem, the best pool point per fidelity on a pool."""
         grid = self.grid()
         fids = grid if fids is None else [f for f in fids if f in set(grid)]
-        gidx = np.array([grid.index(f) for f in fids if self.problem.cost.of(f) <= budget_left + 1e-12], dtype=int)
+        gidx = affordable(self.problem, grid, fids, budget_left)
         if not len(gidx):
             return []
-        if self.problem.proposals.is_pool:
-            return self._pool_options(acq, grid, gidx, history)
-        w, gi, val = maximize(lambda W, g: acq(W, gidx[g]), self.space, [grid[i] for i in gidx], rng,
-                              cfg or self.opt_cfg, extra=np.unique(obs.w, axis=0) if len(obs) else None)
-        f = grid[gidx[gi]]
-        return [(RunSpec(Mixture(w, self.space.domains), f.scale, f.steps, tag=self.tag), val)]
-
-    def _pool_options(self, acq: Acq, grid: list[Fidelity], gidx: np.ndarray, history: History):
-        """On a pool backend: the best not-yet-run pool point at each affordable fidelity."""
-        done = {(s.mixture, s.fidelity) for s in history.all_specs()}
-        out = []
-        for gi in gidx:
-            f = grid[gi]
-            pool = self._pool(f)
-            if not len(pool):
-                continue
-            keep = np.array([(Mixture(w), f) not in done for w in pool], dtype=bool)
-            if not keep.any():
-                continue
-            W = pool[keep]
-            with torch.no_grad():
-                v = acq(torch.tensor(W, dtype=DT), np.full(len(W), gi)).numpy()
-            i = int(np.argmax(v))
-            out.append((RunSpec(Mixture(W[i], self.space.domains), f.scale, f.steps, tag=self.tag), float(v[i])))
-        return out
-
-    def _grid_x(self, W: torch.Tensor, gidx: np.ndarray) -> torch.Tensor:
-        """``b x K`` mixtures at allowed-grid fidelities ``gidx (b,)`` -> ``b x (K + 2)`` GP inputs."""
-        coords = torch.tensor([[self.space.scale_coord(f.scale), self.space.step_coord(f.steps)] for f in self.grid()],
-                              dtype=DT)
-        return torch.cat([W, coords[torch.as_tensor(gidx)]], dim=-1)
-
-    def _x(self, W: torch.Tensor, fid: Fidelity) -> torch.Tensor:
-        """``b x K`` mixtures at one fidelity -> ``b x (K + 2)`` GP inputs."""
-        sc = torch.tensor([self.space.scale_coord(fid.scale), self.space.step_coord(fid.steps)], dtype=DT)
-        return torch.cat([W, sc.expand(W.shape[0], 2)], dim=-1)
-
-    def _pool(self, fid: Fidelity) -> np.ndarray | None:
-        """The pool's mixtures at ``fid`` (``(n, K)``), or None when any mixture may be proposed."""
-        if not self.problem.proposals.is_pool:
-            return None
-        return self.problem.proposals.pool(fid)
+        return best_options(self.at_grid.wrap(acq_x), self.problem, grid, gidx, history, obs, rng,
+                            cfg or self.opt_cfg, self.tag)
 
     # ----- initial design --------------------------------------------------------------------
     def init_fidelities(self) -> list[Fidelity]:
@@ -403,8 +299,7 @@ class GPPolicy(Policy):
                 model, _ = self.model(history)
                 if model is None:
                     return None
-                t = self.space.target
-                X = torch.tensor(self.encode(mixture.weights, t.scale, t.steps), dtype=DT)
+                X = self.at_target(torch.tensor(mixture.weights[None], dtype=DT))
                 with torch.no_grad():
                     post = model.posterior(X)
                 return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
@@ -428,7 +323,7 @@ class GPPolicy(Policy):
         if model is None:
             return self._best_observed(history)
         lcb = self._rec_score(model, obs)
-        pool = self._pool(t)
+        pool = self.problem.proposals.pool(t)
         if pool is not None and len(pool):
             with torch.no_grad():
                 v = lcb(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
@@ -437,12 +332,13 @@ class GPPolicy(Policy):
                            self.opt_cfg, extra=np.unique(obs.w, axis=0))
         return Mixture(w, self.space.domains)
 
-    def _rec_score(self, model, obs: Observations) -> Acq:
-        """What the recommendation maximises over target mixtures: posterior mean - ``rec_kappa`` * sd."""
-        t, kappa = self.space.target, self.rec_kappa
+    def _rec_score(self, model, obs: Observations) -> AcqFn:
+        """What the recommendation maximises over target mixtures (``acq(W, g)``, ``g`` ignored): posterior
+        mean - ``rec_kappa`` * sd."""
+        kappa = self.rec_kappa
 
         def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
-            post = model.posterior(self._x(W, t))
+            post = model.posterior(self.at_target(W))
             return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
 
         return lcb
@@ -454,8 +350,7 @@ class GPPolicy(Policy):
     def _incumbent_point(self, model, obs: Observations) -> tuple[torch.Tensor, float]:
         """``(x (K + 2,), value)``: target input and posterior mean (of ``-loss``) of the observed mixture
         with the best posterior mean at the target."""
-        t = self.space.target
-        X = torch.tensor(self.encode(np.unique(obs.w, axis=0), t.scale, t.steps), dtype=DT)
+        X = self.at_target(torch.tensor(np.unique(obs.w, axis=0), dtype=DT))
         with torch.no_grad():
             mean = model.posterior(X).mean.squeeze(-1)
         i = int(torch.argmax(mean))
@@ -465,14 +360,4 @@ class GPPolicy(Policy):
         """``m x (K + 2)`` target-fidelity points: observed mixtures, vertices and random draws."""
         t = self.space.target
         W = np.vstack([np.unique(obs.w, axis=0), np.eye(self.space.k), self.space.sample(n, rng, 1.0, t)])
-        return torch.tensor(self.encode(self.space.project(W, t), t.scale, t.steps), dtype=DT)
-
-
-def _dedupe(obs: Observations) -> Observations:
-    """Keep one observation per (mixture, scale, step): continued runs repeat their parent's checkpoints."""
-    seen: dict[tuple, int] = {}
-    for i in range(len(obs)):
-        seen[(obs.w[i].tobytes(), obs.scales[i], int(obs.steps[i]))] = i
-    keep = np.zeros(len(obs), dtype=bool)
-    keep[list(seen.values())] = True
-    return obs.select(keep)
+        return self.at_target(torch.tensor(self.space.project(W, t), dtype=DT))

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from bomix.acquisition.analytic import contrast, log_ei, noise_variance
+from bomix.acquisition.fixed import FixedFidelities
 from bomix.acquisition.optimize import maximize
 from bomix.errors import BomixError
 from bomix.policies.bo.base import DT, GPPolicy
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
+from bomix.policies.bo.search import pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 
@@ -132,8 +134,8 @@ class MFBOPolicy(GPPolicy):
 
         def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
             if ref is not None:  # EI of the improvement over the incumbent: shared uncertainty cancels
-                return log_ei(*contrast(model, self._x(W, t), ref), 0.0)
-            post = model.posterior(self._x(W, t).unsqueeze(-2))
+                return log_ei(*contrast(model, self.at_target(W), ref), 0.0)
+            post = model.posterior(self.at_target(W).unsqueeze(-2))
             mean = post.mean.squeeze(-1).squeeze(-1)
             return log_ei(mean, post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt(), best)
 
@@ -142,7 +144,7 @@ class MFBOPolicy(GPPolicy):
                 return float(acq(torch.tensor(w[None], dtype=DT), np.zeros(1, dtype=int))[0])
 
         if self.problem.proposals.is_pool:  # pool: the best pool point at the target, then its fidelity
-            options = self._pool_options(acq, self.grid(), np.arange(len(self.grid())), history)
+            options = pool_options(acq, self.problem, self.grid(), np.arange(len(self.grid())), history, self.tag)
             if not options:
                 return None
             w = max(options, key=lambda o: o[1])[0].mixture.weights
@@ -189,7 +191,7 @@ class MFBOPolicy(GPPolicy):
         t = self.space.target
         W = self.space.sample(n, rng, 1.0, t)
         with torch.no_grad():
-            sd = model.posterior(self._x(torch.tensor(W, dtype=DT), t)).variance.squeeze(-1).numpy()
+            sd = model.posterior(self.at_target(torch.tensor(W, dtype=DT))).variance.squeeze(-1).numpy()
         for i in np.argsort(-sd):
             spec, gain = self._by_information(model, W[i], history, budget_left, pending, noise, ref)
             if spec is not None:
@@ -201,11 +203,11 @@ class MFBOPolicy(GPPolicy):
         mixture replaces the incumbent (value 0) only when the model is confident it improves on it."""
         if not self.contrasts or self.problem.proposals.is_pool:
             return super()._rec_score(model, obs)
-        t, kappa = self.space.target, self.rec_kappa
+        kappa = self.rec_kappa
         ref = self._incumbent_point(model, obs)[0]
 
         def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
-            mean, sd = contrast(model, self._x(W, t), ref)
+            mean, sd = contrast(model, self.at_target(W), ref)
             return mean - kappa * sd
 
         return lcb
@@ -232,12 +234,12 @@ class MFBOPolicy(GPPolicy):
         opts = [o for o in fidelity_options(self.problem, self.grid(), w, history, pending, self.min_distance,
                                             self.continuation) if o[1] <= budget_left + 1e-12 and o[1] > 0]
         if self.problem.proposals.is_pool:
-            pool = {f: self._pool(f) for f, _, _ in opts}
+            pool = {f: self.problem.proposals.pool(f) for f, _, _ in opts}
             opts = [o for o in opts if len(pool[o[0]]) and np.isclose(pool[o[0]], w, atol=1e-9).all(1).any()]
         if not opts:
             return None, -np.inf
-        W = torch.tensor(w[None], dtype=DT)
-        X = torch.cat([torch.cat([self._x(W, o[0]) for o in opts]), self._x(W, t)])  # (m + 1) x d
+        at = FixedFidelities(self.space, [o[0] for o in opts] + [t])
+        X = at.each(torch.tensor(w[None], dtype=DT))  # (m + 1) x d: w at each option's fidelity, then the target
         if ref is not None:
             X = torch.cat([X, ref[None]])  # (m + 2) x d
         with torch.no_grad():

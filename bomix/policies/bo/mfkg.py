@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
-from botorch.acquisition.utils import project_to_target_fidelity
 from botorch.sampling.normal import SobolQMCNormalSampler
 
 from bomix.acquisition.cost import inverse_cost_utility
+from bomix.acquisition.fixed import project_to_target
 from bomix.acquisition.optimize import OptimizerConfig
 from bomix.policies.bo.base import GPPolicy
 from bomix.space import Fidelity
@@ -45,13 +43,13 @@ class MFKGPolicy(GPPolicy):
         with torch.no_grad():
             current = model.posterior(D).mean.squeeze(-1).max()
         utility = inverse_cost_utility(self.space, self.problem.cost)
-        project = partial(project_to_target_fidelity, target_fidelities={d - 2: 1.0, d - 1: 1.0}, d=d)
+        project = project_to_target(d)
         sampler = SobolQMCNormalSampler(torch.Size([self.num_fantasies]), seed=int(rng.integers(2**31)))
 
-        def acq(W: torch.Tensor, gidx) -> torch.Tensor:
+        def acq(Xall: torch.Tensor) -> torch.Tensor:
             out = []
-            for a in range(0, W.shape[0], self.chunk):
-                X = self._grid_x(W[a:a + self.chunk], gidx[a:a + self.chunk]).unsqueeze(-2)  # b x 1 x d
+            for a in range(0, Xall.shape[0], self.chunk):
+                X = Xall[a:a + self.chunk].unsqueeze(-2)  # b x 1 x d
                 with torch.no_grad():
                     fm = model.fantasize(X, sampler)  # batch: nf x b
                     best_d = fm.posterior(D).mean.squeeze(-1).max(-1).values  # nf x b

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import numpy as np
 import torch
 from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoundMaxValueEntropy
-from botorch.acquisition.utils import project_to_target_fidelity
 
 from bomix.acquisition.cost import inverse_cost_utility
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.acquisition.fixed import project_to_target
+from bomix.policies.bo.base import GPPolicy
 from bomix.policies.bo.mfkg import INIT_GRID_FRACTION
 from bomix.space import Fidelity
 
@@ -38,17 +35,13 @@ class MFMESPolicy(GPPolicy):
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         d = self.space.dim
         torch.manual_seed(int(rng.integers(2**31)))  # max-value sampling draws from torch's global stream
-        Xp = (torch.tensor(np.vstack([self.encode(s.mixture.weights, s.scale, s.steps) for s in pending]), dtype=DT)
-              if pending else None)
         acqf = qMultiFidelityLowerBoundMaxValueEntropy(
             base, candidate_set=self._target_set(model, obs, rng, self.candidate_set_n),
-            num_mv_samples=self.num_mv_samples, X_pending=Xp,
-            cost_aware_utility=inverse_cost_utility(self.space, self.problem.cost),
-            project=partial(project_to_target_fidelity, target_fidelities={d - 2: 1.0, d - 1: 1.0}, d=d))
+            num_mv_samples=self.num_mv_samples, X_pending=self.encoder.spec_inputs(pending),
+            cost_aware_utility=inverse_cost_utility(self.space, self.problem.cost), project=project_to_target(d))
 
-        def acq(W: torch.Tensor, gidx: np.ndarray) -> torch.Tensor:
-            v = acqf(self._grid_x(W, gidx).unsqueeze(-2))
-            return torch.log(v.clamp_min(1e-300))
+        def acq(X: torch.Tensor) -> torch.Tensor:
+            return torch.log(acqf(X.unsqueeze(-2)).clamp_min(1e-300))
 
         options = self._choose(acq, history, obs, rng, budget_left)
         return options[0][0] if options else None

@@ -8,9 +8,10 @@ import torch
 from bomix.acquisition.analytic import log_cost_ei
 from bomix.acquisition.optimize import maximize_logits
 from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.search import affordable, pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
-from bomix.surrogate.gp import GPConfig, fit_gp
+from bomix.surrogate.gp import GPConfig
 
 
 class MFMSEIPolicy(GPPolicy):
@@ -28,6 +29,7 @@ class MFMSEIPolicy(GPPolicy):
 
     name = "mfms_ei"
     tag = "mfms_ei"
+    freeze_hypers = True
 
     def __init__(self, n_init: int = 20, anneal: float = 0.99, cost_exponent: float = 1.0, noise: float = 0.1,
                  restarts: int = 5, raw_samples: int = 128, max_per_run: int = 8, maxiter: int = 75,
@@ -41,14 +43,9 @@ class MFMSEIPolicy(GPPolicy):
     def init_fidelities(self) -> list[Fidelity]:
         return self.grid()
 
-    def fit(self, X, Y, history):
-        warm = self._warm(history)
-        return fit_gp(X, Y, self.gp_cfg, warm=warm, frozen=warm is not None, on_fallback=self._fallback,
-                      seed=len(history.results))
-
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         grid = self.grid()
-        gidx = np.array([i for i, f in enumerate(grid) if self.problem.cost.of(f) <= budget_left + 1e-12], dtype=int)
+        gidx = affordable(self.problem, grid, grid, budget_left)
         if not len(gidx):
             return None
         i = sum(1 for s in history.all_specs() if s.tag == self.tag) + sum(1 for s in pending if s.run_id is None)
@@ -58,10 +55,11 @@ class MFMSEIPolicy(GPPolicy):
 
         def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
             gg = gidx[g]
-            return log_cost_ei(model, self._grid_x(W, gg), best, log_costs[torch.as_tensor(gg)], exponent)
+            return log_cost_ei(model, self.at_grid(W, gg), best, log_costs[torch.as_tensor(gg)], exponent)
 
         if self.problem.proposals.is_pool:
-            options = self._pool_options(lambda W, g: acq(W, np.searchsorted(gidx, g)), grid, gidx, history)
+            options = pool_options(lambda W, g: acq(W, np.searchsorted(gidx, g)), self.problem, grid, gidx, history,
+                                   self.tag)
             return max(options, key=lambda o: o[1])[0] if options else None
         w, gi, _ = maximize_logits(acq, self.space, [grid[j] for j in gidx], rng, restarts=self.restarts,
                                    raw_samples=self.opt_cfg.raw_samples)

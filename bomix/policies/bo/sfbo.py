@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.sampling.normal import SobolQMCNormalSampler
 
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.base import GPPolicy
 
 
 class SFBOPolicy(GPPolicy):
@@ -26,15 +25,9 @@ class SFBOPolicy(GPPolicy):
         self.mc_samples = int(mc_samples)
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):
-        t = self.space.target
-        Xp = (torch.tensor(np.vstack([self.encode(s.mixture.weights, s.scale, s.steps) for s in pending]), dtype=DT)
-              if pending else None)
         acqf = qLogNoisyExpectedImprovement(
-            base, X_baseline=base.train_inputs[0], X_pending=Xp,
+            base, X_baseline=base.train_inputs[0], X_pending=self.encoder.spec_inputs(pending),
             sampler=SobolQMCNormalSampler(torch.Size([self.mc_samples]), seed=int(rng.integers(2**31))))
-
-        def acq(W: torch.Tensor, gidx: np.ndarray) -> torch.Tensor:
-            return acqf(self._x(W, t).unsqueeze(-2))
-
-        options = self._choose(acq, history, obs, rng, budget_left, fids=[t])
+        options = self._choose(lambda X: acqf(X.unsqueeze(-2)), history, obs, rng, budget_left,
+                               fids=[self.space.target])
         return options[0][0] if options else None
