@@ -116,16 +116,30 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """
     path = Path(path)
     refuse_symlink(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _io_error(path, exc) from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _io_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _io_error(path: Path, exc: OSError) -> Exception:
+    """A full or read-only file system is one line (the earlier file is intact); anything else stays itself."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+        return BomixError(f"cannot write {path} ({exc.strerror}): free space or make its folder writable and "
+                          "re-run (the earlier file, if any, is intact)")
+    return exc
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

@@ -87,3 +87,21 @@ def test_a_store_is_never_opened_for_writing_through_a_symlink(tmp_path, name):
     with pytest.raises(BomixError, match=f"{name} is a symbolic link"):
         Store(camp)
     assert victim.read_text() == "keep me"
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_earlier_file(tmp_path, monkeypatch):
+    import errno
+    import os as _os
+
+    from bomix.errors import BomixError
+
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_os, "fsync", full)
+    with pytest.raises(BomixError, match=r"No space left on device\): free space"):
+        write_text_atomic(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]

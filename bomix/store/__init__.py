@@ -15,7 +15,7 @@ A store is data from outside (it may be hand-edited or damaged): every value is 
 (:mod:`bomix.store.checks`), and a bad one is refused in one line naming the table, column, row and fix;
 a refused store is never written (opening a current store writes nothing). An SQLite error is either a
 damaged file or an I/O problem of a healthy store (full disk, read-only file system), never confused
-(:func:`bomix.store.schema.sqlite_error`). :class:`bomix.store.queries.RunLog` reads the runs
+(:func:`bomix.store.schema.sqlite_error`). :class:`bomix.store.runlog.RunLog` reads the runs
 incrementally (a Study's ask reads only what changed) with the same result as a full read.
 """
 

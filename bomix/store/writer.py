@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.layout import CampaignLayout
 from bomix.runs import RunResult, RunSpec, is_name, run_id_for, short
@@ -198,7 +199,7 @@ class Store(StoreQueries):
         """
         with self._tx() as c:
             n, spent = c.execute("SELECT COUNT(*), COALESCE(SUM(charged), 0) FROM runs").fetchone()
-            if int(n) != int(expect_runs) or float(spent) + float(charged) > float(budget) + 1e-9:
+            if int(n) != int(expect_runs) or float(spent) + float(charged) > float(budget) + BUDGET_EPS:
                 return None
             return self.add_pending([(spec, charged)], seed_for=lambda idx: int(seed_base) + idx)[0]
 
