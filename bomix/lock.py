@@ -80,6 +80,32 @@ class CampaignLock:
         self.release()
 
 
+def holder(directory: str | Path) -> str | None:
+    """Who holds a campaign directory's lock now: ``"pid N on HOST since T"`` (or ``"another process"``), or
+    None when nobody does (no lock file, released, or its holder died: the kernel dropped its flock).
+
+    Probes with a shared, non-blocking ``flock`` taken and dropped at once (a holder's exclusive flock
+    refuses it); never creates, writes or follows a link to the file.
+
+    Raises:
+        OSError: the lock file exists but cannot be opened or probed (permissions, a link).
+    """
+    path = CampaignLayout(Path(directory)).lock
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(os.pread(fd, 4096, 0))
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _describe(raw: bytes) -> str:
     try:
         info = json.loads(raw.decode())

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
-import time
 from pathlib import Path
 
 from bomix.bench.loading import find_campaigns, load_campaigns
@@ -14,7 +11,6 @@ from bomix.bench.reach import DEFAULT_EPS
 from bomix.bench.report import to_markdown
 from bomix.bench.tables import summarize_frame
 from bomix.errors import BomixError, unwritable
-from bomix.layout import CampaignLayout
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,37 +70,13 @@ def cli_main(argv: list[str]) -> int:
 
 # ----- campaigns without a summary: running or interrupted ----------------------------------------
 def running_holder(directory: str | Path) -> str | None:
-    """``"pid N on HOST since T"`` when a live process holds the campaign's lock (:mod:`bomix.lock`), else None.
+    """``"pid N on HOST since T"`` when a live process holds the campaign's lock (:func:`bomix.lock.holder`)."""
+    from bomix.lock import holder
 
-    A released lock file is empty, so only a non-empty one is probed, with a shared non-blocking flock
-    taken and dropped at once (a holder's exclusive flock refuses it).
-    """
-    path = CampaignLayout(Path(directory)).lock
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a lock file is never a link
-    except OSError:  # no lock file (never run by `bomix run`), not readable, or a link
+        return holder(directory)
+    except OSError:  # not readable, or a link: nobody bomix knows of
         return None
-    try:
-        raw = os.pread(fd, 4096, 0)
-        if not raw.strip():
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _holder(raw)
-        fcntl.flock(fd, fcntl.LOCK_UN)  # the holder died (e.g. SIGKILL): an interrupted campaign
-        return None
-    finally:
-        os.close(fd)
-
-
-def _holder(raw: bytes) -> str:
-    try:
-        info = json.loads(raw.decode())
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["started"])))
-        return f"pid {int(info['pid'])} on {str(info['host'])[:64]} since {since}"
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return "another process"
 
 
 def mark_running(entry: dict) -> dict:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import time
 from pathlib import Path
 
@@ -104,28 +102,13 @@ def report(directory: Path, n_runs: int = 10, orphan_after: float = ORPHAN_AFTER
 
 
 def campaign_lock_held(directory: Path) -> bool | None:
-    """Whether a process holds the campaign's lock (:class:`bomix.lock.CampaignLock`) now; None: unknown.
+    """Whether a process holds the campaign's lock (:func:`bomix.lock.holder`) now; None: unknown."""
+    from bomix.lock import holder
 
-    Tests with a shared, non-blocking ``flock`` taken and dropped at once; never creates or writes the file.
-    """
-    path = CampaignLayout(directory).lock
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return False
+        return holder(directory) is not None
     except OSError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def _age(seconds: float) -> str:
