@@ -45,7 +45,7 @@ def history_with(backend, policy, n_obs: int, seed: int) -> History:
     while len(policy.observations(h)) < n_obs:
         f = grid[rng.integers(len(grid))]
         spec = RunSpec(Mixture(space.sample(1, rng)[0], space.domains), f.scale, f.steps, tag="init", run_id=f"r{i}")
-        h.results.append(backend.run(spec))
+        h.finish(backend.run(spec))
         i += 1
     return h
 
@@ -72,7 +72,7 @@ def main() -> None:
                 probe.bind(build_problem(backend), r)
                 h = history_with(backend, probe, n_obs, seed=r)
                 warm = probe.ask(h, 100.0, 1)  # the previous decision: its hypers travel with its spec
-                h.pending.append(warm[0].with_(run_id="pending0"))
+                h.add_pending(warm[0].with_(run_id="pending0"), 0.0)
                 pol = make_policy(name, sized=False)
                 pol.bind(build_problem(backend), r)
                 t0, c0 = time.perf_counter(), time.process_time()

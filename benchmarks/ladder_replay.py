@@ -77,7 +77,7 @@ def ladder_table(name: str, noise: float, seed: int = 0):
     for scale, n in scales:
         for i, w in enumerate(rng.dirichlet(np.ones(truth.space.k), n)):
             spec = RunSpec(truth.space.mixture(w), scale, max(steps), seed=i, run_id=f"{scale}-{i}")
-            hist.results.append(truth.run(spec))
+            hist.finish(truth.run(spec))
     t = hist.table()
     t = t[t["step"].isin(steps)].reset_index(drop=True)
     t = t.rename(columns={f"m:{k}": f"m:{v}" for k, v in rename.items()})

@@ -62,7 +62,6 @@ def policy_overrides(name: str, mode: str) -> list[str]:
 
 def jobs_for(root: Path, problems: dict, methods: list[str], seeds: range, budget: float, target: bool):
     from bomix.bench.sweep import grid
-
     pols = {"uniform": ["policy=uniform"], "mfbo": MFBO}
     for m in methods:
         pols[m] = policy_overrides(m, "proxy")
@@ -90,8 +89,10 @@ TRAINER_SHORT = {
 
 def trainer_jobs(root: Path, data: str, methods: list[str], seeds: range, budget: float, proxy: str = "0.2M@100"):
     from bomix.bench.sweep import grid
+    from bomix.space import Fidelity
 
-    scale, steps = proxy.split("@")
+    fid = Fidelity.parse(proxy)
+    scale, steps = fid.scale, fid.steps
     pols = {"uniform": ["policy=uniform"]}
     for m in methods:
         pols[m] = policy_overrides(m, "proxy") + TRAINER_SHORT.get(m, []) + [f"++policy.scale={scale}",
@@ -130,7 +131,10 @@ def evaluate_trainer(root: Path, data: str, out: Path, at: str, n_jobs: int, new
     Results are cached in ``out/trainer_eval.json`` by fidelity and mixture (resumable)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    scale, steps = at.split("@")
+    from bomix.space import Fidelity
+
+    fid = Fidelity.parse(at)
+    scale, steps = fid.scale, fid.steps
     cache_file = out / "trainer_eval.json"
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     domains = _trainer_backend(data).space.domains
@@ -164,7 +168,7 @@ def evaluate_trainer(root: Path, data: str, out: Path, at: str, n_jobs: int, new
         ev = cache.get(k, {})
         rows.append({"policy": f.parent.parent.name, "seed": s["seed"], "recommendation": s["recommendation"],
                      "evaluated_at": at, "mean_val_loss": ev.get("value"), "eval_wall_s": ev.get("wall_s"),
-                     "online_run": None if not online else f"{online[-1].spec.scale}@{online[-1].spec.steps}",
+                     "online_run": None if not online else str(online[-1].spec.fidelity),
                      "online_run_mean_val_loss": own, "campaign_wall_s": s["wall_time"],
                      "cost_used": s["budget_used"], "n_runs": s["n_runs"]})
     return rows
@@ -227,7 +231,7 @@ def reproduction_row() -> dict:
     df = pd.read_csv(ROOT / "simulator" / "regmix" / "baselines_1b.csv")
     cols = [f"w:{d}" for d in b.space.domains]
     out = {"simulator": "regmix (replay model of the sail-sg/regmix logged runs)", "objective": obj.name,
-           "target": f"{b.space.target.scale}@{b.space.target.steps}", "optimum_value": float(opt_v), "rows": {}}
+           "target": str(b.space.target), "optimum_value": float(opt_v), "rows": {}}
     from bomix.space import Mixture
 
     mixes = {r["name"]: np.asarray([r[c] for c in cols], dtype=float) for _, r in df.iterrows()}
@@ -310,7 +314,7 @@ def plot_trajectories(root: Path, methods: list[str], out: Path, problems: list[
             ax.set_ylabel("domain weight")
             ax.set_ylim(0, 1)
             where = "CPU trainer, demo corpus" if prob == "trainer" else prob.replace("rho", "rho = ")
-            ax.set_title(f"{m}: {r.spec.scale}@{r.spec.steps}, {where} "
+            ax.set_title(f"{m}: {r.spec.fidelity}, {where} "
                          f"({r.spec.controller.apply})", fontsize=9)
             ax.legend(fontsize=7)
             drawn = True

@@ -62,11 +62,11 @@ def oracle(overrides: list[str], samples: int, topk: int, alpha: float, seed: in
         w_f, _ = backend.optimum(obj, fid)
         vals = backend.true_values(W, fid, obj)
         top = W[np.argsort(vals)[:topk]].mean(0)
-        rows.append({"fidelity": f"{fid.scale}@{fid.steps}", "cost": float(problem.cost.of(fid)),
+        rows.append({"fidelity": str(fid), "cost": float(problem.cost.of(fid)),
                      "exact": regret(w_f.weights), "topk": regret(top),
                      "exact_mixture": dict(zip(space.domains, np.round(w_f.weights, 4).tolist())),
                      "wall_s": time.perf_counter() - t0})
-    return {"objective": obj.name, "target": f"{t.scale}@{t.steps}", "optimum": v_opt,
+    return {"objective": obj.name, "target": str(t), "optimum": v_opt,
             "optimum_mixture": dict(zip(space.domains, np.round(w_opt.weights, 4).tolist())),
             "uniform": regret(space.center(t).weights), "fidelities": rows}
 

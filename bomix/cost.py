@@ -9,6 +9,10 @@ from collections.abc import Mapping
 from bomix.errors import BomixError
 from bomix.space import Fidelity, Space
 
+#: budget tolerance (target-run equivalents): a run fits when ``cost <= left + BUDGET_EPS``; the one
+#: constant for the ledger, the store's budget check and every policy's "does it fit" test
+BUDGET_EPS = 1e-9
+
 
 class CostModel(ABC):
     """Predicts the cost of training ``scale`` from ``start`` to ``steps`` steps."""

@@ -72,6 +72,18 @@ class History:
     def all_specs(self) -> list[RunSpec]:
         return [r.spec for r in self.results] + list(self.pending)
 
+    # the two changes of a view, made only by :class:`bomix.campaign.ledger.Ledger` (and tests building one)
+    def add_pending(self, spec: RunSpec, charged: float) -> None:
+        """A dispatched run: pending, its charge counted in ``spent``."""
+        self.pending.append(spec)
+        self.spent += charged
+
+    def finish(self, result: RunResult) -> None:
+        """A finished run: out of ``pending`` (if there), into ``results``."""
+        rid = result.spec.run_id
+        self.pending = [s for s in self.pending if s.run_id != rid]
+        self.results.append(result)
+
     def observations(self, checkpoints: bool = True, max_per_run: int | None = None) -> Observations:
         """Objective observations of every ok run (every checkpoint, or finals only).
 

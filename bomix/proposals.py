@@ -16,7 +16,7 @@ for?* :class:`Proposals` (``problem.proposals``) is the one answer:
 
 ``problem.candidates`` (a list of ``(Mixture, Fidelity)``) is the pool as a flat list, kept for code
 that predates this object; ``problem.proposals.points()`` returns the same list. A policy configured with
-a subset of the grid (``fidelities: ["1M@1000", ...]``) reads it with :func:`parse_fidelities`.
+a subset of the grid (``fidelities: ["1M@1000", ...]``) reads it with :meth:`Fidelity.parse <bomix.space.Fidelity.parse>`.
 """
 
 from __future__ import annotations
@@ -47,19 +47,6 @@ def tv_distance(W: np.ndarray, C: np.ndarray) -> np.ndarray:
     step = max(1, 2_000_000 // max(1, C.size))
     for a in range(0, W.shape[0], step):
         out[a:a + step] = 0.5 * np.abs(W[a:a + step, None, :] - C[None]).sum(-1).min(1)
-    return out
-
-
-def parse_fidelities(values: Sequence[str] | None) -> list[Fidelity] | None:
-    """``["1M@1000", ...]`` -> fidelities (None: the whole grid)."""
-    if values is None:
-        return None
-    out = []
-    for v in values:
-        scale, sep, steps = str(v).partition("@")
-        if not sep or not steps.strip().isdigit():
-            raise BomixError(f"bad fidelity {v!r}: write it as SCALE@STEPS, e.g. 1M@1000")
-        out.append(Fidelity(scale.strip(), int(steps)))
     return out
 
 
@@ -146,8 +133,8 @@ class Proposals:
         """``fid`` when it may be proposed, else a one-line BomixError naming what may."""
         self.space.check_fidelity(fid)
         if self.is_pool and fid not in self._pool:
-            raise BomixError(f"the pool has no logged run at {fid.scale}@{fid.steps}: choose one of "
-                             f"{', '.join(f'{f.scale}@{f.steps}' for f in self.fidelities()[:12])}")
+            raise BomixError(f"the pool has no logged run at {fid}: choose one of "
+                             f"{', '.join(str(f) for f in self.fidelities()[:12])}")
         return fid
 
     def steps_at(self, scale: str) -> list[int]:
@@ -217,7 +204,7 @@ class Proposals:
         if P is None:
             self.check_fidelity(fid)
         if not len(P) or np.abs(P - mixture.weights).max(1).min() > MATCH_TOL:
-            raise BomixError(f"mixture {mixture} is not in the pool at {fid.scale}@{fid.steps} (a pool simulator "
+            raise BomixError(f"mixture {mixture} is not in the pool at {fid} (a pool simulator "
                              "replays only logged points): propose one of problem.proposals.pool(fid), e.g. via "
                              "problem.proposals.snap(w, fid)")
 

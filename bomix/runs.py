@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bomix.errors import BomixError
-from bomix.online.config import ControllerConfig
+from bomix.controller_config import ControllerConfig
 from bomix.space import Fidelity, Mixture
 
 STATUSES = ("ok", "failed", "diverged")
@@ -213,6 +213,11 @@ class RunSpec:
     @property
     def fidelity(self) -> Fidelity:
         return Fidelity(self.scale, int(self.steps))
+
+    @property
+    def start_step(self) -> int:
+        """The step this run starts from: ``resume_step`` when it continues ``resume_from``, else 0."""
+        return int(self.resume_step) if self.resume_from else 0
 
     def with_(self, **kw) -> "RunSpec":
         return replace(self, **kw)

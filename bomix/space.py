@@ -115,10 +115,28 @@ class Scale:
 
 @dataclass(frozen=True, order=True)
 class Fidelity:
-    """Where a run is evaluated: a scale of the ladder and a number of training steps."""
+    """Where a run is evaluated: a scale of the ladder and a number of training steps.
+
+    Written ``SCALE@STEPS`` (``str(fid)``, e.g. ``1M@1000``); :meth:`parse` reads it back.
+    """
 
     scale: str
     steps: int
+
+    def __str__(self) -> str:
+        return f"{self.scale}@{self.steps}"
+
+    @classmethod
+    def parse(cls, text: object) -> "Fidelity":
+        """``"1M@1000"`` (spaces around the parts allowed) -> ``Fidelity("1M", 1000)``.
+
+        Raises:
+            BomixError: not ``SCALE@STEPS`` with STEPS a non-negative integer (one line).
+        """
+        scale, sep, steps = str(text).partition("@")
+        if not sep or not steps.strip().isdigit():
+            raise BomixError(f"bad fidelity {text!r}: write it as SCALE@STEPS, e.g. 1M@1000")
+        return cls(scale.strip(), int(steps))
 
 
 @dataclass
@@ -182,7 +200,7 @@ class Space:
             for s, t in self.grid.points:
                 self._check_range(Fidelity(s, t))
             if (self.target.scale, self.target.steps) not in self.grid.points:
-                raise BomixError(f"the target {self.target.scale}@{self.target.steps} is not a point of the "
+                raise BomixError(f"the target {self.target} is not a point of the "
                                  f"fidelity grid {self.grid.explain()}")
         self.check_fidelity(self.target)
         if self.step_grid is None and self.grid is not None:

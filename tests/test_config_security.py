@@ -140,15 +140,17 @@ def test_study_create_refuses_targets_and_unknown_names_before_writing(tmp_path,
     assert not (tmp_path / "s").exists()
 
 
-def test_sweeper_policy_with_a_target_is_refused(tmp_path):
+def test_sweeper_policy_with_a_target_is_refused(tmp_path, capsys):
     from hydra_plugins.bomix_sweeper.bomix_sweeper import BomixSweeper
 
     sweeper = BomixSweeper(study_dir=str(tmp_path / "s"), domains=DOMAINS, ladder={"s": 1e6}, steps=[100],
                            objective="loss", keys={"mixture": "w.{domain}"},
                            policy={"name": "random", "_target_": "bomix.layout.write_text_atomic",
                                    "path": str(tmp_path / "PWNED"), "text": "x"})
-    with pytest.raises(BomixError, match="policy._target_ is refused"):
+    with pytest.raises(SystemExit) as exit_info:  # the sweeper's one line and exit code 2
         sweeper.sweep([])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and "policy._target_ is refused" in err[0]
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "s").exists()
 
 

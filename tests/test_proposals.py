@@ -147,13 +147,11 @@ def test_campaign_refuses_a_mixture_outside_the_pool_before_dispatch(pool_sim, t
 
 
 def test_fidelity_subsets_parse_scale_at_steps():
-    from bomix.proposals import parse_fidelities
-
-    assert parse_fidelities(None) is None
-    assert parse_fidelities(["1M@1000", " 60M @ 1000"]) == [Fidelity("1M", 1000), Fidelity("60M", 1000)]
+    assert [Fidelity.parse(v) for v in ["1M@1000", " 60M @ 1000"]] == [Fidelity("1M", 1000), Fidelity("60M", 1000)]
+    assert str(Fidelity("1M", 1000)) == "1M@1000" and Fidelity.parse(str(Fidelity("60M", 25))) == Fidelity("60M", 25)
     for bad in ("1B", "1B@", "1B@1e3", "1B@-5"):
         with pytest.raises(BomixError, match="SCALE@STEPS"):
-            parse_fidelities([bad])
+            Fidelity.parse(bad)
 
 
 def test_grid_snapping_uses_the_spaces_fidelity_coordinates():

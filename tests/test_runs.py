@@ -3,7 +3,7 @@ import pytest
 
 from bomix.errors import BomixError
 from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
-from bomix.space import Mixture
+from bomix.space import Fidelity, Mixture
 
 
 def test_spec_json_roundtrip_with_schedule():
@@ -44,3 +44,11 @@ def test_validate_run_id_accepts_campaign_ids_and_refuses_paths():
     for bad in ("../../etc/x", "/etc/passwd", "r00001/../x", "r0001", "r00001\n", "", None, 7, "R00001"):
         with pytest.raises(BomixError, match="not a bomix run id"):
             validate_run_id(bad)
+
+
+def test_spec_fidelity_and_start_step():
+    m = Mixture([0.5, 0.5], ("a", "b"))
+    assert RunSpec(m, "1M", 100).fidelity == Fidelity("1M", 100) and str(RunSpec(m, "1M", 100).fidelity) == "1M@100"
+    assert RunSpec(m, "1M", 100).start_step == 0
+    assert RunSpec(m, "1M", 100, resume_step=40).start_step == 0  # no run to continue: from scratch
+    assert RunSpec(m, "1M", 100, resume_from="r0001", resume_step=40).start_step == 40

@@ -19,8 +19,10 @@ class Backend(ABC):
     """Runs proxy trainings (real or simulated).
 
     Subclasses set ``space`` (domains, ladder, target), ``metrics`` (names in a curve row),
-    ``cost_model`` and ``default_objective``; simulators also implement :meth:`true_value`
-    and :meth:`optimum` (only the campaign's evaluator calls those, never a policy).
+    ``cost_model`` and ``default_objective``. Simulators derive from :class:`SimulatorBackend` (they
+    declare ``has_truth`` and answer :meth:`true_value`, :meth:`true_values` and :meth:`optimum`; only the
+    campaign's evaluator calls those, never a policy); ``supports_recipe`` declares
+    :meth:`true_value_recipe` (an online recipe's value at the target).
     """
 
     name: str = "backend"
@@ -32,6 +34,8 @@ class Backend(ABC):
     supports_continuation: bool = False
     #: hosts an online controller (``RunSpec.controller``, see :mod:`bomix.online.base`)
     supports_controller: bool = False
+    #: answers :meth:`true_value_recipe` (online methods in target mode)
+    supports_recipe: bool = False
 
     @abstractmethod
     def run(self, spec: RunSpec) -> RunResult:
@@ -39,8 +43,7 @@ class Backend(ABC):
 
     def cost(self, spec: RunSpec) -> float:
         """Predicted cost of ``spec`` in target-run equivalents (continuations pay extra steps)."""
-        start = spec.resume_step if spec.resume_from else 0
-        base = self.cost_model(spec.scale, spec.steps, start)
+        base = self.cost_model(spec.scale, spec.steps, spec.start_step)
         return base * (1.0 + self.controller_overhead(spec)) if spec.controller is not None else base
 
     def check_controller(self, spec: RunSpec) -> None:
@@ -60,8 +63,7 @@ class Backend(ABC):
         self.check_controller(spec)
         ctrl = build_controller(spec.controller, self.space.domains, spec.seed, initial=spec.mixture.weights,
                                 steps=spec.steps)
-        start = spec.resume_step if spec.resume_from else 0
-        return float(ctrl.overhead(self.signal_costs(spec), start))
+        return float(ctrl.overhead(self.signal_costs(spec), spec.start_step))
 
     def candidates(self) -> list[tuple[Mixture, Fidelity]] | None:
         """For pool simulators: the only (mixture, fidelity) points that can be queried."""
@@ -92,8 +94,12 @@ class Backend(ABC):
         return np.array([self.true_value(Mixture(row, self.space.domains), fidelity, objective)
                          for row in np.atleast_2d(w)], dtype=float)
 
-    def optimum(self, objective: Objective) -> tuple[Mixture, float] | None:
-        """Best achievable mixture and value at the target fidelity (simulators only)."""
+    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
+        """Best achievable mixture and value at ``fidelity`` (default the target; simulators only)."""
+        return None
+
+    def true_value_recipe(self, spec: RunSpec, objective: Objective) -> float | None:
+        """Noiseless objective at the end of ``spec`` run with its controller (``supports_recipe`` only)."""
         return None
 
     def describe(self) -> dict:
@@ -101,3 +107,56 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release resources (files, processes)."""
+
+
+class SimulatorBackend(Backend):
+    """A backend that knows the truth: what the campaign's evaluator may ask a simulator.
+
+    Declares ``has_truth``; subclasses answer :meth:`true_value` (one mixture at a fidelity), may
+    vectorise :meth:`true_values` (``(n, K) -> (n,)``; default one :meth:`true_value` per row) and answer
+    :meth:`optimum` (best mixture and value at a fidelity, default the target). Simulators built from logged
+    runs also answer :meth:`trust_region` and :meth:`extrapolated`; ``supports_recipe`` ones
+    :meth:`true_value_recipe`.
+    """
+
+    @property
+    def has_truth(self) -> bool:
+        return True
+
+    @abstractmethod
+    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
+        """Noiseless objective of ``mixture`` at ``fidelity``."""
+
+    @abstractmethod
+    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float] | None:
+        """Best mixture and its value at ``fidelity`` (default the target)."""
+
+
+class MetricSimulator(SimulatorBackend):
+    """A simulator whose truth is a vectorised noiseless :meth:`metrics_at`: ``true_value(s)`` read it and
+    :meth:`optimum` is :func:`bomix.backends.truth.dense_optimum` over it, cached per objective and fidelity."""
+
+    _optima: dict[str, tuple[Mixture, float]]
+
+    @abstractmethod
+    def metrics_at(self, w: np.ndarray, scale: str, steps) -> dict[str, np.ndarray]:
+        """Metric name -> ``(n,)`` noiseless values for mixtures ``w (n, K)`` at one scale."""
+
+    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
+        return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
+
+    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
+        return objective.values(self.metrics_at(np.atleast_2d(w), fidelity.scale, fidelity.steps))
+
+    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
+        """Best mixture at ``fidelity`` (default the target): dense search, then local refinement
+        (:func:`bomix.backends.truth.dense_optimum`; reaches exact zeros on the boundary)."""
+        from bomix.backends.truth import dense_optimum
+
+        fid = fidelity or self.space.target
+        cache = self.__dict__.setdefault("_optima", {})
+        key = f"{objective.name}|{objective.weights}|{objective.sign:g}|{fid}"
+        if key not in cache:
+            w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), self.space.k)
+            cache[key] = (Mixture(w, self.space.domains), v)
+        return cache[key]

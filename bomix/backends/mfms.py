@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bomix.backends.base import Backend
-from bomix.backends.truth import dense_optimum
+from bomix.backends.base import MetricSimulator
 from bomix.cost import TableCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -43,7 +42,7 @@ def default_path() -> Path:
     return Path(__file__).resolve().parents[3] / "shared" / "data" / "mfms"
 
 
-class MFMSBackend(Backend):
+class MFMSBackend(MetricSimulator):
     """MFMS simulator over 5 SlimPajama domains, 7 scales 20M..1B, steps 100..19500 (every 100).
 
     No trust region: ``extrapolated()`` is None ("unknown") for every mixture. The MLP's training runs
@@ -140,30 +139,6 @@ class MFMSBackend(Backend):
             y = y + self.noise * z[np.minimum(steps // self.eval_every, z.shape[0] - 1)]
         curve = Curve(steps, {m: y[:, j] for j, m in enumerate(METRICS)})
         return RunResult(spec, "ok", curve, cost=self.cost(spec), wall_time=time.perf_counter() - t0)
-
-    @property
-    def has_truth(self) -> bool:
-        return True
-
-    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
-
-    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
-        return objective.values(self.metrics_at(np.atleast_2d(w), fidelity.scale, fidelity.steps))
-
-    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
-        """Best mixture at ``fidelity`` (default the target): dense search, then local refinement.
-
-        See :func:`bomix.backends.truth.dense_optimum` (reaches exact zeros on the boundary).
-        """
-        fid = fidelity or self.space.target
-        key = f"{objective.name}|{objective.weights}|{fid}"
-        if key in self._optima:
-            return self._optima[key]
-        w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), 5)
-        out = (Mixture(w, DOMAINS), v)
-        self._optima[key] = out
-        return out
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "noise": self.noise, "seed": self.seed}

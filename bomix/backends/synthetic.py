@@ -28,19 +28,19 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bomix.backends.base import Backend
-from bomix.backends.truth import dense_optimum
+from bomix.backends.base import MetricSimulator
+from bomix.backends.synthetic_steps import simulate
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
 from bomix.online import SignalCosts
 from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
-from bomix.space import Fidelity, Mixture, Scale, Space
+from bomix.space import Mixture, Scale, Space
 
 DEFAULT_SCALES = {"20M": 20e6, "60M": 60e6, "150M": 150e6, "300M": 300e6, "1B": 1e9}
 
 
-class SyntheticBackend(Backend):
+class SyntheticBackend(MetricSimulator):
     """Cheap, seedable simulator (see module docstring for the law).
 
     Args:
@@ -71,6 +71,7 @@ class SyntheticBackend(Backend):
     supports_schedule = True
     supports_continuation = True
     supports_controller = True
+    supports_recipe = True
 
     def __init__(
         self,
@@ -240,8 +241,6 @@ class SyntheticBackend(Backend):
         steps = np.arange(self.eval_every, spec.steps + 1, self.eval_every)
         info: dict = {}
         if spec.controller is not None:
-            from bomix.backends.synthetic_steps import simulate
-
             metrics, info = simulate(self, spec)
             steps = np.asarray(info.pop("steps_evaluated"))
             sched = MixtureSchedule.from_dict(info["schedule"])
@@ -278,32 +277,9 @@ class SyntheticBackend(Backend):
             eff += span[:, None] * (self.T @ m.weights)[None, :]
         return eff * self.space.tokens_per_step
 
-    @property
-    def has_truth(self) -> bool:
-        return True
-
-    def true_value(self, mixture: Mixture, fidelity: Fidelity, objective: Objective) -> float:
-        return float(self.true_values(mixture.weights[None], fidelity, objective)[0])
-
-    def true_values(self, w: np.ndarray, fidelity: Fidelity, objective: Objective) -> np.ndarray:
-        return objective.values(self.metrics_at(np.atleast_2d(w), fidelity.scale, fidelity.steps))
-
-    def optimum(self, objective: Objective, fidelity: Fidelity | None = None) -> tuple[Mixture, float]:
-        """Best mixture at ``fidelity`` (default the target), by :func:`bomix.backends.truth.dense_optimum`."""
-        fid = fidelity or self.space.target
-        key = f"{objective.name}|{fid.scale}|{fid.steps}"
-        if key in self._optima:
-            return self._optima[key]
-        w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), self.space.k)
-        out = (Mixture(w, self.space.domains), v)
-        self._optima[key] = out
-        return out
-
     def true_value_recipe(self, spec: RunSpec, objective: Objective) -> float:
         """Noiseless objective at the end of ``spec`` run step by step (its controller's decisions
         still see batch noise from the spec's seed): the value of an online *recipe* (target mode)."""
-        from bomix.backends.synthetic_steps import simulate
-
         key = f"{objective.name}|{spec.to_json()}"
         if key not in self._recipes:
             metrics, _ = simulate(self, spec, noiseless=False)

@@ -1,6 +1,8 @@
 """The synthetic backend's step simulator: one online run, step by step, under a controller.
 
-State: effective tokens ``D (K,)``. Per step ``t`` (``bomix/online/base.py`` protocol):
+State: effective tokens ``D (K,)``. :class:`StepSimulator` is the host driven by the one host loop
+:func:`bomix.online.host.drive` (``bomix/online/base.py`` protocol); it reads its backend only through
+:class:`StepLaw`, so this module never imports :mod:`bomix.backends.synthetic`. Per step ``t``:
 
 1. ``w = ctrl.weights(t)``; the batch's ``B`` sequences are drawn by the trainer's own rule
    (systematic sampling: domain ``searchsorted(cumsum(w), (u + b) / B)``, ``u ~ U(0, 1)`` seeded by
@@ -26,16 +28,14 @@ reproduces its trajectory, and a continuation (same seed) re-simulates the same 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from bomix.online import Signals, build_controller
+from bomix.online.host import drive
 from bomix.online.normalisers import effective_shares
 from bomix.runs import RunSpec
-
-if TYPE_CHECKING:
-    from bomix.backends.synthetic import SyntheticBackend
 
 SQRT2 = math.sqrt(2.0)
 
@@ -73,92 +73,130 @@ def space_projection(space, fid):
     return project
 
 
-def simulate(backend: "SyntheticBackend", spec: RunSpec, noiseless: bool = False) -> tuple[dict, dict]:
-    """Run ``spec`` (which has a controller) step by step.
+class StepLaw(Protocol):
+    """What the step simulator reads from its backend (:class:`bomix.backends.synthetic.SyntheticBackend`)."""
+
+    space: Any
+    batch_size: int
+    eval_every: int
+    seed: int
+    T: np.ndarray
+    u: np.ndarray
+    rho: float
+    lr: float
+    floor: float
+    token_sd: float
+    batch_noise: float
+    eval_noise: float
+    grad_noise: float
+
+    def law_terms(self, params: float) -> tuple: ...
+
+    def reference_losses(self, reference: dict) -> np.ndarray: ...
+
+
+class StepSimulator:
+    """One online run of the synthetic law as a host of :func:`bomix.online.host.drive` (see the module
+    docstring for what a step does); ``out``/``vals``/``eval_steps`` collect the curve."""
+
+    def __init__(self, b: StepLaw, spec: RunSpec, noiseless: bool = False):
+        sp = b.space
+        self.b, self.k, self.B, self.tps = b, sp.k, b.batch_size, sp.tokens_per_step
+        self.domains, self.steps = sp.domains, int(spec.steps)
+        steps = self.steps
+        self.const, self.Bc, self.bexp = b.law_terms(sp.scale(spec.scale).params)
+        reference = spec.controller.reference
+        self.ref = b.reference_losses(reference) if reference is not None and reference["source"] == "model" else None
+        self.ref_red = None if self.ref is None else self.ref - self.const  # the reference's reducible loss
+        self.sig_b = 0.0 if noiseless else b.batch_noise
+        self.sig_v = 0.0 if noiseless else b.eval_noise
+        self.sig_g = 0.0 if noiseless else b.grad_noise
+        self.context = self.tps / self.B
+        self.D = np.zeros(self.k)
+        # one generator per stream, so a shorter run's draws are a prefix of a longer one's
+        streams = [np.random.default_rng([b.seed, 11, int(spec.seed or 0), j]) for j in range(5)]
+        self.U = streams[0].random(steps)
+        self.Z = streams[1].standard_normal((steps, self.k))
+        self.ZV = streams[2].standard_normal((steps, self.k))
+        self.ZG = streams[3].standard_normal((steps, self.k))
+        self.ZN = np.abs(streams[4].standard_normal((steps, self.k)))
+        self.eval_steps: list[int] = []
+        self.train_acc, self.train_cnt = np.zeros(self.k), np.zeros(self.k)
+        self.out: dict[str, list[float]] = {f"train_loss:{d}": [] for d in self.domains}
+        self.vals: list[np.ndarray] = []
+        self._train = self._present = None
+
+    def step(self, t: int, w: np.ndarray, want, coefficients) -> Signals:
+        b, D = self.b, self.D
+        const, Bc, bexp, tps = self.const, self.Bc, self.bexp, self.tps
+        n = batch_counts(w, self.B, self.U[t])
+        present = n > 0
+        share = effective_shares(coefficients(n))
+        L = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
+        z = self.Z[t]
+        noise = self.sig_b * z / np.sqrt(np.maximum(n, 1))
+        train = np.where(present, L + noise, np.nan)
+        sig = Signals(step=t, train_losses=train, token_counts=n * self.context, lr=b.lr)
+        if want.grads:
+            dLdD = -bexp * Bc * (D / 1e9 + b.floor) ** (-bexp - 1) / 1e9  # (K,) dL_j / dD_j
+            G = -(b.u * dLdD) @ b.T * tps  # (K,) drop of the target per unit step of domain i
+            sig.grad_dots = np.where(present, G / b.lr * (1 + self.sig_g * self.ZG[t]), np.nan)
+            sig.grad_norms = np.where(present, 1.0 + self.sig_g * self.ZN[t], 0.0)
+        D = self.D = b.rho * D + tps * (b.T @ share)
+        if want.reference:
+            ref = self.ref
+            d = L - ref
+            # token-level spread of l_theta - l_ref: proportional to what data can still change
+            # (the two models' reducible losses); 0 for a domain nothing can learn
+            s_tok = np.maximum(b.token_sd * 0.5 * (L - const + self.ref_red), 1e-12)
+            sig.ref_losses = np.where(present, ref + noise, np.nan)
+            sig.excess = np.where(present, np.maximum(d * _Phi(d / s_tok) + s_tok * _phi(d / s_tok)
+                                                      + self.sig_b * 0.1 * z * s_tok / np.sqrt(np.maximum(n, 1)), 0.0),
+                                  np.nan)
+        if want.val:
+            Lv = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
+            sig.val_losses = Lv + self.sig_v * self.ZV[t]
+        self._train, self._present = train, present
+        return sig
+
+    def end_step(self, t: int, w: np.ndarray) -> bool:
+        train, present = self._train, self._present
+        self.train_acc[present] += train[present]
+        self.train_cnt[present] += 1
+        done = t + 1
+        if done % self.b.eval_every == 0 or done == self.steps:
+            self.eval_steps.append(done)
+            self.vals.append(self.const + self.Bc * (self.D / 1e9 + self.b.floor) ** (-self.bexp))
+            mean = np.where(self.train_cnt > 0, self.train_acc / np.maximum(self.train_cnt, 1), np.nan)
+            for i, dname in enumerate(self.domains):
+                self.out[f"train_loss:{dname}"].append(float(mean[i]))
+            self.train_acc[:], self.train_cnt[:] = 0.0, 0.0
+        return True
+
+
+def simulate(backend: StepLaw, spec: RunSpec, noiseless: bool = False) -> tuple[dict, dict]:
+    """Run ``spec`` (which has a controller) step by step (:func:`bomix.online.host.drive`).
 
     Returns:
         ``(metrics, info)``: metric -> ``(n_eval,)`` values at the eval steps (validation losses
         with the backend's curve noise, ``loss:target``, ``train_loss:<d>`` window means) and
         ``info`` with ``controller`` (its output) and the realised ``schedule``.
     """
-    b = backend
-    sp = b.space
-    k, B, tps = sp.k, b.batch_size, sp.tokens_per_step
+    sp = backend.space
     steps = int(spec.steps)
-    fid = spec.fidelity
     ctrl = build_controller(spec.controller, sp.domains, spec.seed, initial=spec.mixture.weights, steps=steps,
-                            trace_every=b.eval_every, project=space_projection(sp, fid))
-    N = sp.scale(spec.scale).params
-    const, Bc, bexp = b.law_terms(N)
-    T, u, rho = b.T, b.u, b.rho
-    reference = spec.controller.reference
-    ref = b.reference_losses(reference) if reference is not None and reference["source"] == "model" else None
-    ref_red = None if ref is None else ref - const  # the reference's reducible loss (same scale)
-    sig_b = 0.0 if noiseless else b.batch_noise
-    sig_v = 0.0 if noiseless else b.eval_noise
-    sig_g = 0.0 if noiseless else b.grad_noise
-    context = tps / B
-    D = np.zeros(k)
-    # one generator per stream, so a shorter run's draws are a prefix of a longer one's
-    streams = [np.random.default_rng([b.seed, 11, int(spec.seed or 0), j]) for j in range(5)]
-    U = streams[0].random(steps)
-    Z = streams[1].standard_normal((steps, k))
-    ZV = streams[2].standard_normal((steps, k))
-    ZG = streams[3].standard_normal((steps, k))
-    ZN = np.abs(streams[4].standard_normal((steps, k)))
-    eval_steps = []
-    train_acc, train_cnt = np.zeros(k), np.zeros(k)
-    out = {f"train_loss:{d}": [] for d in sp.domains}
-    vals = []
-    for t in range(steps):
-        w = ctrl.weights(t)
-        n = batch_counts(w, B, U[t])
-        present = n > 0
-        share = effective_shares(ctrl.loss_coefficients(t, n))
-        L = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
-        z = Z[t]
-        noise = sig_b * z / np.sqrt(np.maximum(n, 1))
-        train = np.where(present, L + noise, np.nan)
-        want = ctrl.wants(t)
-        sig = Signals(step=t, train_losses=train, token_counts=n * context, lr=b.lr)
-        if want.grads:
-            dLdD = -bexp * Bc * (D / 1e9 + b.floor) ** (-bexp - 1) / 1e9  # (K,) dL_j / dD_j
-            G = -(u * dLdD) @ T * tps  # (K,) drop of the target per unit step of domain i
-            sig.grad_dots = np.where(present, G / b.lr * (1 + sig_g * ZG[t]), np.nan)
-            sig.grad_norms = np.where(present, 1.0 + sig_g * ZN[t], 0.0)
-        D = rho * D + tps * (T @ share)
-        if want.reference:
-            d = L - ref
-            # token-level spread of l_theta - l_ref: proportional to what data can still change
-            # (the two models' reducible losses); 0 for a domain nothing can learn
-            s_tok = np.maximum(b.token_sd * 0.5 * (L - const + ref_red), 1e-12)
-            sig.ref_losses = np.where(present, ref + noise, np.nan)
-            sig.excess = np.where(present, np.maximum(d * _Phi(d / s_tok) + s_tok * _phi(d / s_tok)
-                                                      + sig_b * 0.1 * z * s_tok / np.sqrt(np.maximum(n, 1)), 0.0),
-                                  np.nan)
-        if want.val:
-            Lv = const + Bc * (D / 1e9 + b.floor) ** (-bexp)
-            sig.val_losses = Lv + sig_v * ZV[t]
-        ctrl.observe(t, sig)
-        train_acc[present] += train[present]
-        train_cnt[present] += 1
-        done = t + 1
-        if done % b.eval_every == 0 or done == steps:
-            eval_steps.append(done)
-            vals.append(const + Bc * (D / 1e9 + b.floor) ** (-bexp))
-            mean = np.where(train_cnt > 0, train_acc / np.maximum(train_cnt, 1), np.nan)
-            for i, dname in enumerate(sp.domains):
-                out[f"train_loss:{dname}"].append(float(mean[i]))
-            train_acc[:], train_cnt[:] = 0.0, 0.0
-    V = np.array(vals)
+                            trace_every=backend.eval_every, project=space_projection(sp, spec.fidelity))
+    host = StepSimulator(backend, spec, noiseless)
+    drive(ctrl, host, 0, steps)
+    V = np.array(host.vals)
     metrics = {f"loss:{d}": V[:, i] for i, d in enumerate(sp.domains)}
-    metrics["loss:target"] = V @ u
+    metrics["loss:target"] = V @ backend.u
     output = ctrl.output()
     trace = output["trace"]
     info = {"controller": output, "controller_state": ctrl.state_dict(),
             "schedule": realised_schedule(trace["steps"], trace["realised"]),
-            "average_mixture": output["realised"], "steps_evaluated": eval_steps}
-    return {**metrics, **{m: np.asarray(v) for m, v in out.items()}}, info
+            "average_mixture": output["realised"], "steps_evaluated": host.eval_steps}
+    return {**metrics, **{m: np.asarray(v) for m, v in host.out.items()}}, info
 
 
 def realised_schedule(steps: list[int], running: list[list[float]]) -> dict:

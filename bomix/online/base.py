@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bomix.errors import BomixError
-from bomix.online.config import ControllerConfig
+from bomix.controller_config import ControllerConfig
 from bomix.online.normalisers import effective_shares, loss_coefficients
 
 

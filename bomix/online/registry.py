@@ -8,7 +8,7 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.online.base import Controller
-from bomix.online.config import ControllerConfig
+from bomix.controller_config import ControllerConfig
 from bomix.online.ado import ADOController
 from bomix.online.aioli import AioliController
 from bomix.online.doge import DoGEController

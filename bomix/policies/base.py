@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bomix.cost import CostModel
+from bomix.cost import BUDGET_EPS, CostModel
 from bomix.history import History
 from bomix.objective import Objective
 from bomix.proposals import Proposals
@@ -82,8 +82,8 @@ class Policy(ABC):
         return {}
 
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
-        start = spec.resume_step if spec.resume_from else 0
-        return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + 1e-12
+        start = spec.start_step
+        return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + BUDGET_EPS
 
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""

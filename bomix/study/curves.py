@@ -13,6 +13,33 @@ from bomix.errors import BomixError
 from bomix.runs import Curve
 
 
+def told_curve(objective, steps: int, value: float | None, curve: Any, metrics: Mapping[str, float] | None) -> Curve:
+    """The curve of one ``Study.tell`` (one of ``value``, ``metrics``, ``curve``; none: an empty curve),
+    checked: it has the objective's metrics, its steps increase within ``1..steps`` (the run's steps)."""
+    if value is not None:
+        if len(objective.metrics) != 1:
+            raise BomixError(f"the objective {objective.name} uses several metrics {objective.metrics}: "
+                             "tell metrics={...}")
+        metrics = {objective.metrics[0]: value}
+    if metrics is not None:
+        try:
+            row = {str(k): float(v) for k, v in dict(metrics).items()}
+        except (TypeError, ValueError):
+            raise BomixError(f"metric values must be numbers, got {metrics!r}") from None
+        c = Curve(np.array([steps]), {k: np.array([v]) for k, v in row.items()})
+    elif curve is not None:
+        c = parse_curve(curve, objective.metrics)
+    else:
+        return Curve(np.zeros(0), {})
+    missing = [m for m in objective.metrics if m not in c.metrics]
+    if missing:
+        raise BomixError(f"the result lacks the objective's metric(s) {missing}; it has {sorted(c.metrics)}")
+    if len(c) and (c.steps.min() < 1 or c.steps.max() > steps or np.any(np.diff(c.steps) <= 0)):
+        raise BomixError(f"curve steps must increase within 1..{steps} (the run's steps), got "
+                         f"{c.steps.min()}..{c.steps.max()}")
+    return c
+
+
 def parse_curve(curve: Any, objective_metrics: Sequence[str]) -> Curve:
     """A :class:`Curve`, ``{"steps": [...], "metrics": {m: [...]}}``, a DataFrame with a ``step``
     column (one column per metric), or ``[(step, value), ...]`` pairs of a one-metric objective."""

@@ -21,21 +21,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from bomix.campaign.checks import Host, outcome, run_meta
+from bomix.campaign.ledger import Ledger
+from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History
-from bomix.runs import Curve, RunResult, RunSpec
+from bomix.runs import RunResult, RunSpec
 from bomix.space import Mixture
 from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.store import Store, StoreReader
 from bomix.store.checks import refuse
 from bomix.study.config import StudyConfig
-from bomix.study.curves import parse_curve
+from bomix.study.curves import told_curve
 
 log = logging.getLogger("bomix.study")
 
-BUDGET_EPS = 1e-9
 #: optimistic decisions (outside the write lock) tried before one is made holding it
 OPTIMISTIC_TRIES = 3
 
@@ -83,6 +83,8 @@ class Study:
         self.space = self.problem.space
         self.policy = config.build_policy()
         self.policy.bind(self.problem, config.seed)
+        host = Host("study", False, self.problem.supports_continuation, self._check_controller, self._price)
+        self.ledger = Ledger(store, self.problem, host, config.seed)
         # the store's runs, read incrementally (each ask reads only what other workers added or finished)
         # and checked like data from outside: fidelity on the ladder, charge = what the spec costs,
         # an ok run's objective finite
@@ -169,7 +171,7 @@ class Study:
     def history(self) -> History:
         """The store's current view (every finished run and every pending one).
 
-        Reads only the runs added or finished since the last call (:class:`bomix.store.queries.RunLog`);
+        Reads only the runs added or finished since the last call (:class:`bomix.store.runlog.RunLog`);
         the result is the same as a full read of the store.
         """
         with self.store._snapshot():
@@ -180,6 +182,11 @@ class Study:
     def _price(self, spec: RunSpec) -> float:
         """What a run of ``spec`` is charged (target-run equivalents), as :meth:`ask` charges it."""
         return float(self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0))
+
+    def _check_controller(self, spec: RunSpec) -> None:
+        if spec.controller is not None and not self.problem.supports_controller:
+            raise BomixError(f"a study cannot run online controllers ({spec.controller.kind}): "
+                             "choose a static-mixture policy")
 
     # ----- ask -------------------------------------------------------------------------------
     def ask(self, wait: bool = True, poll: float = 1.0, timeout: float | None = None) -> Trial | None:
@@ -204,7 +211,11 @@ class Study:
             time.sleep(poll)
 
     def _ask_once(self) -> tuple[str, Trial | None]:
-        """("run", trial) | ("wait", None) | ("done", None)."""
+        """("run", trial) | ("wait", None) | ("done", None).
+
+        The policy decides on a view read outside the write lock; the ledger stores its run only if no
+        other worker added one meanwhile (else it decides again, the last try holding the lock).
+        """
         for attempt in range(OPTIMISTIC_TRIES + 1):
             locked = attempt == OPTIMISTIC_TRIES
             with self.store.batch() if locked else _nothing():
@@ -215,45 +226,21 @@ class Study:
                 specs = self.policy.ask(history, left, 1)[:1]
                 if not specs:
                     return ("wait" if history.pending else "done"), None
-                spec = self._validate(specs[0], history)
-                cost = self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
-                if cost > left + BUDGET_EPS:
-                    log.info("the policy's next run costs %.4g, more than the %.4g left: study done", cost, left)
+                accepted = self.ledger.admit(history, specs, left)
+                if not accepted:
+                    log.info("the policy's next run does not fit the %.4g left: study done", left)
                     return ("wait" if history.pending else "done"), None
-                if spec.seed is None and spec.resume_from:
-                    prev = {s.run_id: s for s in history.all_specs()}[spec.resume_from]
-                    spec = spec.with_(seed=prev.seed)
-                stored = self.store.add_pending_checked(
-                    spec, cost, expect_runs=history.n_dispatched, budget=history.budget,
-                    seed_base=self.config.seed * 1_000_003)
+                stored = self.ledger.add_pending(history, accepted, shared=True)
             if stored is not None:
-                log.info("asked %s %s at (%s, %d) cost %.4g", stored.run_id, stored.mixture, stored.scale,
-                         stored.steps, cost)
-                return "run", self._trial(stored, cost)
+                (spec,), cost = stored, accepted[0][1]
+                log.info("asked %s %s at (%s, %d) cost %.4g", spec.run_id, spec.mixture, spec.scale, spec.steps, cost)
+                return "run", self._trial(spec, cost)
             log.debug("another worker dispatched a run while deciding: deciding again")
         raise AssertionError("unreachable: the locked attempt always stores or returns")
 
-    def _validate(self, spec: RunSpec, history: History) -> RunSpec:
-        """The space's checks on a policy's proposal (as the campaign loop does)."""
-        space = self.space
-        mix = space.mixture(spec.mixture.weights)
-        space.check_fidelity(spec.fidelity)
-        if spec.schedule is not None:
-            raise BomixError(f"policy {self.policy.name} proposes mixture schedules, which a study cannot run: "
-                             "choose a static-mixture policy")
-        space.check_mixture(mix, spec.fidelity)
-        if spec.resume_from is not None:
-            prev = {s.run_id: s for s in history.all_specs()}.get(spec.resume_from)
-            if (prev is None or prev.scale != spec.scale or prev.steps >= spec.steps
-                    or not np.allclose(prev.mixture.weights, mix.weights, rtol=0, atol=1e-12)):
-                raise BomixError(f"resume_from={spec.resume_from} is not a shorter run of the same mixture and scale")
-            spec, mix = spec.with_(resume_step=prev.steps), prev.mixture
-        return spec.with_(mixture=mix)
-
     def pending(self) -> list[Trial]:
         """The runs asked but not told yet (e.g. by a worker that died): train them again with the same ids."""
-        return [self._trial(s, self.problem.cost(s.scale, s.steps, s.resume_step if s.resume_from else 0))
-                for s in self.history().pending]
+        return [self._trial(s, self._price(s)) for s in self.history().pending]
 
     def _trial(self, spec: RunSpec, cost: float) -> Trial:
         return Trial(run_id=str(spec.run_id), mixture=spec.mixture.to_dict(), scale=spec.scale,
@@ -277,7 +264,7 @@ class Study:
         status: ``ok``, ``failed`` (nothing to report: say why in ``error``) or ``diverged``. A
             non-finite objective value is recorded as ``diverged``.
         """
-        self.history()  # the store is checked (and this worker's view brought up to date) before writing
+        history = self.history()  # the store is checked (and this worker's view brought up to date) before writing
         spec = self._pending_spec(run_id)
         if status not in ("ok", "failed", "diverged"):
             raise BomixError(f"status must be ok, failed or diverged, got {status!r}")
@@ -286,11 +273,11 @@ class Study:
             raise BomixError("tell needs exactly one of value=, metrics= or curve= for an ok run")
         if status != "ok" and sum(given) > 1:
             raise BomixError("give at most one of value=, metrics= or curve=")
-        c = self._curve(spec, value, curve, metrics)
+        c = told_curve(self.problem.objective, spec.steps, value, curve, metrics)
         if status == "ok":
-            y = self.problem.objective.on_curve(c)
-            if not len(y) or not math.isfinite(float(y[-1])):
-                status, error = "diverged", error or f"non-finite objective {float(y[-1]) if len(y) else 'nan'}"
+            status, why = outcome(self.problem.objective, c)  # the ledger's rule: empty -> failed, non-finite -> diverged
+            if status != "ok":
+                error = error or why
         if status == "ok" and error is not None:
             raise BomixError("error= is the reason a run failed or diverged: give status='failed' (or 'diverged') "
                              "with it, or leave it out for an ok run")
@@ -298,11 +285,9 @@ class Study:
             parent = self._result(spec.resume_from)
             if parent is not None and parent.ok:
                 c = parent.curve.truncate(spec.resume_step).concat(c)
-        cost = self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
-        result = RunResult(spec, status, c, cost, float(wall_time), error, {"params": self.space.scale(spec.scale).params})
-        self.store.finish(result)
-        if not result.ok:
-            log.warning("run %s %s: %s", run_id, status, (error or "").splitlines()[:1])
+        result = RunResult(spec, status, c, self._price(spec), float(wall_time), error,
+                           {"params": self.space.scale(spec.scale).params})
+        self.ledger.record(history, result, spec=spec)
         return self._after_result(run_id)
 
     def _pending_spec(self, run_id: str) -> RunSpec:
@@ -320,31 +305,6 @@ class Study:
     def _result(self, run_id: str) -> RunResult | None:
         self._runs.refresh()
         return self._runs.result(run_id)
-
-    def _curve(self, spec: RunSpec, value, curve, metrics) -> Curve:
-        obj = self.problem.objective
-        if value is not None:
-            if len(obj.metrics) != 1:
-                raise BomixError(f"the objective {obj.name} uses several metrics {obj.metrics}: tell metrics={{...}}")
-            metrics = {obj.metrics[0]: value}
-        if metrics is not None:
-            try:
-                row = {str(k): float(v) for k, v in dict(metrics).items()}
-            except (TypeError, ValueError):
-                raise BomixError(f"metric values must be numbers, got {metrics!r}") from None
-            return self._check_curve(Curve(np.array([spec.steps]), {k: np.array([v]) for k, v in row.items()}), spec)
-        if curve is not None:
-            return self._check_curve(parse_curve(curve, obj.metrics), spec)
-        return Curve(np.zeros(0), {})
-
-    def _check_curve(self, c: Curve, spec: RunSpec) -> Curve:
-        missing = [m for m in self.problem.objective.metrics if m not in c.metrics]
-        if missing:
-            raise BomixError(f"the result lacks the objective's metric(s) {missing}; it has {sorted(c.metrics)}")
-        if len(c) and (c.steps.min() < 1 or c.steps.max() > spec.steps or np.any(np.diff(c.steps) <= 0)):
-            raise BomixError(f"curve steps must increase within 1..{spec.steps} (the run's steps), got "
-                             f"{c.steps.min()}..{c.steps.max()}")
-        return c
 
     # ----- recommendations -------------------------------------------------------------------
     def recommend(self) -> dict:
@@ -395,11 +355,6 @@ def _check_budget(budget: Any) -> float:
 
 def _write_meta(store: Store, cfg: StudyConfig, budget: float, exist_ok: bool) -> bool:
     """Write a new study's meta in one transaction; True if created, False if an equal one was opened."""
-    import platform
-
-    import bomix
-    from bomix.campaign_checks import config_hash
-
     new = cfg.to_dict()
     with store.batch():
         old = store.get_meta("study")
@@ -416,12 +371,9 @@ def _write_meta(store: Store, cfg: StudyConfig, budget: float, exist_ok: bool) -
             if budget > float(store.get_meta("budget")):
                 store.set_meta(budget=budget)
             return False
-        store.set_meta(
-            study=new, config={"study": new}, config_hash=config_hash({"study": new}),
-            domains=list(cfg.domains), space=cfg.space().describe(),
-            objective=cfg.build_problem().objective.to_dict(), policy=cfg.policy["name"], backend="study",
-            seed=cfg.seed, budget=budget, created=time.time(),
-            versions={"bomix": bomix.__version__, "python": platform.python_version()})
+        store.set_meta(study=new, budget=budget, **run_meta(
+            {"study": new}, cfg.build_problem(), policy=cfg.policy["name"], backend="study", seed=cfg.seed,
+            created=time.time(), modules=()))
         return True
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bomix.backends.base import Backend
+from bomix.backends.base import SimulatorBackend
 from bomix.backends.replay.model import MetricModel
 from bomix.backends.replay.trust import trust_region
 from bomix.backends.truth import dense_optimum, trusted_optimum
@@ -36,10 +36,10 @@ def resolve_path(path: str | Path) -> Path:
 def optimum_key(objective: Objective, fid: Fidelity) -> str:
     """Cache key of an optimum: the objective's metrics, weights and sign, and the fidelity."""
     terms = ",".join(f"{m}:{w:.12g}" for m, w in objective.weights)
-    return f"{terms}|{objective.sign:g}|{fid.scale}@{fid.steps}"
+    return f"{terms}|{objective.sign:g}|{fid}"
 
 
-class ReplayBackend(Backend):
+class ReplayBackend(SimulatorBackend):
     """Replays logged runs (pool mode) or a regressor fitted on them (model mode).
 
     Args:
@@ -168,10 +168,6 @@ class ReplayBackend(Backend):
             rng = np.random.default_rng([self.seed, 7, int(spec.seed or 0)])
             vals = {m: v + self.noise * rng.standard_normal(v.size) for m, v in vals.items()}
         return RunResult(spec, "ok", Curve(steps, vals), cost=self.cost(spec), wall_time=time.perf_counter() - t0)
-
-    @property
-    def has_truth(self) -> bool:
-        return True
 
     def trust_region(self) -> TrustRegion | None:
         """Model mode: within which TV distance of logged mixtures the answers are trusted (simulator.json)."""

@@ -64,7 +64,7 @@ def make_grid(runs: LoggedRuns, mode: str, target: tuple[str, int]) -> FidelityG
     t = runs.table
     pairs = {(str(s), int(k)) for s, k in zip(t["scale"], t["step"])}
     if tuple(target) not in pairs:
-        raise BomixError(f"target {target[0]}@{target[1]} was never logged (logged at {target[0]}: "
+        raise BomixError(f"target {Fidelity(*target)} was never logged (logged at {target[0]}: "
                          f"{sorted(k for s, k in pairs if s == target[0])[:8]}): choose a logged --target-step")
     points, ranges = {tuple(target)}, {}
     for scale, g in t.groupby("scale"):
@@ -195,7 +195,7 @@ def _write(out: Path, runs: LoggedRuns, space: Space, name: str, mode: str, obj:
                                                workers=workers, progress=progress, hyper_train=hyper_train)
         elif report:
             rep = {"holdout_fraction": 0.0, "metrics": {}, "note": "no held-out fit (--holdout 0)", "verdicts": [],
-                   "warnings": [f"no held-out fit (--holdout 0): the target {space.target.scale}@{space.target.steps} "
+                   "warnings": [f"no held-out fit (--holdout 0): the target {space.target} "
                                 "could not be checked"]}
         reuse = None if refit or held_models is None else held_models
         models = fit_models(space, runs, t, chosen, seed, max_train, reuse=reuse, workers=workers, progress=progress,

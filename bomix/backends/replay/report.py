@@ -145,7 +145,7 @@ def verdicts(space: Space, runs: LoggedRuns, rows: list[dict], held: np.ndarray)
 def gate_warnings(space: Space, rep: dict) -> list[str]:
     """The accuracy gates: target not checked, target Spearman < SPEARMAN_MIN, any R^2 < 0."""
     out = []
-    tgt = f"{space.target.scale}@{space.target.steps}"
+    tgt = str(space.target)
     for v in rep["verdicts"]:
         if v["target"] and v["verdict"] == "not checked":
             out.append(f"the target {tgt} could not be checked ({v['reason']}): its regrets rest on an "
@@ -155,7 +155,7 @@ def gate_warnings(space: Space, rep: dict) -> list[str]:
                        f"{v['spearman']:.2f} < {SPEARMAN_MIN} ({v['held_out']} runs): regrets on it are unreliable")
     for r in rep.get("objective", {}).get("by_fidelity", []):
         if r["r2"] is not None and r["r2"] < 0:
-            out.append(f"held-out R^2 {r['r2']:.2f} < 0 at {r['scale']}@{r['step']}: the model predicts the objective "
+            out.append(f"held-out R^2 {r['r2']:.2f} < 0 at {Fidelity(r['scale'], r['step'])}: the model predicts the objective "
                        "worse than its mean there")
     pooled = rep.get("objective", {}).get("pooled_r2")
     if pooled is not None and pooled < 0:
@@ -175,7 +175,7 @@ def report_markdown(meta: dict, rep: dict, max_rows: int = 12) -> str:
     size = meta.get("scales", {})
     points = sorted(grid.get("points", []), key=lambda p: (size.get(p[0], 0), p[1]))
     lines += ["Fidelities with logged data (the only ones this simulator answers): "
-              + ", ".join(f"{s}@{t}" for s, t in points)
+              + ", ".join(str(Fidelity(s, t)) for s, t in points)
               + ("; trusted step ranges " + ", ".join(f"{s}: [{r[0]}, {r[1]}]" for s, r in grid["ranges"].items())
                  if grid.get("ranges") else ""), ""]
     if meta["mode"] == "pool":
@@ -205,7 +205,7 @@ def report_markdown(meta: dict, rep: dict, max_rows: int = 12) -> str:
         if rep.get("trust_check"):
             lines += ["Held-out check (distance to the nearest *training* mixture at the fidelity; objective MAE):", "",
                       "| fidelity | r | inside | MAE inside | outside | MAE outside |", "|---|---|---|---|---|---|"]
-            lines += [f"| {c['scale']}@{c['step']} | {c['radius']:.3f} | {c['n_inside']} | {_fmt(c['mae_inside'])} | "
+            lines += [f"| {Fidelity(c['scale'], c['step'])} | {c['radius']:.3f} | {c['n_inside']} | {_fmt(c['mae_inside'])} | "
                       f"{c['n_outside']} | {_fmt(c['mae_outside'])} |"
                       for c in sorted(rep["trust_check"], key=lambda c: (size.get(c["scale"], 0), c["step"]))]
             lines.append("")

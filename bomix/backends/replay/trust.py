@@ -72,7 +72,7 @@ def trust_region(table: pd.DataFrame, domains, q: float = TRUST_QUANTILE,
 
 
 def key(f: Fidelity) -> str:
-    return f"{f.scale}@{f.steps}"
+    return str(f)
 
 
 def holdout_check(train: pd.DataFrame, test: pd.DataFrame, domains, err: np.ndarray,

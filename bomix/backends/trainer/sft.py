@@ -214,7 +214,7 @@ class SFTBackend(Backend):
             resume = ckpt.run_dir(self.checkpoint_dir, spec.resume_from, "resume_from")
             if not ckpt.exists(resume):
                 return RunResult(spec, "failed", error=f"checkpoint of run {spec.resume_from} not found at {resume}")
-            start = int(spec.resume_step)
+            start = spec.start_step
         model = AutoModelForCausalLM.from_pretrained(self.models[spec.scale], local_files_only=True)
         cfg = TrainConfig(steps=int(spec.steps), schedule_steps=self.space.max_steps, eval_every=self.eval_every,
                           seed=int(spec.seed or 0), device=self.device, precision=self.precision, **self.opt)

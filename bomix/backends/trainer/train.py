@@ -1,7 +1,9 @@
 """The training loop, nanoGPT-style: one function a person can read in one sitting.
 
 It is shared by pretraining (:class:`PackedBatcher`: packed sequences sampled from per-domain token
-shards by the mixture) and fine-tuning (``sft.SFTBatcher``). Per step ``t``:
+shards by the mixture) and fine-tuning (``sft.SFTBatcher``). The step loop is the one online host loop,
+:func:`bomix.online.host.drive` (a run without a controller goes through it as :class:`~bomix.online.host.Fixed`
+weights); :class:`_TrainHost` is one step. Per step ``t``:
 
 1. ``w = mixture_at(t)`` (static mixture, a schedule, the last weights a Python callback returned,
    or an online controller's ``weights(t)``, already projected onto the space);
@@ -42,7 +44,8 @@ from bomix.backends.trainer.host import OnlineRun
 from bomix.backends.trainer.signals import (combined_loss, domain_gradients, domain_sums,
                                             excess, per_domain_mean, token_losses, val_losses, validation_batch)
 from bomix.errors import BomixError
-from bomix.online.normalisers import loss_coefficients
+from bomix.online import Signals
+from bomix.online.host import Fixed, drive
 
 
 @dataclass
@@ -187,8 +190,6 @@ def train(
 
     if online is not None and callback is not None:
         raise BomixError("a run takes a controller or a callback, not both")
-    if online is not None:
-        from bomix.online import Signals
     device = resolve_device(cfg.device)
     cuda = device.startswith("cuda")
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
@@ -241,114 +242,22 @@ def train(
             ctrl.load_state_dict(saved["state"])
             online.requests.update({key: 0 for key in online.requests})
     fwd = torch.compile(model) if (cfg.compile and cuda) else model
-    win_loss, win_n = np.zeros(k), np.zeros(k)  # per-domain train loss since the last callback
-    ev_sum, ev_n = np.zeros(k), np.zeros(k)  # per-domain train token-loss sums/counts since the last eval
-    last_val: np.ndarray | None = None
-    val_set = None
+    host = _TrainHost(model, fwd, opt, params, batcher, cfg, device, autocast, out, online, callback, counts, override)
+    host.t = start
+    driven = ctrl if ctrl is not None else Fixed(
+        lambda t: host.override if host.override is not None else np.asarray(mixture_at(t), dtype=float))
     t0, c0 = time.perf_counter(), time.process_time()
-    step = start
     try:
-        for step in range(start, cfg.steps):
-            want = _NO_SIGNALS
-            if ctrl is not None:
-                w = np.asarray(ctrl.weights(step), dtype=float)
-                want = ctrl.wants(step)
-            else:
-                w = override if override is not None else np.asarray(mixture_at(step), dtype=float)
-            if not out.weight_log or not np.allclose(out.weight_log[-1][1], w, rtol=0, atol=1e-12):
-                out.weight_log.append((step, [float(x) for x in w]))
-            rng = np.random.default_rng([cfg.seed, step])
-            x, y, dom = batcher.batch(step, w, rng)
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr_at(step)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            dom_t = torch.as_tensor(np.asarray(dom), dtype=torch.long, device=device)
-
-            def coef_fn(n_tok: np.ndarray, step: int = step) -> np.ndarray:
-                """The step's loss coefficients (``bomix.online.normalisers``; no controller: the token mean)."""
-                return ctrl.loss_coefficients(step, n_tok) if ctrl is not None else loss_coefficients(n_tok, None)
-
-            grads = None
-            if want.grads:
-                if val_set is None:
-                    val_set = [batcher.val_batches(d) for d in domains]
-                vx, vy = validation_batch(val_set, online.val_batch_size, step)
-                tok_loss, mask, sums, n_dom, grads = domain_gradients(  # uncompiled: sub-batch shapes vary
-                    model, params, x, y, dom_t, k, coef_fn, vx.to(device), vy.to(device), autocast)
-                loss = combined_loss(sums, n_dom, coef_fn(n_dom.double().cpu().numpy()))
-                online.requests["grads"] += 1
-            else:
-                with autocast():
-                    tok_loss, mask = token_losses(fwd, x, y)
-                sums, n_dom = domain_sums(tok_loss, mask, dom_t, k)
-                loss = combined_loss(sums, n_dom, coef_fn(n_dom.detach().double().cpu().numpy()))
-            if not torch.isfinite(loss):
-                out.status, out.error = "diverged", f"loss became {loss.item()} at step {step + 1}"
-                break
-            if grads is None:
-                loss.backward()
-            ref_losses = exc_losses = None
-            if want.reference and online.reference is not None:
-                with torch.no_grad(), autocast():
-                    ref_tok, _ = token_losses(online.reference, x, y)
-                ref_losses = per_domain_mean(*domain_sums(ref_tok, mask, dom_t, k))
-                exc_losses = excess(tok_loss, ref_tok, mask, dom_t, k)
-                online.requests["reference"] += 1
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            s_np, n_np = sums.detach().double().cpu().numpy(), n_dom.detach().double().cpu().numpy()
-            dom_losses = np.where(n_np > 0, s_np / np.maximum(n_np, 1), np.nan)
-            seen_now = np.bincount(np.asarray(dom), minlength=k)
-            win_loss += np.where(n_np > 0, dom_losses, 0.0) * seen_now
-            win_n += seen_now
-            ev_sum, ev_n = ev_sum + s_np, ev_n + n_np
-            counts += seen_now
-            out.tokens += int(n_np.sum())
-            done = step + 1
-            if ctrl is not None:
-                val_now = None
-                if want.val:
-                    val_now = evaluate(model, batcher, device, autocast, online.eval_batches)
-                    online.requests["val"] += 1
-                ctrl.observe(step, Signals(
-                    step=step, train_losses=dom_losses, token_counts=n_np, val_losses=val_now,
-                    ref_losses=ref_losses, excess=exc_losses,
-                    grad_dots=None if grads is None else grads.dots,
-                    grad_norms=None if grads is None else grads.norms,
-                    grad_gram=None if grads is None else grads.gram, lr=cfg.lr_at(step)))
-            if done % cfg.eval_every == 0 or done == cfg.steps:
-                last_val = evaluate(model, batcher, device, autocast)
-                if not np.all(np.isfinite(last_val)):
-                    out.status, out.error = "diverged", f"validation loss became non-finite at step {done}"
-                    break
-                out.steps.append(done)
-                for j, d in enumerate(domains):
-                    out.metrics[f"loss:{d}"].append(float(last_val[j]))
-                    out.metrics[f"train_loss:{d}"].append(float(ev_sum[j] / ev_n[j]) if ev_n[j] else float("nan"))
-                out.metrics["train_loss"].append(float(ev_sum.sum() / max(ev_n.sum(), 1)))
-                ev_sum, ev_n = np.zeros(k), np.zeros(k)
-            if callback is not None and cfg.callback_every and done % cfg.callback_every == 0:
-                seen = win_n > 0
-                state_ = TrainState(done, w.copy(), np.where(seen, win_loss / np.maximum(win_n, 1), np.nan),
-                                    last_val, domains)
-                new = callback(state_)
-                if new is not None:
-                    new = np.asarray(new, dtype=float)
-                    if new.shape != (k,) or np.any(new < 0) or not math.isclose(new.sum(), 1.0, abs_tol=1e-6):
-                        raise BomixError(f"callback returned bad weights {new}: need {k} non-negative, sum 1")
-                    override = new / new.sum()
-                win_loss[:], win_n[:] = 0.0, 0.0
-        else:
-            step = cfg.steps
+        step = drive(driven, host, start, cfg.steps)
     except Exception as exc:  # noqa: BLE001 - a bad run must not stop the campaign
+        step = host.t
         if not _is_oom(exc):
             raise
         out.status, out.error = "failed", f"out of memory at step {step + 1}: {str(exc).splitlines()[0][:200]}"
         opt.zero_grad(set_to_none=True)
         if cuda:
             torch.cuda.empty_cache()
+    counts, override = host.counts, host.override
     out.seconds = time.perf_counter() - t0
     out.cpu_seconds = time.process_time() - c0
     out.domain_counts = counts
@@ -362,13 +271,113 @@ def train(
     return out
 
 
-class _NoSignals:
-    """What a run without a controller gathers beyond the free signals: nothing."""
+class _TrainHost:
+    """One training step of :func:`train` as a host of :func:`bomix.online.host.drive` (steps 2-7 of the
+    module docstring); the loop state (window sums, token counts, the callback's override) lives here."""
 
-    val = reference = grads = False
+    def __init__(self, model, fwd, opt, params, batcher: Batcher, cfg: TrainConfig, device: str, autocast,
+                 out: TrainOutput, online: OnlineRun | None, callback, counts: np.ndarray,
+                 override: np.ndarray | None):
+        self.model, self.fwd, self.opt, self.params = model, fwd, opt, params
+        self.batcher, self.cfg, self.device, self.autocast = batcher, cfg, device, autocast
+        self.out, self.online, self.callback = out, online, callback
+        self.counts, self.override = counts, override
+        self.domains = tuple(batcher.domains)
+        k = self.k = len(self.domains)
+        self.win_loss, self.win_n = np.zeros(k), np.zeros(k)  # per-domain train loss since the last callback
+        self.ev_sum, self.ev_n = np.zeros(k), np.zeros(k)  # per-domain train token-loss sums/counts since the last eval
+        self.last_val: np.ndarray | None = None
+        self.val_set = None
+        self.t = 0  # the step being taken (for an out-of-memory message)
 
+    def step(self, step: int, w: np.ndarray, want, coef_fn) -> Signals | None:
+        import torch
 
-_NO_SIGNALS = _NoSignals()
+        self.t = step
+        out, cfg, device, autocast, k, online = self.out, self.cfg, self.device, self.autocast, self.k, self.online
+        if not out.weight_log or not np.allclose(out.weight_log[-1][1], w, rtol=0, atol=1e-12):
+            out.weight_log.append((step, [float(x) for x in w]))
+        rng = np.random.default_rng([cfg.seed, step])
+        x, y, dom = self.batcher.batch(step, w, rng)
+        for g in self.opt.param_groups:
+            g["lr"] = cfg.lr_at(step)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        dom_t = torch.as_tensor(np.asarray(dom), dtype=torch.long, device=device)
+        grads = None
+        if want.grads:
+            if self.val_set is None:
+                self.val_set = [self.batcher.val_batches(d) for d in self.domains]
+            vx, vy = validation_batch(self.val_set, online.val_batch_size, step)
+            tok_loss, mask, sums, n_dom, grads = domain_gradients(  # uncompiled: sub-batch shapes vary
+                self.model, self.params, x, y, dom_t, k, coef_fn, vx.to(device), vy.to(device), autocast)
+            loss = combined_loss(sums, n_dom, coef_fn(n_dom.double().cpu().numpy()))
+            online.requests["grads"] += 1
+        else:
+            with autocast():
+                tok_loss, mask = token_losses(self.fwd, x, y)
+            sums, n_dom = domain_sums(tok_loss, mask, dom_t, k)
+            loss = combined_loss(sums, n_dom, coef_fn(n_dom.detach().double().cpu().numpy()))
+        if not torch.isfinite(loss):
+            out.status, out.error = "diverged", f"loss became {loss.item()} at step {step + 1}"
+            return None
+        if grads is None:
+            loss.backward()
+        ref_losses = exc_losses = None
+        if want.reference and online.reference is not None:
+            with torch.no_grad(), autocast():
+                ref_tok, _ = token_losses(online.reference, x, y)
+            ref_losses = per_domain_mean(*domain_sums(ref_tok, mask, dom_t, k))
+            exc_losses = excess(tok_loss, ref_tok, mask, dom_t, k)
+            online.requests["reference"] += 1
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        s_np, n_np = sums.detach().double().cpu().numpy(), n_dom.detach().double().cpu().numpy()
+        dom_losses = np.where(n_np > 0, s_np / np.maximum(n_np, 1), np.nan)
+        seen_now = np.bincount(np.asarray(dom), minlength=k)
+        self.win_loss += np.where(n_np > 0, dom_losses, 0.0) * seen_now
+        self.win_n += seen_now
+        self.ev_sum, self.ev_n = self.ev_sum + s_np, self.ev_n + n_np
+        self.counts += seen_now
+        out.tokens += int(n_np.sum())
+        val_now = None
+        if want.val:
+            val_now = evaluate(self.model, self.batcher, device, autocast, online.eval_batches)
+            online.requests["val"] += 1
+        return Signals(step=step, train_losses=dom_losses, token_counts=n_np, val_losses=val_now,
+                       ref_losses=ref_losses, excess=exc_losses,
+                       grad_dots=None if grads is None else grads.dots,
+                       grad_norms=None if grads is None else grads.norms,
+                       grad_gram=None if grads is None else grads.gram, lr=cfg.lr_at(step))
+
+    def end_step(self, step: int, w: np.ndarray) -> bool:
+        out, cfg, k = self.out, self.cfg, self.k
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            self.last_val = last_val = evaluate(self.model, self.batcher, self.device, self.autocast)
+            if not np.all(np.isfinite(last_val)):
+                out.status, out.error = "diverged", f"validation loss became non-finite at step {done}"
+                return False
+            out.steps.append(done)
+            ev_sum, ev_n = self.ev_sum, self.ev_n
+            for j, d in enumerate(self.domains):
+                out.metrics[f"loss:{d}"].append(float(last_val[j]))
+                out.metrics[f"train_loss:{d}"].append(float(ev_sum[j] / ev_n[j]) if ev_n[j] else float("nan"))
+            out.metrics["train_loss"].append(float(ev_sum.sum() / max(ev_n.sum(), 1)))
+            self.ev_sum, self.ev_n = np.zeros(k), np.zeros(k)
+        if self.callback is not None and cfg.callback_every and done % cfg.callback_every == 0:
+            seen = self.win_n > 0
+            state_ = TrainState(done, w.copy(), np.where(seen, self.win_loss / np.maximum(self.win_n, 1), np.nan),
+                                self.last_val, self.domains)
+            new = self.callback(state_)
+            if new is not None:
+                new = np.asarray(new, dtype=float)
+                if new.shape != (k,) or np.any(new < 0) or not math.isclose(new.sum(), 1.0, abs_tol=1e-6):
+                    raise BomixError(f"callback returned bad weights {new}: need {k} non-negative, sum 1")
+                self.override = new / new.sum()
+            self.win_loss[:], self.win_n[:] = 0.0, 0.0
+        return True
 
 
 def _json_metrics(metrics: dict[str, list[float]]) -> dict[str, list[float | None]]:

@@ -25,12 +25,12 @@ import torch
 
 from bomix.acquisition.fixed import AcqFn, FixedFidelities
 from bomix.acquisition.optimize import OptimizerConfig, maximize
+from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.policies.base import Policy
 from bomix.policies.bo.search import Option, affordable, best_options
 from bomix.policies.design import space_filling
-from bomix.proposals import parse_fidelities
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.fit import fantasize, fit_history, spec_meta
@@ -110,7 +110,7 @@ class GPPolicy(Policy):
         self.max_obs = int(max_obs)
         self.min_step_frac = float(min_step_frac)
         self.opt_cfg = OptimizerConfig(raw_samples=int(raw_samples), starts=int(starts), iters=int(iters))
-        self.allowed = parse_fidelities(fidelities)
+        self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
         self.rec_kappa = float(rec_kappa)
         self._cache: dict = {}
         self._fallbacks: Counter = Counter()
@@ -121,10 +121,10 @@ class GPPolicy(Policy):
             raise BomixError(f"{self.name} needs a space with a target fidelity and a step grid")
         if self.allowed is not None:
             full = set(problem.proposals.fidelities())
-            bad = [f"{f.scale}@{f.steps}" for f in self.allowed if f not in full]
+            bad = [str(f) for f in self.allowed if f not in full]
             if bad:
                 raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
-                                 f"{[f'{f.scale}@{f.steps}' for f in problem.proposals.fidelities()]}")
+                                 f"{[str(f) for f in problem.proposals.fidelities()]}")
         self._cache = {}
         self._fallbacks = Counter()
         #: GP inputs of mixtures at the allowed grid's fidelities (indexed as ``grid()``) / at the target
@@ -214,7 +214,7 @@ class GPPolicy(Policy):
                 break
             spec = spec.with_(meta=meta)
             chosen.append(spec)
-            left -= self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0)
+            left -= self.problem.cost(spec.scale, spec.steps, spec.start_step)
             if len(chosen) < n:
                 fmodel = self.fantasize(fmodel, [spec])
         return chosen
@@ -246,7 +246,7 @@ class GPPolicy(Policy):
     def initial(self, history: History, budget_left: float, n: int, tag: str = "init") -> list[RunSpec]:
         """Initial mixtures (space-filling or random) at the initial fidelities (a random one each)."""
         rng = self.rng(history, salt=SALT_INIT)
-        fids = [f for f in self.init_fidelities() if self.problem.cost.of(f) <= budget_left + 1e-12]
+        fids = [f for f in self.init_fidelities() if self.problem.cost.of(f) <= budget_left + BUDGET_EPS]
         if not fids or n < 1:
             return []
         if self.problem.proposals.is_pool:

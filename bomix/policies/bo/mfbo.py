@@ -11,6 +11,7 @@ import torch
 from bomix.acquisition.analytic import contrast, log_ei, noise_variance
 from bomix.acquisition.fixed import FixedFidelities
 from bomix.acquisition.optimize import maximize
+from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.policies.bo.base import DT, GPPolicy
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
@@ -232,7 +233,7 @@ class MFBOPolicy(GPPolicy):
         variance is used."""
         t = self.space.target
         opts = [o for o in fidelity_options(self.problem, self.grid(), w, history, pending, self.min_distance,
-                                            self.continuation) if o[1] <= budget_left + 1e-12 and o[1] > 0]
+                                            self.continuation) if o[1] <= budget_left + BUDGET_EPS and o[1] > 0]
         if self.problem.proposals.is_pool:
             pool = {f: self.problem.proposals.pool(f) for f, _, _ in opts}
             opts = [o for o in opts if len(pool[o[0]]) and np.isclose(pool[o[0]], w, atol=1e-9).all(1).any()]

@@ -15,6 +15,7 @@ import torch
 
 from bomix.acquisition.fixed import AcqFn
 from bomix.acquisition.optimize import OptimizerConfig, maximize
+from bomix.cost import BUDGET_EPS
 from bomix.history import History, Observations
 from bomix.policies.base import Problem
 from bomix.runs import RunSpec
@@ -25,7 +26,7 @@ Option = tuple[RunSpec, float]
 
 def affordable(problem: Problem, grid: Sequence[Fidelity], fids: Sequence[Fidelity], budget_left: float) -> np.ndarray:
     """Indices into ``grid`` of the fidelities of ``fids`` (all on ``grid``) that ``budget_left`` pays for."""
-    return np.array([grid.index(f) for f in fids if problem.cost.of(f) <= budget_left + 1e-12], dtype=int)
+    return np.array([grid.index(f) for f in fids if problem.cost.of(f) <= budget_left + BUDGET_EPS], dtype=int)
 
 
 def pool_options(acq: AcqFn, problem: Problem, grid: Sequence[Fidelity], gidx: np.ndarray, history: History,

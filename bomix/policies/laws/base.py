@@ -21,6 +21,7 @@ from abc import abstractmethod
 import numpy as np
 import pandas as pd
 
+from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History
 from bomix.policies.base import Policy
@@ -64,7 +65,7 @@ class LawPolicy(Policy):
             specs = self._snap(self.design()) if self.problem.proposals.is_pool else self.design()
             cost = np.cumsum([self.problem.cost(s.scale, s.steps) for s in specs])
             budget = history.budget
-            keep = int(np.searchsorted(cost, budget + 1e-12, side="right"))
+            keep = int(np.searchsorted(cost, budget + BUDGET_EPS, side="right"))
             if keep < len(specs):
                 msg = (f"{self.name} design needs {len(specs)} runs costing {cost[-1]:.4g} target-runs but the "
                        f"budget is {budget:.4g}: only the first {keep} fit")
@@ -83,7 +84,7 @@ class LawPolicy(Policy):
         out, left = [], budget_left
         for spec in plan[i : i + n]:
             c = self.problem.cost(spec.scale, spec.steps)
-            if c > left + 1e-12:
+            if c > left + BUDGET_EPS:
                 break
             out.append(spec)
             left -= c

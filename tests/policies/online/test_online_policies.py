@@ -138,7 +138,7 @@ def test_killed_online_run_is_rerun_from_scratch_with_the_same_trajectory(tmp_pa
     # a campaign killed right after dispatching its online run: the spec is in the store, pending
     camp = Campaign(backend(), policy("odm"), budget=3.0, seed=0, directory=tmp_path / "killed")
     h = History(camp.problem.space, camp.problem.objective, budget=3.0)
-    spec = camp._validate(camp.policy.ask(h, 3.0, 1)[0], h).with_(run_id="r00000", seed=0)
+    spec = camp.ledger.validate(camp.policy.ask(h, 3.0, 1)[0], h).with_(run_id="r00000", seed=0)
     camp.store.add_pending([(spec, camp.backend.cost(spec))])
     camp.close()
     resumed = run_campaign(backend(), policy("odm"), budget=3.0, seed=0, directory=tmp_path / "killed")

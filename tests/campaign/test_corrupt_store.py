@@ -14,7 +14,7 @@ from bomix.campaign import run_campaign
 from bomix.errors import BomixError
 from bomix.policies.heuristics import RandomPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_zero_byte_store_is_refused_and_summary_kept_unless_forced(tmp_path):
