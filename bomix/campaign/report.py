@@ -35,8 +35,8 @@ class CampaignReport:
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
         self._check_prediction(history, mix)
         tv = regret = extrapolated = None
-        recipe = self.policy.recipe(history) if callable(getattr(self.policy, "recipe", None)) else None
-        if recipe is not None and self.opt is not None and hasattr(self.backend, "true_value_recipe"):
+        recipe = self.policy.recipe(history)
+        if recipe is not None and self.opt is not None and self.backend.supports_recipe:
             # target mode (online methods): the recipe itself at the target, regret vs the best
             # static mixture left unclipped (negative = the recipe beats every static mixture)
             tv = self.backend.true_value_recipe(recipe, self.problem.objective)
@@ -95,11 +95,11 @@ class CampaignReport:
     def summary(self, history: History, stop_reason: str | None, wall: float) -> dict:
         last = self.store.last_recommendation()
         space = self.problem.space
-        fids = Counter(f"{s.scale}@{s.steps}" for s in history.all_specs())
-        target = f"{space.target.scale}@{space.target.steps}"
+        fids = Counter(str(s.fidelity) for s in history.all_specs())
+        target = str(space.target)
         reached_target = any(s.fidelity == space.target or (s.scale == space.target.scale and s.steps >= space.target.steps)
                              for s in history.all_specs())
-        if history.results and not reached_target and self.policy.name not in ("uniform", "fixed"):
+        if history.results and not reached_target and self.policy.extrapolates:
             log.warning("no run reached the target fidelity %s: the recommendation is extrapolated", target)
         out = {
             "policy": self.policy.name,
@@ -117,7 +117,7 @@ class CampaignReport:
             "regret": last["regret"] if last else None,
             "extrapolated": last.get("extrapolated") if last else None,
             **({"gain_over_static": -last["regret"]} if (
-                getattr(self.policy, "mode", "proxy") == "target" and last and last["regret"] is not None) else {}),
+                self.policy.mode == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],
             "target": {"scale": space.target.scale, "steps": space.target.steps},
             "fidelities": dict(sorted(fids.items())),

@@ -55,6 +55,12 @@ class Policy(ABC):
     """
 
     name: str = "policy"
+    #: what the campaign scores: ``"proxy"`` = the recommended static mixture; ``"target"`` = the policy's
+    #: own recipe (:meth:`recipe`, e.g. an online schedule) run at the target
+    mode: str = "proxy"
+    #: whether the recommendation is inferred from proxy runs (so, without a run at the target fidelity, it
+    #: is an extrapolation the campaign warns about); False for a mixture given in advance (uniform, fixed)
+    extrapolates: bool = True
 
     def bind(self, problem: Problem, seed: int) -> None:
         """Attach the problem; called once by the campaign before the first ask."""
@@ -84,6 +90,11 @@ class Policy(ABC):
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
         start = spec.start_step
         return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + BUDGET_EPS
+
+    def recipe(self, history: History) -> RunSpec | None:
+        """The run to score at the target in ``mode="target"`` (e.g. an online controller's schedule); None
+        = score the recommended mixture."""
+        return None
 
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""

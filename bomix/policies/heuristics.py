@@ -17,6 +17,7 @@ class UniformPolicy(Policy):
     """Spends nothing; recommends equal weights (projected onto the bounds)."""
 
     name = "uniform"
+    extrapolates = False
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
         return []
@@ -29,6 +30,7 @@ class ProportionalPolicy(Policy):
     """Spends nothing; weights proportional to each domain's token count (``problem.tokens``)."""
 
     name = "proportional"
+    extrapolates = False
 
     def __init__(self, tokens: Mapping[str, float] | None = None):
         self.tokens = dict(tokens) if tokens else None
@@ -54,6 +56,7 @@ class FixedPolicy(Policy):
     """Recommends a given mixture; with ``evaluate`` it first trains it once at the target fidelity."""
 
     name = "fixed"
+    extrapolates = False
 
     def __init__(self, mixture: Mapping[str, float] | Sequence[float] | None = None, evaluate: bool = True):
         if mixture is None:

@@ -181,7 +181,7 @@ class Study:
 
     def _price(self, spec: RunSpec) -> float:
         """What a run of ``spec`` is charged (target-run equivalents), as :meth:`ask` charges it."""
-        return float(self.problem.cost(spec.scale, spec.steps, spec.resume_step if spec.resume_from else 0))
+        return float(self.problem.cost(spec.scale, spec.steps, spec.start_step))
 
     def _check_controller(self, spec: RunSpec) -> None:
         if spec.controller is not None and not self.problem.supports_controller:
@@ -246,7 +246,7 @@ class Study:
         return Trial(run_id=str(spec.run_id), mixture=spec.mixture.to_dict(), scale=spec.scale,
                      params=float(self.space.scale(spec.scale).params), steps=int(spec.steps),
                      seed=int(spec.seed), resume_from=spec.resume_from,
-                     resume_step=int(spec.resume_step) if spec.resume_from else 0, cost=float(cost))
+                     resume_step=spec.start_step, cost=float(cost))
 
     # ----- tell ------------------------------------------------------------------------------
     def tell(self, run_id: str, value: float | None = None, *, curve: Any = None,
