@@ -1,6 +1,6 @@
 """The search space: domains, mixtures, fidelities, constraints and GP coordinates.
 
-Coordinates (DESIGN.md): a mixture ``w`` is ``K`` non-negative floats summing to 1 in the order
+Coordinates (README "Coordinates"): a mixture ``w`` is ``K`` non-negative floats summing to 1 in the order
 of ``Space.domains``; a fidelity is ``(scale, steps)`` with the scale a named rung of a ladder.
 The GP sees ``X = [w_1..w_K, s, t]`` where
 

@@ -1,6 +1,6 @@
 """Regret-vs-cost curves: per-seed step functions, quantiles over seeds, the cost grid.
 
-The statistics follow DESIGN.md "Metrics": each seed's regret is a right-continuous step function
+The statistics follow README "Metrics": each seed's regret is a right-continuous step function
 of cumulative cost (target-run equivalents): at cost ``c`` it is the regret of the last
 recommendation made with ``budget_used <= c``. Before the first recommendation a seed has *no*
 recommendation; it counts as ``+inf`` regret (worse than any), so the median over seeds exists only

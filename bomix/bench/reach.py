@@ -1,6 +1,6 @@
 """Cost to reach ``regret <= eps`` per seed and its median over seeds; speedups between policies.
 
-The statistics follow DESIGN.md "Metrics":
+The statistics follow README "Metrics":
 
 - Cost to reach ``regret <= eps`` (the *reach*): the cost from which the seed's regret stays
   ``<= eps`` until its budget ends, i.e. the ``budget_used`` of the recommendation after its last one

@@ -78,6 +78,25 @@ def _wait_gone(procs: dict[int, int], timeout: float = 10.0) -> dict[int, str]:
     return left
 
 
+def _kill_parent_and_check(proc: subprocess.Popen, tree) -> None:
+    """SIGKILL ``proc`` and assert every process of ``tree`` is gone within 10 s."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = _wait_gone(tree, timeout=10)
+    assert not left, f"still alive 10 s after the parent's SIGKILL: {left}"
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` if alive and its session's group (every child not moved elsewhere)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _kill_all(procs: dict[int, int]) -> None:
     for pid in _alive(procs):
         try:
@@ -128,18 +147,9 @@ def test_sigkilled_bomix_run_leaves_no_workers_or_resource_tracker(tmp_path):
         helpers = [p for p in tree if "resource_tracker" in _cmdline(p) or "forkserver" in _cmdline(p)]
         assert helpers, "expected multiprocessing's resource tracker among the children"
 
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        left = _wait_gone(tree, timeout=10)
-        assert not left, f"still alive 10 s after the parent's SIGKILL: {left}"
+        _kill_parent_and_check(proc, tree)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # its session's group: every child not moved elsewhere
-        except ProcessLookupError:
-            pass
+        _reap(proc)
         _kill_all(seen)
 
 
@@ -230,19 +240,10 @@ def test_a_pool_guarded_with_guard_args_dies_with_its_parent(tmp_path, method):
         assert proc.stdout.readline().strip() == b"READY"
         tree = _descendants(proc.pid)
         assert len(tree) >= 2, {p: _cmdline(p) for p in tree}  # 2 workers (, resource tracker, fork server)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        left = _wait_gone(tree, timeout=10)
-        assert not left, f"still alive 10 s after the parent's SIGKILL: {left}"
+        _kill_parent_and_check(proc, tree)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
         proc.stdout.close()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         _kill_all(tree)
 
 

@@ -220,5 +220,6 @@ def test_a_mutated_store_is_refused_in_one_line_or_harmless(tmp_path, bases, kin
                 if _must_refuse(case):
                     problems.append(f"{what}: accepted")
         shutil.rmtree(d)
+    print(f"fuzz {kind}: {len(cases)} mutations, {refused} opens refused in one line, {accepted} accepted")
     assert not problems, "\n".join(problems[:30])
     assert refused >= N_CASES // 3, (refused, accepted)
