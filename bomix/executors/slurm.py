@@ -9,6 +9,8 @@ as jobs finish (``executor=slurm``; needs the ``slurm`` extra).
 
 from __future__ import annotations
 
+import os
+
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +22,12 @@ from bomix.executors.base import Executor, infra_failure, safe_run
 from bomix.runs import RunResult, RunSpec
 
 
-def _job(backend: Backend, spec: RunSpec) -> RunResult:
+def _job(backend: Backend, spec: RunSpec, watch_pid: int | None = None) -> RunResult:
+    """One run in a submitit job; a local job (``watch_pid``: the campaign's pid) dies with the campaign."""
+    if watch_pid is not None:
+        from bomix.executors.parent_watch import die_with_parent
+
+        die_with_parent(watch_pid, pdeathsig=False)  # a grandchild (submitit's controller between): watchdog
     return safe_run(backend, spec)
 
 
@@ -92,7 +99,8 @@ class SubmititExecutor(Executor):
         if not self._queued:
             return
         specs, self._queued = self._queued, []
-        jobs = self._ex.map_array(_job, [self.backend] * len(specs), specs)
+        watch = os.getpid() if self._ex.cluster == "local" else None  # a Slurm job outlives a lost login node
+        jobs = self._ex.map_array(_job, [self.backend] * len(specs), specs, [watch] * len(specs))
         self._jobs.update(zip(jobs, specs))
 
     def wait(self) -> list[RunResult]:

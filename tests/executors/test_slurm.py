@@ -88,3 +88,53 @@ def test_killed_local_job_costs_one_run_and_is_retried_charged(tmp_path):
     assert len(retry) == 1 and retry["status"].iloc[0] == "ok"
     assert s["n_retries"] == 1 and s["n_runs"] == 4 and (runs["status"] == "ok").sum() == 3
     assert runs["charged"].sum() == pytest.approx(s["budget_used"]) and s["budget_used"] <= 4 + 1e-9
+
+
+def test_local_jobs_die_with_a_sigkilled_campaign(tmp_path):
+    """submitit's local controller outlives its caller by design; bomix's local jobs watch the campaign."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    logs = tmp_path / "logs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bomix.cli", "run", "backend=synthetic", "policy=random", "budget=50",
+         "backend.delay=30", "executor=slurm", "executor.cluster=local", f"executor.folder={logs}/%j",
+         "batch_size=2", "progress=false", f"hydra.run.dir={tmp_path / 'c'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def jobs() -> list[int]:
+        out = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(logs) in cmd and state != "Z" and int(pid) != proc.pid:
+                out.append(int(pid))
+        return out
+
+    try:
+        deadline = time.time() + 90
+        while len(jobs()) < 2 and time.time() < deadline:
+            assert proc.poll() is None, "bomix run exited early"
+            time.sleep(0.2)
+        assert len(jobs()) >= 2, "no local jobs started"
+        time.sleep(2)  # the jobs have imported bomix and armed their watchdog
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while jobs() and time.time() < deadline:
+            time.sleep(0.2)
+        assert not jobs(), f"local jobs still alive 15 s after the campaign's SIGKILL: {jobs()}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in jobs():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
