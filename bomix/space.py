@@ -178,6 +178,8 @@ class Space:
             raise BomixError(f"a space needs >= 2 domains, got {list(self.domains)}")
         if len(set(self.domains)) != len(self.domains):
             raise BomixError(f"duplicate domain names in {list(self.domains)}")
+        if any(not d.strip() for d in self.domains):
+            raise BomixError(f"an empty domain name in {list(self.domains)}: name every domain")
         scales = [s if isinstance(s, Scale) else Scale(**s) for s in self.scales]
         if not scales:
             raise BomixError("a space needs at least one model scale")

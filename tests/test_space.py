@@ -98,3 +98,10 @@ def test_bad_bounds_rejected():
         make_space(lower={"a": 0.6, "b": 0.6})
     with pytest.raises(BomixError, match="unknown domain"):
         make_space(upper={"q": 0.5})
+
+
+@pytest.mark.parametrize("domains, match", [(["a", "a"], "duplicate domain names"),
+                                            (["a", " "], "an empty domain name"), (["", "b"], "an empty domain name")])
+def test_domain_names_are_distinct_and_not_empty(domains, match):
+    with pytest.raises(BomixError, match=match):
+        Space(domains=tuple(domains), scales=[Scale("s", 1e6)], min_steps=10, max_steps=100)
