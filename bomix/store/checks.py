@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bomix.config import RESERVED_KEYS
 from bomix.errors import BomixError
 from bomix.runs import is_name, short
 from bomix.store.schema import RESTORE, StoreDamagedError
@@ -37,9 +38,9 @@ def is_finite(x: object) -> bool:
     return is_number(x) and math.isfinite(x)
 
 
-#: keys that ask Hydra to build something: a store is data, so no JSON document read from it may hold one
-#: (except the recorded configs, ``meta.config`` / ``meta.full_config``, which are compared, never built)
-RESERVED_KEYS = frozenset({"_target_", "_args_", "_recursive_", "_convert_", "_partial_"})
+# RESERVED_KEYS (bomix.config): keys that ask Hydra to build something. A store is data, so no JSON document
+# read from it may hold one (except the recorded configs, ``meta.config`` / ``meta.full_config``, which are
+# compared, never built).
 
 
 def reserved_key(doc: Any, where: str = "") -> str | None:
