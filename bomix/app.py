@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from bomix.config import GROUPS, OPERATIONAL_KEYS, register_defaults, register_resolvers
+from bomix.config import GROUPS, OPERATIONAL_KEYS, register_resolvers
 from bomix.errors import BomixError
 from bomix.paths import conf_dir
 
@@ -362,4 +362,3 @@ def run_help(*_: Any) -> str:
 register_resolvers()
 if not OmegaConf.has_resolver("bomix.run_help"):
     OmegaConf.register_new_resolver("bomix.run_help", run_help)
-register_defaults(CONF_DIR)

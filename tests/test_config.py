@@ -15,8 +15,10 @@ def test_instantiate_errors_are_one_line():
         instantiate({"name": "x"}, "policy")
     with pytest.raises(BomixError, match="not allowed"):
         instantiate({"_target_": "os.system", "command": "true"}, "policy")
-    with pytest.raises(BomixError, match="bad policy argument"):
+    with pytest.raises(BomixError, match=r"unknown option nonsense \(valid here: alpha, scale, steps\)"):
         instantiate({"_target_": "bomix.policies.heuristics.RandomPolicy", "nonsense": 1}, "policy")
+    with pytest.raises(BomixError, match="alpha: Value 'many' of type 'str' could not be converted to Float"):
+        instantiate({"_target_": "bomix.policies.heuristics.RandomPolicy", "alpha": "many"}, "policy")
     with pytest.raises(BomixError, match="alpha must be > 0"):
         instantiate({"_target_": "bomix.policies.heuristics.RandomPolicy", "alpha": -1}, "policy")
 
@@ -39,7 +41,7 @@ from pathlib import Path  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from bomix.config import (  # noqa: E402
-    GROUPS, OPERATIONAL_KEYS, component_defaults, config_diff, group_target, normalized, signature_defaults,
+    GROUPS, OPERATIONAL_KEYS, config_diff, defaults, group_target, normalized, schema,
 )
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -93,18 +95,19 @@ def test_yaml_states_only_what_differs_from_python(group, path):
     node = OmegaConf.to_container(OmegaConf.load(path))
     target = group_target(group, node)
     assert target, f"{path} has no _target_"
-    defaults = component_defaults(target)
+    python = defaults(target)
     rel = f"{group}/{path.name}"
     allowed = EXCEPTIONS.get(rel, set())
     for key, value in node.items():
         if key in NON_ARGS:
             continue
-        if key not in defaults and key not in allowed:
+        assert key in python, f"{rel}: {key} is not an option of {target}"
+        if python[key] == "???":
             continue  # a required argument: no Python default to differ from (the build test checks it)
         assert key in allowed, f"{rel}: {key}={value!r} is not in the exception list (Python default: " \
-                               f"{defaults.get(key, '<none>')!r}); state it in Python, or list why it differs"
-        if key in defaults and not (isinstance(value, str) and "${" in value):
-            assert normalized(value) != normalized(defaults[key]), f"{rel}: {key} equals the Python default: drop it"
+                               f"{python.get(key, '<none>')!r}); state it in Python, or list why it differs"
+        if not (isinstance(value, str) and "${" in value):
+            assert normalized(value) != normalized(python[key]), f"{rel}: {key} equals the Python default: drop it"
     assert not set(allowed) - set(node), f"{rel}: stale exception list entries {set(allowed) - set(node)}"
 
 
@@ -117,7 +120,7 @@ def test_every_option_composes_with_the_python_defaults_and_builds(group, path, 
     cfg = compose([f"{group}={path.stem}", *extra.get(path.stem, [])])
     node = OmegaConf.to_container(cfg[group], resolve=False)
     target = group_target(group, node)
-    for key, value in component_defaults(target).items():  # every constructor argument is a key
+    for key in defaults(target):  # every constructor argument is a key
         assert key in node, f"{group}={path.stem}: {key} missing"
     if group == "problem":
         _problem_config(cfg)
@@ -140,11 +143,35 @@ def test_every_option_composes_with_the_python_defaults_and_builds(group, path, 
         obj.close()
 
 
-def test_static_reader_agrees_with_the_signatures():
-    """component_defaults reads source without importing (fast start); it must equal inspect's answer."""
-    targets = {group_target(g, OmegaConf.to_container(OmegaConf.load(p))) for g, p in _options()}
-    for target in sorted(targets):
-        assert component_defaults(target) == signature_defaults(target), target
+def test_options_are_typed_at_composition_and_only_the_chosen_components_are_imported():
+    """A wrong type or an unknown key fails while composing (one line through the CLI, see test_cli_errors);
+    composing imports only what was chosen (the defaults are read from the constructors lazily)."""
+    import subprocess
+    import sys
+
+    from hydra.errors import ConfigCompositionException
+
+    from bomix.app import compose
+
+    with pytest.raises(ConfigCompositionException, match="backend.k=2.5") as info:
+        compose(["backend.k=2.5"])
+    assert "could not be converted to Integer" in str(info.value.__cause__)
+    with pytest.raises(ConfigCompositionException):
+        compose(["policy=random", "policy.nonsense=1"])
+    assert compose(["policy=random", "policy.alpha=2"]).policy.alpha == 2.0  # an int where a float goes
+    code = ("import sys; from bomix.app import compose; cfg = compose(['policy=random']); "
+            "print(cfg.policy.alpha, 'torch' in sys.modules, 'bomix.policies.bo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1.0", "False", "False"]
+
+
+def test_schema_follows_kwargs_up_the_class_hierarchy():
+    """A subclass that forwards ``**kw`` has its base's options too, with its own defaults winning."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(schema("bomix.policies.bo.MFKGPolicy"))}
+    assert fields["max_obs"].default == 200  # MFKGPolicy's own default, not GPPolicy's 2000
+    assert "rec_kappa" in fields and "min_step_frac" in fields  # inherited from GPPolicy through **kw
 
 
 def test_python_constructors_are_the_cli_algorithms():

@@ -17,6 +17,7 @@ from bomix.campaign.checks import Host, config_diff_error, config_hash, run_meta
 from bomix.campaign.ledger import Ledger
 from bomix.campaign.problem import ProblemConfig, build_problem
 from bomix.campaign.report import CampaignReport
+from bomix.config import config_diff
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.executors.base import Executor
@@ -117,10 +118,11 @@ class Campaign(CampaignReport):
     def _check_config(self) -> None:
         """Refuse a directory of another config (unless ``force``) or a budget below what was spent;
         record the config's meta (first run, or a forced change) and the budget."""
-        old = self.store.get_meta("config_hash")
-        self._config_changed = old is not None and old != config_hash(self.config)  # a forced resume, another config
+        old, stored = self.store.get_meta("config_hash"), self.store.get_meta("config")
+        self._config_changed = (old is not None and old != config_hash(self.config)  # a forced resume, another config
+                                and (stored is None or config_diff(stored, self.config) != ""))
         if self._config_changed and not self.force:
-            raise config_diff_error(self.directory, self.store.get_meta("config") or {}, self.config)
+            raise config_diff_error(self.directory, stored or {}, self.config)
         if old is not None:
             spent = self.store.load(self.problem.space.domains)[2]
             if self.budget < spent - BUDGET_EPS:

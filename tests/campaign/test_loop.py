@@ -177,3 +177,14 @@ def test_a_recommendation_predicted_worse_than_an_earlier_one_is_logged(caplog):
                      max_runs=5)
     hits = [r for r in caplog.records if "predicted worse" in r.getMessage()]
     assert len(hits) == 2 and "2 +- 0.01 vs 1" in hits[0].getMessage() and "3 +- 0.01 vs 1" in hits[1].getMessage()
+
+
+def test_an_option_added_with_a_null_default_does_not_orphan_a_campaign(tmp_path):
+    """A config stored before a component grew a null-defaulted option resumes; a real change is refused."""
+    b = SyntheticBackend(k=3)
+    old = {"seed": 0, "policy": {"name": "random", "alpha": 1.0}}
+    run_campaign(b, RandomPolicy(), budget=2, seed=0, directory=tmp_path, config=old)
+    grown = {"seed": 0, "policy": {"name": "random", "alpha": 1, "new_option": None}, "problem": {"trainer": None}}
+    assert run_campaign(b, RandomPolicy(), budget=3, seed=0, directory=tmp_path, config=grown)["n_runs"] == 3
+    with pytest.raises(BomixError, match=r"different config \(policy.alpha: 1.0 -> 2.0\)"):
+        run_campaign(b, RandomPolicy(), budget=3, seed=0, directory=tmp_path, config={**old, "policy": {"name": "random", "alpha": 2.0}})
