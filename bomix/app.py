@@ -351,8 +351,8 @@ def run_help(*_: Any) -> str:
             lines.append(f"  {m.group(1):<14} [{m.group(2)}] {m.group(3)}")
     lines += [
         "",
-        "Every constructor argument of the chosen components is a key as well, with its Python default:",
-        "  bomix run policy=mfbo policy.threshold=0.5 ...   (list them: bomix run policy=mfbo --cfg job)",
+        "Every constructor argument of the chosen components is a typed key as well, with its Python default:",
+        "  bomix run policy=mfbo policy.rec_kappa=0.5 policy.gp.maxiter=40 ...   (list: bomix run policy=mfbo --cfg job)",
         "",
         "Hydra flags:",
     ]

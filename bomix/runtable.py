@@ -147,6 +147,9 @@ def load(path: str | Path) -> LoggedRuns:
 def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
     """Check a table in the logged-run format; raise a one-line BomixError on the first problem.
 
+    The checks run in this order: columns, cell types and ranges, weights, metric values, then
+    consistency within runs and scales (each step is one helper below).
+
     Args:
         df: the raw table.
         source: name used in messages.
@@ -155,6 +158,24 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
         The validated runs (a sorted copy with renormalised weights).
     """
     where = source
+    w_cols, m_cols = _check_columns(df, where)
+    df = df.copy()
+    _coerce_cells(df, where, w_cols, m_cols)
+    _normalise_weights(df, where, w_cols)
+    _check_metric_values(df, where, m_cols)
+    _check_runs(df, where, w_cols, m_cols)
+    df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+    scales = {str(s): float(p) for s, p in df.groupby("scale")["params"].first().items()}
+    return LoggedRuns(df, tuple(domains_of(w_cols)), tuple(metrics_of(m_cols)), scales, source)
+
+
+def _line(i: int) -> str:
+    """CSV line number of row ``i`` (the header is line 1)."""
+    return f"row {i + 2}"
+
+
+def _check_columns(df: pd.DataFrame, where: str) -> tuple[list, list]:
+    """The weight and metric columns of ``df`` (in column order), after checking the column set and that rows exist."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise BomixError(f"{where}: missing column(s) {missing}; the format needs {list(REQUIRED)}, "
@@ -172,11 +193,12 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
         raise BomixError(f"{where}: unknown column(s) {extra}: prefix weights with w: and metrics with m:")
     if len(df) == 0:
         raise BomixError(f"{where}: the table has no rows")
-    df = df.copy()
+    return w_cols, m_cols
 
-    def _line(i: int) -> str:  # CSV line number of row i (header is line 1)
-        return f"row {i + 2}"
 
+def _coerce_cells(df: pd.DataFrame, where: str, w_cols: list, m_cols: list) -> None:
+    """In place: run_id/scale to non-empty strings, the numeric columns to float (``step`` to int64),
+    checking that params/step/weights are present everywhere, step a positive integer, params and tokens > 0."""
     for c in ("run_id", "scale"):
         bad = df[c].isna() | (df[c].astype(str).str.strip() == "")
         if bad.any():
@@ -206,6 +228,10 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
         tok = df["tokens"].to_numpy(float)
         if np.any(tok[np.isfinite(tok)] <= 0):
             raise BomixError(f"{where}: tokens must be > 0 where given")
+
+
+def _normalise_weights(df: pd.DataFrame, where: str, w_cols: list) -> None:
+    """In place: check the ``(n_rows, K)`` weights are >= 0 and sum to 1 within ``WEIGHT_TOL``; renormalise them."""
     W = df[w_cols].to_numpy(float)
     if np.any(W < 0):
         i = int(np.argmax((W < 0).any(1)))
@@ -217,6 +243,10 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
         raise BomixError(f"{where}: weights at {_line(i)} (run {df['run_id'].iloc[i]!r}) sum to {sums[i]:.4g}, "
                          f"not 1 (tolerance {WEIGHT_TOL}): give each run's domain weights summing to 1")
     df[w_cols] = W / sums[:, None]
+
+
+def _check_metric_values(df: pd.DataFrame, where: str, m_cols: list) -> None:
+    """Metric values must be finite or empty, and within +-``MAX_METRIC``."""
     for c in m_cols:
         v = df[c].to_numpy(float)
         if np.any(np.isinf(v)):
@@ -226,6 +256,11 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
             i = int(np.argmax(huge))
             raise BomixError(f"{where}: column {c} has {v[i]:.4g} at {_line(i)} (run {df['run_id'].iloc[i]!r}), "
                              f"beyond +-{MAX_METRIC:g}: fix that value, or leave it empty (= not measured)")
+
+
+def _check_runs(df: pd.DataFrame, where: str, w_cols: list, m_cols: list) -> None:
+    """Consistency across rows: one row per (run, step), one mixture/scale/params per run, scale names
+    and parameter counts one-to-one, and no metric column empty in every row."""
     dup = df.duplicated(["run_id", "step"])
     if dup.any():
         i = int(np.argmax(dup.to_numpy()))
@@ -252,6 +287,3 @@ def validate(df: pd.DataFrame, source: str = "table") -> LoggedRuns:
     if df[m_cols].isna().all().any():
         c = [c for c in m_cols if df[c].isna().all()][0]
         raise BomixError(f"{where}: metric column {c} is empty in every row: drop it or fill it")
-    df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
-    scales = {str(s): float(p) for s, p in df.groupby("scale")["params"].first().items()}
-    return LoggedRuns(df, tuple(domains_of(w_cols)), tuple(metrics_of(m_cols)), scales, source)

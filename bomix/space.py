@@ -1,12 +1,16 @@
-"""The search space: domains, mixtures, fidelities, constraints and GP coordinates.
+"""The search space: domains, the fidelity ladder, constraints, sampling and GP coordinates.
 
 Coordinates (README "Coordinates"): a mixture ``w`` is ``K`` non-negative floats summing to 1 in the order
-of ``Space.domains``; a fidelity is ``(scale, steps)`` with the scale a named rung of a ladder.
+of ``Space.domains`` (:class:`~bomix.mixture.Mixture`); a fidelity is ``(scale, steps)`` with the scale a
+named rung of a ladder (:class:`~bomix.fidelity.Fidelity`, :class:`~bomix.fidelity.Scale`).
 The GP sees ``X = [w_1..w_K, s, t]`` where
 
     s = log(N / N_min) / log(N_target / N_min),   t = log(T / T_min) / log(T_target / T_min),
 
 both in ``[0, 1]`` and the target fidelity at ``(1, 1)``.
+
+``Mixture``, ``Scale`` and ``Fidelity`` live in :mod:`bomix.mixture` and :mod:`bomix.fidelity`; they are
+re-exported here, so ``from bomix.space import Fidelity, Mixture, Scale, Space`` keeps working.
 """
 
 from __future__ import annotations
@@ -18,125 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bomix.errors import BomixError
-from bomix.fidelities import FidelityGrid
+from bomix.fidelity import Fidelity, FidelityGrid, Scale
+from bomix.mixture import SIMPLEX_TOL, Mixture
 
-SIMPLEX_TOL = 1e-6
-
-
-class Mixture:
-    """A validated point of the simplex (K non-negative weights summing to 1).
-
-    Validated once on construction (tolerance 1e-6, then renormalised); nothing else re-checks.
-
-    Args:
-        weights: ``(K,)`` weights.
-        domains: optional domain names, same order as ``weights``.
-        renormalize: False keeps the weights bit for bit (still validated: >= 0, sum within 1e-6 of 1),
-            for weights read back from a store, so a resumed run trains on exactly the stored floats.
-    """
-
-    __slots__ = ("_w", "domains")
-
-    def __init__(self, weights: Sequence[float] | np.ndarray, domains: Sequence[str] | None = None, *,
-                 renormalize: bool = True):
-        w = np.array(weights, dtype=float).reshape(-1)
-        if w.size == 0:
-            raise BomixError("a mixture needs at least one weight")
-        if not np.all(np.isfinite(w)):
-            raise BomixError(f"mixture has non-finite weights {w.tolist()}: give finite numbers")
-        if np.any(w < (-SIMPLEX_TOL if renormalize else 0.0)):
-            raise BomixError(f"mixture has negative weights {w.round(6).tolist()}: weights must be >= 0")
-        total = float(w.sum())
-        if abs(total - 1.0) > SIMPLEX_TOL:
-            raise BomixError(
-                f"mixture weights sum to {total:.6g}, not 1: give weights on the simplex (sum = 1)"
-            )
-        if renormalize:
-            w = np.clip(w, 0.0, None)
-            if float(w.sum()) != 1.0:
-                w = w / w.sum()
-        w.setflags(write=False)
-        self._w = w
-        if domains is not None:
-            domains = tuple(domains)
-            if len(domains) != w.size:
-                raise BomixError(f"mixture has {w.size} weights but {len(domains)} domain names")
-        self.domains = domains
-
-    @property
-    def weights(self) -> np.ndarray:
-        """``(K,)`` read-only weights."""
-        return self._w
-
-    def __len__(self) -> int:
-        return int(self._w.size)
-
-    def __iter__(self):
-        return iter(self._w.tolist())
-
-    def __getitem__(self, i: int) -> float:
-        return float(self._w[i])
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mixture) and np.array_equal(self._w, other._w)
-
-    def __hash__(self) -> int:
-        return hash(self._w.tobytes())
-
-    def __repr__(self) -> str:
-        if self.domains:
-            inner = ", ".join(f"{d}={x:.4f}" for d, x in zip(self.domains, self._w))
-        else:
-            inner = ", ".join(f"{x:.4f}" for x in self._w)
-        return f"Mixture({inner})"
-
-    def to_list(self) -> list[float]:
-        return [float(x) for x in self._w]
-
-    def to_dict(self) -> dict[str, float]:
-        """Domain -> weight (needs domain names)."""
-        if self.domains is None:
-            raise BomixError("this mixture has no domain names; build it with Space.mixture(...)")
-        return {d: float(x) for d, x in zip(self.domains, self._w)}
-
-    @classmethod
-    def uniform(cls, domains: Sequence[str]) -> "Mixture":
-        k = len(domains)
-        return cls(np.full(k, 1.0 / k), domains)
-
-
-@dataclass(frozen=True)
-class Scale:
-    """A named rung of the model-scale ladder."""
-
-    name: str
-    params: float
-
-
-@dataclass(frozen=True, order=True)
-class Fidelity:
-    """Where a run is evaluated: a scale of the ladder and a number of training steps.
-
-    Written ``SCALE@STEPS`` (``str(fid)``, e.g. ``1M@1000``); :meth:`parse` reads it back.
-    """
-
-    scale: str
-    steps: int
-
-    def __str__(self) -> str:
-        return f"{self.scale}@{self.steps}"
-
-    @classmethod
-    def parse(cls, text: object) -> "Fidelity":
-        """``"1M@1000"`` (spaces around the parts allowed) -> ``Fidelity("1M", 1000)``.
-
-        Raises:
-            BomixError: not ``SCALE@STEPS`` with STEPS a non-negative integer (one line).
-        """
-        scale, sep, steps = str(text).partition("@")
-        if not sep or not steps.strip().isdigit():
-            raise BomixError(f"bad fidelity {text!r}: write it as SCALE@STEPS, e.g. 1M@1000")
-        return cls(scale.strip(), int(steps))
+__all__ = ["SIMPLEX_TOL", "Fidelity", "FidelityGrid", "Mixture", "Scale", "Space"]
 
 
 @dataclass
@@ -153,7 +42,7 @@ class Space:
         tokens: per-domain token counts available (for ``proportional`` and the repetition cap).
         max_epochs: repetition cap: domain i may get at most ``max_epochs * tokens_i`` tokens.
         tokens_per_step: training tokens per step (batch x context), for the cap and FLOPs.
-        grid: the fidelities the backend answers (:class:`~bomix.fidelities.FidelityGrid`); when set,
+        grid: the fidelities the backend answers (:class:`~bomix.fidelity.FidelityGrid`); when set,
             ``fidelity_grid()`` is its points (not ``scales x step_grid``) and ``check_fidelity`` refuses
             every other fidelity (replay simulators: only logged fidelities are honest).
     """

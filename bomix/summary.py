@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bomix.history import History
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 log = logging.getLogger("bomix.summary")
 

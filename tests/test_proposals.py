@@ -1,4 +1,4 @@
-"""Proposals (what a policy may propose) and FidelityGrid (which fidelities a backend answers)."""
+"""Proposals (what a policy may propose) and a Space with a fidelity grid (which fidelities a backend answers)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bomix.backends.replay.build import build
 from bomix.runtable import validate
 from bomix.campaign import build_problem, run_campaign
 from bomix.errors import BomixError
-from bomix.fidelities import FidelityGrid
+from bomix.fidelity import FidelityGrid
 from bomix.policies.base import Policy
 from bomix.proposals import Proposals, TrustRegion, tv_distance
 from bomix.runs import RunSpec
@@ -34,16 +34,6 @@ def small_table(seed: int = 0) -> pd.DataFrame:
 def pool_sim(tmp_path_factory) -> ReplayBackend:
     out = build(validate(small_table()), tmp_path_factory.mktemp("p") / "pool", mode="pool", name="small")
     return ReplayBackend(str(out))
-
-
-def test_grid_allows_logged_and_declared_ranges_only():
-    g = FidelityGrid.from_pairs([("s", 100), ("l", 2000)], ranges={"m": (100, 500)})
-    assert g.allows("s", 100) and g.allows("m", 300) and not g.allows("s", 2000) and not g.allows("m", 501)
-    with pytest.raises(BomixError, match="s@2000 has no logged data") as exc:
-        g.check("s", 2000)
-    assert "\n" not in str(exc.value)
-    assert g.nearest_steps("s", 1500) == 100 and g.nearest_steps("m", 300) == 300 and g.nearest_steps("x", 1) is None
-    assert FidelityGrid.from_dict(g.to_dict()).to_dict() == g.to_dict()
 
 
 def test_space_with_grid_refuses_other_fidelities():
@@ -144,14 +134,6 @@ def test_campaign_refuses_a_mixture_outside_the_pool_before_dispatch(pool_sim, t
         store.close()
     w = props.pool(pool_sim.space.target)[0]
     props.check(Mixture(w, pool_sim.space.domains), pool_sim.space.target)  # a pool point passes
-
-
-def test_fidelity_subsets_parse_scale_at_steps():
-    assert [Fidelity.parse(v) for v in ["1M@1000", " 60M @ 1000"]] == [Fidelity("1M", 1000), Fidelity("60M", 1000)]
-    assert str(Fidelity("1M", 1000)) == "1M@1000" and Fidelity.parse(str(Fidelity("60M", 25))) == Fidelity("60M", 25)
-    for bad in ("1B", "1B@", "1B@1e3", "1B@-5"):
-        with pytest.raises(BomixError, match="SCALE@STEPS"):
-            Fidelity.parse(bad)
 
 
 def test_grid_snapping_uses_the_spaces_fidelity_coordinates():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bomix.errors import BomixError
-from bomix.space import Fidelity, Mixture, Scale, Space
+from bomix.space import Fidelity, Scale, Space
 
 
 def make_space(**kw) -> Space:
@@ -10,17 +10,6 @@ def make_space(**kw) -> Space:
                 min_steps=100, max_steps=1600)
     base.update(kw)
     return Space(**base)
-
-
-def test_mixture_validates_and_renormalises():
-    m = Mixture([0.5, 0.5 + 5e-7])
-    assert abs(sum(m) - 1) < 1e-12
-    with pytest.raises(BomixError, match="sum to"):
-        Mixture([0.5, 0.6])
-    with pytest.raises(BomixError, match="negative"):
-        Mixture([1.5, -0.5])
-    with pytest.raises(BomixError, match="non-finite"):
-        Mixture([np.nan, 1.0])
 
 
 def test_mixture_from_dict_and_unknown_domain():

@@ -109,73 +109,112 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
     eps = [e for e in summary.get("eps", []) if e > 0]
     paths = []
     for (backend, objective), curves in sorted(groups.items()):
-        arrays = []
-        for c in curves:
-            cost = np.asarray(c["cost"], dtype=float)
-            med, lo, hi = (np.asarray([np.nan if v is None else v for v in c[k]], dtype=float)
-                           for k in ("median", "q25", "q75"))
-            stop = stops.get((backend, objective, c["policy"]))
-            if stop is not None and np.any(cost >= stop):  # end the line at the last recommendation
-                end = int(np.argmax(cost >= stop))
-                keep = np.arange(cost.size) <= end
-                med, lo, hi = (np.where(keep, x, np.nan) for x in (med, lo, hi))
-            arrays.append((c, cost, med, lo, hi))
-        vals = np.concatenate([np.r_[m, l, h] for _, _, m, l, h in arrays] + [np.asarray(eps, dtype=float)])
-        pos = vals[np.isfinite(vals) & (vals > 0)]
-        floor = float(pos.min()) / 3 if pos.size else 1e-6
-        fams = sorted({family(c["policy"]) for c in curves}, key=lambda f: list(FAMILIES).index(f)
-                      if f in FAMILIES else len(FAMILIES))
-        panels = fams if len(curves) > MAX_PER_PANEL and len(fams) > 1 else [None]
+        arrays = [_stopped_curve(c, stops.get((backend, objective, c["policy"]))) for c in curves]
+        floor = _zero_floor(arrays, eps)
+        panels = _panels(curves)
         ncol = min(2, len(panels))
         nrow = (len(panels) + ncol - 1) // ncol
         fig, axes = plt.subplots(nrow, ncol, figsize=(7.0 * ncol + 2.6, 4.3 * nrow), dpi=120, squeeze=False,
                                  sharex=True, sharey=True)
         clipped = False
         for ax, fam in zip(axes.flat, panels):
-            for c, cost, med, lo, hi in arrays:
-                ok = (cost > 0) & np.isfinite(med)
-                if not ok.any():
-                    continue
-                if fam is not None and family(c["policy"]) != fam:  # context: other families in grey
-                    ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color="0.82", lw=1, zorder=1)
-                    continue
-                clipped |= bool(np.any(np.r_[med[ok], lo[ok], hi[ok]] < floor))
-                col = colours[c["policy"]]
-                ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color=col, lw=2, ls=styles[c["policy"]],
-                        label=f"{c['policy']} (n={c['n_seeds']})", zorder=3)
-                band = ok & np.isfinite(lo) & np.isfinite(hi)
-                ax.fill_between(cost[band], np.maximum(lo[band], floor), np.maximum(hi[band], floor), step="post",
-                                color=col, alpha=0.15, lw=0, zorder=2)
-            for e in eps:
-                ax.axhline(e, color="0.4", ls="--", lw=1, zorder=0)
-                ax.annotate(f"eps={e:g}", xy=(0.0, e), xycoords=("axes fraction", "data"), xytext=(3, 2),
-                            textcoords="offset points", va="bottom", fontsize=7, color="0.3")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.grid(True, which="major", alpha=0.3)
-            if fam is not None:
-                ax.set_title(fam, fontsize=10)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
+            clipped |= _draw_panel(ax, fam, arrays, floor, eps, colours, styles)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
-        ref = axes.flat[0]
-        _plain_log_axis(ref.xaxis, *ref.get_xlim())
-        _plain_log_axis(ref.yaxis, *ref.get_ylim())
-        ylabel = "regret at target" + (f" (0 drawn at {floor:.1g})" if clipped else "")
-        for ax in axes[:, 0]:
-            ax.set_ylabel(ylabel)
-        for ax in axes[-1, :]:
-            ax.set_xlabel("cumulative cost (target-run equivalents)")
-        seeds = sorted({c["n_seeds"] for c in curves})
-        n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-        fig.suptitle(f"{backend} / {objective}: median and IQR over {n} seed{'s' if n != '1' else ''}"
-                     " (lines end where campaigns stopped)", fontsize=11)
+        _label_figure(fig, axes, curves, f"{backend} / {objective}", floor, clipped)
         fig.tight_layout()
         path = out / f"regret_{_slug(backend)}_{_slug(objective)}.png"
         fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+#: one policy's curve ready to draw: (the summary's curve dict, cost, median, q25, q75), arrays ``(n_points,)``
+_Curve = tuple[dict, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _stopped_curve(c: dict, stop: float | None) -> _Curve:
+    """A summary curve as float arrays (None -> NaN), NaN after the first cost >= ``stop`` (where its campaigns
+    stopped), so the line ends at the last recommendation."""
+    cost = np.asarray(c["cost"], dtype=float)
+    med, lo, hi = (np.asarray([np.nan if v is None else v for v in c[k]], dtype=float)
+                   for k in ("median", "q25", "q75"))
+    if stop is not None and np.any(cost >= stop):  # end the line at the last recommendation
+        end = int(np.argmax(cost >= stop))
+        keep = np.arange(cost.size) <= end
+        med, lo, hi = (np.where(keep, x, np.nan) for x in (med, lo, hi))
+    return c, cost, med, lo, hi
+
+
+def _zero_floor(arrays: list[_Curve], eps: list[float]) -> float:
+    """Where regrets of 0 are drawn on the log axis: a third of the smallest positive value shown."""
+    vals = np.concatenate([np.r_[m, l, h] for _, _, m, l, h in arrays] + [np.asarray(eps, dtype=float)])
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    return float(pos.min()) / 3 if pos.size else 1e-6
+
+
+def _panels(curves: list[dict]) -> list[str | None]:
+    """The panels of one figure: its families in :data:`FAMILIES` order when there are more than
+    :data:`MAX_PER_PANEL` policies (of several families), else ``[None]`` (one panel for all)."""
+    fams = sorted({family(c["policy"]) for c in curves}, key=lambda f: list(FAMILIES).index(f)
+                  if f in FAMILIES else len(FAMILIES))
+    return fams if len(curves) > MAX_PER_PANEL and len(fams) > 1 else [None]
+
+
+def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: list[float],
+                colours: dict[str, tuple], styles: dict[str, str]) -> bool:
+    """Draw one panel: the family ``fam``'s medians and IQR bands in colour (every policy's if ``fam`` is None),
+    the other policies' medians in light grey, a dashed line per eps, log axes, the legend outside.
+
+    Returns:
+        Whether a coloured value fell below ``floor`` (so was drawn at it).
+    """
+    clipped = False
+    for c, cost, med, lo, hi in arrays:
+        ok = (cost > 0) & np.isfinite(med)
+        if not ok.any():
+            continue
+        if fam is not None and family(c["policy"]) != fam:  # context: other families in grey
+            ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color="0.82", lw=1, zorder=1)
+            continue
+        clipped |= bool(np.any(np.r_[med[ok], lo[ok], hi[ok]] < floor))
+        col = colours[c["policy"]]
+        ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color=col, lw=2, ls=styles[c["policy"]],
+                label=f"{c['policy']} (n={c['n_seeds']})", zorder=3)
+        band = ok & np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(cost[band], np.maximum(lo[band], floor), np.maximum(hi[band], floor), step="post",
+                        color=col, alpha=0.15, lw=0, zorder=2)
+    for e in eps:
+        ax.axhline(e, color="0.4", ls="--", lw=1, zorder=0)
+        ax.annotate(f"eps={e:g}", xy=(0.0, e), xycoords=("axes fraction", "data"), xytext=(3, 2),
+                    textcoords="offset points", va="bottom", fontsize=7, color="0.3")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+    if fam is not None:
+        ax.set_title(fam, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
+    return clipped
+
+
+def _label_figure(fig, axes: np.ndarray, curves: list[dict], problem: str, floor: float, clipped: bool) -> None:
+    """Plain log tick labels, the outer axes' labels (the zero floor in the y label if used) and the title.
+
+    ``axes``: the ``(nrow, ncol)`` array of shared axes; ``problem``: ``"<backend> / <objective>"``.
+    """
+    ref = axes.flat[0]
+    _plain_log_axis(ref.xaxis, *ref.get_xlim())
+    _plain_log_axis(ref.yaxis, *ref.get_ylim())
+    ylabel = "regret at target" + (f" (0 drawn at {floor:.1g})" if clipped else "")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("cumulative cost (target-run equivalents)")
+    seeds = sorted({c["n_seeds"] for c in curves})
+    n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    fig.suptitle(f"{problem}: median and IQR over {n} seed{'s' if n != '1' else ''}"
+                 " (lines end where campaigns stopped)", fontsize=11)
 
 
 def plot_cost_to_reach(summary: dict, out_dir: str | Path) -> list[Path]:

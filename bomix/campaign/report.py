@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 
 from bomix.history import History
+from bomix.mixture import Mixture
 from bomix.runs import RunResult
-from bomix.space import Mixture
 
 log = logging.getLogger("bomix.campaign")
 

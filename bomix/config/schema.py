@@ -30,7 +30,7 @@ from bomix.errors import BomixError
 PROBLEM_TARGET = "bomix.campaign.ProblemConfig"
 #: keys of a problem option that are not :data:`PROBLEM_TARGET` fields: its name, and the settings of
 #: ``backend=trainer`` that the trainer's YAML reads with ``${bomix.from_problem:trainer.KEY}``
-PROBLEM_EXTRA = {"name": Optional[str], "trainer": Optional[dict[str, Any]]}
+PROBLEM_EXTRA = {"name": Optional[str], "trainer": Any}
 _PRIMITIVE = (int, float, bool, str)
 
 
@@ -41,7 +41,7 @@ def import_target(target: str) -> Any:
 
 
 def _omegaconf_type(tp: Any) -> Any:
-    """``tp`` as a type OmegaConf validates, or ``Any`` where it cannot (a union of two value types)."""
+    """``tp`` as a type OmegaConf validates, or ``Any`` where it cannot (a union of two value types, a mapping)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp in _PRIMITIVE or tp is Any or (inspect.isclass(tp) and dataclasses.is_dataclass(tp)):
         return tp
@@ -54,11 +54,8 @@ def _omegaconf_type(tp: Any) -> Any:
     if origin in (list, tuple, collections.abc.Sequence):
         inner = _omegaconf_type(args[0]) if args else Any
         return list[inner] if inner in _PRIMITIVE else list[Any]
-    if origin in (dict, collections.abc.Mapping):
-        if args and args[0] is str:
-            inner = _omegaconf_type(args[1])
-            return dict[str, inner] if inner in _PRIMITIVE else dict[str, Any]
-        return dict[str, Any]
+    # mappings stay untyped: OmegaConf 2.3 cannot merge a mapping into a null Optional[Dict] (an
+    # AttributeError inside OmegaConf.update); their values are still checked as plain data
     return Any
 
 

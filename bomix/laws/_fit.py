@@ -23,8 +23,8 @@ except ImportError:  # pragma: no cover - optional
         return nullcontext()
 
 from bomix.errors import BomixError
+from bomix.mixture import Mixture
 from bomix.runtable import domains_of, mcols, metrics_of, wcols
-from bomix.space import Mixture
 
 DTYPE = torch.float64
 

@@ -32,7 +32,7 @@ from bomix.laws._fit import (
     bounds_or_default, final_rows, huber, metric_values, minimize_on_simplex, multistart_lbfgs,
     simplex_starts, table_domains, vec, weights_of,
 )
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 
 class AutoScale:

@@ -27,7 +27,7 @@ from bomix.laws._fit import (
     as_weights, bounds_or_default, check_table, domain_metric_map, huber, metric_values, multistart_lbfgs,
     table_domains, table_metrics, vec, weights_of,
 )
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 
 class BiMix:

@@ -32,7 +32,7 @@ from bomix.laws._fit import (
     as_weights, bounds_or_default, check_table, final_rows, huber, metric_values, minimize_on_simplex,
     multistart_lbfgs, simplex_starts, table_domains, table_metrics, vec, weights_of,
 )
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 log = logging.getLogger("bomix.laws.dml")
 

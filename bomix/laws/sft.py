@@ -27,7 +27,7 @@ from bomix.laws._fit import (
     minimize_on_simplex, multistart_lbfgs, simplex_starts, table_domains, table_metrics, vec,
     weights_of,
 )
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 _EPS = 1e-12
 
@@ -156,81 +156,127 @@ class SFTTransferLaw:
         w = weights_of(fin, domains)
         n0 = fin["step"].to_numpy(dtype=float) * float(n0_per_step)
         rng = np.random.default_rng(seed)
-        # starts around the authors' init C=3, k=0.5, alpha=0.5, E=1
-        lows = np.array([-3.0, -4.0, 0.0, 0.01, -4.0])
-        highs = np.array([4.0, 2.0, 1.0, 1.0, 1.5])
-        bounds = [(-10, 10), (-12, 6), (0.0, 1.0), (1e-3, 3.0), (-10, 4)]
-
-        def starts(m: int) -> np.ndarray:
-            s = rng.uniform(lows, highs, size=(m, 5))
-            s[0] = [np.log(3.0), np.log(0.5), 0.5, 0.3, 0.0]
-            return s
-
-        def penalty(p: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-            # transferred data k * x^alpha must not exceed the real other-domain data x
-            lo_ = torch.log(other.clamp_min(1.0))
-            excess = p[:, 1:2] + (p[:, 2:3] - 1) * lo_
-            return 10.0 * torch.relu(excess).pow(2).sum(-1)
-
         if aggregate is None:
-            if isinstance(metrics, Mapping):
-                mmap = domain_metric_map(domains, table_metrics(table), dict(metrics))
-            elif metrics is not None:
-                if len(metrics) != K:
-                    raise BomixError(f"metrics needs one metric per domain ({K}), got {len(metrics)}")
-                mmap = dict(zip(domains, metrics))
-            else:
-                mmap = domain_metric_map(domains, table_metrics(table))
-            missing = [d for d in domains if d not in mmap]
-            if missing:
-                raise BomixError(f"no per-domain metric for domain(s) {missing}: pass metrics=... or aggregate=...")
+            mmap = _per_domain_metrics(table, domains, metrics)
             Y = metric_values(fin, [mmap[d] for d in domains])
-            if np.any(~np.isfinite(Y)) or np.any(Y <= 0):
-                raise BomixError("SFTTransferLaw fits positive, finite losses")
-            params = []
-            n0_t = torch.as_tensor(n0, dtype=torch.float64)
-            for i in range(K):
-                wi = torch.as_tensor(w[:, i], dtype=torch.float64)
-                logy = torch.as_tensor(np.log(Y[:, i]), dtype=torch.float64)
-                other = (1 - wi) * n0_t
-
-                def loss(p, wi=wi, logy=logy, other=other):
-                    pred = _law_torch(p, wi, n0_t)
-                    return huber(torch.log(pred) - logy, delta).sum(-1) + penalty(p, other)
-
-                x, _ = multistart_lbfgs(loss, starts(n_starts), bounds)
-                params.append(x)
-            P = np.array(params)
+            _check_losses(Y)
+            P = _fit_per_domain(w, n0, Y, delta, rng, n_starts)
             law = cls(np.exp(P[:, 0]), np.exp(P[:, 1]), P[:, 2], P[:, 3], np.exp(P[:, 4]), domains)
             law.metrics = [mmap[d] for d in domains]
             return law
 
         u = np.ones(K) if aggregate_weights is None else vec(aggregate_weights, K, "aggregate_weights")
         y = metric_values(fin, [aggregate])[:, 0]
-        if np.any(~np.isfinite(y)) or np.any(y <= 0):
-            raise BomixError("SFTTransferLaw fits positive, finite losses")
-        W = torch.as_tensor(w, dtype=torch.float64)
-        n0_t = torch.as_tensor(n0, dtype=torch.float64)
-        logy = torch.as_tensor(np.log(y), dtype=torch.float64)
-        u_t = torch.as_tensor(u, dtype=torch.float64)
-
-        def loss_agg(p):  # p: (b, 5K), domain-major
-            b = p.shape[0]
-            P = p.view(b, K, 5)
-            tot = 0.0
-            pen = 0.0
-            for i in range(K):
-                tot = tot + u_t[i] * _law_torch(P[:, i], W[:, i], n0_t)
-                pen = pen + penalty(P[:, i], (1 - W[:, i]) * n0_t)
-            return huber(torch.log(tot) - logy, delta).sum(-1) + pen
-
-        s = np.concatenate([starts(n_starts) for _ in range(K)], axis=1)
-        s[:, 4::5] -= np.log(K)  # the E_i share the asymptote
-        x, _ = multistart_lbfgs(loss_agg, s, bounds * K)
-        P = x.reshape(K, 5)
+        _check_losses(y)
+        P = _fit_aggregate(w, n0, y, u, delta, rng, n_starts)
         law = cls(np.exp(P[:, 0]), np.exp(P[:, 1]), P[:, 2], P[:, 3], np.exp(P[:, 4]), domains)
         law.aggregate = aggregate
         return law
 
     def __repr__(self) -> str:
         return f"SFTTransferLaw({self.params()})"
+
+
+# ----- fitting helpers ---------------------------------------------------------------------------
+# one domain's raw parameters p = [log C, log k, alpha, beta, log E]: random starts are drawn in
+# [_LOWS, _HIGHS] (around the authors' init C=3, k=0.5, alpha=0.5, E=1), L-BFGS-B keeps them in _BOUNDS
+_LOWS = np.array([-3.0, -4.0, 0.0, 0.01, -4.0])
+_HIGHS = np.array([4.0, 2.0, 1.0, 1.0, 1.5])
+_BOUNDS = [(-10, 10), (-12, 6), (0.0, 1.0), (1e-3, 3.0), (-10, 4)]
+
+
+def _starts(rng: np.random.Generator, m: int) -> np.ndarray:
+    """``(m, 5)`` starts for one domain's raw parameters, the first at the authors' init."""
+    s = rng.uniform(_LOWS, _HIGHS, size=(m, 5))
+    s[0] = [np.log(3.0), np.log(0.5), 0.5, 0.3, 0.0]
+    return s
+
+
+def _penalty(p: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``(b,)`` penalty on raw parameters ``p`` ``(b, 5)`` where the transferred data ``k * x^alpha`` exceeds
+    the real other-domain data ``x`` = ``other`` ``(n,)``."""
+    lo_ = torch.log(other.clamp_min(1.0))
+    excess = p[:, 1:2] + (p[:, 2:3] - 1) * lo_
+    return 10.0 * torch.relu(excess).pow(2).sum(-1)
+
+
+def _check_losses(y: np.ndarray) -> None:
+    """The law is fitted to log losses: every value must be positive and finite."""
+    if np.any(~np.isfinite(y)) or np.any(y <= 0):
+        raise BomixError("SFTTransferLaw fits positive, finite losses")
+
+
+def _per_domain_metrics(table: pd.DataFrame, domains: list[str],
+                        metrics: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """Domain -> its own loss metric: from a dict, a list in domain order, or found by name (see ``fit``)."""
+    K = len(domains)
+    if isinstance(metrics, Mapping):
+        mmap = domain_metric_map(domains, table_metrics(table), dict(metrics))
+    elif metrics is not None:
+        if len(metrics) != K:
+            raise BomixError(f"metrics needs one metric per domain ({K}), got {len(metrics)}")
+        mmap = dict(zip(domains, metrics))
+    else:
+        mmap = domain_metric_map(domains, table_metrics(table))
+    missing = [d for d in domains if d not in mmap]
+    if missing:
+        raise BomixError(f"no per-domain metric for domain(s) {missing}: pass metrics=... or aggregate=...")
+    return mmap
+
+
+def _fit_per_domain(w: np.ndarray, n0: np.ndarray, Y: np.ndarray, delta: float, rng: np.random.Generator,
+                    n_starts: int) -> np.ndarray:
+    """Fit each domain's law to its own losses, one after another (Huber on log-loss residuals).
+
+    Args:
+        w: ``(n, K)`` run weights; n0: ``(n,)`` total data; Y: ``(n, K)`` per-domain losses.
+
+    Returns:
+        ``(K, 5)`` raw parameters ``[log C, log k, alpha, beta, log E]`` per domain.
+    """
+    params = []
+    n0_t = torch.as_tensor(n0, dtype=torch.float64)
+    for i in range(w.shape[1]):
+        wi = torch.as_tensor(w[:, i], dtype=torch.float64)
+        logy = torch.as_tensor(np.log(Y[:, i]), dtype=torch.float64)
+        other = (1 - wi) * n0_t
+
+        def loss(p, wi=wi, logy=logy, other=other):
+            pred = _law_torch(p, wi, n0_t)
+            return huber(torch.log(pred) - logy, delta).sum(-1) + _penalty(p, other)
+
+        x, _ = multistart_lbfgs(loss, _starts(rng, n_starts), _BOUNDS)
+        params.append(x)
+    return np.array(params)
+
+
+def _fit_aggregate(w: np.ndarray, n0: np.ndarray, y: np.ndarray, u: np.ndarray, delta: float,
+                   rng: np.random.Generator, n_starts: int) -> np.ndarray:
+    """Fit all domains' laws jointly to one aggregate loss ``sum_i u_i L_i``.
+
+    Args:
+        w: ``(n, K)`` run weights; n0: ``(n,)`` total data; y: ``(n,)`` aggregate losses; u: ``(K,)`` weights.
+
+    Returns:
+        ``(K, 5)`` raw parameters ``[log C, log k, alpha, beta, log E]`` per domain.
+    """
+    K = w.shape[1]
+    W = torch.as_tensor(w, dtype=torch.float64)
+    n0_t = torch.as_tensor(n0, dtype=torch.float64)
+    logy = torch.as_tensor(np.log(y), dtype=torch.float64)
+    u_t = torch.as_tensor(u, dtype=torch.float64)
+
+    def loss_agg(p):  # p: (b, 5K), domain-major
+        b = p.shape[0]
+        P = p.view(b, K, 5)
+        tot = 0.0
+        pen = 0.0
+        for i in range(K):
+            tot = tot + u_t[i] * _law_torch(P[:, i], W[:, i], n0_t)
+            pen = pen + _penalty(P[:, i], (1 - W[:, i]) * n0_t)
+        return huber(torch.log(tot) - logy, delta).sum(-1) + pen
+
+    s = np.concatenate([_starts(rng, n_starts) for _ in range(K)], axis=1)
+    s[:, 4::5] -= np.log(K)  # the E_i share the asymptote
+    x, _ = multistart_lbfgs(loss_agg, s, _BOUNDS * K)
+    return x.reshape(K, 5)

@@ -24,7 +24,7 @@ from bomix.laws._fit import (
     as_weights, bounds_or_default, check_table, huber, metric_values, minimize_on_simplex, multistart_lbfgs,
     simplex_starts, table_domains, vec, weights_of,
 )
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 
 
 class ShukorLaw:

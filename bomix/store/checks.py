@@ -211,7 +211,7 @@ REC_COLUMNS = ("idx", "n_finished", "run_id", "budget_used", "mixture", "true_va
 def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None) -> dict:
     """One ``recommendations`` row (in :data:`REC_COLUMNS` order) checked; ``mixture`` parsed to a list."""
     from bomix.runs import validate_run_id
-    from bomix.space import Mixture
+    from bomix.mixture import Mixture
 
     rec = dict(zip(REC_COLUMNS, row))
     where = f"row {rec['idx']!r}"

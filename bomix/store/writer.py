@@ -13,8 +13,8 @@ import numpy as np
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.layout import CampaignLayout
+from bomix.mixture import Mixture
 from bomix.runs import RunResult, RunSpec, is_name, run_id_for, short
-from bomix.space import Mixture
 from bomix.store.checks import meta_problem
 from bomix.store.queries import StoreQueries, reads
 from bomix.store.schema import COLUMNS, NotAStoreError, StoreIOError, _Transaction, open_store

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,75 +32,119 @@ def report(directory: Path, n_runs: int = 10, orphan_after: float = ORPHAN_AFTER
         raise BomixError(f"{directory} has no {STORE_FILE}: give a study or campaign directory")
     with StoreReader(directory) as store:
         is_study = store.get_meta("study") is not None
-    if is_study:
-        from bomix.study import Study
-
-        with Study.load(directory, read_only=True) as study:
-            history = study.history()
-            r = study.recommend()
-            store, log = study.store, study._runs
-            results, pending, spent, budget = history.results, history.pending, history.spent, history.budget
-            objective, domains = study.problem.objective, list(study.space.domains)
-            last, policy_name = store.last_recommendation(), store.get_meta("policy")
-            target = (store.get_meta("space") or {}).get("target")
-        rec, predicted = r["mixture"], r["predicted"]
-    else:
-        with StoreReader(directory) as store:
-            domains = store.get_meta("domains")
-            if not domains:
-                raise BomixError(f"{directory} holds no campaign yet (no domains recorded)")
-            objective = store.objective()
-            if objective is None:
-                raise BomixError(f"{directory} records no objective: is it a campaign directory?")
-            log = store.runs(domains, objective=objective)
-            results, pending, spent = log.refresh()
-            budget = store.get_meta("budget")
-            last = store.last_recommendation()
-            policy_name = store.get_meta("policy")
-            target = (store.get_meta("space") or {}).get("target")
-        rec = predicted = None
-        if last is not None:
-            rec = dict(zip(domains, last["mixture"]))
-            summary_file = CampaignLayout(directory).summary
-            if summary_file.is_file():
-                try:
-                    summary = json.loads(summary_file.read_text())
-                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                    summary = None
-                pred = summary.get("predicted") if isinstance(summary, dict) else None
-                predicted = pred if isinstance(pred, dict) and {"mean", "sd"} <= set(pred) else None
+    st = _read_study(directory) if is_study else _read_campaign(directory)
+    results, pending, spent, budget, last = st.results, st.pending, st.spent, st.budget, st.last
     lock_held = None if is_study else campaign_lock_held(directory)
     now = time.time()
-    ages = {s.run_id: max(0.0, now - log.dispatched_at[s.run_id]) for s in pending}
+    ages = {s.run_id: max(0.0, now - st.log.dispatched_at[s.run_id]) for s in pending}
     orphaned = {rid: (age > orphan_after) if is_study else (lock_held is False) for rid, age in ages.items()}
+    rows = _run_rows(st, ages, orphaned)
+    done = budget is not None and spent >= float(budget) - 1e-9
+    n_orphaned = sum(orphaned.values())
+    status = _status(is_study, lock_held, len(pending), n_orphaned, done)
+    return {"directory": str(directory), "kind": "study" if is_study else "campaign", "policy": st.policy_name,
+            "objective": st.objective.name, "status": status, "budget": budget, "budget_used": spent,
+            "n_finished": len(results), "n_ok": sum(r.ok for r in results), "n_pending": len(pending),
+            "n_orphaned": n_orphaned, "lock_held": lock_held, "orphan_after_s": orphan_after if is_study else None,
+            "oldest_pending_age_s": round(max(ages.values()), 1) if ages else None,
+            "target": st.target, "recommendation": st.rec, "predicted": st.predicted,
+            "true_value": None if last is None else last.get("true_value"), "runs": rows[-n_runs:] if n_runs else []}
+
+
+@dataclass
+class _State:
+    """What :func:`report` reads from a study or a campaign directory (closed again by then)."""
+
+    results: list  # finished runs (RunResult)
+    pending: list  # dispatched, unfinished runs (RunSpec)
+    spent: float
+    budget: float | None
+    objective: Any
+    domains: list[str]
+    log: Any  # the run log (its ``dispatched_at``: run_id -> time)
+    last: dict | None  # the store's last recommendation
+    policy_name: str | None
+    target: dict | None
+    rec: dict | None  # domain -> weight of the recommendation
+    predicted: dict | None  # {"mean", "sd"} of the recommendation, where known
+
+
+def _read_study(directory: Path) -> _State:
+    """A study's runs, budget and recommendation (with the policy's prediction), read-only."""
+    from bomix.study import Study
+
+    with Study.load(directory, read_only=True) as study:
+        history = study.history()
+        r = study.recommend()
+        store = study.store
+        st = _State(history.results, history.pending, history.spent, history.budget, study.problem.objective,
+                    list(study.space.domains), study._runs, store.last_recommendation(), store.get_meta("policy"),
+                    (store.get_meta("space") or {}).get("target"), r["mixture"], r["predicted"])
+    return st
+
+
+def _read_campaign(directory: Path) -> _State:
+    """A campaign's runs, budget and last recommendation (its prediction from ``summary.json`` if there)."""
+    with StoreReader(directory) as store:
+        domains = store.get_meta("domains")
+        if not domains:
+            raise BomixError(f"{directory} holds no campaign yet (no domains recorded)")
+        objective = store.objective()
+        if objective is None:
+            raise BomixError(f"{directory} records no objective: is it a campaign directory?")
+        log = store.runs(domains, objective=objective)
+        results, pending, spent = log.refresh()
+        budget = store.get_meta("budget")
+        last = store.last_recommendation()
+        policy_name = store.get_meta("policy")
+        target = (store.get_meta("space") or {}).get("target")
+    rec = predicted = None
+    if last is not None:
+        rec = dict(zip(domains, last["mixture"]))
+        predicted = _summary_prediction(directory)
+    return _State(results, pending, spent, budget, objective, domains, log, last, policy_name, target, rec, predicted)
+
+
+def _summary_prediction(directory: Path) -> dict | None:
+    """The ``predicted`` {"mean", "sd"} of a campaign's summary file; None if absent or unreadable."""
+    predicted = None
+    summary_file = CampaignLayout(directory).summary
+    if summary_file.is_file():
+        try:
+            summary = json.loads(summary_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            summary = None
+        pred = summary.get("predicted") if isinstance(summary, dict) else None
+        predicted = pred if isinstance(pred, dict) and {"mean", "sd"} <= set(pred) else None
+    return predicted
+
+
+def _run_rows(st: _State, ages: dict[str, float], orphaned: dict[str, bool]) -> list[dict]:
+    """One row per finished and pending run (pending ones with their age and orphan flag), by run_id."""
+    domains = st.domains
     rows = []
-    for r in results:
-        y = objective.on_curve(r.curve)
+    for r in st.results:
+        y = st.objective.on_curve(r.curve)
         rows.append({"run_id": r.spec.run_id, "status": r.status, "scale": r.spec.scale, "steps": int(r.spec.steps),
                      "objective": float(y[-1]) if len(y) and np.isfinite(y[-1]) else None,
                      "top": _top(domains, r.spec.mixture.weights)})
-    for s in pending:
+    for s in st.pending:
         rows.append({"run_id": s.run_id, "status": "pending", "scale": s.scale, "steps": int(s.steps),
                      "objective": None, "top": _top(domains, s.mixture.weights),
                      "age_s": round(ages[s.run_id], 1), "orphaned": orphaned[s.run_id]})
     rows.sort(key=lambda x: x["run_id"])
-    done = budget is not None and spent >= float(budget) - 1e-9
-    n_orphaned = sum(orphaned.values())
+    return rows
+
+
+def _status(is_study: bool, lock_held: bool | None, n_pending: int, n_orphaned: int, done: bool) -> str:
+    """running / stalled (study) or interrupted (campaign) when every pending run is orphaned / budget spent / open."""
     if lock_held:
-        status = "running"
-    elif pending and n_orphaned == len(pending):
-        status = "stalled" if is_study else "interrupted"
-    elif pending:
-        status = "running"
-    else:
-        status = "budget spent" if done else "open"
-    return {"directory": str(directory), "kind": "study" if is_study else "campaign", "policy": policy_name,
-            "objective": objective.name, "status": status, "budget": budget, "budget_used": spent,
-            "n_finished": len(results), "n_ok": sum(r.ok for r in results), "n_pending": len(pending),
-            "n_orphaned": n_orphaned, "lock_held": lock_held, "orphan_after_s": orphan_after if is_study else None,
-            "oldest_pending_age_s": round(max(ages.values()), 1) if ages else None,
-            "target": target, "recommendation": rec, "predicted": predicted,
-            "true_value": None if last is None else last.get("true_value"), "runs": rows[-n_runs:] if n_runs else []}
+        return "running"
+    if n_pending and n_orphaned == n_pending:
+        return "stalled" if is_study else "interrupted"
+    if n_pending:
+        return "running"
+    return "budget spent" if done else "open"
 
 
 def campaign_lock_held(directory: Path) -> bool | None:

@@ -27,7 +27,7 @@ from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History
 from bomix.runs import RunResult, RunSpec
-from bomix.space import Mixture
+from bomix.mixture import Mixture
 from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.store import Store, StoreReader
 from bomix.store.checks import refuse

@@ -15,7 +15,7 @@ from bomix.backends.replay.trust import trust_region
 from bomix.backends.truth import dense_optimum, trusted_optimum
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
-from bomix.fidelities import FidelityGrid
+from bomix.fidelity import FidelityGrid
 from bomix.paths import resolve_data_path
 from bomix.objective import Objective
 from bomix.proposals import TrustRegion

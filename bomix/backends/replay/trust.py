@@ -16,9 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from bomix.fidelity import Fidelity
 from bomix.proposals import TrustRegion, tv_distance
 from bomix.runtable import wcols
-from bomix.space import Fidelity
 
 #: quantile of the leave-one-out nearest-neighbour distances that sets a fidelity's radius
 TRUST_QUANTILE = 0.9

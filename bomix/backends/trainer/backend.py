@@ -31,8 +31,8 @@ import numpy as np
 from bomix.backends.base import Backend
 from bomix.backends.trainer import checkpoint as ckpt
 from bomix.backends.trainer import host
-from bomix.backends.trainer.data import TokenData
 from bomix.backends.trainer.model import build_model, count_params, resolve_ladder
+from bomix.backends.trainer.shards import TokenData
 from bomix.backends.trainer.train import TrainConfig, TrainOutput, resolve_device, train
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError

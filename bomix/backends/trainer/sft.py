@@ -173,7 +173,7 @@ class SFTBackend(Backend):
                  device: str = "auto", precision: str = "auto", checkpoint_dir: str | None = None, seed: int = 0):
         import tempfile
 
-        from bomix.backends.trainer.data import load_tokenizer
+        from bomix.backends.trainer.tokenizer import load_tokenizer
 
         if not models or not data:
             raise BomixError("the SFT backend needs models {scale: path} and data {domain: jsonl}")

@@ -192,55 +192,21 @@ def train(
         raise BomixError("a run takes a controller or a callback, not both")
     device = resolve_device(cfg.device)
     cuda = device.startswith("cuda")
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-
-    def autocast():
-        if not use_bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16)
-
+    autocast = _precision(cfg.precision, cuda)
     domains = tuple(batcher.domains)
     k = len(domains)
     names = [f"loss:{d}" for d in domains] + ["train_loss"] + [f"train_loss:{d}" for d in domains]
     out = TrainOutput(status="ok", metrics={m: [] for m in names})
     model.to(device)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=cuda)
+    opt, params = _optimizer(model, cfg, cuda)
     counts = np.zeros(k)
     prev_seconds = 0.0
     override: np.ndarray | None = None
     ctrl = online.controller if online is not None else None
     start = 0
     if resume is not None:
-        state = ckpt.load_state(resume)
-        tensors = ckpt.load_tensors(resume, device)
-        model.load_state_dict(tensors["model"])
-        opt.load_state_dict(tensors["optim"])
-        start = int(state["step"])
-        out.steps = [int(x) for x in state.get("steps", [])]
-        old = {m: [float("nan") if v is None else float(v) for v in vals]
-               for m, vals in dict(state.get("metrics", {})).items()}
-        out.metrics = {m: old.get(m, [float("nan")] * len(out.steps)) for m in names}
-        counts = np.asarray(state["counts"], dtype=float)
-        override = None if state.get("override") is None else np.asarray(state["override"], dtype=float)
-        out.weight_log = [(int(s_), [float(x) for x in w_]) for s_, w_ in state.get("weight_log", [])]
-        prev_seconds = float(state.get("seconds", 0.0))
-        saved = state.get("controller")
-        if (saved or {}).get("config") != (online.config if online is not None else None):
-            raise BomixError(f"checkpoint {resume} was trained with controller "
-                             f"{(saved or {}).get('config')} but the continuation asks for "
-                             f"{online.config if online is not None else None}: a continuation must carry the same controller")
-        if ctrl is not None:
-            ctrl.load_state_dict(saved["state"])
-            online.requests.update({key: 0 for key in online.requests})
+        start, counts, override, prev_seconds = _restore(resume, device, model, opt, out, names, online)
     fwd = torch.compile(model) if (cfg.compile and cuda) else model
     host = _TrainHost(model, fwd, opt, params, batcher, cfg, device, autocast, out, online, callback, counts, override)
     host.t = start
@@ -263,12 +229,89 @@ def train(
     out.domain_counts = counts
     out.last_step = step
     if out.status == "ok" and checkpoint is not None:
-        state = {"step": cfg.steps, "steps": out.steps, "metrics": _json_metrics(out.metrics),
-                 "counts": counts.tolist(), "override": None if override is None else override.tolist(),
-                 "weight_log": out.weight_log, "seconds": prev_seconds + out.seconds, **(save_meta or {}),
-                 "controller": None if online is None else {"config": online.config, "state": ctrl.state_dict()}}
-        ckpt.save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict()}, state)
+        _save(checkpoint, model, opt, out, cfg.steps, counts, override, prev_seconds + out.seconds, save_meta, online)
     return out
+
+
+def _precision(precision: str, cuda: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """Set up the matmul precision (TF32 on CUDA) and return the autocast context factory of the forward
+    passes: bf16 autocast for ``precision="bf16"`` (and ``"auto"`` on a GPU), else a no-op context."""
+    import torch
+
+    use_bf16 = precision == "bf16" or (precision == "auto" and cuda)
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    def autocast():
+        if not use_bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16)
+
+    return autocast
+
+
+def _optimizer(model, cfg: TrainConfig, cuda: bool):
+    """AdamW over the trainable parameters, weight decay on the matrices (dim >= 2) only.
+
+    Returns:
+        ``(optimizer, params)``: ``params`` the trainable parameters (for clipping and per-domain gradients).
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=cuda)
+    return opt, params
+
+
+def _restore(resume: Path, device: str, model, opt, out: TrainOutput, names: list[str],
+             online: OnlineRun | None) -> tuple[int, np.ndarray, np.ndarray | None, float]:
+    """Load a checkpoint folder into ``model``, ``opt``, ``out`` (the curve so far) and the controller.
+
+    The checkpoint must have been trained with the same controller config as ``online`` (or none).
+
+    Returns:
+        ``(step reached, (K,) sequences seen per domain, the callback's (K,) override weights or None,
+        seconds trained before)``.
+    """
+    state = ckpt.load_state(resume)
+    tensors = ckpt.load_tensors(resume, device)
+    model.load_state_dict(tensors["model"])
+    opt.load_state_dict(tensors["optim"])
+    start = int(state["step"])
+    out.steps = [int(x) for x in state.get("steps", [])]
+    old = {m: [float("nan") if v is None else float(v) for v in vals]
+           for m, vals in dict(state.get("metrics", {})).items()}
+    out.metrics = {m: old.get(m, [float("nan")] * len(out.steps)) for m in names}
+    counts = np.asarray(state["counts"], dtype=float)
+    override = None if state.get("override") is None else np.asarray(state["override"], dtype=float)
+    out.weight_log = [(int(s_), [float(x) for x in w_]) for s_, w_ in state.get("weight_log", [])]
+    prev_seconds = float(state.get("seconds", 0.0))
+    saved = state.get("controller")
+    if (saved or {}).get("config") != (online.config if online is not None else None):
+        raise BomixError(f"checkpoint {resume} was trained with controller "
+                         f"{(saved or {}).get('config')} but the continuation asks for "
+                         f"{online.config if online is not None else None}: a continuation must carry the same controller")
+    if online is not None and online.controller is not None:
+        online.controller.load_state_dict(saved["state"])
+        online.requests.update({key: 0 for key in online.requests})
+    return start, counts, override, prev_seconds
+
+
+def _save(checkpoint: Path, model, opt, out: TrainOutput, step: int, counts: np.ndarray,
+          override: np.ndarray | None, seconds: float, save_meta: dict | None, online: OnlineRun | None) -> None:
+    """Write the final checkpoint (:mod:`.checkpoint`): model and optimiser tensors, and as JSON the curve,
+    ``(K,)`` counts, the override weights, the weight log, total ``seconds``, ``save_meta`` and the controller."""
+    state = {"step": step, "steps": out.steps, "metrics": _json_metrics(out.metrics),
+             "counts": counts.tolist(), "override": None if override is None else override.tolist(),
+             "weight_log": out.weight_log, "seconds": seconds, **(save_meta or {}),
+             "controller": None if online is None else {"config": online.config,
+                                                        "state": online.controller.state_dict()}}
+    ckpt.save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict()}, state)
 
 
 class _TrainHost:

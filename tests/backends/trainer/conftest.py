@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from bomix.backends.trainer.data import PrepareConfig, prepare  # noqa: E402
+from bomix.backends.trainer.prepare import PrepareConfig, prepare  # noqa: E402
 
 TINY_LADDER = {
     "s": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32},

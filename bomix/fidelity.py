@@ -1,11 +1,16 @@
-"""Which fidelities a backend answers honestly: the logged ones, or a trusted range it declares.
+"""Fidelities: where a run is evaluated (a rung of the model-scale ladder and a step count), and which
+fidelities a backend answers honestly.
+
+- :class:`Scale`: a named rung of the ladder (name, parameter count).
+- :class:`Fidelity`: ``(scale, steps)``, written ``SCALE@STEPS`` (``str(fid)``; :meth:`Fidelity.parse`).
+- :class:`FidelityGrid`: the answered fidelities of a backend: the logged ones, or a trusted range it declares.
 
 A replay simulator built from logged runs knows only the ``(scale, steps)`` pairs that were logged
 (RegMix: 1M@1000, 60M@1000, 1B@23842). Any other pair is extrapolation, so such a backend carries a
 :class:`FidelityGrid` and its :class:`~bomix.space.Space` refuses every other fidelity with a one-line
 error (``Space.check_fidelity``), before a run is dispatched.
 
-Three parts:
+A grid has three parts:
 
 - ``points``: the discrete grid policies choose from (``Space.fidelity_grid()``); every point is answered.
 - ``logged``: scale -> the steps answered exactly (the logged checkpoints).
@@ -20,6 +25,40 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bomix.errors import BomixError
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A named rung of the model-scale ladder."""
+
+    name: str
+    params: float
+
+
+@dataclass(frozen=True, order=True)
+class Fidelity:
+    """Where a run is evaluated: a scale of the ladder and a number of training steps.
+
+    Written ``SCALE@STEPS`` (``str(fid)``, e.g. ``1M@1000``); :meth:`parse` reads it back.
+    """
+
+    scale: str
+    steps: int
+
+    def __str__(self) -> str:
+        return f"{self.scale}@{self.steps}"
+
+    @classmethod
+    def parse(cls, text: object) -> "Fidelity":
+        """``"1M@1000"`` (spaces around the parts allowed) -> ``Fidelity("1M", 1000)``.
+
+        Raises:
+            BomixError: not ``SCALE@STEPS`` with STEPS a non-negative integer (one line).
+        """
+        scale, sep, steps = str(text).partition("@")
+        if not sep or not steps.strip().isdigit():
+            raise BomixError(f"bad fidelity {text!r}: write it as SCALE@STEPS, e.g. 1M@1000")
+        return cls(scale.strip(), int(steps))
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +113,7 @@ class FidelityGrid:
     def check(self, scale: str, steps: int) -> None:
         """Raise a one-line BomixError when ``scale@steps`` is not answered."""
         if not self.allows(scale, steps):
-            raise BomixError(f"fidelity {scale}@{int(steps)} has no logged data on this backend (it answers "
+            raise BomixError(f"fidelity {Fidelity(scale, int(steps))} has no logged data on this backend (it answers "
                              f"{self.explain()}): choose one of those fidelities")
 
     def scales(self) -> list[str]:
@@ -107,7 +146,7 @@ class FidelityGrid:
             if len(steps) > 4:
                 parts.append(f"{s}@{{{steps[0]}..{steps[-1]}: {len(steps)} logged steps}}")
             else:
-                parts.extend(f"{s}@{t}" for t in steps)
+                parts.extend(str(Fidelity(s, t)) for t in steps)
         if len(parts) > max_items:
             parts = parts[:max_items] + [f"... ({len(parts) - max_items} more)"]
         return ", ".join(parts)

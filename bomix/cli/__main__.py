@@ -1,0 +1,7 @@
+"""``python -m bomix.cli ...``: the same as the ``bomix`` command."""
+
+import sys
+
+from bomix.cli import main
+
+sys.exit(main())
