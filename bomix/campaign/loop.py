@@ -32,7 +32,7 @@ from bomix.store import Store
 log = logging.getLogger("bomix.campaign")
 
 
-class Campaign(CampaignReport):
+class Campaign:
     """One campaign in one directory; re-running it on the same directory resumes it.
 
     Args:
@@ -98,6 +98,9 @@ class Campaign(CampaignReport):
             raise
         self.ledger = Ledger(self.store, self.problem, Host.of_backend(backend), self.seed,
                              max_retries=self.executor.max_retries)
+        self.report = CampaignReport(backend=backend, policy=policy, problem=self.problem, store=self.store,
+                                     logger=self.logger, budget=self.budget, seed=self.seed,
+                                     directory=self.directory, progress=progress)
 
     @property
     def n_retries(self) -> int:
@@ -147,24 +150,24 @@ class Campaign(CampaignReport):
         if results or pending:
             log.info("resuming %s: %d finished, %d pending, %.3f spent", self.directory,
                      len(results), len(pending), spent)
-        self.opt = self._optimum()
+        self.report.start()
         t0 = time.time()
         self.executor.start(self.backend)
-        bar = self._bar(spent)
+        bar = self.report.bar(spent)
         try:
             for spec in pending:  # dispatched before a kill: run them again, same spec and seed
                 self.executor.submit(spec)
             last = self.store.last_recommendation()
             if results and (last is None or last["n_finished"] < len(results)):
-                self._recommend(history, results[-1].spec.run_id)
+                self.report.recommend(history, results[-1].spec.run_id)
             stop_reason = self._loop(history, t0, bar)
         finally:
             if bar:
                 bar.close()
             self.executor.shutdown()
         if not history.results:
-            self._recommend(history, None)
-        summary = self.summary(history, stop_reason, time.time() - t0)
+            self.report.recommend(history, None)
+        summary = self.report.summary(history, stop_reason, time.time() - t0, self.n_retries)
         write_json_atomic(self.layout.summary, summary)
         return summary
 
@@ -181,10 +184,10 @@ class Campaign(CampaignReport):
                 res = self._record(history, res, stopping=stop_reason is not None)
                 if res is None:
                     continue
-                rec = self._recommend(history, res.spec.run_id)
-                self._log(history, res, rec)
+                rec = self.report.recommend(history, res.spec.run_id)
+                self.report.finished(history, res, rec)
                 if bar:
-                    bar.set_postfix_str(self._postfix(history, rec))
+                    bar.set_postfix_str(self.report.postfix(history, rec))
                 if (self.stop_regret is not None and rec.get("regret") is not None
                         and rec["regret"] <= self.stop_regret and stop_reason is None):
                     stop_reason = "regret"

@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from bomix.backends.base import Backend
 from bomix.history import History
 from bomix.mixture import Mixture
+from bomix.policies.base import Policy, Problem
 from bomix.runs import RunResult
+from bomix.store import Store
 
 log = logging.getLogger("bomix.campaign")
 
 
 class CampaignReport:
-    """The reporting of :class:`bomix.campaign.Campaign` (a mixin: it uses the campaign's store, policy and backend)."""
+    """What a :class:`bomix.campaign.Campaign` reports: it reads the backend's truth, asks the policy for its
+    recommendation and prediction, and writes recommendations to the store and progress to the logger.
+
+    ``opt`` (the simulator's optimum and its value, None without truth) is read once, by :meth:`start`.
+    """
+
+    def __init__(self, *, backend: Backend, policy: Policy, problem: Problem, store: Store, logger: Any,
+                 budget: float, seed: int, directory: Path, progress: bool):
+        self.backend, self.policy, self.problem, self.store, self.logger = backend, policy, problem, store, logger
+        self.budget, self.seed, self.directory, self.progress = budget, seed, directory, progress
+        self.opt: tuple[Mixture, float] | None = None
+        self._best_predicted: float | None = None
+        self._flagged = False
+
+    def start(self) -> None:
+        """Read (and cache in the store) the simulator's optimum: regrets are measured against it."""
+        self.opt = self._optimum()
 
     def _optimum(self) -> tuple[Mixture, float] | None:
         if not self.backend.has_truth:
@@ -31,7 +52,8 @@ class CampaignReport:
         return self.problem.space.mixture(m.weights), float(v)
 
     # ----- recommendations -------------------------------------------------------------------
-    def _recommend(self, history: History, run_id: str | None) -> dict:
+    def recommend(self, history: History, run_id: str | None) -> dict:
+        """Ask the policy for its recommendation, score it (simulators) and store it; returns it as a dict."""
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
         self._check_prediction(history, mix)
         tv = regret = extrapolated = None
@@ -59,22 +81,24 @@ class CampaignReport:
         pred = self.policy.predict(history, mix)
         if pred is None:
             return
-        best = getattr(self, "_best_predicted", None)
+        best = self._best_predicted
         worse = best is not None and pred[0] > best + pred[1]
-        if worse and not getattr(self, "_flagged", False):  # once per stretch of worse recommendations
+        if worse and not self._flagged:  # once per stretch of worse recommendations
             log.warning("recommendation after %d runs is predicted worse than an earlier one: %.4g +- %.2g vs %.4g",
                         len(history.results), pred[0], pred[1], best)
         self._flagged = worse
         self._best_predicted = pred[0] if best is None else min(best, pred[0])
 
     # ----- reporting -------------------------------------------------------------------------
-    def _log(self, history: History, res: RunResult, rec: dict) -> None:
+    def finished(self, history: History, res: RunResult, rec: dict) -> None:
+        """Log a recorded run and the recommendation that followed it."""
         y = self.problem.objective.on_curve(res.curve) if res.ok else np.zeros(0)
         n = len(history.results)
         self.logger.run_finished(res, float(y[-1]) if len(y) else None, n, history.spent)
         self.logger.recommended(rec, n)
 
-    def _bar(self, spent: float):
+    def bar(self, spent: float):
+        """A tqdm bar over the budget (None without ``progress``)."""
         if not self.progress:
             return None
         from tqdm.auto import tqdm
@@ -86,13 +110,14 @@ class CampaignReport:
         return bar
 
     @staticmethod
-    def _postfix(history: History, rec: dict) -> str:
+    def postfix(history: History, rec: dict) -> str:
         s = f"runs={len(history.results)}"
         if rec.get("regret") is not None:
             s += f" regret={rec['regret']:.4g}"
         return s
 
-    def summary(self, history: History, stop_reason: str | None, wall: float) -> dict:
+    def summary(self, history: History, stop_reason: str | None, wall: float, n_retries: int) -> dict:
+        """The campaign's ``summary.json``."""
         last = self.store.last_recommendation()
         space = self.problem.space
         fids = Counter(str(s.fidelity) for s in history.all_specs())
@@ -111,7 +136,7 @@ class CampaignReport:
             "n_runs": len(history.results),
             "n_ok": len(history.ok),
             "n_failed": sum(not r.ok for r in history.results),
-            "n_retries": self.n_retries,
+            "n_retries": n_retries,
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,

@@ -50,7 +50,11 @@ def unknown_key(key: str, overrides: list[str]) -> str:
         return f"unknown key {key!r}: {parent} is not a group of keys"
     keys = sorted(k for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra"))
     where = f"{parent} {node.get('name')}" if parent and node.get("name") else parent or "the top level"
-    return f"unknown key {leaf!r} in {where}: valid keys are {', '.join(map(str, keys))} (add a new one with +{key}=...)"
+    from bomix.config import GROUPS
+
+    # a component takes only its constructor's options; elsewhere a key of your own may be added
+    hint = "" if parent.split(".")[0] in (*GROUPS, "logger") else f" (add a new one with +{key}=...)"
+    return f"unknown key {leaf!r} in {where}: valid keys are {', '.join(map(str, keys))}{hint}"
 
 
 def run(rest: list[str]) -> int:

@@ -124,7 +124,7 @@ def ask_main(argv: list[str]) -> int:
 def tell_main(argv: list[str]) -> int:
     """``bomix tell DIR RUN_ID --value X | --metrics JSON | --curve FILE [--status S --error MSG]``."""
     from bomix.study import Study
-    from bomix.study.curves import read_curve_file
+    from bomix.study.curve_input import read_curve_file
 
     ap = _Parser(prog="bomix tell", description="record the outcome of a run; prints the new "
                                  "recommendation as JSON")

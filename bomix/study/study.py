@@ -32,7 +32,7 @@ from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.store import Store, StoreReader
 from bomix.store.checks import refuse
 from bomix.study.config import StudyConfig
-from bomix.study.curves import told_curve
+from bomix.study.curve_input import told_curve
 
 log = logging.getLogger("bomix.study")
 
