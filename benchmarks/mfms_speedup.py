@@ -34,12 +34,13 @@ OBJECTIVES = {
 # Benchmark sizes as ``bomix run`` overrides (smaller optimiser budgets than the conf defaults: ~1 s decisions on
 # 2 busy cores; mfbo's defaults are these sizes).
 SIZES = {
-    "mfkg": ["policy.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32", "policy.maxiter=40",
-             "policy.max_obs=120", "policy.max_per_run=3"],
-    "mfmes": ["policy.raw_samples=32", "policy.iters=5", "policy.candidate_set=128", "policy.maxiter=40",
-              "policy.max_obs=120", "policy.max_per_run=3"],
-    "sfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40"],
-    "mfms_ei": ["policy.raw_samples=64", "policy.restarts=3", "policy.maxiter=50", "policy.max_obs=150"],
+    "mfkg": ["policy.search.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32",
+             "policy.gp.maxiter=40", "policy.max_obs=120", "policy.max_per_run=3"],
+    "mfmes": ["policy.search.raw_samples=32", "policy.search.iters=5", "policy.candidate_set=128",
+              "policy.gp.maxiter=40", "policy.max_obs=120", "policy.max_per_run=3"],
+    "sfbo": ["policy.search.raw_samples=128", "policy.search.starts=3", "policy.search.iters=15",
+             "policy.gp.maxiter=40"],
+    "mfms_ei": ["policy.search.raw_samples=64", "policy.restarts=3", "policy.gp.maxiter=50", "policy.max_obs=150"],
 }
 # Variants compared with the defaults: label -> overrides (the policy config, then the settings that differ); the
 # policy is named by its label. ``mfbo_plain``: the model without the level and invariant kernels, law shifts
@@ -50,14 +51,15 @@ SIZES = {
 # the default model, deciding and recommending on contrasts; ``mfkg_mfbo_model`` / ``mfmes_mfbo_model``: MF-KG /
 # MF-MES on mfbo's model (``MFBO_MODEL``).
 # mfbo's model (its GP defaults) for the other acquisitions: the same surrogate, a different rule for the next run
-MFBO_MODEL = ["policy.law=true", "policy.level=true", "policy.invariant=true", "policy.law_shift_init=0.01",
-              "policy.cold_start=true"]
-PLAIN = ["policy.level=false", "policy.invariant=false", "policy.law_shift_init=null", "policy.cold_start=false"]
+MFBO_MODEL = ["policy.gp.law=true", "policy.gp.level=true", "policy.gp.invariant=true", "policy.gp.law_shift_init=0.01",
+              "policy.gp.cold_start=true"]
+PLAIN = ["policy.gp.level=false", "policy.gp.invariant=false", "policy.gp.law_shift_init=null",
+         "policy.gp.cold_start=false"]
 VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
-            "mfbo_warm_only": ["policy=mfbo", "policy.cold_start=false"],
-            "mfbo_no_level": ["policy=mfbo", "policy.level=false", "policy.cold_start=false"],
+            "mfbo_warm_only": ["policy=mfbo", "policy.gp.cold_start=false"],
+            "mfbo_no_level": ["policy=mfbo", "policy.gp.level=false", "policy.gp.cold_start=false"],
             "mfbo_no_alternative": ["policy=mfbo", "policy.compare_alternative=false", *PLAIN],
-            "mfbo_contrasts": ["policy=mfbo", "policy.contrasts=true", "policy.offset=true",
+            "mfbo_contrasts": ["policy=mfbo", "policy.contrasts=true", "policy.gp.offset=true",
                                "policy.compare_alternative=false", *PLAIN],
             "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"],
             "mfkg_mfbo_model": ["policy=mfkg", *MFBO_MODEL], "mfmes_mfbo_model": ["policy=mfmes", *MFBO_MODEL]}

@@ -46,9 +46,8 @@ PROBLEMS = {
     "rho1": ["backend=synthetic", "++backend.rho=1.0"],
     "rho0.9999": ["backend=synthetic", "++backend.rho=0.9999"],
 }
-# mfbo: the policy_comparison benchmark's smaller optimiser budget and a cap on decisions
-MFBO = ["policy=mfbo", "policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40",
-        "policy.max_obs=150", "policy.max_per_run=3", "max_runs=25"]
+# mfbo: its own optimiser and fit sizes (the preset), fewer observations and a cap on decisions
+MFBO = ["policy=mfbo", "policy.max_obs=150", "policy.max_per_run=3", "max_runs=25"]
 
 
 def policy_overrides(name: str, mode: str) -> list[str]:

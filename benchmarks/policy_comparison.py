@@ -40,20 +40,21 @@ POLICIES = ["uniform", "proportional", "random", "dml", "bimix", "autoscale", "d
 # before 2026-12-01 session 3, no cold starts; mfbo_warm_only: no cold starts; mfbo_no_level: no cold starts, no
 # level kernel). A variant gets the size overrides of the policy it names.
 VARIANTS = {"regmix512": ["policy=regmix", "policy.n_runs=512"],
-            "mfbo_plain": ["policy=mfbo", "policy.level=false", "policy.invariant=false", "policy.law_shift_init=null",
-                           "policy.cold_start=false"],
-            "mfbo_warm_only": ["policy=mfbo", "policy.cold_start=false"],
-            "mfbo_no_level": ["policy=mfbo", "policy.level=false", "policy.cold_start=false"]}
+            "mfbo_plain": ["policy=mfbo", "policy.gp.level=false", "policy.gp.invariant=false",
+                           "policy.gp.law_shift_init=null", "policy.gp.cold_start=false"],
+            "mfbo_warm_only": ["policy=mfbo", "policy.gp.cold_start=false"],
+            "mfbo_no_level": ["policy=mfbo", "policy.gp.level=false", "policy.gp.cold_start=false"]}
 # max_runs caps the model-based policies' decisions (1-4 s each on 2 busy cores): on RegMix the 1M proxy costs
 # 4e-5 of a target run, so without a cap they would make hundreds of decisions within the budget.
 SIZES = {
     "mfbo": ["max_runs=250"],  # its optimiser sizes are the defaults
-    "mfkg": ["policy.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32", "policy.maxiter=40",
-             "policy.max_obs=120", "policy.max_per_run=3", "max_runs=40"],
-    "mfmes": ["policy.raw_samples=32", "policy.iters=5", "policy.candidate_set=128", "policy.maxiter=40",
-              "policy.max_obs=120", "policy.max_per_run=3", "max_runs=40"],
-    "sfbo": ["policy.raw_samples=128", "policy.starts=3", "policy.iters=15", "policy.maxiter=40", "max_runs=60"],
-    "mfms_ei": ["policy.raw_samples=64", "policy.restarts=3", "policy.maxiter=50", "policy.max_obs=150",
+    "mfkg": ["policy.search.raw_samples=24", "policy.num_fantasies=4", "policy.target_set=32",
+             "policy.gp.maxiter=40", "policy.max_obs=120", "policy.max_per_run=3", "max_runs=40"],
+    "mfmes": ["policy.search.raw_samples=32", "policy.search.iters=5", "policy.candidate_set=128",
+              "policy.gp.maxiter=40", "policy.max_obs=120", "policy.max_per_run=3", "max_runs=40"],
+    "sfbo": ["policy.search.raw_samples=128", "policy.search.starts=3", "policy.search.iters=15",
+             "policy.gp.maxiter=40", "max_runs=60"],
+    "mfms_ei": ["policy.search.raw_samples=64", "policy.restarts=3", "policy.gp.maxiter=50", "policy.max_obs=150",
                 "max_runs=60"],
 }
 

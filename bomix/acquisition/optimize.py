@@ -21,11 +21,19 @@ AcqFn = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """Sizes of the search (small values for tests, like BoTorch's SMOKE_TEST)."""
+    """Sizes of the search (small values for tests, like BoTorch's SMOKE_TEST): a GP policy's ``search`` option
+    group (each policy's preset states only the fields that differ, e.g. :data:`bomix.policies.bo.mfbo.MFBO_SEARCH`).
 
-    raw_samples: int = 512
-    starts: int = 8
-    iters: int = 40
+    Attributes:
+        raw_samples: raw candidates per fidelity, scored in one batch.
+        starts: best raw candidates refined by projected-gradient ascent (plus the best one per fidelity).
+        iters: ascent iterations per start.
+        step: first ascent step (it decays linearly to 0 over ``iters``).
+    """
+
+    raw_samples: int = 128
+    starts: int = 6
+    iters: int = 30
     step: float = 0.08
 
 
@@ -42,8 +50,8 @@ def candidate_mixtures(space: Space, rng: np.random.Generator, n: int, extra: np
 
 
 def maximize(acq: AcqFn, space: Space, fids: Sequence[Fidelity], rng: np.random.Generator,
-             cfg: OptimizerConfig = OptimizerConfig(), extra: np.ndarray | None = None,
-             ) -> tuple[np.ndarray, int, float]:
+             cfg: OptimizerConfig = OptimizerConfig(raw_samples=512, starts=8, iters=40),
+             extra: np.ndarray | None = None) -> tuple[np.ndarray, int, float]:
     """Best mixture and fidelity index for ``acq``.
 
     Args:

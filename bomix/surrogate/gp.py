@@ -62,7 +62,8 @@ ATTEMPTS = (("first", 1e-6, True), ("more jitter", 1e-4, False), ("defaults + ji
 
 @dataclass(frozen=True)
 class GPConfig:
-    """How to build and fit the GP.
+    """How to build and fit the GP: a GP policy's ``gp`` option group (each policy's preset states only the
+    fields that differ from these defaults, e.g. :data:`bomix.policies.bo.mfbo.MFBO_GP`).
 
     Attributes:
         kernel: ``product`` | ``linear_truncated`` | ``exp_decay``.
@@ -97,7 +98,7 @@ class GPConfig:
     fixed_noise: float | None = None
     linear_mean: bool = False
     min_noise: float = 1e-6
-    maxiter: int = 75
+    maxiter: int = 60
     fit_max_obs: int = 400
 
     def __post_init__(self) -> None:

@@ -82,12 +82,13 @@ def test_benchmark_names_are_checked_against_the_choices():
 def test_variant_overrides_put_the_variant_after_the_sizes_and_build_the_policy():
     from bomix.bench.sweep import build_policy, policy_overrides
 
-    sizes = {"mfbo": ["policy.starts=2", "policy.iters=7"], "sfbo": ["policy.starts=4"]}
-    variants = {"mfbo_cold": ["policy=mfbo", "policy.cold_start=false", "policy.iters=9"]}
-    assert policy_overrides("sfbo", variants, sizes) == ["policy=sfbo", "policy.starts=4"]
+    sizes = {"mfbo": ["policy.search.starts=2", "policy.search.iters=7"], "sfbo": ["policy.search.starts=4"]}
+    variants = {"mfbo_cold": ["policy=mfbo", "policy.gp.cold_start=false", "policy.search.iters=9"]}
+    assert policy_overrides("sfbo", variants, sizes) == ["policy=sfbo", "policy.search.starts=4"]
     assert policy_overrides("random", variants, sizes) == ["policy=random"]
     over = policy_overrides("mfbo_cold", variants, sizes)
-    assert over == ["policy=mfbo", "policy.starts=2", "policy.iters=7", "policy.cold_start=false", "policy.iters=9"]
+    assert over == ["policy=mfbo", "policy.search.starts=2", "policy.search.iters=7", "policy.gp.cold_start=false",
+                    "policy.search.iters=9"]
     p = build_policy(over, name="mfbo_cold")
     assert p.name == "mfbo_cold" and p.gp_cfg.cold_start is False
     assert p.opt_cfg.starts == 2 and p.opt_cfg.iters == 9  # the variant's own setting wins over the size

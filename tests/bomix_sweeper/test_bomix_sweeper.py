@@ -55,7 +55,7 @@ def test_basic_launcher_runs_the_study_and_recommends_the_best_job(tmp_path):
 
 
 def test_multi_fidelity_policy_sets_scale_and_steps_and_resumes_with_a_larger_budget(tmp_path):
-    pol = ("hydra.sweeper.policy={name: mfbo, n_init: 3, raw_samples: 32, starts: 2, iters: 5, maxiter: 10}")
+    pol = ("hydra.sweeper.policy={name: mfbo, n_init: 3, search: {raw_samples: 32, starts: 2, iters: 5}, gp: {maxiter: 10}}")
     sweep(tmp_path, pol, "hydra.sweeper.budget=0.3")
     first = app_log(tmp_path)
     assert len({(j["size"], j["steps"]) for j in first}) >= 2  # cheap fidelities, not only the target

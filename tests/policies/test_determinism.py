@@ -24,8 +24,9 @@ from bomix.store import Store
 CONF = Path(__file__).resolve().parents[2] / "conf" / "policy"
 POLICIES = sorted(p.stem for p in CONF.glob("*.yaml"))
 # smoke sizes (BoTorch's SMOKE_TEST habit) for the model-based policies; keys a policy lacks are not passed
-SMALL = {"raw_samples": 16, "starts": 2, "iters": 3, "maxiter": 15, "max_obs": 40, "max_per_run": 2,
-         "num_fantasies": 2, "target_set": 8, "candidate_set": 16, "num_mv_samples": 3, "restarts": 1,
+# (gp / search: changes applied onto each BO policy's own preset)
+SMALL = {"search": {"raw_samples": 16, "starts": 2, "iters": 3}, "gp": {"maxiter": 15}, "max_obs": 40,
+         "max_per_run": 2, "num_fantasies": 2, "target_set": 8, "candidate_set": 16, "num_mv_samples": 3, "restarts": 1,
          "mc_samples": 16}
 N_INIT = {"mfbo": 4, "mfkg": 3, "mfmes": 3, "sfbo": 2, "mfms_ei": 3}
 

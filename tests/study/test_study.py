@@ -143,8 +143,8 @@ def _worker(directory: str, seed: int, out, start) -> None:
     out.put(told)
 
 
-@pytest.mark.parametrize("policy", ["random", {"name": "mfbo", "n_init": 3, "raw_samples": 32, "starts": 2,
-                                               "iters": 5, "maxiter": 10}])
+@pytest.mark.parametrize("policy", ["random", {"name": "mfbo", "n_init": 3, "gp": {"maxiter": 10},
+                                               "search": {"raw_samples": 32, "starts": 2, "iters": 5}}])
 def test_two_worker_processes_share_a_study(tmp_path, policy):
     d = tmp_path / "s"
     budget = 6.0 if policy == "random" else 0.6

@@ -71,7 +71,7 @@ def test_failed_fits_fall_back_and_log(monkeypatch, caplog):
     X, Y = _data(12)
     reasons = []
     with caplog.at_level(logging.WARNING, logger="bomix.surrogate"):
-        m = fit_gp(X, Y, GPConfig(kernel="product"), on_fallback=reasons.append)
+        m = fit_gp(X, Y, GPConfig(kernel="product", maxiter=75), on_fallback=reasons.append)
     assert len(calls) == 3  # defaults, more jitter, defaults + jitter
     assert len(reasons) == 4 and "every fallback" in reasons[-1]
     assert "more jitter" in caplog.text and "every fallback" in caplog.text
@@ -93,7 +93,7 @@ def test_only_numerical_errors_are_caught(monkeypatch):
     monkeypatch.setattr(gp, "fit_gpytorch_mll", bug)
     X, Y = _data(12)
     with pytest.raises(KeyError):
-        fit_gp(X, Y, GPConfig(kernel="product"))
+        fit_gp(X, Y, GPConfig(kernel="product", maxiter=75))
 
 
 def test_hypers_fitted_on_a_subsample_then_conditioned_on_all():

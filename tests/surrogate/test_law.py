@@ -41,4 +41,4 @@ def test_a_shift_init_outside_the_bounds_is_a_one_line_error():
     from bomix.policies.bo import MFBOPolicy
 
     with pytest.raises(BomixError, match="law_shift_init"):
-        MFBOPolicy(law_shift_init=-1.0)
+        MFBOPolicy(gp={"law_shift_init": -1.0})

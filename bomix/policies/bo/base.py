@@ -15,10 +15,15 @@ and seed give the same campaign (on the same machine and thread count).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
+import types
+import typing
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,27 +58,74 @@ INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 64
 REC_KAPPA = 1.0
 
 
+def preset(cls: type, group: str) -> Any:
+    """The default of ``cls``'s option group ``group``: the constructor default of the nearest class in the MRO
+    that names it (a subclass's preset wins, as in the config schema; the others pass it on by ``**kw``)."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        param = inspect.signature(init).parameters.get(group) if init is not None else None
+        if param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            return param.default
+    raise TypeError(f"{cls.__name__} has no option group {group!r}")
+
+
+def option_group(policy: Policy, group: str, value: Any) -> Any:
+    """A policy's option group ``group`` (a frozen dataclass) from ``value``: an instance of the group's class
+    is used as given; a mapping holds changes applied onto the policy's preset (:func:`preset`) with
+    :func:`dataclasses.replace`, so ``MFBOPolicy(gp={"maxiter": 5})`` keeps mfbo's other GP settings.
+
+    Raises:
+        BomixError: one line: an unknown key (with the valid ones), a value the group refuses, or neither an
+            instance nor a mapping.
+    """
+    base = preset(type(policy), group)
+    if isinstance(value, type(base)):
+        return value
+    name = getattr(policy, "name", type(policy).__name__)
+    keys = [f.name for f in dataclasses.fields(base)]
+    if not isinstance(value, Mapping):
+        raise BomixError(f"{name}: {group} must be a {type(base).__name__} or a mapping of its fields "
+                         f"({', '.join(keys)}), got {type(value).__name__}")
+    unknown = [str(k) for k in value if k not in keys]
+    if unknown:
+        raise BomixError(f"{name}: unknown {group} key(s) {', '.join(unknown)}: valid keys are {', '.join(keys)}")
+    hints = typing.get_type_hints(type(base))
+    changes = {k: _as_field(hints[k], v) for k, v in value.items()}
+    try:
+        return dataclasses.replace(base, **changes)
+    except (TypeError, ValueError) as exc:
+        raise BomixError(f"{name}: {group}: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+
+
+def _as_field(tp: Any, v: Any) -> Any:
+    """An int where a field takes a float (``1`` for ``law_shift_init``) becomes a float; all else as given."""
+    floats = tp is float or (typing.get_origin(tp) in (typing.Union, types.UnionType) and float in typing.get_args(tp))
+    return float(v) if floats and isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class GPPolicy(Policy):
     """Shared machinery: observations, warm-started fits, fantasies, batches, recommendation.
 
+    Options come in two typed groups and a few flat keys. Each group's default is the policy's preset, a
+    module constant of its own module (``MFBO_GP``, ``SFBO_SEARCH``, ...) that states only what differs from
+    the group's field defaults; a policy without a preset for a group inherits this class's default. Pass a
+    group either as an instance (used as given: ``gp=GPConfig(...)``) or as a mapping of changes applied onto
+    the preset (``MFBOPolicy(gp={"maxiter": 5})`` keeps mfbo's law/level/... settings; on the command line
+    ``policy.gp.maxiter=5``); an unknown key in such a mapping is a one-line :class:`BomixError` naming the
+    valid keys (:func:`option_group`).
+
     Args:
-        kernel: GP kernel (see :class:`bomix.surrogate.gp.GPConfig`).
-        law: add the mixing-law basis kernel (``bomix.surrogate.law``) to the GP.
-        level / invariant: add a kernel over the fidelity columns only / over the mixture columns only
-            (``bomix.surrogate.gp.GPConfig``).
-        law_log / law_shift_init: the law basis' log-share terms and the shift groups' starting variance
-            (``bomix.surrogate.gp.GPConfig``).
-        offset: add an independent level offset per fidelity (``bomix.surrogate.offset``) to the GP.
-        cold_start: each refit also starts from the defaults; the higher marginal likelihood wins.
+        gp: how the GP is built and fitted (:class:`bomix.surrogate.gp.GPConfig`: kernel, the mixing-law
+            basis ``law``, the ``level`` / ``invariant`` / ``offset`` parts, ``cold_start``, L-BFGS
+            ``maxiter``, ``fit_max_obs``, a ``linear_mean``, ``fixed_noise`` ...).
+        search: sizes of the acquisition search (:class:`bomix.acquisition.optimize.OptimizerConfig`:
+            ``raw_samples``, ``starts``, ``iters``, ``step``; small values for smoke tests).
         n_init: initial runs before the model decides; None sizes them by the budget
             (``INIT_BUDGET_FRACTION`` of it at the cheapest allowed fidelity).
         max_per_run: checkpoints kept per run (log-spaced, last always kept).
         min_step_frac: ignore checkpoints earlier than this fraction of the smallest grid step.
-        raw_samples / starts / iters: acquisition optimiser sizes (small values for smoke tests).
-        maxiter: L-BFGS iterations of each hyperparameter fit.
-        max_obs: at most this many observations (fewer checkpoints per run, then only the latest runs).
-        fit_max_obs: hyperparameters are fitted on at most this many of them (the GP conditions on all).
-        linear_mean: a linear prior mean over ``[w, s, t]`` instead of a constant.
+        max_obs: at most this many observations (fewer checkpoints per run, then only the latest runs); the
+            hyperparameters are fitted on at most ``gp.fit_max_obs`` of them (the GP conditions on all).
         fidelities: the fidelities the policy may run, as ``SCALE@STEPS`` strings (default: the whole
             grid). A backend whose logs hold only some fidelities should list exactly those.
         rec_kappa: recommendation = argmax of posterior mean - ``rec_kappa`` * sd at the target.
@@ -87,29 +139,19 @@ class GPPolicy(Policy):
     #: refit the hyperparameters at every decision (else load the first fit's and keep them: the MFMS paper)
     freeze_hypers = False
 
-    def __init__(self, kernel: str = "product", law: bool = False, level: bool = False, invariant: bool = False,
-                 law_log: bool = False, law_shift_init: float | None = None, offset: bool = False,
-                 cold_start: bool = False, n_init: int | None = 6,
-                 max_per_run: int = 4, min_step_frac: float = 0.25, raw_samples: int = 384, starts: int = 6, iters: int = 30,
-                 maxiter: int = 60, max_obs: int = 2000, fit_max_obs: int = 400, linear_mean: bool = False,
-                 fidelities: Sequence[str] | None = None, rec_kappa: float = REC_KAPPA):
+    def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
+                 max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
+                 fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
-        try:
-            self.gp_cfg = GPConfig(kernel=kernel, law=bool(law), level=bool(level), invariant=bool(invariant),
-                                   law_log=bool(law_log),
-                                   law_shift_init=None if law_shift_init is None else float(law_shift_init),
-                                   offset=bool(offset), cold_start=bool(cold_start), maxiter=int(maxiter),
-                                   linear_mean=bool(linear_mean), fit_max_obs=int(fit_max_obs))
-        except ValueError as exc:
-            raise BomixError(f"{self.name}: {exc}") from None
+        self.gp_cfg = option_group(self, "gp", gp)
         if float(rec_kappa) < 0:
             raise BomixError(f"{self.name}: rec_kappa must be >= 0, got {rec_kappa}")
         self.n_init = None if n_init is None else int(n_init)
         self.max_per_run = int(max_per_run)
         self.max_obs = int(max_obs)
         self.min_step_frac = float(min_step_frac)
-        self.opt_cfg = OptimizerConfig(raw_samples=int(raw_samples), starts=int(starts), iters=int(iters))
+        self.opt_cfg = option_group(self, "search", search)
         self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
         self.rec_kappa = float(rec_kappa)
         self._cache: dict = {}

@@ -10,7 +10,7 @@ import torch
 
 from bomix.acquisition.analytic import contrast, log_ei, noise_variance
 from bomix.acquisition.fixed import FixedFidelities
-from bomix.acquisition.optimize import maximize
+from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.policies.bo.base import DT, GPPolicy
@@ -18,6 +18,7 @@ from bomix.policies.bo.continuation import continue_spec, fidelity_options, long
 from bomix.policies.bo.search import pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
+from bomix.surrogate.gp import GPConfig
 
 log = logging.getLogger("bomix.policies.bo")
 
@@ -33,6 +34,12 @@ LAW_SHIFT_INIT = 0.01
 #: A fidelity costing at most this multiple of the cheapest one counts as cheapest (initial runs go there; a
 #: dearer choice at w* triggers compare_alternative).
 CHEAPEST_RATIO = 1.0 + 1e-9
+#: mfbo's model (see "Model" in :class:`MFBOPolicy`): the level and invariant parts, the mixing-law basis with
+#: small starting shifts, cold starts; L-BFGS iterations and ...
+MFBO_GP = GPConfig(law=True, level=True, invariant=True, law_shift_init=LAW_SHIFT_INIT, cold_start=True, maxiter=40)
+#: ... acquisition search sizes: the ones every benchmark measured (about a second per decision on 2 cores at a
+#: few hundred observations).
+MFBO_SEARCH = OptimizerConfig(starts=3, iters=15)
 
 
 class MFBOPolicy(GPPolicy):
@@ -41,13 +48,13 @@ class MFBOPolicy(GPPolicy):
     Model: an exact GP over ``[w, s, t]`` on every (subsampled) checkpoint, hyperparameters refitted at each
     decision on a subsample and warm-started from the previous decision's fit (carried in the specs' ``meta``).
     Its kernel is a sum of parts with their own amplitudes (``bomix.surrogate.gp``): the loss level across
-    fidelities (``level``: a kernel over ``(s, t)`` only), a mixture effect shared by every fidelity
-    (``invariant``: a kernel over ``w`` only, what transfers from the proxies to the target in full), the
+    fidelities (``gp.level``: a kernel over ``(s, t)`` only), a mixture effect shared by every fidelity
+    (``gp.invariant``: a kernel over ``w`` only, what transfers from the proxies to the target in full), the
     fidelity-specific rest (a Matern product kernel over all columns), and the mixing-law basis
-    (``bomix.surrogate.law``) whose scale/step shifts start small (``law_shift_init``: they stay at their start
+    (``bomix.surrogate.law``) whose scale/step shifts start small (``gp.law_shift_init``: they stay at their start
     until runs at several fidelities identify them); optionally an independent level per fidelity
-    (``offset``, ``bomix.surrogate.offset``). Each refit starts both from the previous decision's fit and
-    from the defaults and keeps the higher marginal likelihood (``cold_start``): warm start after warm start,
+    (``gp.offset``, ``bomix.surrogate.offset``). Each refit starts both from the previous decision's fit and
+    from the defaults and keeps the higher marginal likelihood (``gp.cold_start``): warm start after warm start,
     a sum of parts can drift into explaining the data by the wrong part. Measured
     (``benchmarks/mfms_speedup.py`` and ``benchmarks/policy_comparison.py``; variant ``mfbo_plain`` is the
     model without the first two parts, the shifts started mid-bounds and no cold starts): see
@@ -87,14 +94,13 @@ class MFBOPolicy(GPPolicy):
     model is confident improves on it).
 
     Args:
+        gp: the model (preset :data:`MFBO_GP`; its ``level`` / ``invariant`` / ``law_shift_init`` / ``offset`` /
+            ``cold_start``: see "Model" above), e.g. ``gp={"offset": True}``.
+        search: acquisition search sizes (preset :data:`MFBO_SEARCH`).
         continuation: also consider continuing earlier runs (only the extra steps cost).
         min_distance: a fidelity counts as measured at ``w`` when a run within this L1 distance of ``w``
             reached it: near-identical mixtures are not re-run at the same fidelity.
-        level / invariant / law_shift_init: the model's parts (see "Model" above).
-        offset: the per-fidelity level offset in the GP.
         contrasts: decide and recommend on contrasts with the incumbent (else on plain target values).
-        raw_samples / starts / iters / maxiter: acquisition optimiser and fit sizes: the ones every benchmark
-            measured (about a second per decision on 2 cores at a few hundred observations).
         compare_alternative: when nothing cheaper than the chosen fidelity is left to run at ``w*``, also score
             the best fidelity at the next-best EI mixture and run whichever scores more per unit cost.
         (others: see :class:`GPPolicy`)
@@ -104,14 +110,10 @@ class MFBOPolicy(GPPolicy):
     tag = "mfbo"
     space_filling_init = True
 
-    def __init__(self, continuation: bool = True, min_distance: float = 0.05, law: bool = True,
-                 level: bool = True, invariant: bool = True, law_shift_init: float | None = LAW_SHIFT_INIT,
-                 offset: bool = False, cold_start: bool = True, contrasts: bool = False,
-                 compare_alternative: bool = True, n_init: int | None = None, raw_samples: int = 128,
-                 starts: int = 3, iters: int = 15, maxiter: int = 40, **kw):
-        super().__init__(law=law, level=level, invariant=invariant, law_shift_init=law_shift_init, offset=offset,
-                         cold_start=cold_start, n_init=n_init, raw_samples=raw_samples, starts=starts, iters=iters,
-                         maxiter=maxiter, **kw)
+    def __init__(self, gp: GPConfig = MFBO_GP, search: OptimizerConfig = MFBO_SEARCH, continuation: bool = True,
+                 min_distance: float = 0.05, contrasts: bool = False, compare_alternative: bool = True,
+                 n_init: int | None = None, **kw):
+        super().__init__(gp=gp, search=search, n_init=n_init, **kw)
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
         self.compare_alternative = bool(compare_alternative)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from botorch.sampling.normal import SobolQMCNormalSampler
 
@@ -13,6 +15,9 @@ from bomix.space import Fidelity
 
 #: The initial design uses the cheapest third of the allowed grid.
 INIT_GRID_FRACTION = 3
+#: mfkg's acquisition search sizes (the fields that differ from :class:`OptimizerConfig`'s defaults); its decisions
+#: score ``raw_samples`` candidates without ascent (see ``_one``), its recommendation uses all of it.
+MFKG_SEARCH = OptimizerConfig(raw_samples=48)
 
 
 class MFKGPolicy(GPPolicy):
@@ -23,14 +28,21 @@ class MFKGPolicy(GPPolicy):
     the target set (observed mixtures, vertices, random draws, and ``x`` projected to the target with
     ``project_to_target_fidelity(..., d=K + 2)``), divided by cost (``InverseCostWeightedUtility``).
     Candidates are scored, not gradient-refined (the one-shot qMFKG over the simplex is too slow on 2 cores).
+
+    Args:
+        search: acquisition search sizes (preset :data:`MFKG_SEARCH`; decisions use its ``raw_samples`` only,
+            the recommendation all of it).
+        num_fantasies: quasi-MC fantasies per candidate.
+        target_set: random target-fidelity mixtures in the target set ``D``.
+        chunk: candidates fantasised at once. (others: see :class:`GPPolicy`)
     """
 
     name = "mfkg"
     tag = "mfkg"
 
-    def __init__(self, num_fantasies: int = 8, target_set: int = 64, chunk: int = 64, raw_samples: int = 48,
-                 max_obs: int = 200, **kw):
-        super().__init__(raw_samples=raw_samples, max_obs=max_obs, **kw)
+    def __init__(self, search: OptimizerConfig = MFKG_SEARCH, num_fantasies: int = 8, target_set: int = 64,
+                 chunk: int = 64, max_obs: int = 200, **kw):
+        super().__init__(search=search, max_obs=max_obs, **kw)
         self.num_fantasies, self.target_set_n, self.chunk = int(num_fantasies), int(target_set), int(chunk)
 
     def init_fidelities(self) -> list[Fidelity]:
@@ -59,6 +71,6 @@ class MFKGPolicy(GPPolicy):
             v = torch.cat(out)
             return torch.log(v.clamp_min(1e-300))
 
-        cfg = OptimizerConfig(raw_samples=self.opt_cfg.raw_samples, starts=1, iters=0)
+        cfg = dataclasses.replace(self.opt_cfg, starts=1, iters=0)  # score the raw candidates only
         options = self._choose(acq, history, obs, rng, budget_left, cfg=cfg)
         return options[0][0] if options else None

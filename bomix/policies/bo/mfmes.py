@@ -7,15 +7,20 @@ from botorch.acquisition.max_value_entropy_search import qMultiFidelityLowerBoun
 
 from bomix.acquisition.cost import inverse_cost_utility
 from bomix.acquisition.fixed import project_to_target
+from bomix.acquisition.optimize import OptimizerConfig
 from bomix.policies.bo.base import GPPolicy
 from bomix.policies.bo.mfkg import INIT_GRID_FRACTION
 from bomix.space import Fidelity
+
+#: mfmes's acquisition search sizes (the fields that differ from :class:`OptimizerConfig`'s defaults).
+MFMES_SEARCH = OptimizerConfig(raw_samples=64, iters=10)
 
 
 class MFMESPolicy(GPPolicy):
     """Multi-fidelity max-value entropy search (GIBBON lower bound) per unit cost, BoTorch's implementation.
 
     Args:
+        search: acquisition search sizes (preset :data:`MFMES_SEARCH`).
         candidate_set: target-fidelity points used to sample the max value.
         num_mv_samples: max-value samples. (others: see :class:`GPPolicy`)
     """
@@ -23,9 +28,9 @@ class MFMESPolicy(GPPolicy):
     name = "mfmes"
     tag = "mfmes"
 
-    def __init__(self, candidate_set: int = 256, num_mv_samples: int = 10, raw_samples: int = 64, iters: int = 10,
+    def __init__(self, search: OptimizerConfig = MFMES_SEARCH, candidate_set: int = 256, num_mv_samples: int = 10,
                  max_obs: int = 200, **kw):
-        super().__init__(raw_samples=raw_samples, iters=iters, max_obs=max_obs, **kw)
+        super().__init__(search=search, max_obs=max_obs, **kw)
         self.candidate_set_n, self.num_mv_samples = int(candidate_set), int(num_mv_samples)
 
     def init_fidelities(self) -> list[Fidelity]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from bomix.acquisition.analytic import log_cost_ei
 from bomix.acquisition.optimize import maximize_logits
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.base import DT, GPPolicy, option_group
 from bomix.policies.bo.search import affordable, pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.gp import GPConfig
+
+#: The paper's GP: a product of ARD RBF kernels (``matern_nu=None``), a linear mean, a FIXED noise variance of
+#: 0.1 on the raw loss (no standardisation), 75 L-BFGS iterations, hyperparameters fitted on all the GP's data
+#: (``fit_max_obs`` is the policy's ``max_obs``, stated here as its default so that the listed options are true).
+MFMS_EI_GP = GPConfig(matern_nu=None, fixed_noise=0.1, linear_mean=True, maxiter=75, fit_max_obs=300)
 
 
 class MFMSEIPolicy(GPPolicy):
@@ -25,19 +32,26 @@ class MFMSEIPolicy(GPPolicy):
     ``space.scale_names x space.step_grid``; mixtures by softmax over logits in ``[-3, 3]^K``,
     L-BFGS-B with ``restarts`` restarts. The paper's ``[w, m/100, z/197]`` inputs become the space's
     ``[w, s, t]`` coordinates.
+
+    Args:
+        gp: the paper's GP (preset :data:`MFMS_EI_GP`; ``gp.fixed_noise`` is its noise variance). Its
+            ``fit_max_obs`` is always ``max_obs``: the paper fits the hyperparameters on all the GP's data.
+        anneal / cost_exponent: the cost's exponent at BO iteration ``i`` is ``cost_exponent * anneal^i``.
+        restarts: L-BFGS-B restarts of the logit search (which takes ``search.raw_samples`` raw draws per
+            fidelity). (others: see :class:`GPPolicy`)
     """
 
     name = "mfms_ei"
     tag = "mfms_ei"
     freeze_hypers = True
 
-    def __init__(self, n_init: int = 20, anneal: float = 0.99, cost_exponent: float = 1.0, noise: float = 0.1,
-                 restarts: int = 5, raw_samples: int = 128, max_per_run: int = 8, maxiter: int = 75,
-                 max_obs: int = 300, **kw):
-        super().__init__(n_init=n_init, max_per_run=max_per_run, raw_samples=raw_samples, maxiter=maxiter,
-                         max_obs=max_obs, **kw)
-        self.gp_cfg = GPConfig(kernel="product", matern_nu=None, fixed_noise=float(noise), linear_mean=True,
-                               maxiter=int(maxiter), fit_max_obs=max(int(max_obs), 2))
+    def __init__(self, gp: GPConfig = MFMS_EI_GP, n_init: int = 20, anneal: float = 0.99, cost_exponent: float = 1.0,
+                 restarts: int = 5, max_per_run: int = 8, max_obs: int = 300, **kw):
+        # The one setting derived from another: the paper fits the hyperparameters on every observation the GP
+        # conditions on, so the fit subsample is max_obs (the GP's own cap), whatever gp.fit_max_obs says (as
+        # before the option groups). It follows a flat option, so the preset can state only its default.
+        gp = dataclasses.replace(option_group(self, "gp", gp), fit_max_obs=max(int(max_obs), 2))
+        super().__init__(gp=gp, n_init=n_init, max_per_run=max_per_run, max_obs=max_obs, **kw)
         self.anneal, self.cost_exponent, self.restarts = float(anneal), float(cost_exponent), int(restarts)
 
     def init_fidelities(self) -> list[Fidelity]:

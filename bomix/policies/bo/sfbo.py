@@ -6,13 +6,18 @@ import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.sampling.normal import SobolQMCNormalSampler
 
+from bomix.acquisition.optimize import OptimizerConfig
 from bomix.policies.bo.base import GPPolicy
+
+#: sfbo's acquisition search sizes (the fields that differ from :class:`OptimizerConfig`'s defaults).
+SFBO_SEARCH = OptimizerConfig(raw_samples=384)
 
 
 class SFBOPolicy(GPPolicy):
     """Single-fidelity BO: qLogNEI over mixtures at the target fidelity only, pending runs as ``X_pending``.
 
     Args:
+        search: acquisition search sizes (preset :data:`SFBO_SEARCH`).
         mc_samples: quasi-MC samples of qLogNEI. (others: see :class:`GPPolicy`; ``n_init`` target runs.)
     """
 
@@ -20,8 +25,8 @@ class SFBOPolicy(GPPolicy):
     tag = "sfbo"
     multi_fidelity = False
 
-    def __init__(self, n_init: int = 3, mc_samples: int = 128, **kw):
-        super().__init__(n_init=n_init, **kw)
+    def __init__(self, search: OptimizerConfig = SFBO_SEARCH, n_init: int = 3, mc_samples: int = 128, **kw):
+        super().__init__(search=search, n_init=n_init, **kw)
         self.mc_samples = int(mc_samples)
 
     def _one(self, model, base, history, obs, rng, budget_left, pending):

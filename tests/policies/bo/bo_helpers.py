@@ -12,16 +12,25 @@ from bomix.policies.bo import MFBOPolicy, MFKGPolicy, MFMESPolicy, MFMSEIPolicy,
 from bomix.policies.hyperband import HyperbandPolicy
 
 torch.set_num_threads(1)
-SMALL = dict(raw_samples=16, starts=2, iters=3, maxiter=20, max_obs=40, max_per_run=2)
+#: small sizes; the gp / search groups are changes applied onto each policy's preset
+SMALL = dict(gp={"maxiter": 20}, search={"raw_samples": 16, "starts": 2, "iters": 3}, max_obs=40, max_per_run=2)
+
+
+def small(**gp) -> dict:
+    """:data:`SMALL` with more changes to the policy's gp preset (``small(offset=True)``)."""
+    return dict(SMALL, gp={**SMALL["gp"], **gp})
+
+
 POLICIES = {
     "mfbo": lambda: MFBOPolicy(n_init=3, **SMALL),
-    "mfbo_contrasts": lambda: MFBOPolicy(n_init=3, contrasts=True, offset=True, **SMALL),
+    "mfbo_contrasts": lambda: MFBOPolicy(n_init=3, contrasts=True, **small(offset=True)),
     "sfbo": lambda: SFBOPolicy(n_init=2, mc_samples=32, **SMALL),
-    "mfms_ei": lambda: MFMSEIPolicy(n_init=4, restarts=1, raw_samples=8, maxiter=20, max_obs=40, max_per_run=2),
-    "mfkg": lambda: MFKGPolicy(n_init=3, num_fantasies=2, target_set=8, raw_samples=4, maxiter=20, max_obs=40,
-                               max_per_run=2),
-    "mfmes": lambda: MFMESPolicy(n_init=3, candidate_set=16, num_mv_samples=4, raw_samples=4, iters=1, maxiter=20,
-                                 max_obs=40, max_per_run=2),
+    "mfms_ei": lambda: MFMSEIPolicy(n_init=4, restarts=1, search={"raw_samples": 8}, gp={"maxiter": 20}, max_obs=40,
+                                    max_per_run=2),
+    "mfkg": lambda: MFKGPolicy(n_init=3, num_fantasies=2, target_set=8, search={"raw_samples": 4}, gp={"maxiter": 20},
+                               max_obs=40, max_per_run=2),
+    "mfmes": lambda: MFMESPolicy(n_init=3, candidate_set=16, num_mv_samples=4, search={"raw_samples": 4, "iters": 1},
+                                 gp={"maxiter": 20}, max_obs=40, max_per_run=2),
     "hyperband": lambda: HyperbandPolicy(),
 }
 

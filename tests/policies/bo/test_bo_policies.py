@@ -1,16 +1,24 @@
 """Every BO policy through the shared loop (bomix/policies/bo/base.py): campaigns, batches, determinism,
 allowed fidelities, numerical fallbacks."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-from bo_helpers import POLICIES, SMALL, bound, play
+from bo_helpers import POLICIES, SMALL, bound, play, small
 
 from bomix.backends.synthetic import SyntheticBackend
 from bomix.campaign import run_campaign
 from bomix.errors import BomixError
-from bomix.policies.bo import GPPolicy, MFBOPolicy
+from bomix.policies.bo import GPPolicy, MFBOPolicy, MFKGPolicy, MFMESPolicy, MFMSEIPolicy, SFBOPolicy
+from bomix.policies.bo.mfbo import MFBO_GP, MFBO_SEARCH
+from bomix.policies.bo.mfkg import MFKG_SEARCH
+from bomix.policies.bo.mfmes import MFMES_SEARCH
+from bomix.policies.bo.mfms_ei import MFMS_EI_GP
+from bomix.policies.bo.sfbo import SFBO_SEARCH
 from bomix.policies.hyperband import HyperbandPolicy
 from bomix.store import Store
+from bomix.surrogate.gp import GPConfig
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
@@ -46,7 +54,7 @@ def test_decisions_are_a_function_of_the_history():
 def test_batches_use_pending_runs():
     # linear_mean=False: with the (now default) linear prior mean this 5-run k=3 setting proposes the same
     # vertex three times; reported to the mfbo helper (notes/inputs.md)
-    b, pol, h = bound(MFBOPolicy(n_init=3, continuation=False, linear_mean=False, **SMALL))
+    b, pol, h = bound(MFBOPolicy(n_init=3, continuation=False, **small(linear_mean=False)))
     play(b, pol, h, 5)
     batch = pol.ask(h, 5.0, 3)
     assert len(batch) == 3
@@ -58,9 +66,37 @@ def test_batches_use_pending_runs():
 
 def test_bad_policy_arguments_are_one_line_errors():
     with pytest.raises(BomixError, match="kernel"):
-        MFBOPolicy(kernel="rbf-ish")
+        MFBOPolicy(gp={"kernel": "rbf-ish"})
     with pytest.raises(BomixError, match="eta"):
         HyperbandPolicy(eta=1.0)
+
+
+def test_option_groups_are_changes_to_the_policy_preset_or_instances():
+    """A mapping changes the policy's own preset (mfbo keeps its model); an instance is used as given."""
+    p = MFBOPolicy(gp={"maxiter": 5, "law_shift_init": 1}, search={"starts": 1})
+    assert p.gp_cfg == dataclasses.replace(MFBO_GP, maxiter=5, law_shift_init=1.0)
+    assert p.opt_cfg == dataclasses.replace(MFBO_SEARCH, starts=1)
+    assert MFBOPolicy().gp_cfg is MFBO_GP and MFBOPolicy().opt_cfg is MFBO_SEARCH
+    own = GPConfig(maxiter=7)
+    assert MFBOPolicy(gp=own).gp_cfg is own
+    assert SFBOPolicy(gp={"maxiter": 9}).gp_cfg == GPConfig(maxiter=9)  # no sfbo gp preset: GPPolicy's default
+    assert SFBOPolicy().opt_cfg == SFBO_SEARCH and MFKGPolicy().opt_cfg == MFKG_SEARCH
+    assert MFMESPolicy().opt_cfg == MFMES_SEARCH
+    ms = MFMSEIPolicy(gp={"fixed_noise": 0.05}, max_obs=150)  # the paper's GP, fitted on all its data
+    assert ms.gp_cfg == dataclasses.replace(MFMS_EI_GP, fixed_noise=0.05, fit_max_obs=150)
+
+
+def test_unknown_or_bad_option_group_keys_are_one_line_errors():
+    with pytest.raises(BomixError, match=r"^mfbo: unknown gp key\(s\) maxiterr: valid keys are kernel, .*maxiter") as e:
+        MFBOPolicy(gp={"maxiterr": 5})
+    assert "\n" not in str(e.value)
+    with pytest.raises(BomixError, match=r"^sfbo: unknown search key\(s\) maxiter: valid keys are raw_samples, "
+                                         r"starts, iters, step$"):
+        SFBOPolicy(search={"maxiter": 5})
+    with pytest.raises(BomixError, match=r"^mfbo: gp: law_shift_init must lie inside"):
+        MFBOPolicy(gp={"law_shift_init": -1.0})
+    with pytest.raises(BomixError, match="gp must be a GPConfig or a mapping"):
+        MFBOPolicy(gp=3)
 
 
 def test_a_long_campaign_beyond_max_obs_keeps_modelling():

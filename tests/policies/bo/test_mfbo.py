@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from bo_helpers import SMALL, bound, play
+from bo_helpers import SMALL, bound, play, small
 
 from bomix.backends.synthetic import SyntheticBackend
 from bomix.campaign import run_campaign
@@ -47,8 +47,8 @@ def test_mfbo_moves_on_from_a_mixture_with_nothing_left_to_run(monkeypatch):
     """When target-EI's best mixture is observed at every fidelity, its EI is penalised and another is run."""
     import bomix.policies.bo.mfbo as bo
 
-    b, pol, h = bound(MFBOPolicy(n_init=3, continuation=False, linear_mean=False, compare_alternative=False,
-                                 **SMALL))
+    b, pol, h = bound(MFBOPolicy(n_init=3, continuation=False, compare_alternative=False,
+                                 **small(linear_mean=False)))
     play(b, pol, h, 3)
     done = np.array([0.5, 0.3, 0.2])
     for i, f in enumerate(h.space.fidelity_grid()):  # measure `done` everywhere
@@ -141,7 +141,7 @@ def test_predict_gives_the_target_posterior_and_recommendation_is_conservative()
 def test_contrast_decisions_rank_by_differences_with_the_incumbent():
     """contrasts=True: the recommendation is the incumbent unless the model is confident of an improvement,
     and the chosen runs still find a better-than-random mixture at equal budget."""
-    b, pol, h = bound(MFBOPolicy(n_init=4, contrasts=True, offset=True, **SMALL))
+    b, pol, h = bound(MFBOPolicy(n_init=4, contrasts=True, **small(offset=True)))
     play(b, pol, h, 10)
     model, obs = pol.model(h)
     ref = pol._incumbent_point(model, obs)[0]

@@ -6,7 +6,8 @@ from bomix.policies.bo import MFMSEIPolicy
 
 
 def test_mfms_ei_freezes_hypers_after_the_initial_design():
-    b, pol, h = bound(MFMSEIPolicy(n_init=4, restarts=1, raw_samples=8, maxiter=20, max_per_run=2))
+    b, pol, h = bound(MFMSEIPolicy(n_init=4, restarts=1, search={"raw_samples": 8}, gp={"maxiter": 20},
+                                    max_per_run=2))
     play(b, pol, h, 4)
     assert {s.tag for s in h.all_specs()} == {"init"}
     first = pol.ask(h, 5.0, 1)[0]
