@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,21 @@ def _stop_costs(summary: dict) -> dict[tuple, float]:
     return out
 
 
+def _figures(rows: list[dict], out_dir: str | Path) -> tuple[Any, Path, dict[tuple, list[dict]]]:
+    """pyplot (headless), the created output folder, and ``rows`` grouped by (backend, objective): one figure each."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["backend"], r["objective"])].append(r)
+    return plt, out, groups
+
+
 def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
     """Write ``regret_<backend>_<objective>.png`` for every problem with regret curves.
 
@@ -93,16 +109,7 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
     Returns:
         The written paths.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for c in summary["curves"]:
-        groups[(c["backend"], c["objective"])].append(c)
+    plt, out, groups = _figures(summary["curves"], out_dir)
     names = [c["policy"] for c in summary["curves"]]
     colours, styles = policy_colours(names), _styles(names)
     stops = _stop_costs(summary)
@@ -232,16 +239,7 @@ def plot_cost_to_reach(summary: dict, out_dir: str | Path) -> list[Path]:
     Returns:
         The written paths.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in summary["cost_to_reach"]:
-        groups[(r["backend"], r["objective"])].append(r)
+    plt, out, groups = _figures(summary["cost_to_reach"], out_dir)
     colours = policy_colours([r["policy"] for r in summary["cost_to_reach"]])
     paths = []
     for (backend, objective), rows in sorted(groups.items()):

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from bomix.backends.base import Backend
 from bomix.backends.trainer import checkpoint as ckpt
+from bomix.backends.trainer.sources import jsonl_records
 from bomix.backends.trainer.train import TrainConfig, train
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
@@ -41,13 +41,7 @@ def read_examples(path: str | Path) -> list[list[dict]]:
     if not p.is_file():
         raise BomixError(f"SFT data {p} not found: give a JSONL file of prompt/response or messages records")
     out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BomixError(f"{p}:{i}: not valid JSON ({exc.msg})") from None
+    for i, rec in jsonl_records(p.read_text(encoding="utf-8"), p):
         if isinstance(rec, dict) and "messages" in rec:
             msgs = rec["messages"]
         elif isinstance(rec, dict) and "prompt" in rec and "response" in rec:

@@ -42,15 +42,23 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
-def _records_jsonl(path: Path, field: str) -> Iterator[str]:
-    text = _decode(_read_bytes(path), str(path))
+def jsonl_records(text: str, where: str | Path) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed record)`` of each non-blank line of a JSONL text (the one JSONL reader).
+
+    Raises:
+        BomixError: a line that is not JSON, naming ``where:line``.
+    """
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            yield i, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BomixError(f"{path}:{i}: not valid JSON ({exc.msg}): fix the line or remove it") from None
+            raise BomixError(f"{where}:{i}: not valid JSON ({exc.msg}): fix the line or remove it") from None
+
+
+def _records_jsonl(path: Path, field: str) -> Iterator[str]:
+    for i, rec in jsonl_records(_decode(_read_bytes(path), str(path)), path):
         if not isinstance(rec, dict) or not isinstance(rec.get(field), str):
             raise BomixError(f"{path}:{i}: record has no string field {field!r}: set --text-field")
         yield rec[field]
