@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from bomix.bench.report import eps_label, problem_thresholds, threshold_sentence
+
 
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_") or "x"
@@ -97,7 +99,9 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
 
     Each figure: log-x cost in target-run equivalents, log-y regret (plain tick labels), median line
     with its inter-quartile band per policy, each line ending where that policy's campaigns stopped
-    (the largest final cost over its seeds), each eps as a dashed grey line, legend outside the axes.
+    (the largest final cost over its seeds), each eps as a dashed grey line (the title says what they
+    are: fractions of which scale, or absolute), legend outside the axes. A policy that runs nothing
+    (uniform, fixed: every campaign's final cost is 0) is a dotted horizontal line at its regret.
     With more than :data:`MAX_PER_PANEL` policies, one panel per family (:data:`FAMILIES`): the
     family's policies in colour, every other policy's median in light grey for context. Regrets of
     exactly 0 are drawn at a floor stated in the y label.
@@ -113,11 +117,14 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
     names = [c["policy"] for c in summary["curves"]]
     colours, styles = policy_colours(names), _styles(names)
     stops = _stop_costs(summary)
-    eps = [e for e in summary.get("eps", []) if e > 0]
+    thr = problem_thresholds(summary)
     paths = []
     for (backend, objective), curves in sorted(groups.items()):
+        t = thr.get((backend, objective), {"eps": [], "eps_frac": None})
+        eps = [(e, f) for e, f in zip(t["eps"], t["eps_frac"] or [None] * len(t["eps"])) if e > 0]
         arrays = [_stopped_curve(c, stops.get((backend, objective, c["policy"]))) for c in curves]
-        floor = _zero_floor(arrays, eps)
+        flat = {c["policy"] for c in curves if stops.get((backend, objective, c["policy"])) == 0}
+        floor = _zero_floor(arrays, [e for e, _ in eps])
         panels = _panels(curves)
         ncol = min(2, len(panels))
         nrow = (len(panels) + ncol - 1) // ncol
@@ -125,10 +132,11 @@ def plot_regret_curves(summary: dict, out_dir: str | Path) -> list[Path]:
                                  sharex=True, sharey=True)
         clipped = False
         for ax, fam in zip(axes.flat, panels):
-            clipped |= _draw_panel(ax, fam, arrays, floor, eps, colours, styles)
+            clipped |= _draw_panel(ax, fam, arrays, floor, eps, colours, styles, flat)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_visible(False)
-        _label_figure(fig, axes, curves, f"{backend} / {objective}", floor, clipped)
+        _label_figure(fig, axes, curves, f"{backend} / {objective}", floor, clipped,
+                      f"dashed: {threshold_sentence(t)}" if eps else "")
         fig.tight_layout()
         path = out / f"regret_{_slug(backend)}_{_slug(objective)}.png"
         fig.savefig(path, bbox_inches="tight")
@@ -169,10 +177,12 @@ def _panels(curves: list[dict]) -> list[str | None]:
     return fams if len(curves) > MAX_PER_PANEL and len(fams) > 1 else [None]
 
 
-def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: list[float],
-                colours: dict[str, tuple], styles: dict[str, str]) -> bool:
+def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: list[tuple[float, float | None]],
+                colours: dict[str, tuple], styles: dict[str, str], flat: set[str] = frozenset()) -> bool:
     """Draw one panel: the family ``fam``'s medians and IQR bands in colour (every policy's if ``fam`` is None),
-    the other policies' medians in light grey, a dashed line per eps, log axes, the legend outside.
+    the other policies' medians in light grey, the policies in ``flat`` (they run nothing) as dotted
+    horizontal lines at their regret, a dashed line per ``(eps, fraction or None)``, log axes, the legend
+    outside.
 
     Returns:
         Whether a coloured value fell below ``floor`` (so was drawn at it).
@@ -182,7 +192,11 @@ def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: li
         ok = (cost > 0) & np.isfinite(med)
         if not ok.any():
             continue
-        if fam is not None and family(c["policy"]) != fam:  # context: other families in grey
+        context = fam is not None and family(c["policy"]) != fam
+        if c["policy"] in flat:  # no runs, so no curve: one regret at every cost
+            clipped |= _draw_flat(ax, c, med[ok], lo[ok], hi[ok], floor, None if context else colours[c["policy"]])
+            continue
+        if context:  # other families in grey
             ax.step(cost[ok], np.maximum(med[ok], floor), where="post", color="0.82", lw=1, zorder=1)
             continue
         clipped |= bool(np.any(np.r_[med[ok], lo[ok], hi[ok]] < floor))
@@ -192,9 +206,9 @@ def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: li
         band = ok & np.isfinite(lo) & np.isfinite(hi)
         ax.fill_between(cost[band], np.maximum(lo[band], floor), np.maximum(hi[band], floor), step="post",
                         color=col, alpha=0.15, lw=0, zorder=2)
-    for e in eps:
+    for e, frac in eps:
         ax.axhline(e, color="0.4", ls="--", lw=1, zorder=0)
-        ax.annotate(f"eps={e:g}", xy=(0.0, e), xycoords=("axes fraction", "data"), xytext=(3, 2),
+        ax.annotate(f"eps={eps_label(e, frac)}", xy=(0.0, e), xycoords=("axes fraction", "data"), xytext=(3, 2),
                     textcoords="offset points", va="bottom", fontsize=7, color="0.3")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -205,10 +219,32 @@ def _draw_panel(ax, fam: str | None, arrays: list[_Curve], floor: float, eps: li
     return clipped
 
 
-def _label_figure(fig, axes: np.ndarray, curves: list[dict], problem: str, floor: float, clipped: bool) -> None:
+def _draw_flat(ax, c: dict, med: np.ndarray, lo: np.ndarray, hi: np.ndarray, floor: float,
+               colour: tuple | None) -> bool:
+    """A policy that runs nothing as a dotted horizontal line at its regret (its IQR as a band when the
+    seeds differ), across the whole cost axis; light grey when ``colour`` is None (context).
+
+    Returns:
+        Whether its regret fell below ``floor`` (so was drawn at it).
+    """
+    y = float(med[0])
+    if colour is None:
+        ax.axhline(max(y, floor), color="0.82", ls=":", lw=1, zorder=1)
+        return False
+    ax.axhline(max(y, floor), color=colour, ls=":", lw=2, zorder=3,
+               label=f"{c['policy']} (n={c['n_seeds']}, no runs: {y:.3g})")
+    q25, q75 = float(lo[0]), float(hi[0])
+    if np.isfinite(q25) and np.isfinite(q75) and q75 > q25:
+        ax.axhspan(max(q25, floor), max(q75, floor), color=colour, alpha=0.1, lw=0, zorder=2)
+    return y < floor
+
+
+def _label_figure(fig, axes: np.ndarray, curves: list[dict], problem: str, floor: float, clipped: bool,
+                  eps_line: str = "") -> None:
     """Plain log tick labels, the outer axes' labels (the zero floor in the y label if used) and the title.
 
-    ``axes``: the ``(nrow, ncol)`` array of shared axes; ``problem``: ``"<backend> / <objective>"``.
+    ``axes``: the ``(nrow, ncol)`` array of shared axes; ``problem``: ``"<backend> / <objective>"``;
+    ``eps_line``: what the dashed lines are (a second title line; none if empty).
     """
     ref = axes.flat[0]
     _plain_log_axis(ref.xaxis, *ref.get_xlim())
@@ -221,47 +257,65 @@ def _label_figure(fig, axes: np.ndarray, curves: list[dict], problem: str, floor
     seeds = sorted({c["n_seeds"] for c in curves})
     n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     fig.suptitle(f"{problem}: median and IQR over {n} seed{'s' if n != '1' else ''}"
-                 " (lines end where campaigns stopped)", fontsize=11)
+                 " (lines end where campaigns stopped; dotted: no runs)" + (f"\n{eps_line}" if eps_line else ""),
+                 fontsize=11)
 
 
-def plot_cost_to_reach(summary: dict, out_dir: str | Path) -> list[Path]:
+def plot_cost_to_reach(summary: dict, out_dir: str | Path, notes: list[str] | None = None) -> list[Path]:
     """Write ``cost_<backend>_<objective>.png``: median cost to reach each eps, per policy.
 
     Grouped bars (one group per eps, one colour per policy, the same colours as the regret plots)
     on a log axis with inter-quartile whiskers; hatched bars are censored medians (half or more of
     the seeds never reached eps, so the bar is the budget: a lower bound). Each bar is labelled
-    with how many seeds reached eps.
+    with how many seeds reached eps. The x labels and title say what the thresholds are (fractions
+    of which scale, or absolute).
+
+    Left out, with a footnote in the figure and a line in ``notes``: policies that run nothing (no
+    cost to plot), and each eps that no other policy's median reached (its bars would all be the
+    budget); a problem with no eps left gets no figure at all.
 
     Args:
         summary: the dict from :func:`bomix.bench.aggregate.summarize`.
         out_dir: folder for the PNG files (created).
+        notes: when given, a line is appended for each figure or eps group left out, and why. A figure
+            left out is also removed from ``out_dir`` if an earlier call wrote it.
 
     Returns:
         The written paths.
     """
     plt, out, groups = _figures(summary["cost_to_reach"], out_dir)
     colours = policy_colours([r["policy"] for r in summary["cost_to_reach"]])
+    thr = problem_thresholds(summary)
+    notes = [] if notes is None else notes
     paths = []
     for (backend, objective), rows in sorted(groups.items()):
-        eps = sorted({r["eps"] for r in rows}, reverse=True)
-        policies = sorted({r["policy"] for r in rows})
+        path = out / f"cost_{_slug(backend)}_{_slug(objective)}.png"
+        t = thr.get((backend, objective)) or {"eps": sorted({r["eps"] for r in rows}, reverse=True), "eps_frac": None}
+        frac = dict(zip(t["eps"], t["eps_frac"] or [None] * len(t["eps"])))
+        flat = sorted({r["policy"] for r in rows if r.get("spends_nothing")})
+        drawn = [r for r in rows if r["policy"] not in flat]
+        all_eps = sorted({r["eps"] for r in rows}, reverse=True)
+        eps = [e for e in all_eps if any(r["eps"] == e and not r["censored"] for r in drawn)]
+        dropped = [eps_label(e, frac.get(e)) for e in all_eps if e not in eps]
+        problem = f"{backend} / {objective}"
+        if not eps:
+            notes.append(f"{path.name} not written: no policy that runs anything has a median cost to reach "
+                         f"regret <= {', '.join(dropped)} on {problem} (every bar would be the budget)")
+            path.unlink(missing_ok=True)  # not one left from an earlier bench into the same folder
+            continue
+        if dropped:
+            notes.append(f"{path.name} leaves out eps {', '.join(dropped)}: no policy's median reached "
+                         f"{'it' if len(dropped) == 1 else 'them'}")
+        policies = sorted({r["policy"] for r in drawn})
         width = 0.8 / len(policies)
         fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(eps) * max(1, len(policies)) ** 0.5 + 3), 4.5), dpi=120)
-        by = {(r["policy"], r["eps"]): r for r in rows}
+        by = {(r["policy"], r["eps"]): r for r in drawn}
         for j, p in enumerate(policies):
             for i, e in enumerate(eps):
                 r = by.get((p, e))
                 if r is None or r["median"] is None or r["median"] <= 0:
                     continue
-                x = i - 0.4 + width * (j + 0.5)
-                med = r["median"]
-                lo, hi = r["q25"] if r["q25"] is not None else med, r["q75"] if r["q75"] is not None else med
-                ax.bar(x, med, width * 0.9, color=colours[p], alpha=0.45 if r["censored"] else 0.9,
-                       hatch="//" if r["censored"] else None, edgecolor=colours[p],
-                       label=p if i == 0 else None)
-                ax.errorbar(x, med, yerr=[[max(med - lo, 0)], [max(hi - med, 0)]], color="0.2", capsize=2, lw=1)
-                ax.annotate(f"{r['n_reached']}/{r['n_seeds']}", xy=(x, hi), xytext=(0, 2),
-                            textcoords="offset points", ha="center", va="bottom", fontsize=7)
+                _bar(ax, i - 0.4 + width * (j + 0.5), width, r, colours[p], label=p if i == 0 else None)
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter
 
@@ -270,15 +324,31 @@ def plot_cost_to_reach(summary: dict, out_dir: str | Path) -> list[Path]:
         if y0 > 0 and np.log10(y1 / y0) < 1.2:  # less than a decade: label the minor ticks too
             ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.tick_params(axis="y", which="minor", labelsize=7)
-        ax.set_xticks(range(len(eps)), [f"regret <= {e:g}" for e in eps])
+        ax.set_xticks(range(len(eps)), [f"regret <= {eps_label(e, frac.get(e))}" for e in eps])
         ax.set_ylabel("cost to reach (target-run equivalents)")
-        ax.set_title(f"{backend} / {objective}: median cost to reach eps (hatched: not reached by most seeds)",
-                     fontsize=10)
+        sentence = threshold_sentence(t) if t.get("eps") else ""
+        ax.set_title(f"{problem}: median cost to reach eps (hatched: not reached by most seeds)"
+                     + (f"\n{sentence}" if sentence else ""), fontsize=10)
         ax.grid(True, axis="y", which="major", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
+        foot = ([f"not shown, no policy's median reached it: regret <= {', '.join(dropped)}"] if dropped else []) + \
+            ([f"not shown, no runs (no cost): {', '.join(flat)}"] if flat else [])
+        if foot:
+            ax.annotate("; ".join(foot), xy=(0, 0), xycoords="axes fraction", xytext=(0, -32),
+                        textcoords="offset points", va="top", fontsize=7, color="0.3")
         fig.tight_layout()
-        path = out / f"cost_{_slug(backend)}_{_slug(objective)}.png"
         fig.savefig(path, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _bar(ax, x: float, width: float, r: dict, colour: tuple, label: str | None) -> None:
+    """One cost-to-reach bar at ``x``: the median (hatched when censored), IQR whiskers, reached/seeds above."""
+    med = r["median"]
+    lo, hi = r["q25"] if r["q25"] is not None else med, r["q75"] if r["q75"] is not None else med
+    ax.bar(x, med, width * 0.9, color=colour, alpha=0.45 if r["censored"] else 0.9,
+           hatch="//" if r["censored"] else None, edgecolor=colour, label=label)
+    ax.errorbar(x, med, yerr=[[max(med - lo, 0)], [max(hi - med, 0)]], color="0.2", capsize=2, lw=1)
+    ax.annotate(f"{r['n_reached']}/{r['n_seeds']}", xy=(x, hi), xytext=(0, 2),
+                textcoords="offset points", ha="center", va="bottom", fontsize=7)

@@ -13,6 +13,12 @@ The statistics follow README "Metrics":
   whether censoring makes it exact (``=``), a lower bound (``>=``, B censored), an upper bound
   (``<=``, A censored) or unknown (``?``, both censored). A ratio with a zero-cost median (a policy
   that spends nothing, such as ``uniform``) is meaningless: NaN with bound ``-``.
+- Thresholds (README "Metrics"): by default each problem's eps are fractions (:data:`DEFAULT_EPS_FRAC`)
+  of its *scale* (:func:`problem_scale`): uniform's regret on it when a ``uniform`` campaign is among
+  those benched, else the largest regret any benched recommendation had. ``eps = 0.1`` of uniform's
+  regret means "closed 90% of the gap from the uniform mixture to the optimum", comparable across
+  problems whose regrets differ by orders of magnitude. Absolute eps (the same on every problem) are
+  still available (``--eps``; :data:`DEFAULT_EPS` were the old defaults).
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ import numpy as np
 import pandas as pd
 
 from bomix.bench.curves import quantiles
-from bomix.bench.loading import GROUP
+from bomix.bench.loading import GROUP, PROBLEM
 from bomix.errors import BomixError
 
+#: absolute regret thresholds, the defaults before relative ones (``bomix bench --eps`` sets absolute ones)
 DEFAULT_EPS = (0.01, 0.005, 0.001)
+#: the default thresholds: fractions of each problem's scale (:func:`problem_scale`)
+DEFAULT_EPS_FRAC = (0.1, 0.05, 0.01)
+#: where a problem's scale comes from (the ``scale_source`` of :func:`problem_scale`)
+UNIFORM_SOURCE, WORST_SOURCE = "uniform's regret", "the largest regret recommended"
 
 
 # ----- cost to reach eps --------------------------------------------------------------------------
@@ -39,6 +50,80 @@ def _check_eps(eps: Iterable[float]) -> list[float]:
     if not out or any(not math.isfinite(e) or e < 0 for e in out):
         raise BomixError(f"eps must be one or more finite numbers >= 0, got {out}: e.g. --eps 0.01 0.005")
     return sorted(set(out), reverse=True)
+
+
+def _check_fracs(fracs: Iterable[float]) -> list[float]:
+    try:
+        out = [float(f) for f in fracs]
+    except (TypeError, ValueError):
+        raise BomixError(f"eps fractions must be numbers, got {fracs!r}: e.g. --eps-frac 0.1 0.01") from None
+    if not out or any(not math.isfinite(f) or f < 0 for f in out):
+        raise BomixError(f"eps fractions must be one or more finite numbers >= 0, got {out}: e.g. --eps-frac 0.1 0.01")
+    return sorted(set(out), reverse=True)
+
+
+def problem_scale(df: pd.DataFrame) -> tuple[float, str] | None:
+    """The scale that relative thresholds are fractions of, for the recommendations of one problem.
+
+    Args:
+        df: :func:`load_campaigns` rows of one (backend, objective).
+
+    Returns:
+        ``(scale, source)``: uniform's regret (the median over its campaigns of their final
+        recommendation's regret) when a ``uniform`` campaign is among them and that regret is > 0,
+        else the largest finite regret of any recommendation (source :data:`WORST_SOURCE`); None when
+        no recommendation has a positive regret (no ground truth, or every one at the optimum).
+    """
+    fin = df[np.isfinite(df["regret"].to_numpy(float))]
+    if fin.empty:
+        return None
+    names = fin["policy_name"] if "policy_name" in fin else fin["policy"]
+    uni = fin[names == "uniform"]
+    if not uni.empty:
+        last = uni.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1)
+        u = float(np.median(last["regret"].to_numpy(float)))
+        if u > 0:
+            return u, UNIFORM_SOURCE
+    worst = float(fin["regret"].max())
+    return (worst, WORST_SOURCE) if worst > 0 else None
+
+
+def thresholds(df: pd.DataFrame, eps: Iterable[float] | None = None,
+               eps_frac: Iterable[float] | None = None) -> list[dict]:
+    """Each problem's regret thresholds: absolute ``eps`` (the same everywhere), else fractions of its scale.
+
+    Args:
+        df: :func:`load_campaigns` output.
+        eps: absolute thresholds; give these or ``eps_frac``, not both.
+        eps_frac: fractions of each problem's :func:`problem_scale` (default :data:`DEFAULT_EPS_FRAC`
+            when ``eps`` is None).
+
+    Returns:
+        One dict per (backend, objective) with regrets: ``backend, objective, eps`` (absolute, largest
+        first), ``eps_frac`` (the fractions in the same order, None for absolute eps), ``scale`` and
+        ``scale_source`` (None for absolute eps). A problem without a positive regret gets no relative eps.
+
+    Raises:
+        BomixError: both given, or bad values.
+    """
+    if eps is not None and eps_frac is not None:
+        raise BomixError("give absolute eps or eps fractions, not both (--eps or --eps-frac)")
+    absolute = _check_eps(eps) if eps is not None else None
+    fracs = None if absolute is not None else _check_fracs(DEFAULT_EPS_FRAC if eps_frac is None else eps_frac)
+    out = []
+    for (b, o), g in df.groupby(PROBLEM, sort=True):
+        if not np.isfinite(g["regret"].to_numpy(float)).any():
+            continue
+        if absolute is not None:
+            out.append({"backend": b, "objective": o, "eps": list(absolute), "eps_frac": None, "scale": None,
+                        "scale_source": None})
+            continue
+        sc = problem_scale(g)
+        if sc is None:
+            continue
+        out.append({"backend": b, "objective": o, "eps": [f * sc[0] for f in fracs], "eps_frac": list(fracs),
+                    "scale": sc[0], "scale_source": sc[1]})
+    return out
 
 
 def reach_index(regret: np.ndarray, eps: float) -> int | None:
@@ -97,6 +182,11 @@ def seed_cost_to_reach(df: pd.DataFrame, eps: Iterable[float]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+#: columns of :func:`cost_to_reach`
+CTR_COLUMNS = ["backend", "objective", "policy", "eps", "median", "q25", "q75", "n_seeds", "n_reached",
+               "frac_reached", "censored", "first_median", "first_n_reached", "spends_nothing"]
+
+
 def cost_to_reach(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS) -> pd.DataFrame:
     """Median (and IQR) over seeds of the reach of ``regret <= eps``, per group and eps.
 
@@ -121,9 +211,7 @@ def cost_to_reach(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS) -> pd.Da
                      "first_median": float(quantiles(g["first_cost"].to_numpy(float), (0.5,))[0]),
                      "first_n_reached": int(g["first_reached"].sum()),
                      "spends_nothing": bool((g["spent"].fillna(0.0) <= 0).all())})
-    cols = ["backend", "objective", "policy", "eps", "median", "q25", "q75", "n_seeds", "n_reached",
-            "frac_reached", "censored", "first_median", "first_n_reached", "spends_nothing"]
-    out = pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=CTR_COLUMNS)
     return out.sort_values(["backend", "objective", "eps", "policy"], ascending=[True, True, False, True],
                            ignore_index=True)
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 from bomix.bench.curves import quantiles, regret_curves
 from bomix.bench.loading import GROUP, PROBLEM, load_campaigns
-from bomix.bench.reach import DEFAULT_EPS, _check_eps, cost_to_reach, speedups
+from bomix.bench.reach import (CTR_COLUMNS, DEFAULT_EPS_FRAC, _check_eps, _check_fracs, cost_to_reach, speedups,
+                               thresholds)
 from bomix.errors import BomixError
 
 
@@ -94,33 +95,48 @@ def warnings_for(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def summarize(paths: Iterable[str | Path], eps: Iterable[float] = DEFAULT_EPS, baseline: str | None = None,
-              grid: Sequence[float] | None = None, n_points: int = 200) -> dict:
+def summarize(paths: Iterable[str | Path], eps: Iterable[float] | None = None, baseline: str | None = None,
+              grid: Sequence[float] | None = None, n_points: int = 200,
+              eps_frac: Iterable[float] | None = None) -> dict:
     """Everything ``bomix bench`` reports, as a JSON-ready dict.
 
     Args:
         paths: campaign directories or parents.
-        eps: regret thresholds for cost-to-reach and speedups.
+        eps: absolute regret thresholds for cost-to-reach and speedups, the same on every problem.
         baseline: compare every policy with this one only (default all pairs).
         grid: common cost grid for the curves (default per problem, log-spaced).
         n_points: default grid size.
+        eps_frac: thresholds as fractions of each problem's scale (:func:`bomix.bench.reach.thresholds`;
+            the default, :data:`bomix.bench.reach.DEFAULT_EPS_FRAC`, when ``eps`` is None).
 
     Returns:
-        ``{"eps", "baseline", "n_campaigns", "campaigns", "skipped", "warnings", "final",
-        "cost_to_reach", "speedups", "curves"}``; lists of records (non-finite numbers as ``None``).
+        ``{"eps", "eps_frac", "thresholds", "baseline", "n_campaigns", "campaigns", "skipped", "warnings",
+        "final", "cost_to_reach", "speedups", "curves"}``; lists of records (non-finite numbers as
+        ``None``). ``eps`` is the list of absolute thresholds (None with relative ones), ``eps_frac``
+        the fractions (None with absolute ones), ``thresholds`` each problem's absolute eps, fractions
+        and scale (:func:`bomix.bench.reach.thresholds`; outputs written before it existed hold only
+        ``eps``, which :func:`bomix.bench.report.problem_thresholds` reads as absolute).
         ``curves`` holds, per (backend, objective, policy), the arrays ``cost, median, q25, q75,
         n_recommended``.
     """
-    eps = _check_eps(eps)
     df = load_campaigns(paths)
-    return summarize_frame(df, eps, baseline=baseline, grid=grid, n_points=n_points)
+    return summarize_frame(df, eps, baseline=baseline, grid=grid, n_points=n_points, eps_frac=eps_frac)
 
 
-def summarize_frame(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS, baseline: str | None = None,
-                    grid: Sequence[float] | None = None, n_points: int = 200) -> dict:
+def summarize_frame(df: pd.DataFrame, eps: Iterable[float] | None = None, baseline: str | None = None,
+                    grid: Sequence[float] | None = None, n_points: int = 200,
+                    eps_frac: Iterable[float] | None = None) -> dict:
     """:func:`summarize` on an already loaded :func:`load_campaigns` frame."""
-    eps = _check_eps(eps)
-    ctr = cost_to_reach(df, eps)
+    thr = thresholds(df, eps, eps_frac)
+    absolute = None if eps is None else _check_eps(eps)
+    fracs = None if absolute is not None else _check_fracs(DEFAULT_EPS_FRAC if eps_frac is None else eps_frac)
+    parts = []
+    for t in thr:
+        sub = df[(df["backend"] == t["backend"]) & (df["objective"] == t["objective"])]
+        c = cost_to_reach(sub, t["eps"])
+        frac = dict(zip(t["eps"], t["eps_frac"] or [None] * len(t["eps"])))
+        parts.append(c.assign(eps_frac=c["eps"].map(frac).astype(object)))
+    ctr = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CTR_COLUMNS + ["eps_frac"])
     if baseline is not None and baseline not in set(df["policy"]):
         raise BomixError(f"--baseline {baseline!r} is not among the policies {sorted(set(df['policy']))}")
     sp = speedups(ctr, baseline) if len(ctr) else pd.DataFrame(
@@ -133,7 +149,9 @@ def summarize_frame(df: pd.DataFrame, eps: Iterable[float] = DEFAULT_EPS, baseli
             "backend": b, "objective": o, "policy": p, "n_seeds": int(g["n_seeds"].iloc[0]),
             **{k: g[k].tolist() for k in ("cost", "median", "q25", "q75", "n_recommended")}}))
     return {
-        "eps": eps,
+        "eps": absolute,
+        "eps_frac": fracs,
+        "thresholds": _jsonable(thr),
         "baseline": baseline,
         "n_campaigns": int(len(camp)),
         "campaigns": _records(camp[["campaign", "backend", "objective", "policy", "seed", "budget",

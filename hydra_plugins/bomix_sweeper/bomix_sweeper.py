@@ -4,6 +4,13 @@ Each batch: ask the study for up to ``batch_size`` runs (stored and charged befo
 into overrides of your config, launch them with the configured launcher, tell each job's return value
 (a float, or a dict of metrics). Runs left pending by a killed sweep are launched again first. The
 study directory holds the same store and summary.json as ``bomix run``; ``bomix show DIR`` reads it.
+
+A key of ``keys`` that names a config group of the app (Hydra's config loader lists options for it, e.g.
+``model`` or ``model/backbone``) is set by a group override, ``model=base`` (``+model=base`` when the group is
+not in the app's defaults list), and the values bomix will give it are checked against the group's options
+before anything runs; any other key gets ``++key=value``. Each job's folder is named by its run id
+(``<sweep dir>/r00012``) unless the app sets ``hydra.sweep.subdir`` itself; a re-launched pending run
+reuses its folder.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class BomixSweeper(Sweeper):
         if "{domain}" not in str(self.keys.get("mixture", "")):
             raise BomixError("hydra.sweeper.keys.mixture must contain {domain}, e.g. data.weights.{domain}")
         self.config: DictConfig | None = None
+        self.groups: dict[str, str] = {}  # key of self.keys -> override prefix: "" (in the defaults list) or "+"
         self.launcher = None
         self.hydra_context: HydraContext | None = None
 
@@ -91,6 +99,7 @@ class BomixSweeper(Sweeper):
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
             raise BomixError(f"hydra/sweeper=bomix chooses the runs itself: remove the sweep override(s) {sweeps}")
+        self.groups = self._config_groups(arguments)
         study = Study.create(self.study_dir, exist_ok=True, **self.study_args)
         job_idx = 0
         try:
@@ -120,13 +129,65 @@ class BomixSweeper(Sweeper):
         return rec
 
     def overrides(self, trial) -> list[str]:
-        """The trial as ``++key=value`` overrides of the user's config."""
+        """The trial as overrides of the user's config: ``group=option`` for a key naming a config group
+        (``+group=option`` when the group is not in the defaults list), ``++key=value`` for any other key,
+        and ``hydra.sweep.subdir=<run id>`` when the job folders are named by run id."""
         k = self.keys
         out = [f"++{k['mixture'].format(domain=d)}={w!r}" for d, w in trial.mixture.items()]
         for name, value in (("scale", trial.scale), ("params", trial.params), ("steps", trial.steps),
                             ("seed", trial.seed), ("run_id", trial.run_id), ("resume_from", trial.resume_from)):
             if k.get(name):
-                out.append(f"++{k[name]}={'null' if value is None else value}")
+                prefix = self.groups.get(name, "++")
+                out.append(f"{prefix}{k[name]}={'null' if value is None else value}")
+        if self._subdir_by_run_id():
+            out.append(f"hydra.sweep.subdir={trial.run_id}")
+        return out
+
+    def _subdir_by_run_id(self) -> bool:
+        """Whether job folders are named by run id: the app left ``hydra.sweep.subdir`` at Hydra's default
+        (the job number, which restarts at 0 on every invocation and so would mix runs of a resumed study)."""
+        if self.config is None:
+            return False
+        sweep = OmegaConf.to_container(self.config.hydra.sweep, resolve=False)
+        return sweep.get("subdir") in (None, "${hydra.job.num}")
+
+    def _config_groups(self, arguments: list[str]) -> dict[str, str]:
+        """Which of :attr:`keys` name a config group of the app: key name -> override prefix (``""`` when the
+        group is in the defaults list, ``"+"`` when it is not); each value bomix will choose for it (ladder
+        names for ``scale``, step counts for ``steps``) must be one of the group's options.
+
+        Raises:
+            BomixError: a chosen value is not an option of its group, or the command line sets the group.
+        """
+        from bomix.errors import BomixError
+
+        if self.hydra_context is None or self.config is None:
+            return {}
+        from hydra.core.object_type import ObjectType
+
+        loader = self.hydra_context.config_loader
+        config_name = OmegaConf.select(self.config, "hydra.job.config_name", default=None)
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) or {}
+        known = {"scale": list(self.study_args["ladder"]), "steps": list(self.study_args["steps"])}
+        given = {o.key_or_group for o in OverridesParser.create().parse_overrides(arguments)}
+        out = {}
+        for name, key in self.keys.items():
+            if name == "mixture" or not key:
+                continue
+            options = loader.get_group_options(str(key), results_filter=ObjectType.CONFIG,
+                                               config_name=config_name, overrides=list(arguments))
+            if not options:
+                continue
+            if str(key) in given:
+                raise BomixError(f"the config group {key} is chosen by the sweeper (hydra.sweeper.keys.{name}): "
+                                 f"remove {key}=... from the command line")
+            missing = [str(v) for v in known.get(name, []) if str(v) not in options]
+            if missing:
+                verb = "is not one of its options" if len(missing) == 1 else "are not among its options"
+                raise BomixError(f"hydra.sweeper.keys.{name}: {key} is a config group of your app, but {missing} "
+                                 f"{verb} {options}: name the {'ladder' if name == 'scale' else name} after the "
+                                 f"group's options or point keys.{name} at a config value (e.g. {key}.size)")
+            out[name] = "" if str(key) in choices else "+"
         return out
 
     def _tell(self, study, trial, ret) -> None:

@@ -13,7 +13,10 @@ class OverrideKeys:
     """Where each part of a bomix run goes in *your* config (None = not passed).
 
     ``mixture`` is a key pattern with ``{domain}`` (one override per domain, e.g. ``data.weights.{domain}``);
-    the others are plain keys. Overrides are ``++key=value`` (added when your config lacks the key).
+    the others are plain keys. A key naming a config group of your app (``model``, ``model/backbone``: Hydra
+    lists options for it) gets a group override ``model=base`` (``+model=base`` when the group is not in your
+    defaults list), its values checked against the group's options; any other key gets ``++key=value``
+    (added when your config lacks the key).
     """
 
     mixture: str = "data.weights.{domain}"

@@ -38,6 +38,17 @@ def runs(tmp_path) -> list[tuple]:
         con.close()
 
 
+def job_dirs(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+
+
+def job_overrides(tmp_path, run_id: str) -> list[str]:
+    """The task overrides Hydra recorded for one job (its folder's .hydra/overrides.yaml)."""
+    from omegaconf import OmegaConf
+
+    return list(OmegaConf.load(tmp_path / "sweep" / run_id / ".hydra" / "overrides.yaml"))
+
+
 def test_basic_launcher_runs_the_study_and_recommends_the_best_job(tmp_path):
     sweep(tmp_path)
     jobs, stored = app_log(tmp_path), runs(tmp_path)
@@ -51,7 +62,7 @@ def test_basic_launcher_runs_the_study_and_recommends_the_best_job(tmp_path):
     best = min(jobs, key=lambda j: j["val_loss"])
     assert summary["best_observed"]["value"] == pytest.approx(best["val_loss"])
     assert summary["recommendation"] == pytest.approx(best["weights"])  # random search: the best observed
-    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1", "2"]
+    assert job_dirs(tmp_path) == [r[0] for r in stored] == ["r00000", "r00001", "r00002"]  # named by run id
 
 
 def test_multi_fidelity_policy_sets_scale_and_steps_and_resumes_with_a_larger_budget(tmp_path):
@@ -64,12 +75,42 @@ def test_multi_fidelity_policy_sets_scale_and_steps_and_resumes_with_a_larger_bu
     stored = runs(tmp_path)
     assert len(app_log(tmp_path)) == len(stored) > len(first)
     assert sum(r[2] for r in stored) <= 0.6 + 1e-9 and all(r[1] == "ok" for r in stored)
+    assert job_dirs(tmp_path) == [r[0] for r in stored]  # one folder per run, none reused by the second sweep
+
+
+@pytest.mark.parametrize("config, extra, prefix", [
+    ("train_groups", [], "model="),  # the group is in the app's defaults list: choose its option
+    ("train", ["hydra.sweeper.keys.scale=model"], "+model="),  # a group the defaults list lacks: append it
+])
+def test_a_key_naming_a_config_group_chooses_the_group_option(tmp_path, config, extra, prefix):
+    sweep(tmp_path, "--config-name", config, *extra, "hydra.sweeper.budget=2")
+    jobs, stored = app_log(tmp_path), runs(tmp_path)
+    assert len(jobs) == len(stored) == 2 and all(r[1] == "ok" for r in stored)
+    assert job_dirs(tmp_path) == [r[0] for r in stored]
+    for job, row in zip(jobs, stored):
+        spec = json.loads(row[3])
+        assert job["size"] == spec["scale"] == "large"  # model/large.yaml was composed (the default is small)
+        got = job_overrides(tmp_path, row[0])
+        assert f"{prefix}large" in got and not any(o.startswith("++model") for o in got)
+        assert "++trainer.max_steps=400" in got  # a plain key still gets ++key=value
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+hydra.sweeper.ladder.huge=1e9", "['huge'] is not one of its options ['large', 'medium', 'small']"),
+    ("model=small", "the config group model is chosen by the sweeper"),
+])
+def test_a_config_group_key_is_checked_before_anything_runs(tmp_path, override, message):
+    p = sweep(tmp_path, "--config-name", "train_groups", override, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and message in lines[0], p.stderr[-3000:]
+    assert not (tmp_path / "sweep").exists() and not app_log(tmp_path)
 
 
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
-    sweep(tmp_path, "fail_on=large", "hydra.sweeper.budget=2")
+    sweep(tmp_path, "fail_on=large", "hydra.sweeper.budget=2", "hydra.sweep.subdir=job${hydra.job.num}")
     stored = runs(tmp_path)
     assert [r[1] for r in stored] == ["failed", "failed"] and all("out of memory" in r[4] for r in stored)
+    assert job_dirs(tmp_path) == ["job0", "job1"]  # the app's own hydra.sweep.subdir is kept
 
 
 def test_sweep_overrides_are_refused(tmp_path):

@@ -1,7 +1,8 @@
 """A user's own Hydra training app (lightning-hydra-template style): the task returns the validation loss.
 
 It knows nothing of bomix: the mixture comes in as data.weights.<domain>, the model size as model.size
-and the training length as trainer.max_steps. `python train.py -m` sweeps it with hydra/sweeper=bomix.
+and the training length as trainer.max_steps. `python train.py -m` sweeps it with hydra/sweeper=bomix;
+`python train.py -m --config-name train_groups` picks the model as a config group (conf/model/*.yaml).
 """
 
 import json
