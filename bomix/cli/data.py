@@ -59,6 +59,11 @@ def cli_main(argv: list[str]) -> int:
     """``bomix data prepare|demo``; returns an exit code (BomixError for bad input)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
+    if args.cmd == "prepare" or not args.text_only:  # tokenising needs the trainer extra: say so before any work
+        from bomix.extras import require
+
+        for module in ("tokenizers", "transformers"):
+            require(module, "trainer", f"bomix data {args.cmd}")
     cfg = PrepareConfig(vocab_size=args.vocab_size, tokenizer=args.tokenizer, val_fraction=args.val_fraction,
                         max_val_tokens=args.max_val_tokens, text_field=args.text_field, seed=args.seed,
                         max_bytes=None if args.max_mb is None else int(args.max_mb * 1e6))

@@ -95,8 +95,10 @@ def ask_main(argv: list[str]) -> int:
     ap.add_argument("--steps", help="step counts a run may ask for, e.g. 1000,4000 (the largest is the target's)")
     ap.add_argument("--objective", help="metric name, or a JSON objective like '{\"maximize\": \"acc\"}'")
     ap.add_argument("--budget", type=float, help="budget in target-run equivalents (raises an existing study's)")
-    ap.add_argument("--policy", default="mfbo", help="policy name of conf/policy (default mfbo)")
-    ap.add_argument("--seed", type=_count, default=0, help="study seed, an integer >= 0 (default 0)")
+    ap.add_argument("--policy", default=None, help="policy name of conf/policy (default mfbo); an existing "
+                    "study keeps its own: a different one is refused")
+    ap.add_argument("--seed", type=_count, default=None, help="study seed, an integer >= 0 (default 0); an "
+                    "existing study keeps its own: a different one is refused")
     ap.add_argument("--no-wait", action="store_true", help="return at once while the policy waits for pending runs")
     ap.add_argument("--timeout", type=_seconds, default=None, help="stop waiting after this many seconds")
     args = ap.parse_args(argv)
@@ -107,9 +109,10 @@ def ask_main(argv: list[str]) -> int:
         study = Study.create(args.directory, domains=_names(args.domains, "--domains"),
                              ladder=_ladder(args.ladder), steps=_ints(args.steps, "--steps"),
                              objective=_json_arg(args.objective, "--objective"), budget=args.budget,
-                             policy=args.policy, seed=args.seed, exist_ok=True)
+                             policy=args.policy or "mfbo", seed=0 if args.seed is None else args.seed,
+                             exist_ok=True)
     else:
-        study = Study.load(args.directory, budget=args.budget)
+        study = Study.load(args.directory, budget=args.budget, policy=args.policy, seed=args.seed)
     with study:
         trial = study.ask(wait=not args.no_wait, timeout=args.timeout)
         if trial is not None:

@@ -31,7 +31,7 @@ from bomix.mixture import Mixture
 from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.store import Store, StoreReader
 from bomix.store.checks import refuse
-from bomix.study.config import StudyConfig
+from bomix.study.config import StudyConfig, check_policy
 from bomix.study.curve_input import told_curve
 
 log = logging.getLogger("bomix.study")
@@ -121,10 +121,14 @@ class Study:
         return cls(directory, cfg, store)
 
     @classmethod
-    def load(cls, directory: str | Path, budget: float | None = None, read_only: bool = False) -> "Study":
+    def load(cls, directory: str | Path, budget: float | None = None, read_only: bool = False, *,
+             policy: str | Mapping[str, Any] | None = None, seed: int | None = None) -> "Study":
         """Open an existing study; ``budget`` raises (never lowers below what was spent) its budget.
 
         ``read_only``: open the store read-only (``bomix show``): ask and tell then refuse to write.
+        ``policy`` / ``seed``: what the caller expects the study to use (a policy name, or a name with its
+        options): a study keeps those it was created with, so a different one is refused in one line
+        before anything is written (None: whatever the study has).
         """
         directory = Path(directory)
         if not CampaignLayout(directory).store.is_file():
@@ -142,6 +146,7 @@ class Study:
             except BomixError as exc:
                 raise refuse(store.path, "meta", "value", "key 'study'",
                              f"is not a valid study config ({str(exc).splitlines()[0]})") from None
+            _check_kept(directory, cfg, policy, seed)
             if budget is not None:
                 study.history()  # the store is checked before anything is written
                 _set_budget(store, _check_budget(budget))
@@ -341,6 +346,26 @@ class Study:
 def _predicted(policy, history: History, mix: Mixture) -> dict | None:
     pred = policy.predict(history, mix) if hasattr(policy, "predict") else None
     return None if pred is None else {"mean": float(pred[0]), "sd": float(pred[1])}
+
+
+def _check_kept(directory: Path, cfg: StudyConfig, policy: str | Mapping[str, Any] | None, seed: int | None) -> None:
+    """Refuse a policy (a name, or a name and options) or a seed other than the study's: it keeps its own."""
+    def desc(p: Mapping[str, Any]) -> str:
+        opts = {k: v for k, v in p.items() if k != "name"}
+        return f"{p['name']}" + (f" {opts}" if opts else "")
+
+    if policy is not None:
+        want = {"name": policy} if isinstance(policy, str) else dict(policy)
+        check_policy(want)  # a known name, plain options
+        same = want["name"] == cfg.policy["name"] if isinstance(policy, str) else want == cfg.policy
+        if not same:
+            raise BomixError(f"the study in {directory} uses policy {desc(cfg.policy)}, not {desc(want)}: a study "
+                             "keeps the policy it was created with; leave the policy out to continue it, or start a "
+                             "new study in another directory "
+                             f"(bomix ask NEW_DIR --domains ... --policy {want['name']})")
+    if seed is not None and int(seed) != cfg.seed:
+        raise BomixError(f"the study in {directory} uses seed {cfg.seed}, not {seed}: a study keeps the seed it was "
+                         "created with; leave the seed out to continue it, or start a new study in another directory")
 
 
 def _check_budget(budget: Any) -> float:

@@ -64,7 +64,7 @@ def fantasize(model, X: torch.Tensor | None, cfg: GPConfig, on_fallback: Callabl
     try:
         return model.condition_on_observations(X, Yf, **kw)
     except NUMERICAL_ERRORS as exc:
-        log.warning("could not condition on pending runs: %s", exc)
+        log.debug("could not condition on pending runs: %s", exc)
         if on_fallback is not None:
             on_fallback("fantasy failed")
         return model

@@ -25,7 +25,8 @@ point, the best ones, then a seeded random rest), warm-started from a previous f
 of lists, JSON-serialisable, so a policy stores it with its specs and a resumed campaign rebuilds exactly);
 the returned model is then the exact GP conditioned on ALL observations with those hyperparameters.
 Numerical failures (:data:`bomix.surrogate.numerics.NUMERICAL_ERRORS`) fall back to more jitter, then to a
-fit from defaults, then to the prior; each fallback is logged and reported to ``on_fallback``.
+fit from defaults, then to the prior; each fallback is reported to ``on_fallback`` (the policy counts it in
+its diagnostics) and logged at DEBUG, except the prior (every attempt failed), logged at WARNING.
 """
 
 from __future__ import annotations
@@ -209,8 +210,11 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
     """
     X, Y = X.to(DTYPE), Y.to(DTYPE)
 
-    def fallback(reason: str) -> None:
-        log.warning("GP: %s", reason)
+    def fallback(reason: str, level: int = logging.DEBUG) -> None:
+        # a retry that recovers is routine numerics: counted (on_fallback -> the policy's diagnostics, in
+        # summary.json's policy_info), logged at DEBUG; only the prior (every attempt failed) is a degraded
+        # decision, said at WARNING
+        log.log(level, "GP: %s%s", reason, " (counted in summary.json's policy_info)" if level > logging.DEBUG else "")
         if on_fallback is not None:
             on_fallback(reason)
 
@@ -220,6 +224,7 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
             return model.eval()
     idx = fit_subset(X, Y, cfg.fit_max_obs, seed)
     Xs, Ys = X[idx], Y[idx]
+    last = ""
     for label, jitter, from_warm in ATTEMPTS:
         try:
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
@@ -238,8 +243,10 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
                 fallback(f"fit needed a fallback ({label})")
             return full
         except NUMERICAL_ERRORS as exc:
-            fallback(f"fit failed with {label} ({type(exc).__name__}): {str(exc).splitlines()[0][:200]}")
-    fallback("fit failed every fallback: using the prior with a large noise")
+            why = str(exc).splitlines()[0][:200] if str(exc) else ""
+            last = f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+            fallback(f"fit failed with {label} ({type(exc).__name__}): {why}")
+    fallback(f"fit failed every fallback: using the prior with a large noise (last error {last})", logging.WARNING)
     m = build_gp(X, Y, cfg)
     if cfg.fixed_noise is None:
         m.likelihood.noise = 1e-2

@@ -45,6 +45,8 @@ def test_ask_tell_show_round_trip(tmp_path, capsys):
     (["ask", "{d}", *CREATE[:3], "s=x", *CREATE[4:]], "NAME=PARAMS"),
     (["tell", "{d}", "r00000", "--curve", "{d}/missing.csv"], "not found"),
     (["show", "{d}/nothing"], "has no store.sqlite"),
+    (["ask", "{d}", "--policy", "mfbo"], "uses policy random, not mfbo: a study keeps the policy"),
+    (["ask", "{d}", "--seed", "3", "--budget", "5"], "uses seed 0, not 3"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
     d = str(tmp_path / "s")
@@ -63,3 +65,25 @@ def test_show_a_bomix_run_campaign(tmp_path, capsys):
     assert main(["show", str(tmp_path / "c")]) == 0
     text = capsys.readouterr().out
     assert text.startswith("campaign ") and "true " in text and "r00001" in text
+
+
+def test_ask_refuses_options_an_existing_study_would_drop(tmp_path, capsys):
+    """Issue 26: `bomix ask DIR --policy random` on an mfbo study used to drop the option without a word.
+    A different --policy or --seed is refused (exit 2, nothing written, how to start a new study said);
+    the study's own ones are fine."""
+    from bomix.study import Study
+
+    d = str(tmp_path / "s")
+    assert main(["ask", d, *CREATE]) == 0
+    capsys.readouterr()
+    for argv in (["--policy", "uniform", "--budget", "5"], ["--seed", "1", "--budget", "5"]):
+        assert main(["ask", d, *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "start a new study in another directory" in err, err
+    with Study.load(d, read_only=True) as study:
+        assert study.budget == 2 and len(study.history().all_specs()) == 1  # nothing written
+    assert main(["ask", d, "--policy", "random", "--seed", "0", "--budget", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == "r00001"
+    # creation options naming another policy were refused before too (the whole config is compared)
+    assert main(["ask", d, *CREATE[:-1], "uniform"]) == 2
+    assert "different policy" in capsys.readouterr().err

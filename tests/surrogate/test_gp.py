@@ -70,13 +70,41 @@ def test_failed_fits_fall_back_and_log(monkeypatch, caplog):
     monkeypatch.setattr(gp, "fit_gpytorch_mll", boom)
     X, Y = _data(12)
     reasons = []
-    with caplog.at_level(logging.WARNING, logger="bomix.surrogate"):
+    with caplog.at_level(logging.DEBUG, logger="bomix.surrogate"):
         m = fit_gp(X, Y, GPConfig(kernel="product", maxiter=75), on_fallback=reasons.append)
     assert len(calls) == 3  # defaults, more jitter, defaults + jitter
     assert len(reasons) == 4 and "every fallback" in reasons[-1]
     assert "more jitter" in caplog.text and "every fallback" in caplog.text
+    # the retries are DEBUG; only the degraded outcome (the prior) is said, once, with the last error
+    loud = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
+    assert len(loud) == 1 and "every fallback" in loud[0] and "singular U" in loud[0], loud
     with torch.no_grad():
         assert torch.isfinite(m.posterior(X).mean).all()
+
+
+def test_a_fit_that_recovers_logs_nothing_above_debug_and_is_counted(monkeypatch, caplog):
+    """Issue 26: `GP: fit failed ... (ModelFittingError)` lines leaked into user output (and the sweeper's).
+    A numerical failure that a retry recovers from is counted (on_fallback) and logged at DEBUG only."""
+    import bomix.surrogate.gp as gp
+    from botorch.exceptions.errors import ModelFittingError
+
+    real, calls = gp.fit_gpytorch_mll, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ModelFittingError("All attempts to fit the model have failed.")
+        return real(*a, **k)
+
+    monkeypatch.setattr(gp, "fit_gpytorch_mll", flaky)
+    X, Y = _data(12)
+    reasons = []
+    with caplog.at_level(logging.DEBUG):
+        fit_gp(X, Y, GPConfig(kernel="product", maxiter=20), on_fallback=reasons.append)
+    assert len(calls) == 2 and len(reasons) == 2  # the failure, then "fit needed a fallback"
+    assert "ModelFittingError" in reasons[0] and "needed a fallback" in reasons[1]
+    assert any("ModelFittingError" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno > logging.DEBUG], caplog.text
 
 
 def test_unknown_kernel_is_rejected():

@@ -16,6 +16,10 @@ def train_bpe(texts: Iterator[str], vocab_size: int, out_dir: Path):
 
     Returns the ``PreTrainedTokenizerFast`` (EOS ``<|endoftext|>``, PAD ``<|pad|>``).
     """
+    from bomix.extras import require
+
+    require("tokenizers", "trainer", "training a tokenizer")
+    require("transformers", "trainer", "training a tokenizer")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -38,6 +42,9 @@ def train_bpe(texts: Iterator[str], vocab_size: int, out_dir: Path):
 
 def load_tokenizer(path: str | Path):
     """A local Hugging Face tokenizer: a folder (``from_pretrained``) or a ``tokenizer.json`` file."""
+    from bomix.extras import require
+
+    require("transformers", "trainer", "loading a tokenizer")
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     p = Path(path).expanduser()

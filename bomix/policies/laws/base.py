@@ -11,18 +11,27 @@ longest prefix of its (priority-ordered) design that fits and logs a warning on
 Refits: the law is fitted on the first ``2**j`` finished runs (the largest power of two) until the
 design is complete, then on all of them: a pure function of the history, and cheap enough to call
 after every result.
+
+Fallbacks: a law that cannot be fitted on part of its design recommends the centre for that decision
+(counted, logged at DEBUG); one that cannot be fitted on its whole design (or whose design cannot run)
+recommends the centre, says why once at WARNING and reports it in :meth:`LawPolicy.diagnostics`
+(``summary.json``'s ``policy_info``). Nothing of a fallback is persisted: a resumed campaign refits. A
+missing optional package (:class:`bomix.extras.MissingExtra`) is never a fallback: it propagates (and the
+policy checks for it when bound, before the first run).
 """
 
 from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
+from bomix.extras import MissingExtra
 from bomix.history import History
 from bomix.policies.base import Policy
 from bomix.runs import RunSpec
@@ -47,7 +56,9 @@ class LawPolicy(Policy):
         self._design: list[RunSpec] | None = None
         self._cache: dict = {}
         self._snapped: set = set()
-        self._fallback: str | None = None
+        self._fallback: str | None = None  # why the final answer is the centre (None: it is the law's)
+        self._fallbacks: Counter = Counter()  # every decision that fell back, by short reason
+        self._warned: set[str] = set()
         self._truncated: str | None = None
 
     # ----- design ------------------------------------------------------------------------------
@@ -70,8 +81,8 @@ class LawPolicy(Policy):
                 msg = (f"{self.name} design needs {len(specs)} runs costing {cost[-1]:.4g} target-runs but the "
                        f"budget is {budget:.4g}: only the first {keep} fit")
                 if keep < self.min_runs:
-                    self._fallback = f"{msg}, fewer than the {self.min_runs} the law needs: recommending the centre"
-                    self.log.warning("WARNING: %s", self._fallback)
+                    self._final_fallback("design does not fit the budget", f"{msg}, fewer than the "
+                                         f"{self.min_runs} the law needs: recommending the centre")
                 else:
                     self._truncated = msg
                     self.log.warning("WARNING: %s: running those", msg)
@@ -116,36 +127,50 @@ class LawPolicy(Policy):
 
     def recommend(self, history: History) -> Mixture:
         ok = history.ok
-        if len(ok) < self.min_runs:
-            if (history.n_dispatched >= len(self.planned(history)) and not history.pending
-                    and not self._fallback):
-                self._fallback = (f"{self.name}: only {len(ok)} of its {len(self.planned(history))} design runs "
-                                  f"finished ok, fewer than the {self.min_runs} the law needs: recommending the centre")
-                self.log.warning("WARNING: %s", self._fallback)
-            return self.space.center()
         done = history.n_dispatched >= len(self.planned(history)) and not history.pending
+        if len(ok) < self.min_runs:
+            if done and not self._fallback:  # (a design cut below min_runs has said so already)
+                self._final_fallback("too few ok runs", f"{self.name}: only {len(ok)} of its "
+                                     f"{len(self.planned(history))} design runs finished ok, fewer than the "
+                                     f"{self.min_runs} the law needs: recommending the centre")
+            return self.space.center()
         m = len(ok) if done else 2 ** int(np.floor(np.log2(len(ok))))
         key = tuple(r.spec.run_id for r in ok[:m])
-        if key not in self._cache:
+        if key not in self._cache:  # in memory only: a resumed campaign (a new process) refits
             try:
                 law = self.fit_law(self.table(history, ok[:m]))
                 self._cache[key] = self._pick(law)
+                if done:
+                    self._fallback = None  # the final answer is the law's
+            except MissingExtra:
+                raise  # a missing package is the user's to install, never a fallback (bind checks it first)
             except (BomixError, ValueError, np.linalg.LinAlgError) as e:
-                if done:  # the whole design ran and the law still cannot be fitted: a fallback, said loudly
-                    self._fallback = (f"{self.name}: the law cannot be fitted on the {m} runs of its design "
-                                      f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
-                                      "recommending the centre")
-                    self.log.warning("WARNING: %s", self._fallback)
-                else:
-                    self.log.info("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
-                                  self.name, m, e)
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                if done:  # the whole design ran and the law still cannot be fitted: a fallback, said once
+                    self._final_fallback(f"law fit failed ({type(e).__name__})",
+                                         f"{self.name}: the law cannot be fitted on the {m} runs of its design "
+                                         f"({why}): recommending the centre")
+                else:  # an intermediate decision: counted, DEBUG only (the final fit decides the answer)
+                    self._fallbacks[f"partial fit failed ({type(e).__name__})"] += 1
+                    self.log.debug("%s: cannot fit the law on %d runs yet (%s): recommending the centre",
+                                   self.name, m, why)
                 self._cache[key] = self.space.center()
         return self._cache[key]
 
+    def _final_fallback(self, short: str, reason: str) -> None:
+        """The final answer is the centre: remember why (diagnostics), count it, say it once at WARNING."""
+        self._fallback = reason
+        if reason not in self._warned:
+            self._warned.add(reason)
+            self._fallbacks[short] += 1
+            self.log.warning("WARNING: %s", reason)
+
     def diagnostics(self) -> dict:
-        """``{"fallback": reason}`` when the policy could not run its design or fit its law (it then
-        recommends the centre); ``{"design_truncated": reason}`` when the budget cut the design."""
-        out = {}
+        """``fallbacks`` / ``fallback_reasons``: decisions that recommended the centre because the law could
+        not be fitted (or its design not run), by short reason (0 / {} in an ordinary campaign);
+        ``fallback``: why the latest answer is the centre, when it is; ``design_truncated``: why the
+        budget cut the design."""
+        out = {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
         if self._fallback:
             out["fallback"] = self._fallback
         if self._truncated:

@@ -36,6 +36,13 @@ class RegMixPolicy(LawPolicy):
         if kind == "linear":
             self.name = "regmix_linear"
 
+    def bind(self, problem, seed: int) -> None:
+        if self.kind == "lightgbm":  # fail in one line before the first run, not after the design
+            from bomix.extras import require
+
+            require("lightgbm", "lightgbm", "policy=regmix")  # (policy=regmix_linear needs nothing more)
+        super().bind(problem, seed)
+
     def prior(self) -> np.ndarray:
         return design_prior(self.space.tokens, self.space.k)
 
