@@ -24,6 +24,17 @@ from bomix.runs import RunResult, RunSpec
 
 _BACKEND: Backend | None = None
 
+#: Thread-count variables of the OpenMP / BLAS runtimes torch and numpy may load, set in each worker.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports it, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
 
 def _init_worker(backend_blob: bytes, gpu: int | None, threads: int | None, parent_pid: int | None,
                  pdeathsig: bool) -> None:
@@ -32,8 +43,9 @@ def _init_worker(backend_blob: bytes, gpu: int | None, threads: int | None, pare
     die_with_parent(parent_pid, pdeathsig=pdeathsig)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    if threads:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
+    if threads:  # before torch is imported here (the backend's unpickling below imports it)
+        for var in THREAD_ENV:
+            os.environ[var] = str(threads)
         try:
             import torch
 
@@ -54,7 +66,10 @@ class ProcessExecutor(Executor):
     Args:
         workers: number of processes (default: number of ``gpus``, else 2).
         gpus: GPU ids, one worker per id (each sees only its GPU); ``None`` = CPU workers.
-        threads: torch/OMP threads per worker (default: cores // workers).
+        threads: torch/OMP/MKL threads per worker, set in each worker before torch is imported there
+            (default: 1 for CPU workers: on 2 shared cores two 1-thread trainer runs took 5x less wall
+            time than two 2-thread runs, ``benchmarks/trainer_threads.py``; GPU workers: available
+            cores // workers).
         max_retries: times the campaign retries a run whose worker died (each retry charged).
     """
 
@@ -71,7 +86,7 @@ class ProcessExecutor(Executor):
         if int(max_retries) < 0:
             raise BomixError(f"executor.max_retries must be >= 0, got {max_retries}")
         self.max_retries = int(max_retries)
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.capacity)
+        self.threads = int(threads) if threads else (max(1, available_cores() // self.capacity) if self.gpus else 1)
         self._slots: list[ProcessPoolExecutor | None] = []
         self._busy: dict[int, tuple[Future, RunSpec]] = {}  # slot -> its running future
         self._queue: list[RunSpec] = []

@@ -98,6 +98,19 @@ class PackedBatcher:
         return self._val[domain]
 
 
+def cpu_threads(threads: int | None = None) -> int:
+    """Torch CPU threads of a CPU run: ``threads`` if given, else ``OMP_NUM_THREADS`` if set (an
+    ``executor=process`` worker has it set to ``executor.threads``), else 1: the CPU ladder's models
+    are too small to gain from more threads, which only cost time on shared cores
+    (``benchmarks/trainer_threads.py``; README, "Training real proxies")."""
+    if threads:
+        return max(1, int(threads))
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return 1
+
+
 def check_callback(fn: Callable | None) -> Callable | None:
     """A Python callable (or None); names of functions are not imported (use a controller instead)."""
     if fn is None or callable(fn):
@@ -121,7 +134,8 @@ class TrainerBackend(Backend):
         eval_sequences: validation windows of ``context`` tokens per domain.
         lr / min_lr_ratio / warmup / weight_decay / grad_clip: optimisation.
         device / precision / compile: see :class:`TrainConfig`.
-        threads: torch CPU threads per run (default: leave torch's choice).
+        threads: torch CPU threads per run (default on CPU: :func:`cpu_threads`, ``OMP_NUM_THREADS``
+            if set, as ``executor=process`` sets it in each worker, else 1; on GPU: torch's choice).
         checkpoint_dir: where runs leave checkpoints (default: a temporary folder removed by
             ``close``; give a folder for continuation across resumed campaigns).
         callback / callback_every: a Python callable taking a ``TrainState`` and returning new
@@ -260,8 +274,9 @@ class TrainerBackend(Backend):
         """
         import torch
 
-        if self.threads:
-            torch.set_num_threads(int(self.threads))
+        on_cpu = self.device == "cpu" or (self.device == "auto" and not torch.cuda.is_available())
+        if self.threads or on_cpu:  # a GPU run keeps torch's choice unless told
+            torch.set_num_threads(cpu_threads(self.threads))
         if spec.scale not in self.ladder:
             raise BomixError(f"unknown scale {spec.scale!r}: the ladder has {list(self.ladder)}")
         run_id = spec.run_id or f"run-{os.getpid()}-{id(spec)}"

@@ -106,3 +106,39 @@ def test_data_demo_command_builds_a_dataset_and_rebuilds_it(tmp_path):
     assert (out / MANIFEST).is_file() and (out / "code" / "train.bin").stat().st_size > 0
     assert data_main(args) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no temporary text left behind
+
+
+def test_small_validation_split_warns_with_the_fix(tmp_path, caplog):
+    sources = write_text_corpus(tmp_path / "text", n_files=2)
+    cfg = PrepareConfig(vocab_size=280, val_fraction=0.01, chunk_chars=400, min_val_tokens=5000)
+    with caplog.at_level("WARNING", logger="bomix.backends.trainer.prepare"):
+        m = prepare(sources, tmp_path / "o", cfg)
+    small = [d for d, v in m["domains"].items() if v["val_tokens"] < 5000]
+    assert small == list(m["domain_order"])  # ~1 chunk each
+    assert len(m["warnings"]) == len(small)
+    for d, msg in zip(small, m["warnings"]):
+        assert f"domain {d!r}" in msg and f"{m['domains'][d]['val_tokens']} tokens" in msg
+        assert "--val-fraction" in msg or "add text" in msg
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert logged == m["warnings"]
+    saved = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert saved["warnings"] == m["warnings"] and saved["min_val_tokens"] == 5000
+
+
+def test_small_validation_split_fixes():
+    from bomix.backends.trainer.prepare import small_val_warnings
+
+    doms = {"a": {"train_tokens": 99_000, "val_tokens": 1000}, "b": {"train_tokens": 3000, "val_tokens": 1000},
+            "c": {"train_tokens": 50_000, "val_tokens": 3000}}
+    w = small_val_warnings(doms, PrepareConfig())  # default threshold 2500
+    assert len(w) == 2
+    assert "--val-fraction 0.038" in w[0] and "0.08 nats" in w[0]  # 1.5 x 2500/100000; 2.5/sqrt(1000)
+    assert "add text to the domain" in w[1] and "--val-fraction" not in w[1]  # needs > half of 4000 tokens
+    assert "--max-val-tokens" in small_val_warnings(doms, PrepareConfig(max_val_tokens=2000))[0]
+    assert small_val_warnings(doms, PrepareConfig(min_val_tokens=0)) == []
+
+
+def test_min_val_tokens_must_be_non_negative(tmp_path):
+    sources = write_text_corpus(tmp_path / "text", n_files=1)
+    with pytest.raises(BomixError, match="min-val-tokens"):
+        prepare(sources, tmp_path / "o", PrepareConfig(vocab_size=280, min_val_tokens=-1))
