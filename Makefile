@@ -4,7 +4,10 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bomix-installed
-DEMO_DIR ?= campaigns/demo
+# the demo's campaign directory: campaigns/demo for the default policy (mfbo), campaigns/demo-<policy> for
+# ARGS="policy=<policy> ...", so that a comparison never lands in (and is refused by) another policy's campaign
+DEMO_POLICY = $(or $(patsubst policy=%,%,$(lastword $(filter policy=%,$(ARGS)))),mfbo)
+DEMO_DIR ?= campaigns/demo$(if $(filter-out mfbo,$(DEMO_POLICY)),-$(DEMO_POLICY))
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

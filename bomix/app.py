@@ -274,7 +274,7 @@ def _remove_created(directory: Path) -> None:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    """Hydra task: one campaign in Hydra's run directory; prints its summary as one JSON line."""
+    """Hydra task: one campaign in Hydra's run directory; prints its summary (:func:`print_summary`)."""
     logging.getLogger("bomix").setLevel(str(cfg.get("log_level", "WARNING")).upper()
                                         if str(cfg.get("log_level", "")).upper() in LOG_LEVELS else "WARNING")
     directory = Path(HydraConfig.get().runtime.output_dir)
@@ -291,7 +291,23 @@ def hydra_main(cfg: DictConfig) -> None:
         except AttributeError:
             pass
         raise
-    print(json.dumps(summary), flush=True)
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
+    """The end of a ``bomix run`` job: the summary as one JSON line on stdout (for scripts: ``| jq .regret``;
+    a sweep's stdout is one line per job), and the same summary for a person on stderr
+    (:func:`bomix.summary_text.format_summary`), where the log lines go. A reader gone from stdout
+    (``| head -c 10``) ends the output quietly: the campaign is already stored."""
+    from bomix.summary_text import format_summary
+
+    try:
+        print(json.dumps(summary), flush=True)
+    except BrokenPipeError:
+        from bomix.cli import _silence_stdout
+
+        _silence_stdout()
+    print(format_summary(summary), file=sys.stderr, flush=True)
 
 
 # ----- bomix run --help ---------------------------------------------------------------------------

@@ -57,6 +57,20 @@ def predicted(policy, history: History, mixture: Mixture) -> dict | None:
     return {"mean": mean, "sd": sd}
 
 
+def uniform_regret(backend, problem, opt: tuple[Mixture, float] | None) -> float | None:
+    """Uniform weights' regret at the target, the baseline a recommendation's regret is read against.
+
+    The same measure as a static recommendation's regret (:meth:`bomix.campaign.report.CampaignReport.recommend`):
+    the backend's true value of the uniform mixture (``space.center()``, projected onto the bounds, as
+    ``policy=uniform`` recommends) minus the optimum's, clipped at 0. None without truth (real runs)."""
+    if opt is None or not backend.has_truth:
+        return None
+    tv = backend.true_value(problem.space.center(), problem.space.target, problem.objective)
+    if tv is None or not math.isfinite(float(tv)):
+        return None
+    return max(float(tv) - float(opt[1]), 0.0)
+
+
 def policy_info(policy) -> dict:
     """The policy's JSON-able diagnostics (``{}`` when it has none)."""
     diag = getattr(policy, "diagnostics", None)

@@ -35,6 +35,12 @@ def test_run_prints_summary_and_writes_directory(tmp_path):
     assert summary["n_runs"] == 4 and summary["regret"] >= 0
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert (tmp_path / "store.sqlite").exists()
+    # the same summary for a person on stderr (issue 26): weights, regret beside uniform's, budget, stop reason
+    from bomix.summary_text import format_summary
+
+    assert out.stderr.rstrip().endswith(format_summary(summary))
+    assert f"uniform weights have regret {summary['uniform_regret']:.2g}" in out.stderr
+    assert "4 runs (all at 1B@20000); stopped: the budget is spent" in out.stderr
 
 
 @pytest.mark.parametrize("policy", ["mfbo", "regmix"])
@@ -239,7 +245,7 @@ def test_simulator_build_help_documents_every_option():
 def test_progress_off_when_not_a_terminal_and_info_logs(tmp_path):
     out = bomix("run", "policy=random", "budget=3", "log_level=INFO", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr
-    assert "\r" not in out.stderr and "target-run" not in out.stderr  # no bar frames in a log file
+    assert "\r" not in out.stderr and "%|" not in out.stderr  # no bar frames in a log file
     finished = [line for line in out.stderr.splitlines() if "finished r0000" in line]
     assert len(finished) == 3 and "loss:target=" in finished[0] and "cost 1" in finished[0]
     assert "new recommendation after 1 runs" in out.stderr
@@ -248,5 +254,5 @@ def test_progress_off_when_not_a_terminal_and_info_logs(tmp_path):
 def test_progress_bar_has_eta_and_no_stray_comma(tmp_path):
     out = bomix("run", "policy=random", "budget=2", "progress=true", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr
-    last = out.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    last = [ln for ln in out.stderr.replace("\r", "\n").strip().splitlines() if "%|" in ln][-1]  # the bar's last frame
     assert "<" in last and "runs=2" in last and "] ," not in last and " , " not in last, last

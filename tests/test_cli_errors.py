@@ -162,6 +162,44 @@ def test_output_into_a_closed_pipe_prints_no_traceback(args):
     assert p.returncode == 0 and p.stderr == "", p.stderr[-2000:]
 
 
+def _into_closed_pipe(*args: str) -> subprocess.CompletedProcess:
+    """Run ``bomix ARGS`` with a stdout whose reader is already gone (``| head`` that has exited)."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run([sys.executable, "-m", "bomix.cli", *args], stdout=w, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT, env=ENV, timeout=300)
+    finally:
+        os.close(w)
+
+
+def test_help_into_head_prints_no_traceback():
+    """The README's reader: `bomix --help | head -1` and `bomix run --help | head -1`, as a shell runs them."""
+    for cmd in ("--help", "run --help"):
+        p = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m bomix.cli {cmd} | head -1"],
+                           capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=120)
+        assert p.returncode == 0 and p.stderr == "" and p.stdout.startswith(("usage: bomix", "bomix run:")), p
+
+
+@pytest.mark.parametrize("what", ["run --help", "show", "run"])
+def test_any_command_into_a_closed_pipe_ends_quietly(tmp_path, what):
+    """Hydra's help, `bomix show` and the end of `bomix run` (its JSON line) into a closed pipe: exit 0, no
+    traceback, no Hydra "Error executing job"; a campaign is stored all the same, and its summary for a
+    person still reaches stderr."""
+    if what == "show":
+        run_campaign(SyntheticBackend(k=3, noise=0.0), RandomPolicy(), budget=2, directory=tmp_path / "c")
+        args = ["show", str(tmp_path / "c")]
+    else:
+        args = what.split() if what != "run" else [*RUN, f"hydra.run.dir={tmp_path / 'c'}"]
+    p = _into_closed_pipe(*args)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr and "Error executing" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+    if what == "run":
+        assert (tmp_path / "c" / "summary.json").is_file() and "stopped: the budget is spent" in p.stderr
+    else:
+        assert p.stderr == ""
+
+
 def test_study_create_binds_the_policy_before_it_makes_the_directory(tmp_path):
     """A policy option that does not fit the problem fails in Study.create with nothing made."""
     from bomix.errors import BomixError

@@ -118,6 +118,8 @@ class CampaignReport:
 
     def summary(self, history: History, stop_reason: str | None, wall: float, n_retries: int) -> dict:
         """The campaign's ``summary.json``."""
+        from bomix.summary import trust_fields, uniform_regret  # best so far, predicted +- sd, policy_info
+
         last = self.store.last_recommendation()
         space = self.problem.space
         fids = Counter(str(s.fidelity) for s in history.all_specs())
@@ -144,6 +146,7 @@ class CampaignReport:
             **({"gain_over_static": -last["regret"]} if (
                 self.policy.mode == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],
+            "uniform_regret": uniform_regret(self.backend, self.problem, self.opt),  # the baseline for regret
             "target": {"scale": space.target.scale, "steps": space.target.steps},
             "fidelities": dict(sorted(fids.items())),
             "reached_target": reached_target,
@@ -152,7 +155,6 @@ class CampaignReport:
             "wall_time": wall,
             "directory": str(self.directory),
         }
-        from bomix.summary import trust_fields  # best so far, predicted +- sd, policy_info
 
         out.update(trust_fields(self.policy, history, self.store, last))
         return out

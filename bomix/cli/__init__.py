@@ -17,14 +17,16 @@ from bomix.errors import BomixError
 USAGE = """usage: bomix COMMAND [ARGS...]
 
 commands:
-  run KEY=VALUE ...            run or resume a campaign (Hydra app over conf/; -m for a sweep; --help)
+  run KEY=VALUE ...            run or resume a campaign (Hydra app over conf/; -m for a sweep; --help);
+                               ends with its summary: for you on stderr, one JSON line on stdout
   bench DIR... [--out OUT]     aggregate campaign directories: regret vs cost, speedups, plots
   simulator build TABLE --out DIR   build a replay simulator from logged runs
   data prepare|demo ...        tokenise per-domain text into shards; build the offline demo corpus
   export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
   ask DIR                      the next run of an ask/tell study, as JSON (creation options: bomix ask -h)
   tell DIR RUN_ID --value V    record a study run's result (or --curve FILE, --metrics JSON)
-  show DIR                     status, budget used, recommendation +- sd and the latest runs
+  show DIR [--json]            a campaign's or study's summary (top weights, regret vs uniform weights or
+                               prediction +- sd, budget, stop reason) and its latest runs
 
 options:
   --version                    print bomix's version

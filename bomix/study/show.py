@@ -42,13 +42,16 @@ def report(directory: Path, n_runs: int = 10, orphan_after: float = ORPHAN_AFTER
     done = budget is not None and spent >= float(budget) - 1e-9
     n_orphaned = sum(orphaned.values())
     status = _status(is_study, lock_held, len(pending), n_orphaned, done)
+    if status == "open" and _current(st.saved, results, pending) and st.saved.get("stop_reason"):
+        status = "done"  # stopped by another condition (max_runs, the policy's design, ...): summary.json says which
     return {"directory": str(directory), "kind": "study" if is_study else "campaign", "policy": st.policy_name,
             "objective": st.objective.name, "status": status, "budget": budget, "budget_used": spent,
             "n_finished": len(results), "n_ok": sum(r.ok for r in results), "n_pending": len(pending),
             "n_orphaned": n_orphaned, "lock_held": lock_held, "orphan_after_s": orphan_after if is_study else None,
             "oldest_pending_age_s": round(max(ages.values()), 1) if ages else None,
             "target": st.target, "recommendation": st.rec, "predicted": st.predicted,
-            "true_value": None if last is None else last.get("true_value"), "runs": rows[-n_runs:] if n_runs else []}
+            "true_value": None if last is None else last.get("true_value"), "runs": rows[-n_runs:] if n_runs else [],
+            "summary": _summary_view(st, directory, is_study, status)}
 
 
 @dataclass
@@ -67,11 +70,16 @@ class _State:
     target: dict | None
     rec: dict | None  # domain -> weight of the recommendation
     predicted: dict | None  # {"mean", "sd"} of the recommendation, where known
+    optimum: dict | None = None  # the simulator's optimum {"mixture", "value"} (campaigns on a simulator)
+    best_rec: dict | None = None  # the recommendation with the lowest true value so far (simulators)
+    saved: dict | None = None  # summary.json as written at the end of the last run (None: absent, unreadable)
+    best_observed: dict | None = None  # the best run at the target fidelity (studies: read live)
 
 
 def _read_study(directory: Path) -> _State:
     """A study's runs, budget and recommendation (with the policy's prediction), read-only."""
     from bomix.study import Study
+    from bomix.summary import best_observed
 
     with Study.load(directory, read_only=True) as study:
         history = study.history()
@@ -79,7 +87,8 @@ def _read_study(directory: Path) -> _State:
         store = study.store
         st = _State(history.results, history.pending, history.spent, history.budget, study.problem.objective,
                     list(study.space.domains), study._runs, store.last_recommendation(), store.get_meta("policy"),
-                    (store.get_meta("space") or {}).get("target"), r["mixture"], r["predicted"])
+                    (store.get_meta("space") or {}).get("target"), r["mixture"], r["predicted"],
+                    best_observed=best_observed(history))
     return st
 
 
@@ -98,25 +107,76 @@ def _read_campaign(directory: Path) -> _State:
         last = store.last_recommendation()
         policy_name = store.get_meta("policy")
         target = (store.get_meta("space") or {}).get("target")
+        optimum = store.get_meta("optimum")
+        best_rec = store.best_recommendation()
     rec = predicted = None
+    saved = _saved_summary(directory)
     if last is not None:
         rec = dict(zip(domains, last["mixture"]))
-        predicted = _summary_prediction(directory)
-    return _State(results, pending, spent, budget, objective, domains, log, last, policy_name, target, rec, predicted)
+        if _current(saved, results, pending):  # a prediction made before later runs is not this recommendation's
+            predicted = _summary_prediction(saved)
+    return _State(results, pending, spent, budget, objective, domains, log, last, policy_name, target, rec, predicted,
+                  optimum=optimum, best_rec=best_rec, saved=saved)
 
 
-def _summary_prediction(directory: Path) -> dict | None:
-    """The ``predicted`` {"mean", "sd"} of a campaign's summary file; None if absent or unreadable."""
-    predicted = None
+def _saved_summary(directory: Path) -> dict | None:
+    """A campaign's ``summary.json`` as a dict; None if absent or unreadable (it is only ever a display aid)."""
     summary_file = CampaignLayout(directory).summary
-    if summary_file.is_file():
-        try:
-            summary = json.loads(summary_file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            summary = None
-        pred = summary.get("predicted") if isinstance(summary, dict) else None
-        predicted = pred if isinstance(pred, dict) and {"mean", "sd"} <= set(pred) else None
-    return predicted
+    if not summary_file.is_file():
+        return None
+    try:
+        summary = json.loads(summary_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def _current(saved: dict | None, results: list, pending: list) -> bool:
+    """Whether summary.json was written after the campaign's last run (same number of runs, none pending)."""
+    return isinstance(saved, dict) and saved.get("n_runs") == len(results) and not pending
+
+
+def _summary_prediction(summary: dict | None) -> dict | None:
+    """The ``predicted`` {"mean", "sd"} of a campaign's summary; None if absent or of another shape."""
+    pred = summary.get("predicted") if isinstance(summary, dict) else None
+    return pred if isinstance(pred, dict) and {"mean", "sd"} <= set(pred) else None
+
+
+def _summary_view(st: _State, directory: Path, is_study: bool, status: str) -> dict:
+    """The summary that :func:`bomix.summary_text.format_summary` shows, read live from the store: summary.json's
+    keys (budget, runs per fidelity, recommendation, true value, regret, optimum, ...). From the saved summary.json
+    it takes only what the store cannot say: uniform weights' regret, the backend's name, and, when it was written
+    after the last run (same number of runs, none pending), the stop reason, the prediction and the best observed
+    run."""
+    saved = st.saved or {}
+    specs = [r.spec for r in st.results] + list(st.pending)
+    tgt = st.target if isinstance(st.target, dict) else {}
+    t_scale, t_steps = tgt.get("scale"), tgt.get("steps")
+    fids: dict[str, int] = {}
+    for spec in specs:
+        key = f"{spec.scale}@{int(spec.steps)}"
+        fids[key] = fids.get(key, 0) + 1
+    reached = None
+    if t_scale is not None and isinstance(t_steps, (int, float)):
+        reached = any(spec.scale == t_scale and spec.steps >= t_steps for spec in specs)
+    last = st.last or {}
+    current = _current(st.saved, st.results, st.pending) and status != "running"
+    best_rec = st.best_rec
+    if best_rec is not None:
+        best_rec = {k: best_rec[k] for k in ("n_finished", "regret", "true_value")}
+    return {
+        "policy": st.policy_name, "backend": "study" if is_study else saved.get("backend"),
+        "objective": st.objective.name, "directory": str(directory), "budget": st.budget, "budget_used": st.spent,
+        "n_runs": len(st.results), "n_ok": sum(r.ok for r in st.results), "n_failed": sum(not r.ok for r in st.results),
+        "n_pending": len(st.pending), "recommendation": st.rec, "true_value": last.get("true_value"),
+        "regret": last.get("regret"), "extrapolated": last.get("extrapolated"),
+        "optimum_value": (st.optimum or {}).get("value") if isinstance(st.optimum, dict) else None,
+        "uniform_regret": saved.get("uniform_regret"), "target": st.target, "fidelities": fids,
+        "reached_target": reached, "stop_reason": saved.get("stop_reason") if current else None,
+        "predicted": st.predicted, "best_recommendation": best_rec,
+        "best_observed": st.best_observed if is_study else (saved.get("best_observed") if current else None),
+        **({"gain_over_static": saved.get("gain_over_static")} if "gain_over_static" in saved and current else {}),
+    }
 
 
 def _run_rows(st: _State, ages: dict[str, float], orphaned: dict[str, bool]) -> list[dict]:
@@ -171,11 +231,12 @@ def _top(domains, w, k: int = 3) -> str:
 
 
 def format_report(rep: dict) -> str:
-    """The report as a few lines of text and a small table."""
-    budget = "?" if rep["budget"] is None else f"{float(rep['budget']):.4g}"
-    lines = [f"{rep['kind']} {rep['directory']}: {rep['status']} (policy {rep['policy']}, objective {rep['objective']})",
-             f"budget: {rep['budget_used']:.4g} of {budget} target-run equivalents used; "
-             f"{rep['n_finished']} runs finished ({rep['n_ok']} ok), {rep['n_pending']} pending"]
+    """The report as text: its status line, the summary a person reads (:func:`bomix.summary_text.format_summary`:
+    top weights, regret next to uniform weights' and the optimum or the prediction +- sd, budget, runs per
+    fidelity, stop reason, what is extrapolated) and a small table of the latest runs. ``--json`` has it all."""
+    from bomix.summary_text import format_summary
+
+    lines = [f"{rep['kind']} {rep['directory']}: {rep['status']} (policy {rep['policy']}, objective {rep['objective']})"]
     if rep.get("n_pending"):
         oldest = _age(rep["oldest_pending_age_s"])
         if rep["kind"] == "campaign" and rep.get("lock_held") is False:
@@ -187,16 +248,7 @@ def format_report(rep: dict) -> str:
                          "train them again (Study.pending() lists them)")
         else:
             lines.append(f"oldest pending run dispatched {oldest} ago")
-    if rep["recommendation"] is not None:
-        mix = ", ".join(f"{d}={w:.3f}" for d, w in rep["recommendation"].items())
-        pred = rep["predicted"]
-        tgt = rep.get("target") or {}
-        at = f" at {tgt.get('scale')}@{tgt.get('steps')}" if tgt else ""
-        lines.append(f"recommendation: {mix}")
-        if pred is not None:
-            lines.append(f"predicted {rep['objective']}{at}: {pred['mean']:.4f} +- {pred['sd']:.4f}")
-        if rep.get("true_value") is not None:
-            lines.append(f"true {rep['objective']}{at} (simulator): {rep['true_value']:.4f}")
+    lines.append(format_summary(rep["summary"], header=False))
     if rep["runs"]:
         lines.append("")
         lines.append(f"{'run':<8} {'status':<9} {'scale':<8} {'steps':>7} {'objective':>10}  top weights")

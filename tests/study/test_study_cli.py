@@ -61,10 +61,39 @@ def test_show_a_bomix_run_campaign(tmp_path, capsys):
     from bomix.campaign import run_campaign
     from bomix.policies.heuristics import RandomPolicy
 
-    run_campaign(SyntheticBackend(k=3, noise=0.0), RandomPolicy(), budget=2, directory=tmp_path / "c")
+    summary = run_campaign(SyntheticBackend(k=3, noise=0.0), RandomPolicy(), budget=2, directory=tmp_path / "c")
     assert main(["show", str(tmp_path / "c")]) == 0
     text = capsys.readouterr().out
     assert text.startswith("campaign ") and "true " in text and "r00001" in text
+    # the summary `bomix run` ends with (issue 26), from the store and summary.json
+    from bomix.summary_text import format_summary
+
+    assert format_summary(summary, header=False) in text
+    assert f"uniform weights have regret {summary['uniform_regret']:.2g}" in text
+    assert "stopped: the budget is spent" in text
+    assert main(["show", str(tmp_path / "c"), "--json"]) == 0
+    view = json.loads(capsys.readouterr().out)["summary"]
+    assert view["regret"] == pytest.approx(summary["regret"]) and view["uniform_regret"] == summary["uniform_regret"]
+
+
+def test_show_does_not_repeat_a_stale_summary(tmp_path, capsys):
+    """A campaign extended after its summary.json was written: show reads the store (runs, budget,
+    recommendation) and leaves out what only the old summary knew about its end (stop reason, prediction)."""
+    from bomix.backends.synthetic import SyntheticBackend
+    from bomix.campaign import run_campaign
+    from bomix.policies.heuristics import RandomPolicy
+
+    d = tmp_path / "c"
+    run_campaign(SyntheticBackend(k=3, noise=0.0), RandomPolicy(), budget=2, directory=d)
+    old = json.loads((d / "summary.json").read_text())
+    run_campaign(SyntheticBackend(k=3, noise=0.0), RandomPolicy(), budget=3, directory=d)
+    # as if the second run was killed before it wrote its summary
+    (d / "summary.json").write_text(json.dumps({**old, "predicted": {"mean": 9.0, "sd": 1.0}}))
+    assert main(["show", str(d)]) == 0
+    text = capsys.readouterr().out
+    assert "3 of 3 target-run equivalents used; 3 runs" in text
+    assert "stopped:" not in text and "predicted" not in text
+    assert f"uniform weights have regret {old['uniform_regret']:.2g}" in text  # the same for the whole campaign
 
 
 def test_ask_refuses_options_an_existing_study_would_drop(tmp_path, capsys):

@@ -1,0 +1,182 @@
+"""The human view of a campaign's or a study's summary: what ``bomix run`` prints on stderr when it ends, and the
+heart of ``bomix show``'s text.
+
+One block, read top to bottom: the recommended mixture (largest weights first, near-zero ones folded), how good it
+is (on a simulator: the regret next to uniform weights' regret and the optimum; with a model: the predicted target
+value +- sd), what it cost (budget, runs per fidelity) and why the campaign stopped, then at most two notes, each
+naming *what* is extrapolated:
+
+- ``extrapolated`` (summary.json, simulators): the recommendation lies outside the simulator's trust region, so its
+  *true value* (and regret) is the simulator's extrapolation;
+- ``reached_target`` false: no run reached the target fidelity, so the *choice* (and the policy's prediction) is
+  extrapolated from smaller runs.
+
+It reads only a summary dict (the keys of ``summary.json``, :func:`bomix.campaign.report.CampaignReport.summary`)
+and tolerates any of them missing or of the wrong type (``bomix show`` reads summary files it did not write).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: weights below this are "at 0" (folded into one line)
+NEAR_ZERO = 1e-3
+#: at most this many weights are listed one per line; the rest are folded into one line
+MAX_WEIGHTS = 8
+
+STOP_REASONS = {
+    "budget": "the budget is spent",
+    "policy": "the policy has nothing more to run",
+    "max_runs": "max_runs reached",
+    "wall_time": "max_wall_time reached",
+    "regret": "the regret reached stop_regret",
+}
+
+
+def _num(x: Any) -> float | None:
+    """``x`` as a finite float, else None (values read back from a file may be anything)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _g(x: float, digits: int = 5) -> str:
+    return f"{x:.{digits}g}"
+
+
+def _r(x: float) -> str:
+    """A regret: two significant digits (0.0098, 0.27), 0 as 0."""
+    return "0" if x == 0 else f"{x:.2g}"
+
+
+def fidelity_name(target: Any) -> str | None:
+    """``"1B@23842"`` from ``{"scale": "1B", "steps": 23842}`` (None if not that shape)."""
+    if isinstance(target, dict) and "scale" in target and "steps" in target:
+        return f"{target['scale']}@{target['steps']}"
+    return None
+
+
+def weight_lines(mixture: Any, indent: str = "  ") -> list[str]:
+    """The mixture one domain a line, largest first; near-zero weights (and those past :data:`MAX_WEIGHTS`)
+    folded into ``+ N domains at 0`` / ``+ N more domains, X in total``."""
+    if not isinstance(mixture, dict) or not mixture:
+        return []
+    items = [(str(d), w) for d, w in mixture.items() if _num(w) is not None]
+    items.sort(key=lambda dw: -dw[1])
+    shown = [(d, w) for d, w in items if w >= NEAR_ZERO][:MAX_WEIGHTS]
+    rest = [(d, w) for d, w in items if w >= NEAR_ZERO][MAX_WEIGHTS:]
+    zeros = [w for _, w in items if w < NEAR_ZERO]
+    width = max((len(d) for d, _ in shown), default=0)
+    lines = [f"{indent}{d:<{width}}  {w:.3f}" for d, w in shown]
+    if rest:
+        lines.append(f"{indent}+ {len(rest)} more domain{'s' * (len(rest) > 1)} at {rest[-1][1]:.3f}-{rest[0][1]:.3f}, "
+                     f"{sum(w for _, w in rest):.3f} in total")
+    if zeros:
+        at = "0" if all(w == 0 for w in zeros) else f"~0 (< {NEAR_ZERO:g}{' each' * (len(zeros) > 1)})"
+        lines.append(f"{indent}+ {len(zeros)} domain{'s' * (len(zeros) > 1)} at {at}")
+    return lines
+
+
+def quality_lines(s: dict) -> list[str]:
+    """How good the recommendation is: regret vs uniform and the optimum (simulators), predicted +- sd (models),
+    the best recommendation so far when the latest is clearly worse, the best run observed at the target."""
+    lines = []
+    obj = str(s.get("objective") or "objective")
+    tv, regret, opt = _num(s.get("true_value")), _num(s.get("regret")), _num(s.get("optimum_value"))
+    uniform = _num(s.get("uniform_regret"))
+    if regret is not None and tv is not None:
+        if "gain_over_static" in s:  # an online recipe at the target: regret against the best static mixture
+            line = (f"regret {_r(regret)} (true {obj} {_g(tv)} against the best static mixture's "
+                    f"{_g(opt) if opt is not None else '?'}; negative: the recipe beats every static mixture)")
+        else:
+            line = f"regret {_r(regret)} (true {obj} {_g(tv)}" + (
+                f" against the simulator's optimum {_g(opt)})" if opt is not None else ")")
+        if uniform is not None:
+            line += f"; uniform weights have regret {_r(uniform)}"
+        lines.append(line)
+        best = s.get("best_recommendation")
+        best_regret = _num(best.get("regret")) if isinstance(best, dict) else None
+        if best_regret is not None and regret > best_regret + 0.01:
+            lines.append(f"  (an earlier recommendation, after {best.get('n_finished', '?')} runs, had regret "
+                         f"{_r(best_regret)}: later results moved the policy's choice)")
+    elif tv is not None:
+        lines.append(f"true {obj} (simulator): {_g(tv)}")
+    pred = s.get("predicted")
+    mean = _num(pred.get("mean")) if isinstance(pred, dict) else None
+    sd = _num(pred.get("sd")) if isinstance(pred, dict) else None
+    if mean is not None and sd is not None:
+        at = fidelity_name(s.get("target"))
+        lines.append(f"predicted {obj}{' at ' + at if at else ''}: {_g(mean)} +- {_g(sd, 2)} (the policy's model)")
+    obs = s.get("best_observed")
+    if regret is None and isinstance(obs, dict) and _num(obs.get("value")) is not None:
+        lines.append(f"best run at the target fidelity: {obj} {_g(obs['value'])} ({obs.get('run_id', '?')})")
+    return lines
+
+
+def cost_line(s: dict) -> str:
+    """``budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, ...); stopped: ...``."""
+    used, budget = _num(s.get("budget_used")), _num(s.get("budget"))
+    line = f"budget: {_g(used, 3) if used is not None else '?'} of {_g(budget, 3) if budget is not None else '?'} " \
+           "target-run equivalents used"
+    n = s.get("n_runs")
+    if isinstance(n, int):
+        pending = s.get("n_pending") if isinstance(s.get("n_pending"), int) else 0
+        line += f"; {n} run{'s' * (n != 1)}" + (f" finished, {pending} pending" if pending else "")
+        fids = s.get("fidelities")  # every dispatched run (pending ones too), by fidelity
+        parts = []
+        if isinstance(fids, dict) and len(fids) > 1:
+            parts.append(", ".join(f"{c} at {f}" for f, c in sorted(fids.items(), key=lambda fc: -_count(fc[1]))))
+        elif isinstance(fids, dict) and fids and n + pending > 1:
+            parts.append(f"all at {next(iter(fids))}")
+        elif isinstance(fids, dict) and fids:
+            parts.append(f"at {next(iter(fids))}")
+        failed = s.get("n_failed")
+        if isinstance(failed, int) and failed:
+            parts.append(f"{failed} failed")
+        line += f" ({'; '.join(parts)})" if parts else ""
+    reason = s.get("stop_reason")
+    if isinstance(reason, str):
+        line += f"; stopped: {STOP_REASONS.get(reason, reason)}"
+    return line
+
+
+def _count(x: Any) -> float:
+    return float(x) if _num(x) is not None else 0.0
+
+
+def extrapolation_notes(s: dict) -> list[str]:
+    """At most two notes, each saying what is extrapolated and why."""
+    notes = []
+    if s.get("extrapolated") is True:
+        notes.append("note: the recommendation is outside the simulator's trust region (the mixtures its logged runs "
+                     "cover): its true value, so the regret, is extrapolated")
+    n = s.get("n_runs")
+    if s.get("reached_target") is False and isinstance(n, int) and n > 0:
+        at = fidelity_name(s.get("target")) or "the target fidelity"
+        what = "the choice and its prediction are" if isinstance(s.get("predicted"), dict) else "the choice is"
+        notes.append(f"note: no run reached the target fidelity {at}: {what} extrapolated from smaller runs")
+    return notes
+
+
+def format_summary(s: dict, *, header: bool = True) -> str:
+    """The human block of a summary dict (``summary.json``'s keys; missing ones are left out).
+
+    ``header``: first a line naming the directory, policy and backend (``bomix show`` has its own)."""
+    lines = []
+    if header:
+        kind = "study" if s.get("backend") == "study" else "campaign"
+        lines.append(f"{kind} {s.get('directory', '?')}: done (policy {s.get('policy', '?')}, "
+                     f"backend {s.get('backend', '?')})")
+    rec = s.get("recommendation")
+    if isinstance(rec, dict) and rec:
+        at = fidelity_name(s.get("target"))
+        lines.append(f"recommended mixture (objective {s.get('objective', '?')}{' at ' + at if at else ''}):")
+        lines += weight_lines(rec)
+    else:
+        lines.append("no recommendation yet")
+    lines += quality_lines(s)
+    lines.append(cost_line(s))
+    lines += extrapolation_notes(s)
+    return "\n".join(lines)
