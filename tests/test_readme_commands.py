@@ -33,7 +33,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+#: a newcomer's shell: no make of ours around it (under `make test`, MAKELEVEL/MAKEFLAGS would make the inner make
+#: print "Entering/Leaving directory" lines after bomix's JSON)
+ENV = {k: v for k, v in dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1").items()
+       if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
 
 #: every command of the README's Quickstart -> how this test runs it (extra make variables, or "dry run")
 HOW = {
