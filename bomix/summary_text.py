@@ -70,8 +70,10 @@ def weight_lines(mixture: Any, indent: str = "  ") -> list[str]:
     zeros = [w for _, w in items if w < NEAR_ZERO]
     width = max((len(d) for d, _ in shown), default=0)
     lines = [f"{indent}{d:<{width}}  {w:.3f}" for d, w in shown]
-    if rest:
-        lines.append(f"{indent}+ {len(rest)} more domain{'s' * (len(rest) > 1)} at {rest[-1][1]:.3f}-{rest[0][1]:.3f}, "
+    if len(rest) == 1:
+        lines.append(f"{indent}+ 1 more domain at {rest[0][1]:.3f}")
+    elif rest:
+        lines.append(f"{indent}+ {len(rest)} more domains at {rest[-1][1]:.3f}-{rest[0][1]:.3f}, "
                      f"{sum(w for _, w in rest):.3f} in total")
     if zeros:
         at = "0" if all(w == 0 for w in zeros) else f"~0 (< {NEAR_ZERO:g}{' each' * (len(zeros) > 1)})"
@@ -116,7 +118,7 @@ def quality_lines(s: dict) -> list[str]:
 
 
 def cost_line(s: dict) -> str:
-    """``budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, ...); stopped: ...``."""
+    """``budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, ...)``."""
     used, budget = _num(s.get("budget_used")), _num(s.get("budget"))
     line = f"budget: {_g(used, 3) if used is not None else '?'} of {_g(budget, 3) if budget is not None else '?'} " \
            "target-run equivalents used"
@@ -136,10 +138,13 @@ def cost_line(s: dict) -> str:
         if isinstance(failed, int) and failed:
             parts.append(f"{failed} failed")
         line += f" ({'; '.join(parts)})" if parts else ""
-    reason = s.get("stop_reason")
-    if isinstance(reason, str):
-        line += f"; stopped: {STOP_REASONS.get(reason, reason)}"
     return line
+
+
+def stop_line(s: dict) -> str | None:
+    """``stopped: max_runs reached`` (None while a campaign has not stopped, or for a study)."""
+    reason = s.get("stop_reason")
+    return f"stopped: {STOP_REASONS.get(reason, reason)}" if isinstance(reason, str) else None
 
 
 def _count(x: Any) -> float:
@@ -150,8 +155,8 @@ def extrapolation_notes(s: dict) -> list[str]:
     """At most two notes, each saying what is extrapolated and why."""
     notes = []
     if s.get("extrapolated") is True:
-        notes.append("note: the recommendation is outside the simulator's trust region (the mixtures its logged runs "
-                     "cover): its true value, so the regret, is extrapolated")
+        notes.append("note: the recommendation is outside the simulator's trust region: its true value (so the regret) "
+                     "is extrapolated")
     n = s.get("n_runs")
     if s.get("reached_target") is False and isinstance(n, int) and n > 0:
         at = fidelity_name(s.get("target")) or "the target fidelity"
@@ -178,5 +183,8 @@ def format_summary(s: dict, *, header: bool = True) -> str:
         lines.append("no recommendation yet")
     lines += quality_lines(s)
     lines.append(cost_line(s))
+    stop = stop_line(s)
+    if stop:
+        lines.append(stop)
     lines += extrapolation_notes(s)
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def test_run_prints_summary_and_writes_directory(tmp_path):
 
     assert out.stderr.rstrip().endswith(format_summary(summary))
     assert f"uniform weights have regret {summary['uniform_regret']:.2g}" in out.stderr
-    assert "4 runs (all at 1B@20000); stopped: the budget is spent" in out.stderr
+    assert "4 runs (all at 1B@20000)\nstopped: the budget is spent" in out.stderr
 
 
 @pytest.mark.parametrize("policy", ["mfbo", "regmix"])

@@ -121,8 +121,8 @@ def test_human_summary_of_a_simulator_campaign():
         in text
     assert "an earlier recommendation, after 96 runs, had regret 0.074" in text
     assert "predicted pile_cc at 1B@23842: 2.91 +- 0.02" in text
-    assert ("budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, 19 at 60M@1000, 1 at 1B@23842);"
-            " stopped: max_runs reached") in text
+    assert ("budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, 19 at 60M@1000, 1 at 1B@23842)"
+            "\nstopped: max_runs reached") in text
     assert "note:" not in text  # inside the trust region, target reached: nothing is extrapolated
 
 
@@ -131,7 +131,7 @@ def test_human_summary_says_which_thing_is_extrapolated():
     from bomix.summary_text import format_summary
 
     sim = format_summary({**SIM, "extrapolated": True})
-    assert "outside the simulator's trust region" in sim and "its true value, so the regret, is extrapolated" in sim
+    assert "outside the simulator's trust region" in sim and "its true value (so the regret) is extrapolated" in sim
     assert "target fidelity" not in sim
     small = format_summary({**SIM, "reached_target": False})
     assert "no run reached the target fidelity 1B@23842: the choice and its prediction are extrapolated from smaller " \
@@ -162,3 +162,12 @@ def test_human_summary_tolerates_odd_and_missing_values():
            "best_recommendation": "no", "target": "1B"}
     text = format_summary(odd)
     assert "a " not in text and "b  0.500" in text and "budget: ? of ? target-run" in text
+
+
+def test_human_summary_lists_at_most_eight_weights():
+    from bomix.summary_text import weight_lines
+
+    nine = {f"d{i}": w for i, w in enumerate([0.3, 0.2, 0.1, 0.1, 0.1, 0.08, 0.06, 0.05, 0.01])}
+    assert weight_lines(nine)[-1] == "  + 1 more domain at 0.010" and len(weight_lines(nine)) == 9
+    ten = {**nine, "d9": 0.0004, "d10": 0.0003}
+    assert weight_lines(ten)[-1] == "  + 2 domains at ~0 (< 0.001 each)"
