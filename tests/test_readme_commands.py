@@ -14,7 +14,7 @@ How each command is exercised is stated in :data:`HOW`, and a command the README
 
 Only the test harness is added to each ``make`` call: ``-f`` (the repository's Makefile, run from the temporary
 folder), ``-o .venv/.bomix-installed`` and ``BIN=`` (use this interpreter's environment instead of building
-``.venv`` there). Both campaigns together take about 30 s on an idle 2-core machine.
+``.venv`` there). The whole file takes about 20 s on a 2-core machine (measured 19 s, load 2).
 """
 
 from __future__ import annotations
