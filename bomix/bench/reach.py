@@ -42,24 +42,23 @@ UNIFORM_SOURCE, WORST_SOURCE = "uniform's regret", "the largest regret recommend
 
 
 # ----- cost to reach eps --------------------------------------------------------------------------
-def _check_eps(eps: Iterable[float]) -> list[float]:
+def _check_numbers(values: Iterable[float], what: str, example: str) -> list[float]:
+    """Finite numbers >= 0, deduplicated, largest first; one-line errors naming ``what`` and an ``example``."""
     try:
-        out = [float(e) for e in eps]
+        out = [float(v) for v in values]
     except (TypeError, ValueError):
-        raise BomixError(f"eps must be numbers, got {eps!r}: e.g. --eps 0.01 0.005") from None
-    if not out or any(not math.isfinite(e) or e < 0 for e in out):
-        raise BomixError(f"eps must be one or more finite numbers >= 0, got {out}: e.g. --eps 0.01 0.005")
+        raise BomixError(f"{what} must be numbers, got {values!r}: e.g. {example}") from None
+    if not out or any(not math.isfinite(v) or v < 0 for v in out):
+        raise BomixError(f"{what} must be one or more finite numbers >= 0, got {out}: e.g. {example}")
     return sorted(set(out), reverse=True)
+
+
+def _check_eps(eps: Iterable[float]) -> list[float]:
+    return _check_numbers(eps, "eps", "--eps 0.01 0.005")
 
 
 def _check_fracs(fracs: Iterable[float]) -> list[float]:
-    try:
-        out = [float(f) for f in fracs]
-    except (TypeError, ValueError):
-        raise BomixError(f"eps fractions must be numbers, got {fracs!r}: e.g. --eps-frac 0.1 0.01") from None
-    if not out or any(not math.isfinite(f) or f < 0 for f in out):
-        raise BomixError(f"eps fractions must be one or more finite numbers >= 0, got {out}: e.g. --eps-frac 0.1 0.01")
-    return sorted(set(out), reverse=True)
+    return _check_numbers(fracs, "eps fractions", "--eps-frac 0.1 0.01")
 
 
 def problem_scale(df: pd.DataFrame) -> tuple[float, str] | None:
