@@ -2,7 +2,7 @@
 
 ``run`` (Hydra) :mod:`bomix.cli.run`, ``simulator`` :mod:`bomix.cli.simulator`, ``data`` :mod:`bomix.cli.data`,
 ``export`` :mod:`bomix.cli.export`, ``bench`` :mod:`bomix.bench.cli`, ``ask`` / ``tell`` / ``show``
-:mod:`bomix.study.cli`. Each parses its arguments and prints; the library functions it calls stay in their
+:mod:`bomix.study.cli`, ``report`` / ``dashboard`` :mod:`bomix.cli.report`. Each parses its arguments and prints; the library functions it calls stay in their
 feature modules.
 """
 
@@ -27,6 +27,9 @@ commands:
   tell DIR RUN_ID --value V    record a study run's result (or --curve FILE, --metrics JSON)
   show DIR [--json]            a campaign's or study's summary (top weights, regret vs uniform weights or
                                prediction +- sd, budget, stop reason) and its latest runs
+  report DIR... --out FILE     one self-contained HTML page of campaigns: summary, plots, comparison
+                               (needs pip install 'bomix[report]')
+  dashboard DIR... [--port N]  serve that page locally, refreshed while campaigns run
 
 options:
   --version                    print bomix's version
@@ -42,6 +45,8 @@ SUBCOMMANDS = {
     "ask": ("bomix.study.cli", "ask_main"),
     "tell": ("bomix.study.cli", "tell_main"),
     "show": ("bomix.study.cli", "show_main"),
+    "report": ("bomix.cli.report", "report_main"),
+    "dashboard": ("bomix.cli.report", "dashboard_main"),
 }
 
 
