@@ -35,10 +35,11 @@ from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.policies.base import Policy
 from bomix.policies.bo.search import Option, affordable, best_options
+from bomix.laws.regmix import design_prior
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
-from bomix.surrogate.fit import fantasize, fit_history, spec_meta
+from bomix.surrogate.fit import fantasize, fit_history, spec_meta, warm_start
 from bomix.surrogate.gp import GPConfig
 from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
 from bomix.surrogate.observations import ObservationEncoder
@@ -52,8 +53,9 @@ AcqX = Callable[[torch.Tensor], torch.Tensor]
 SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
 #: Initial design sized by the budget: this fraction of it at the cheapest allowed fidelity ...
 INIT_BUDGET_FRACTION = 0.02
-#: ... and at least ``INIT_MIN_PER_DOMAIN * K + 2``, at most ``INIT_MAX`` runs.
-INIT_MIN_PER_DOMAIN, INIT_MAX = 2, 64
+#: ... and at least ``INIT_MIN_PER_DOMAIN * K + 2`` runs, at most as many as the GP conditions on
+#: (``max_obs // max_per_run``: 500 by default).
+INIT_MIN_PER_DOMAIN = 2
 #: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
 REC_KAPPA = 1.0
 
@@ -155,6 +157,7 @@ class GPPolicy(Policy):
         self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
         self.rec_kappa = float(rec_kappa)
         self._cache: dict = {}
+        self._rec_cache: dict = {}
         self._fallbacks: Counter = Counter()
 
     def bind(self, problem, seed: int) -> None:
@@ -167,7 +170,7 @@ class GPPolicy(Policy):
             if bad:
                 raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
                                  f"{[str(f) for f in problem.proposals.fidelities()]}")
-        self._cache = {}
+        self._cache, self._rec_cache = {}, {}
         self._fallbacks = Counter()
         #: GP inputs of mixtures at the allowed grid's fidelities (indexed as ``grid()``) / at the target
         self.at_grid = FixedFidelities(problem.space, self.grid())
@@ -196,9 +199,15 @@ class GPPolicy(Policy):
         """The GP's training data: subsampled checkpoints (MF) or final target-fidelity values (SF)."""
         return self.encoder.observations(history)
 
-    def model(self, history: History):
-        """``(model, obs)``: the GP fitted on the history (cached per history state); None before 2 obs."""
-        key = (tuple(r.spec.run_id for r in history.results), len(history.pending))
+    def model(self, history: History, refit: bool = True):
+        """``(model, obs)``: the GP fitted on the history (cached per history state); None before 2 obs.
+
+        ``refit=False`` (recommendations and predictions): condition on every observation with the
+        hyperparameters of the latest decision (stored with its specs) instead of refitting them; a fit as
+        usual when no decision has stored any yet (the initial design). The campaign recommends after every
+        finished run, so this saves one hyperparameter fit per run; it is a function of the history all the same."""
+        frozen = self.freeze_hypers or (not refit and warm_start(history) is not None)
+        key = (tuple(r.spec.run_id for r in history.results), len(history.pending), frozen)
         if self._cache.get("key") == key:
             return self._cache["model"], self._cache["obs"]
         obs = self.observations(history)
@@ -206,7 +215,7 @@ class GPPolicy(Policy):
             return None, obs
         X, Y = self.encoder.tensors(obs)
         with seeded_torch(self.seed, len(history.results), len(history.pending), SALT_FIT):
-            model = fit_history(X, Y, history, self.gp_cfg, frozen=self.freeze_hypers, on_fallback=self._fallback)
+            model = fit_history(X, Y, history, self.gp_cfg, frozen=frozen, on_fallback=self._fallback)
         self._cache = {"key": key, "model": model, "obs": obs}
         return model, obs
 
@@ -233,7 +242,12 @@ class GPPolicy(Policy):
         cheapest = min(self.problem.cost.of(f) for f in fids)
         budget = history.budget if np.isfinite(history.budget) else 1.0
         n = int(round(INIT_BUDGET_FRACTION * budget / max(cheapest, 1e-12)))
-        return int(np.clip(n, INIT_MIN_PER_DOMAIN * self.space.k + 2, INIT_MAX))
+        return int(np.clip(n, INIT_MIN_PER_DOMAIN * self.space.k + 2, self.init_max))
+
+    @property
+    def init_max(self) -> int:
+        """The largest budget-sized initial design: the runs the GP conditions on at ``max_per_run`` each."""
+        return max(1, self.max_obs // self.max_per_run)
 
     def _ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
         specs = history.all_specs()
@@ -301,7 +315,8 @@ class GPPolicy(Policy):
         # asked in pieces continues the same sequence
         if self.space_filling_init:
             done = sum(1 for s in history.all_specs() if s.tag == tag)
-            design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0])[done:]
+            design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0],
+                                   prior=design_prior(self.space.tokens, self.space.k))[done:]
         else:
             design = self.space.sample(n, rng)
         specs = []
@@ -314,6 +329,15 @@ class GPPolicy(Policy):
     # ----- recommendation --------------------------------------------------------------------
     def recommend(self, history: History) -> Mixture:
         history = self._settled(history)
+        key = tuple(r.spec.run_id for r in history.results)
+        if self._rec_cache.get("key") == key:  # the campaign asks after every run; the answer is a function of
+            return self._rec_cache["mixture"]  # the settled history, which changes only at doublings early on
+        mixture = self._recommend_settled(history)
+        self._rec_cache = {"key": key, "mixture": mixture}
+        return mixture
+
+    def _recommend_settled(self, history: History) -> Mixture:
+        self.recommendation_fallback = False  # (Policy.recommendation_fallback: stored with the recommendation)
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
                 return self._recommend(history)
@@ -321,6 +345,7 @@ class GPPolicy(Policy):
                 log.warning("%s: recommendation failed numerically (%s); using the best observation",
                             self.name, str(exc).splitlines()[0][:200])
                 self._fallback(f"recommendation failed ({type(exc).__name__})")
+                self.recommendation_fallback = True
                 return self._best_observed(history)
 
     def _settled(self, history: History) -> History:
@@ -338,7 +363,7 @@ class GPPolicy(Policy):
         history = self._settled(history)
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
-                model, _ = self.model(history)
+                model, _ = self.model(history, refit=False)
                 if model is None:
                     return None
                 X = self.at_target(torch.tensor(mixture.weights[None], dtype=DT))
@@ -360,7 +385,7 @@ class GPPolicy(Policy):
     def _recommend(self, history: History) -> Mixture:
         """argmax over target mixtures of :meth:`_rec_score` (default: posterior mean - ``rec_kappa`` * sd; pool: among
         the pool's points)."""
-        model, obs = self.model(history)
+        model, obs = self.model(history, refit=False)
         t = self.space.target
         if model is None:
             return self._best_observed(history)

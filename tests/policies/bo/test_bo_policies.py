@@ -157,13 +157,11 @@ def test_only_allowed_fidelities_are_run(tmp_path):
 
 
 def test_initial_design_is_sized_by_the_budget():
-    from bomix.policies.bo.base import INIT_MAX
-
-    b, pol, h = bound(MFBOPolicy(n_init=None, **SMALL))
+    b, pol, h = bound(MFBOPolicy(n_init=None, **{**SMALL, "max_obs": 2000, "max_per_run": 4}))
     h.budget = 1.0  # 2% of it at the cheapest fidelity (20M@500, cost 5e-4) would be 40 runs
     assert pol.n_initial(h) == 40
-    h.budget = 100.0
-    assert pol.n_initial(h) == INIT_MAX
+    h.budget = 100.0  # capped by what the GP conditions on: max_obs // max_per_run runs
+    assert pol.n_initial(h) == pol.max_obs // pol.max_per_run == 500
     h.budget = 1e-3
     assert pol.n_initial(h) == 2 * 3 + 2
     first = pol.ask(h, 5.0, 4)
