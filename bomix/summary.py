@@ -3,7 +3,8 @@
 A recommendation can get worse late in a campaign (a model refit moves its argmin); the summary
 therefore also reports the best run observed at the target fidelity, the best recommendation so far
 (simulators: by its true value, an oracle-only fact), the policy's predicted objective of the latest
-recommendation (mean +- sd, where the policy has a model) and the policy's diagnostics.
+recommendation (mean +- sd, where the policy has a model), how many recommendations were numerical fallbacks
+and the policy's diagnostics.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def policy_info(policy) -> dict:
 
 
 def trust_fields(policy, history: History, store, latest: dict | None) -> dict:
-    """The summary keys of this module: ``best_observed``, ``best_recommendation``, ``predicted``, ``policy_info``."""
+    """The summary keys of this module: ``best_observed``, ``best_recommendation``, ``predicted``, ``policy_info``
+    and ``n_fallback_recommendations`` (stored recommendations that were numerical fallbacks, replaced ones too)."""
     space = history.space
     pred = None
     if latest is not None:
@@ -90,7 +92,7 @@ def trust_fields(policy, history: History, store, latest: dict | None) -> dict:
         log.warning("the latest recommendation's regret %.4g is worse than the best so far %.4g (after %d runs)",
                     latest["regret"], best_rec["regret"], best_rec["n_finished"])
     return {"best_observed": best_observed(history), "best_recommendation": best_rec, "predicted": pred,
-            "policy_info": policy_info(policy)}
+            "policy_info": policy_info(policy), "n_fallback_recommendations": store.n_fallback_recommendations()}
 
 
 def study_summary(study, history: History, rec: dict) -> dict:

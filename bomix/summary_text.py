@@ -187,4 +187,7 @@ def format_summary(s: dict, *, header: bool = True) -> str:
     if stop:
         lines.append(stop)
     lines += extrapolation_notes(s)
+    if s.get("fallback") is True:
+        lines.append("note: the recommendation is a numerical fallback, not the policy's model's answer: re-running "
+                     "the campaign recomputes it")
     return "\n".join(lines)

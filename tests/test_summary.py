@@ -40,6 +40,11 @@ def test_campaign_summary_has_best_so_far_prediction_and_policy_info(tmp_path):
     assert obs["fidelity"] == s["target"] and obs["run_id"].startswith("r")
     assert s["predicted"]["sd"] == 0.1 and np.isfinite(s["predicted"]["mean"])
     assert s["policy_info"] == {"fallbacks": 0, "decisions": 3}
+    # every recommendation is stored with its prediction; the latest one's is the summary's
+    assert recs["pred_sd"].tolist() == [0.1] * len(recs) and recs["pred_mean"].notna().all()
+    assert recs["pred_mean"].iloc[-1] == pytest.approx(s["predicted"]["mean"])
+    assert recs["fallback"].tolist() == [0] * len(recs) and s["n_fallback_recommendations"] == 0
+    assert s["fallback"] is False
 
 
 def test_policies_without_a_model_predict_nothing(tmp_path):
@@ -137,6 +142,15 @@ def test_human_summary_says_which_thing_is_extrapolated():
     assert "no run reached the target fidelity 1B@23842: the choice and its prediction are extrapolated from smaller " \
            "runs" in small and "trust region" not in small
     assert "the choice is extrapolated" in format_summary({**SIM, "reached_target": False, "predicted": None})
+
+
+def test_human_summary_says_when_the_recommendation_is_a_fallback():
+    from bomix.summary_text import format_summary
+
+    assert "numerical fallback" not in format_summary({**SIM, "fallback": False, "n_fallback_recommendations": 2})
+    text = format_summary({**SIM, "fallback": True})
+    assert "note: the recommendation is a numerical fallback, not the policy's model's answer: re-running the " \
+           "campaign recomputes it" in text
 
 
 def test_human_summary_of_real_runs_shows_the_prediction_not_a_regret():

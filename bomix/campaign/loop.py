@@ -158,7 +158,9 @@ class Campaign:
             for spec in pending:  # dispatched before a kill: run them again, same spec and seed
                 self.executor.submit(spec)
             last = self.store.last_recommendation()
-            if results and (last is None or last["n_finished"] < len(results)):
+            # a result without its recommendation (killed in between), or a stored numerical fallback (never the
+            # final answer of a resume): the resumed policy recommends again (a new row)
+            if results and (last is None or last["n_finished"] < len(results) or last["fallback"]):
                 self.report.recommend(history, results[-1].spec.run_id)
             stop_reason = self._loop(history, t0, bar)
         finally:

@@ -15,6 +15,7 @@ from bomix.mixture import Mixture
 from bomix.policies.base import Policy, Problem
 from bomix.runs import RunResult
 from bomix.store import Store
+from bomix.summary import predicted
 
 log = logging.getLogger("bomix.campaign")
 
@@ -53,9 +54,12 @@ class CampaignReport:
 
     # ----- recommendations -------------------------------------------------------------------
     def recommend(self, history: History, run_id: str | None) -> dict:
-        """Ask the policy for its recommendation, score it (simulators) and store it; returns it as a dict."""
+        """Ask the policy for its recommendation, its prediction and whether it fell back; score it (simulators)
+        and store it; returns it as a dict."""
         mix = self.problem.space.mixture(self.policy.recommend(history).weights)
-        self._check_prediction(history, mix)
+        fallback = bool(self.policy.recommendation_fallback)
+        pred = predicted(self.policy, history, mix)
+        self._check_prediction(history, pred)
         tv = regret = extrapolated = None
         recipe = self.policy.recipe(history)
         if recipe is not None and self.opt is not None and self.backend.supports_recipe:
@@ -72,15 +76,22 @@ class CampaignReport:
             log.info("new recommendation after %d runs: %s%s", len(history.results), mix,
                      "" if regret is None else f" (true value {tv:.5g}, regret {regret:.4g}"
                      + (", extrapolated)" if extrapolated else ")"))
-        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated)
-        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated}
+        if fallback and not (last is not None and last["fallback"]):  # once per stretch of fallbacks
+            log.warning("the recommendation after %d runs is a numerical fallback (%s), not %s's model's: it is "
+                        "stored as one, and recomputed if the campaign is resumed", len(history.results), mix,
+                        self.policy.name)
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated,
+                                      predicted=None if pred is None else (pred["mean"], pred["sd"]),
+                                      fallback=fallback)
+        return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated,
+                "predicted": pred, "fallback": fallback}
 
-    def _check_prediction(self, history: History, mix) -> None:
-        """Warn when the new recommendation's predicted target value is worse than an earlier one's by more
-        than its own predicted sd (policies without ``predict`` are not checked)."""
-        pred = self.policy.predict(history, mix)
-        if pred is None:
+    def _check_prediction(self, history: History, p: dict | None) -> None:
+        """Warn when the new recommendation's predicted target value (``p``: ``{"mean", "sd"}``) is worse than an
+        earlier one's by more than its own predicted sd (policies without a prediction are not checked)."""
+        if p is None:
             return
+        pred = (p["mean"], p["sd"])
         best = self._best_predicted
         worse = best is not None and pred[0] > best + pred[1]
         if worse and not self._flagged:  # once per stretch of worse recommendations
@@ -143,6 +154,7 @@ class CampaignReport:
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
             "extrapolated": last.get("extrapolated") if last else None,
+            "fallback": last.get("fallback") if last else None,  # the latest is a numerical fallback
             **({"gain_over_static": -last["regret"]} if (
                 self.policy.mode == "target" and last and last["regret"] is not None) else {}),
             "optimum_value": None if self.opt is None else self.opt[1],

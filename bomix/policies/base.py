@@ -61,6 +61,11 @@ class Policy(ABC):
     #: whether the recommendation is inferred from proxy runs (so, without a run at the target fidelity, it
     #: is an extrapolation the campaign warns about); False for a mixture given in advance (uniform, fixed)
     extrapolates: bool = True
+    #: whether the latest :meth:`recommend` answer is a numerical fallback (e.g. the best observed run after the
+    #: model failed) rather than the policy's own choice. A policy that can fall back sets it in ``recommend``
+    #: (its answer for an unchanged history keeps its flag); the campaign stores it with the recommendation
+    #: and recomputes a stored fallback when it resumes, so a fallback is never the final answer of a resume.
+    recommendation_fallback: bool = False
 
     def bind(self, problem: Problem, seed: int) -> None:
         """Attach the problem; called once by the campaign before the first ask."""

@@ -31,7 +31,9 @@ class CampaignData:
         runs: every dispatched run in dispatch order: ``run_id, status`` (ok | failed | diverged | pending),
             ``fidelity`` (``"60M@1000"``), ``scale, steps, charged`` (target-run equivalents), ``cum_cost`` (total
             charged once it was dispatched), ``objective`` (at its last step; NaN unless ok) and the weights.
-        recommendations: ``n_finished, budget_used, true_value, regret, extrapolated`` and the weights.
+        recommendations: ``n_finished, budget_used, true_value, regret, extrapolated``, the policy's prediction of
+            it at the target ``pred_mean, pred_sd`` (NaN: no model, or a store from before predictions were stored),
+            ``fallback`` (True: a numerical fallback, not the model's answer; None: unknown) and the weights.
         fidelity_cost: per fidelity (cheapest first): ``fidelity, runs, charged``.
         runners_up: the best ok runs at the highest fidelity any ok run reached (lowest objective first).
     """
@@ -60,6 +62,11 @@ class CampaignData:
     def has_truth(self) -> bool:
         """Whether the store holds true values (and regrets) of the recommendations: a simulator campaign."""
         return bool(len(self.recommendations)) and bool(self.recommendations["true_value"].notna().any())
+
+    @property
+    def has_predictions(self) -> bool:
+        """Whether the store holds the policy's prediction (mean +- sd) of at least one recommendation."""
+        return bool(len(self.recommendations)) and bool(self.recommendations["pred_mean"].notna().any())
 
     @property
     def final(self) -> dict:
@@ -206,10 +213,11 @@ def _recs_table(recs: list[dict], domains: list[str]) -> pd.DataFrame:
     for r in recs:
         row = {"n_finished": int(r["n_finished"]), "budget_used": float(r["budget_used"]),
                "true_value": _nan(r.get("true_value")), "regret": _nan(r.get("regret")),
-               "extrapolated": r.get("extrapolated")}
+               "extrapolated": r.get("extrapolated"), "pred_mean": _nan(r.get("pred_mean")),
+               "pred_sd": _nan(r.get("pred_sd")), "fallback": r.get("fallback")}
         row.update({f"w:{d}": float(w) for d, w in zip(domains, r["mixture"])})
         rows.append(row)
-    cols = ["n_finished", "budget_used", "true_value", "regret", "extrapolated"]
+    cols = ["n_finished", "budget_used", "true_value", "regret", "extrapolated", "pred_mean", "pred_sd", "fallback"]
     return pd.DataFrame(rows, columns=cols + [f"w:{d}" for d in domains])
 
 

@@ -178,35 +178,74 @@ def fidelity_cost(c: CampaignData) -> Figure | None:
 
 
 def prediction(c: CampaignData) -> Figure | None:
-    """The policy's prediction (mean +- sd) of its latest recommendation at the target against the recommendation's
-    true value (simulators) and the best run observed at the target; None without a prediction."""
-    if c.predicted is None:
+    """The policy's prediction (mean +- sd) of every recommendation at the target, against each recommendation's
+    true value (simulators) and the best run observed at the target, over cost; fallbacks (numerical, not the
+    model's answer) are marked. A store without stored predictions (older) shows the latest one, from the summary.
+    None without any prediction."""
+    rec = c.recommendations
+    if not c.has_predictions and c.predicted is None:
         return None
     go = _go()
-    rec = c.recommendations
     fig = go.Figure()
     x_end = float(rec["budget_used"].iloc[-1]) if len(rec) else float(c.runs["cum_cost"].max())
+    if c.has_predictions:
+        p = rec[rec["pred_mean"].notna()]
+        hover = []
+        for _, r in p.iterrows():
+            h = f"after {int(r['n_finished'])} runs<br>predicted {r['pred_mean']:.4g} ± {r['pred_sd']:.2g}"
+            if np.isfinite(r["true_value"]):
+                z = (r["true_value"] - r["pred_mean"]) / r["pred_sd"] if r["pred_sd"] > 0 else np.inf
+                h += f"<br>true {r['true_value']:.4g} ({z:+.2g} sd)"
+            hover.append(h + ("<br>a numerical fallback" if r["fallback"] is True else ""))
+        fig.add_trace(go.Scatter(x=p["budget_used"], y=p["pred_mean"], mode="markers",
+                                 name="predicted ± sd (policy's model)", marker={"size": 6, "color": "#1f77b4"},
+                                 error_y={"type": "data", "array": p["pred_sd"], "visible": True, "thickness": 1.5,
+                                          "width": 3, "color": "rgba(31, 119, 180, 0.6)"},
+                                 hovertext=hover, hoverinfo="text"))
+    else:  # a store from before predictions were stored: the latest one, from the summary
+        pl = c.predicted
+        fig.add_trace(go.Scatter(x=[x_end], y=[pl["mean"]], mode="markers", name="predicted ± sd (policy's model)",
+                                 error_y={"type": "data", "array": [pl["sd"]], "visible": True, "thickness": 2,
+                                          "width": 8}, marker={"size": 11, "color": "#1f77b4"}))
     if c.has_truth:
         fig.add_trace(go.Scatter(x=rec["budget_used"], y=rec["true_value"], mode="lines+markers", line_shape="hv",
                                  name="recommendation's true value", line={"color": "black"}, marker={"size": 4}))
+    fell_back = rec[rec["fallback"].map(lambda f: f is True)] if len(rec) else rec
+    if len(fell_back):
+        y = fell_back["pred_mean"].where(fell_back["pred_mean"].notna(), fell_back["true_value"])
+        fig.add_trace(go.Scatter(x=fell_back["budget_used"], y=y, mode="markers", name="numerical fallback",
+                                 marker={"symbol": "x", "size": 10, "color": "#d62728"},
+                                 hovertemplate="a numerical fallback, not the model's answer<extra></extra>"))
     if c.best_observed is not None and isinstance(c.best_observed.get("value"), (int, float)):
         x0 = float(rec["budget_used"].iloc[0]) if len(rec) else x_end
         fig.add_trace(go.Scatter(x=[x0, x_end], y=[c.best_observed["value"]] * 2, mode="lines",
                                  name=f"best run at the target ({_e(c.best_observed.get('run_id', '?'))})",
                                  line={"color": "#2ca02c", "dash": "dot", "width": 2}))
-    p = c.predicted
-    fig.add_trace(go.Scatter(x=[x_end], y=[p["mean"]], mode="markers", name="predicted ± sd (policy's model)",
-                             error_y={"type": "data", "array": [p["sd"]], "visible": True, "thickness": 2, "width": 8},
-                             marker={"size": 11, "color": "#1f77b4"}))
     if c.optimum is not None:
         fig.add_hline(y=c.optimum, line={"dash": "dash", "color": "grey"}, annotation_text="simulator's optimum",
                       annotation_position="bottom right")
     title = f"Prediction vs truth at {c.target or 'the target'}"
+    cover = coverage(rec)
+    if cover is not None:
+        title += f" (true value within ±1 sd: {cover[0]} of {cover[2]}, ±2 sd: {cover[1]})"
     _layout(fig, title, f"{c.label}/prediction", legend={"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
             margin={"l": 70, "r": 20, "t": 50, "b": 40})
     fig.update_yaxes(title_text=_e(c.objective))
     cost_axis(fig, rec["budget_used"] if len(rec) else [x_end])
     return Figure("prediction", title, fig.to_json())
+
+
+def coverage(rec) -> tuple[int, int, int] | None:
+    """(within 1 sd, within 2 sd, of n): recommendations whose true value lies within their predicted mean +- 1 / 2
+    sd, among those with both a prediction and a true value (None: none has both)."""
+    if not len(rec):
+        return None
+    both = rec[rec["pred_mean"].notna() & rec["true_value"].notna()]
+    if not len(both):
+        return None
+    err = (both["true_value"] - both["pred_mean"]).abs().to_numpy()
+    sd = both["pred_sd"].to_numpy()
+    return int((err <= sd).sum()), int((err <= 2 * sd).sum()), len(both)
 
 
 def mixtures(c: CampaignData) -> Figure | None:

@@ -205,11 +205,12 @@ def meta_value(path: Path, key: str, text: object) -> Any:
 
 # ----- recommendations ----------------------------------------------------------------------------
 REC_COLUMNS = ("idx", "n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "created",
-               "extrapolated")
+               "extrapolated", "pred_mean", "pred_sd", "fallback")
 
 
 def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None) -> dict:
-    """One ``recommendations`` row (in :data:`REC_COLUMNS` order) checked; ``mixture`` parsed to a list."""
+    """One ``recommendations`` row (in :data:`REC_COLUMNS` order) checked; ``mixture`` parsed to a list,
+    ``extrapolated`` and ``fallback`` to bools (None: unknown, a row from before the column)."""
     from bomix.runs import validate_run_id
     from bomix.mixture import Mixture
 
@@ -235,8 +236,15 @@ def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None
             raise bad(col, f"is {short(rec[col], 20)}, not a number")
     if not is_finite(rec["created"]):
         raise bad("created", f"is {short(rec['created'], 20)}, not a time")
-    if rec["extrapolated"] not in (None, 0, 1):
-        raise bad("extrapolated", f"is {short(rec['extrapolated'], 20)}, not 0, 1 or NULL")
+    for col in ("extrapolated", "fallback"):
+        if rec[col] not in (None, 0, 1):
+            raise bad(col, f"is {short(rec[col], 20)}, not 0, 1 or NULL")
+    if rec["pred_mean"] is not None and not is_finite(rec["pred_mean"]):
+        raise bad("pred_mean", f"is {short(rec['pred_mean'], 20)}, not a finite number or NULL")
+    if rec["pred_sd"] is not None and not (is_finite(rec["pred_sd"]) and rec["pred_sd"] >= 0):
+        raise bad("pred_sd", f"is {short(rec['pred_sd'], 20)}, not a finite number >= 0 or NULL")
+    if (rec["pred_mean"] is None) != (rec["pred_sd"] is None):
+        raise bad("pred_sd", "and pred_mean are not both set or both NULL (a prediction is a mean and its sd)")
     mix = parse_json(path, "recommendations", "mixture", where, rec["mixture"])
     if not (isinstance(mix, list) and mix and all(is_number(x) for x in mix)):
         raise bad("mixture", f"is {short(mix, 60)}, not a list of weights")
@@ -245,7 +253,10 @@ def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None
     except BomixError as exc:
         raise bad("mixture", str(exc).split(":")[0]) from None
     rec["mixture"] = [float(x) for x in mix]
-    rec["extrapolated"] = None if rec["extrapolated"] is None else bool(rec["extrapolated"])
+    for col in ("extrapolated", "fallback"):
+        rec[col] = None if rec[col] is None else bool(rec[col])
+    for col in ("pred_mean", "pred_sd"):
+        rec[col] = None if rec[col] is None else float(rec[col])
     return rec
 
 

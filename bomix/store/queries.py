@@ -21,7 +21,7 @@ from bomix.errors import BomixError
 from bomix.runs import STATUSES, Curve, RunResult, RunSpec, run_id_for, short, validate_run_id
 from bomix.store import checks
 from bomix.store.checks import REC_COLUMNS, is_finite, is_int, refuse
-from bomix.store.schema import COLUMNS, _Transaction, check_tables, is_store_error, sqlite_error
+from bomix.store.schema import COLUMNS, _Transaction, check_tables, is_store_error, sqlite_error, table_columns
 
 #: the runs columns a read uses, in this order
 RUN_COLUMNS = ("run_id", "idx", "spec", "scale", "steps", "status", "charged", "cost", "wall_time", "error", "info",
@@ -239,8 +239,9 @@ class StoreQueries:
     # ----- recommendations -------------------------------------------------------------------
     def _rec_select(self) -> str:
         self._require("recommendations")
-        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(recommendations)")}
-        names = [c if c in cols else f"NULL AS {c}" for c in REC_COLUMNS]  # extrapolated: NULL in older stores
+        cols = table_columns(self._conn, "recommendations")
+        # a store opened read-only is not migrated: a column added since it was written reads as NULL (unknown)
+        names = [c if c in cols else f"NULL AS {c}" for c in REC_COLUMNS]
         return "SELECT " + ", ".join(names) + " FROM recommendations"
 
     def _domains_or_none(self) -> list[str] | None:
@@ -276,16 +277,26 @@ class StoreQueries:
 
     @reads
     def last_recommendation(self) -> dict | None:
+        """The latest recommendation (None: none yet): ``n_finished, run_id, budget_used, mixture, true_value,
+        regret, extrapolated, pred_mean, pred_sd, fallback`` (the last four None where unknown: an older store,
+        a policy without a prediction)."""
         row = self._conn.execute(f"{self._rec_select()} ORDER BY idx DESC LIMIT 1").fetchone()
         if row is None:
             return None
         rec = checks.recommendation(self.path, row, self._domains_or_none())
         return {k: rec[k] for k in ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret",
-                                    "extrapolated")}
+                                    "extrapolated", "pred_mean", "pred_sd", "fallback")}
+
+    @reads
+    def n_fallback_recommendations(self) -> int:
+        """How many stored recommendations were numerical fallbacks (``fallback = 1``), each row checked."""
+        return sum(bool(r["fallback"]) for r in self._checked_recommendations()[1])
 
     @reads
     def recommendations(self) -> pd.DataFrame:
-        """The recommendations table (idx, n_finished, run_id, budget_used, true_value, regret, ...), checked."""
+        """The recommendations table, checked: one row per recommendation, columns :data:`REC_COLUMNS` (idx,
+        n_finished, run_id, budget_used, mixture, true_value, regret, created, extrapolated, pred_mean, pred_sd,
+        fallback; the last four NULL/NaN where unknown)."""
         rows = self._checked_recommendations()[0]
         return pd.DataFrame.from_records(rows, columns=list(REC_COLUMNS), coerce_float=True)
 

@@ -60,11 +60,14 @@ CREATE TABLE IF NOT EXISTS recommendations (
     true_value REAL,
     regret REAL,
     created REAL NOT NULL,
-    extrapolated INTEGER
+    extrapolated INTEGER,
+    pred_mean REAL,
+    pred_sd REAL,
+    fallback INTEGER
 );
 """
 
-#: the columns every store has (``recommendations.extrapolated`` is added by :func:`_migrate`)
+#: the columns every store has (the recommendations' :data:`ADDED_COLUMNS` are added by :func:`_migrate`)
 COLUMNS = {
     "meta": ("key", "value"),
     "runs": ("run_id", "idx", "spec", "scale", "steps", "status", "charged", "cost", "wall_time", "error", "info",
@@ -72,6 +75,18 @@ COLUMNS = {
     "curves": ("run_id", "step", "metric", "value"),
     "recommendations": ("idx", "n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "created"),
 }
+
+#: columns added to a table after stores were first written: (table, column, SQL type), oldest first. Each is
+#: nullable (NULL = unknown, what a row written before it holds): :func:`_migrate` adds the missing ones when a
+#: store is opened for writing, and a read of a store opened read-only selects ``NULL AS column`` for each one
+#: it lacks, so a store of any earlier bomix opens, resumes and reads. Adding a nullable column needs no new
+#: :data:`SCHEMA_VERSION`: an older bomix reads and writes such a store as before (leaving the column NULL).
+ADDED_COLUMNS = (
+    ("recommendations", "extrapolated", "INTEGER"),  # the simulator scored the true value outside its trust region
+    ("recommendations", "pred_mean", "REAL"),  # the policy's predicted target objective of the recommendation
+    ("recommendations", "pred_sd", "REAL"),  # ... and its sd (both NULL: the policy has no model / prediction)
+    ("recommendations", "fallback", "INTEGER"),  # 1: a numerical fallback, not the policy's model's answer
+)
 
 #: the fix for a store whose content was edited or damaged
 RESTORE = "restore store.sqlite from a backup (or start a new campaign in another directory)"
@@ -285,12 +300,19 @@ def check_tables(conn: sqlite3.Connection, path: Path, names: Iterable[str] = tu
             raise StoreDamagedError(f"{path} is damaged: table {table} lacks column(s) {lacking}: {RESTORE}")
 
 
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Bring an older store up to :data:`SCHEMA_VERSION` (writes only when something is missing):
-    ``recommendations.extrapolated`` (NULL = unknown) and the version number."""
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(recommendations)")}
-    if "extrapolated" not in cols:
-        conn.execute("ALTER TABLE recommendations ADD COLUMN extrapolated INTEGER")
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The column names ``table`` has in this store."""
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring an older store up to :data:`SCHEMA_VERSION` (writes only when something is missing): every
+    :data:`ADDED_COLUMNS` column it lacks (NULL in its existing rows = unknown) and the version number."""
+    if any(c not in table_columns(conn, t) for t, c, _ in ADDED_COLUMNS):
+        with _Transaction(conn, path):  # all of them or none (SQLite's DDL is transactional)
+            for table, column, kind in ADDED_COLUMNS:
+                if column not in table_columns(conn, table):  # again under the write lock: another process
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")  # may have added it
     if version < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -337,7 +359,7 @@ def open_store(path: Path, *, read_only: bool) -> sqlite3.Connection:
             return conn
         if not read_only:
             check_tables(conn, path)
-            _migrate(conn, version)
+            _migrate(conn, path, version)
         return conn
     except sqlite3.Error as exc:
         if conn is not None:

@@ -206,14 +206,31 @@ class Store(StoreQueries):
     # ----- recommendations -------------------------------------------------------------------
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
                            mixture: Mixture, true_value: float | None, regret: float | None,
-                           extrapolated: bool | None = None) -> None:
-        """``extrapolated``: the simulator scored ``true_value`` outside its trust region (None = unknown)."""
+                           extrapolated: bool | None = None, predicted: tuple[float, float] | None = None,
+                           fallback: bool | None = None) -> None:
+        """Record one recommendation.
+
+        Args:
+            n_finished: finished runs it was computed from; ``run_id``: the run whose result triggered it.
+            budget_used: cost spent when it was made (target-run equivalents).
+            true_value, regret: the simulator's truth of ``mixture`` at the target (None off simulators).
+            extrapolated: the simulator scored ``true_value`` outside its trust region (None = unknown).
+            predicted: the policy's predicted target objective of ``mixture``, ``(mean, sd)`` (None: no model).
+            fallback: the policy answered with a numerical fallback instead of its model (None = unknown).
+        """
+        mean = sd = None
+        if predicted is not None:
+            mean, sd = float(predicted[0]), float(predicted[1])
+            if not (np.isfinite(mean) and np.isfinite(sd) and sd >= 0):
+                raise BomixError(f"cannot record the prediction {mean!r} +- {sd!r} in {self.path}: a prediction is a "
+                                 "finite mean and a finite sd >= 0")
         with self._tx() as c:
             c.execute(
                 "INSERT INTO recommendations(n_finished, run_id, budget_used, mixture, true_value, regret,"
-                " created, extrapolated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created, extrapolated, pred_mean, pred_sd, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (int(n_finished), run_id, float(budget_used), json.dumps(mixture.to_list()),
-                 true_value, regret, time.time(), None if extrapolated is None else int(bool(extrapolated))),
+                 true_value, regret, time.time(), None if extrapolated is None else int(bool(extrapolated)),
+                 mean, sd, None if fallback is None else int(bool(fallback))),
             )
 
 

@@ -330,8 +330,11 @@ class Study:
 
         history = self.history()
         mix = self.space.mixture(self.policy.recommend(history).weights)
-        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None)
-        rec = {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
+        fallback = bool(self.policy.recommendation_fallback)
+        pred = _predicted(self.policy, history, mix)
+        self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None,
+                                      predicted=None if pred is None else (pred["mean"], pred["sd"]), fallback=fallback)
+        rec = {"mixture": mix.to_dict(), "predicted": pred, "fallback": fallback,
                "n_finished": len(history.results), "budget_used": history.spent}
         summary = study_summary(self, history, rec)
         # summary.json is written by the worker whose view holds the latest finished run: under the store's
@@ -344,8 +347,10 @@ class Study:
 
 
 def _predicted(policy, history: History, mix: Mixture) -> dict | None:
-    pred = policy.predict(history, mix) if hasattr(policy, "predict") else None
-    return None if pred is None else {"mean": float(pred[0]), "sd": float(pred[1])}
+    """``{"mean", "sd"}`` of the policy's prediction of ``mix`` at the target (None: no model, or not finite)."""
+    from bomix.summary import predicted
+
+    return predicted(policy, history, mix)
 
 
 def _check_kept(directory: Path, cfg: StudyConfig, policy: str | Mapping[str, Any] | None, seed: int | None) -> None:

@@ -131,8 +131,10 @@ def _cases(kind: str, db: Path, n: int, marker: Path) -> list[dict]:
             what = f"{table}.{col}[{rowid}] = {new!r}"
         if new == current:
             continue
+        meta_key = con.execute("SELECT key FROM meta WHERE rowid = ?", (rowid,)).fetchone()[0] \
+            if table == "meta" else None
         cases.append({"table": table, "col": col, "rowid": int(rowid), "value": new, "what": what,
-                      "current": current})
+                      "current": current, "meta_key": meta_key})
     con.close()
     return cases
 
@@ -151,10 +153,14 @@ def _apply(db: Path, case: dict) -> bool:
 
 
 def _must_refuse(case: dict) -> bool:
-    """Plainly invalid edits: a hostile value anywhere, a non-JSON value where JSON was, or NULL / a string
-    / a negative number in place of a finite number (charges, costs, steps, indices)."""
+    """Plainly invalid edits: a hostile value anywhere but in a recorded config, a non-JSON value where JSON was,
+    or NULL / a string / a negative number in place of a finite number (charges, costs, steps, indices).
+
+    A recorded config (``meta.config``, ``meta.full_config``) may hold Hydra keys: it is compared, never built
+    (:mod:`bomix.store.checks`), so a ``_target_`` there need not be refused, only never run (``CODE RAN``)."""
     v, cur = case["value"], case["current"]
-    if isinstance(v, str) and "_target_" in v:
+    recorded_config = case.get("meta_key") in ("config", "full_config")
+    if isinstance(v, str) and "_target_" in v and not recorded_config:
         return True
     if isinstance(cur, str) and cur[:1] in "{[" and not (isinstance(v, str) and v[:1] in "{["):
         return True
