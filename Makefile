@@ -18,7 +18,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,lightgbm,trainer,slurm,ray,tensorboard,wandb,launchers,report]'
+	$(BIN)/pip install -q -e '.[test,lightgbm,trainer,slurm,ray,tensorboard,wandb,launchers,report,lightning]'
 	# Hydra finds sweeper plugins by scanning hydra_plugins/ folders, which an editable install lacks: link ours
 	$(BIN)/python -c "import pathlib, sysconfig; d = pathlib.Path(sysconfig.get_paths()['purelib'], 'hydra_plugins'); d.mkdir(exist_ok=True); l = d / 'bomix_sweeper'; l.unlink(missing_ok=True); l.symlink_to(pathlib.Path('hydra_plugins/bomix_sweeper').resolve())"
 	touch $(STAMP)

@@ -14,11 +14,12 @@ Requirements: a causal LM (logits ``(B, T, V)``, labels shifted inside the model
 
 from __future__ import annotations
 
-from transformers import TrainerCallback
-
 from bomix.errors import BomixError
+from bomix.extras import require
 from bomix.integrations.dataset import MixedIterableDataset
-from bomix.integrations.loop import MixtureHook
+from bomix.integrations.loop import MixtureHook, mix_logs
+
+TrainerCallback = require("transformers", "trainer", "bomix.integrations.hf").TrainerCallback
 
 
 class BomixMixtureCallback(TrainerCallback):
@@ -43,20 +44,7 @@ class BomixMixtureCallback(TrainerCallback):
             raise BomixError("BomixMixtureCallback needs one process and dataloader_num_workers=0")
         if model is None:
             raise BomixError("the Trainer gave the callback no model")
-        ref = self.hook.reference_model
-        if ref is not None:
-            ref.eval().requires_grad_(False)
-
-        def forward_hook(module, f_args, f_kwargs, output):
-            import torch
-
-            if not module.training or not torch.is_grad_enabled():
-                return None
-            ids = f_kwargs.get("input_ids", f_args[0] if f_args else None)
-            self.hook.accumulate(ids, f_kwargs.get("labels"), output.logits)
-            return None
-
-        self._handle = model.register_forward_hook(forward_hook, with_kwargs=True)
+        self._handle = self.hook.attach(model)  # splits every training forward's loss by domain
 
     def on_step_end(self, args, state, control, **kwargs):
         self.hook.flush()
@@ -64,7 +52,7 @@ class BomixMixtureCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None:
             return
-        mix = {f"mix/{d}": round(float(w), 6) for d, w in zip(self.dataset.domains, self.dataset.weights)}
+        mix = mix_logs(self.dataset)
         logs.update(mix)  # the callbacks after this one (printers, loggers) see the weights
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
             state.log_history[-1].update(mix)
