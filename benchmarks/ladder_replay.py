@@ -11,6 +11,12 @@ runs every policy at budget 1. This benchmark reproduces that set-up on ladders 
   domains' own losses are logged as ``loss:<domain>`` (what the per-domain laws read).
 - ``synthetic``: the same ladder shape (20M / 150M / 1B, 13 checkpoints up to 13000 steps) from bomix's
   synthetic backend (5 domains), objective its target loss.
+- ``heldout``: shaped like the held-out pre-training ladders (issue 23): 6 domains of the synthetic backend,
+  four proxy scales with 26 runs x 13 checkpoints each, at constant compute per scale (70M to 97500 steps,
+  150M to 46800, 300M to 23400, 600M to 11700), and the target scale (1B, 13 checkpoints to 19500 steps) with
+  only 4 runs; the smallest scale's longest run costs 0.35 target-runs, so a law that runs its published design
+  at its longest steps there fits 2 runs at budget 1 (the law policies now size it: see
+  ``bomix.policies.laws.base``).
 
 The simulator is the truth of its campaigns: regret is measured against its own optimum at the target
 (the largest scale's last logged step). Besides final regret the table reports what the held-out check
@@ -19,8 +25,11 @@ ran the target fidelity, and how much its final regret exceeds its best earlier 
 
 Usage:
     BOMIX_MFMS_PATH=../shared/data/mfms python benchmarks/ladder_replay.py [--ladders mfms,synthetic]
-        [--budget 1] [--seeds 10] [--policies all|name,...] [--jobs 2] [--noise 0.005]
+        [--budget 1] [--seeds 10] [--seeds-for mfbo=3,dml=3] [--policies all|name,...] [--jobs 2] [--noise 0.005]
         [--work /tmp/bomix_ladder_replay] [--out benchmarks/results/ladder_replay]
+    python benchmarks/ladder_replay.py --ladders heldout --policies uniform,regmix,regmix_linear,dml,hyperband,mfbo
+        --budget 1 --seeds 5 --seeds-for mfbo=3,dml=3 --work /tmp/bomix_ladder_heldout
+        --out benchmarks/results/ladder_replay/heldout/budget1   (and --budget 3 ... heldout/budget3)
 """
 
 from __future__ import annotations
@@ -40,11 +49,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from policy_comparison import (SIZES, checked_policies, overrides, run_and_print, table,  # noqa: E402
                                write_comparison)
 
-#: ladder -> ((scale, runs), ...), checkpoint steps
+#: ladder -> ((scale, runs), ...), checkpoint steps (every scale's; or scale -> its own)
 LADDERS = {
     "mfms": ((("60M", 60), ("300M", 32), ("1B", 16)), tuple(range(1500, 19501, 1500))),
     "synthetic": ((("20M", 60), ("150M", 32), ("1B", 16)), tuple(range(1000, 13001, 1000))),
+    "heldout": ((("70M", 26), ("150M", 26), ("300M", 26), ("600M", 26), ("1B", 4)),
+                {s: tuple(range(d, 13 * d + 1, d)) for s, d in
+                 (("70M", 7500), ("150M", 3600), ("300M", 1800), ("600M", 900), ("1B", 1500))}),
 }
+#: the held-out-shaped ladder's truth: parameter counts and domains (the synthetic backend's law)
+HELDOUT = {"scales": {"70M": 7e7, "150M": 1.5e8, "300M": 3e8, "600M": 6e8, "1B": 1e9}, "k": 6}
 #: the nine policies of the held-out check, plus the laws and RegMix
 POLICIES = ["uniform", "random", "dml", "bimix", "regmix", "hyperband", "sfbo", "mfms_ei", "mfbo"]
 #: a recommendation whose largest weight is at least this is called one-domain
@@ -61,7 +75,16 @@ def truth_backend(name: str, noise: float, seed: int):
         return b, rename
     from bomix.backends.synthetic import SyntheticBackend
 
+    if name == "heldout":  # eval every 300 steps: every scale's checkpoints are multiples of it
+        return SyntheticBackend(k=HELDOUT["k"], scales=HELDOUT["scales"], min_steps=300, max_steps=97500,
+                                eval_every=300, noise=noise, seed=seed), {}
     return SyntheticBackend(k=5, noise=noise, seed=seed), {}
+
+
+def checkpoints(name: str) -> dict[str, tuple[int, ...]]:
+    """Scale -> the ladder's logged checkpoint steps there."""
+    scales, steps = LADDERS[name]
+    return {s: tuple(steps[s] if isinstance(steps, dict) else steps) for s, _ in scales}
 
 
 def ladder_table(name: str, noise: float, seed: int = 0):
@@ -71,15 +94,16 @@ def ladder_table(name: str, noise: float, seed: int = 0):
     from bomix.runs import RunSpec
 
     truth, rename = truth_backend(name, noise, seed)
-    scales, steps = LADDERS[name]
+    scales, _ = LADDERS[name]
+    steps = checkpoints(name)
     rng = np.random.default_rng([seed, 2026])
     hist = History(truth.space, truth.default_objective)
     for scale, n in scales:
         for i, w in enumerate(rng.dirichlet(np.ones(truth.space.k), n)):
-            spec = RunSpec(truth.space.mixture(w), scale, max(steps), seed=i, run_id=f"{scale}-{i}")
+            spec = RunSpec(truth.space.mixture(w), scale, max(steps[scale]), seed=i, run_id=f"{scale}-{i}")
             hist.finish(truth.run(spec))
     t = hist.table()
-    t = t[t["step"].isin(steps)].reset_index(drop=True)
+    t = t[[int(st) in steps[sc] for sc, st in zip(t["scale"], t["step"])]].reset_index(drop=True)
     t = t.rename(columns={f"m:{k}": f"m:{v}" for k, v in rename.items()})
     metrics = [c[2:] for c in t.columns if c.startswith("m:") and not c.startswith("m:train_loss")]
     truth.close()
@@ -113,16 +137,39 @@ def build_simulator(name: str, work: Path, noise: float) -> Path:
 
 def campaign_facts(directory: Path) -> dict:
     """From one finished campaign: the final recommendation's largest weight, whether it ran the target
-    fidelity, and how far its final regret lies above its best recommendation's."""
+    fidelity, how far its final regret lies above its best recommendation's, and for a law its design (what
+    ``policy_info["design"]`` says: fidelities, runs of the published design run) and whether it fell back."""
     from bomix.layout import CampaignLayout
     from bomix.store import StoreReader
 
     summary = json.loads(CampaignLayout(directory).summary.read_text())
     with StoreReader(directory) as store:
         best = store.best_recommendation()
+    info = summary.get("policy_info") or {}
+    design = info.get("design")
     return {"max_weight": float(max(summary["recommendation"].values())),
             "ran_target": bool(summary["reached_target"]),
-            "rise": float(summary["regret"] - best["regret"]) if best else float("nan")}
+            "rise": float(summary["regret"] - best["regret"]) if best else float("nan"),
+            "design": None if design is None else
+            f"{', '.join(f'{n} x {f}' for f, n in design['fidelities'].items())} ({design['choice']}, "
+            f"{design['n_runs']}/{design['published_runs']} runs, cost {design['cost']:.3g})",
+            "fallback": bool(info.get("fallback"))}
+
+
+def git_state() -> dict:
+    """The checkout the numbers were measured at: HEAD and ``git diff --stat``'s summary line (read-only git)."""
+    import subprocess
+
+    def git(*a):
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True, timeout=30)
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    stat = git("diff", "--stat")
+    return {"head": git("rev-parse", "--short", "HEAD"), "diff_stat": stat.splitlines()[-1].strip() if stat else "",
+            "changed_files": git("diff", "--name-only").splitlines() if stat else []}
 
 
 def main() -> None:
@@ -130,6 +177,7 @@ def main() -> None:
     ap.add_argument("--ladders", default="mfms,synthetic")
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds-for", default="", help="fewer seeds for slow policies: POLICY=N,... (N <= --seeds)")
     ap.add_argument("--policies", default="all")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--noise", type=float, default=0.005, help="sd of the Gaussian noise on every logged loss")
@@ -147,6 +195,8 @@ def main() -> None:
     root = work / f"campaigns_b{args.budget:g}"
     jobs = grid(root, {b: ["backend=replay", f"backend.path={p}"] for b, p in sims.items()},
                 {p: overrides(p) for p in policies}, range(args.seeds), args.budget)
+    seeds_for = {k: int(v) for k, v in (x.split("=") for x in args.seeds_for.split(",") if x)}
+    jobs = [j for j in jobs if int(j.labels["seed"]) < seeds_for.get(j.labels["policy"], args.seeds)]
     t0 = time.perf_counter()
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     errors: dict = {}
@@ -165,19 +215,24 @@ def main() -> None:
                     "one_domain": sum(f["max_weight"] >= ONE_DOMAIN for f in per),
                     "max_weight_median": float(np.median([f["max_weight"] for f in per])),
                     "ran_target": sum(f["ran_target"] for f in per),
-                    "rise_median": float(np.median([f["rise"] for f in per])), "n": len(per)}
+                    "rise_median": float(np.median([f["rise"] for f in per])), "n": len(per),
+                    "designs": sorted({f["design"] for f in per if f["design"]}),
+                    "fallbacks": sum(f["fallback"] for f in per)}
     lines = ["| ladder | policy | one-domain recommendations | median largest weight | ran the target | "
-             "median rise over best earlier recommendation |", "|---|---|---|---|---|---|"]
+             "median rise over best earlier recommendation | law design (policy_info) | fell back to the centre |",
+             "|---|---|---|---|---|---|---|---|"]
     for k, f in facts.items():
         b, p = k.split("/")
         lines.append(f"| {b} | {p} | {f['one_domain']}/{f['n']} | {f['max_weight_median']:.3f} | "
-                     f"{f['ran_target']}/{f['n']} | {f['rise_median']:.4g} |")
+                     f"{f['ran_target']}/{f['n']} | {f['rise_median']:.4g} | {'; '.join(f['designs']) or '-'} | "
+                     f"{f['fallbacks']}/{f['n']} |")
     md = md + "\n\n" + "\n".join(lines)
     reports = {b: json.loads((p / "report.json").read_text()).get("objective", {}).get("pooled_r2")
                for b, p in sims.items() if (p / "report.json").exists()}
     settings = {"ladders": {n: {"scales": LADDERS[n][0], "steps": LADDERS[n][1]} for n in ladders},
-                "noise": args.noise, "budget": args.budget, "seeds": args.seeds, "policies": policies,
-                "sizes": SIZES, "simulator_heldout_r2": reports}
+                "noise": args.noise, "budget": args.budget, "seeds": args.seeds, "seeds_for": seeds_for,
+                "policies": policies,
+                "sizes": SIZES, "simulator_heldout_r2": reports, "git": git_state()}
     write_comparison(out, summary, {"rows": rows, "facts": facts, "settings": settings,
                                     "not_applicable": {"/".join(k): v for k, v in errors.items()}, "wall_s": wall},
                      md, wall)

@@ -4,7 +4,18 @@ A law policy spends its budget on a fixed design of runs (a function of the prob
 only, so a resumed campaign rebuilds it), fits its law on the history and recommends the law's
 optimum for the target fidelity.
 
-Budget rule: when the whole design costs more than the campaign budget, the policy keeps the
+Design sizing (one rule for every law, :meth:`LawPolicy.sized_design`): the published design (its run
+count, its mixtures, its fidelity defaults) is run as published when it costs at most
+:data:`DESIGN_BUDGET_SHARE` of the campaign budget. When it costs more, the fidelities the config leaves
+free (scale and/or steps; for laws whose design spans scales, the common step count) are chosen among the
+answered ones at the proxy scales (below the target): the longest steps, then the largest scale, at which
+every run of the design fits the share. Only when even the cheapest choice cannot hold every run does the
+budget rule below cut the design (a WARNING). What was chosen and why is ``design`` in
+:meth:`LawPolicy.diagnostics` (``summary.json``'s ``policy_info``). A config that fixes every free
+fidelity of a law keeps today's behaviour (its design, cut by the budget rule), as does a history without
+a finite budget.
+
+Budget rule: when the (sized) design still costs more than the campaign budget, the policy keeps the
 longest prefix of its (priority-ordered) design that fits and logs a warning on
 ``bomix.policies.<name>``.
 
@@ -25,6 +36,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,12 +52,21 @@ from bomix.space import Fidelity, Mixture
 
 OBJ = "_objective"
 
+#: The share of the campaign budget a law's published design may spend (see the module docstring). 1.0:
+#: a law spends nothing after its design (it recommends from its fit, never buys a run to check it, and
+#: does not re-run failed runs), so compute it holds back is compute no one uses, while every policy it is
+#: compared with (BO, Hyperband, random) may spend the whole budget; the user's budget is the limit it must
+#: respect, and that is what the share enforces.
+DESIGN_BUDGET_SHARE = 1.0
+
 
 class LawPolicy(Policy):
     """Base class: subclasses implement :meth:`design`, :meth:`fit_law`, :meth:`law_optimum`, :meth:`law_score`."""
 
     name = "law"
     min_runs = 3
+    #: share of the budget the design may spend (:data:`DESIGN_BUDGET_SHARE`)
+    design_share = DESIGN_BUDGET_SHARE
 
     @property
     def log(self) -> logging.Logger:
@@ -60,6 +81,9 @@ class LawPolicy(Policy):
         self._fallbacks: Counter = Counter()  # every decision that fell back, by short reason
         self._warned: set[str] = set()
         self._truncated: str | None = None
+        self._budget = float("inf")  # the campaign budget the design is sized to (set by planned)
+        self._design_info: dict | None = None  # what sized_design chose and why (diagnostics: "design")
+        self._quiet = False  # sized_design pricing candidates: spec() snaps without logging
 
     # ----- design ------------------------------------------------------------------------------
     @abstractmethod
@@ -73,9 +97,9 @@ class LawPolicy(Policy):
         """The design, snapped to what may be proposed (pool points, answered fidelities) and cut to the
         campaign budget (logged)."""
         if self._design is None:
+            self._budget = budget = float(history.budget)
             specs = self._snap(self.design()) if self.problem.proposals.is_pool else self.design()
             cost = np.cumsum([self.problem.cost(s.scale, s.steps) for s in specs])
-            budget = history.budget
             keep = int(np.searchsorted(cost, budget + BUDGET_EPS, side="right"))
             if keep < len(specs):
                 msg = (f"{self.name} design needs {len(specs)} runs costing {cost[-1]:.4g} target-runs but the "
@@ -87,6 +111,7 @@ class LawPolicy(Policy):
                     self._truncated = msg
                     self.log.warning("WARNING: %s: running those", msg)
             self._design = specs[:keep]
+            self._record_design(self._design, len(specs), budget)
         return self._design
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
@@ -115,6 +140,117 @@ class LawPolicy(Policy):
             used.append((m, fid))
             out.append(s.with_(mixture=m, scale=fid.scale, steps=fid.steps))
         return out
+
+    # ----- sizing the design to the budget ----------------------------------------------------------
+    def proxy_scales(self) -> list[str]:
+        """The ladder's scales below the target's (the smallest scale when there is none)."""
+        sp = self.space
+        top = sp.scale(sp.target.scale).params
+        return [s.name for s in sp.scales if s.params < top] or [sp.scales[0].name]
+
+    def fidelity_choices(self, scale: str | None, steps: int | None, scales: Sequence[str] | None = None,
+                         max_steps: int | None = None) -> list[tuple[str, int]] | None:
+        """Candidate ``(scale, steps)`` of a one-fidelity design for :meth:`sized_design`: a configured
+        ``scale`` / ``steps`` is kept, a free scale ranges over ``scales`` (default :meth:`proxy_scales`),
+        free steps over the answered steps there (``<= max_steps``). None when both are configured."""
+        if scale is not None and steps is not None:
+            return None
+        out = []
+        for sc in ([self.space.scale(scale).name] if scale is not None else list(scales or self.proxy_scales())):
+            if steps is not None:
+                if self.problem.proposals.allows_fidelity(Fidelity(sc, int(steps))):
+                    out.append((sc, int(steps)))
+                continue
+            out += [(sc, t) for t in self.problem.proposals.steps_at(sc) if max_steps is None or t <= max_steps]
+        return out
+
+    def step_choices(self, scales: Sequence[str], steps: int | None,
+                     max_steps: int | None = None) -> list[tuple[None, int]] | None:
+        """Candidates of a design spanning ``scales`` at one common step count (each scale's runs snapped to
+        its nearest answered steps): every answered step count at any of them (``<= max_steps``); None when
+        the config gives ``steps``."""
+        if steps is not None:
+            return None
+        grid = sorted({t for sc in scales for t in self.problem.proposals.steps_at(sc)})
+        return [(None, t) for t in grid if max_steps is None or t <= max_steps]
+
+    def design_cost(self, specs: Sequence[RunSpec]) -> float:
+        """Target-run equivalents of ``specs`` as they will run (pool problems: at the nearest pool fidelity)."""
+        props = self.problem.proposals
+        total = 0.0
+        for s in specs:
+            fid = Fidelity(s.scale, s.steps)
+            if props.is_pool and not props.allows_fidelity(fid):
+                fid = props.snap_fidelity(s.scale, s.steps)
+            total += self.problem.cost(fid.scale, fid.steps)
+        return float(total)
+
+    def sized_design(self, make: Callable[[str | None, int], list[RunSpec]], published: tuple[str | None, int],
+                     choices: Sequence[tuple[str | None, int]] | None) -> list[RunSpec]:
+        """The one home of the sizing rule (module docstring): ``make(scale, steps)`` at ``published`` when it
+        costs at most ``design_share`` x the budget, else at the choice with the longest steps (then the
+        largest scale) that fits, else (nothing holds every run) at the cheapest choice, which the budget
+        rule of :meth:`planned` then cuts (a WARNING). ``choices`` = the fidelities the config leaves free
+        (:meth:`fidelity_choices`, :meth:`step_choices`); None: the config fixes them (published, always).
+        Records what was chosen and why (``design`` in :meth:`diagnostics`)."""
+        budget, share = self._budget, float(self.design_share)
+        sized = choices is not None and np.isfinite(budget)
+        self._quiet = sized  # pricing designs that may not run: no snap warnings (the chosen one is made again)
+        try:
+            specs = make(*published)
+            cost = self.design_cost(specs)
+            priced = [(sc, int(st), self.design_cost(make(sc, st))) for sc, st in dict.fromkeys(choices)] \
+                if sized and cost > share * budget + BUDGET_EPS else []
+        finally:
+            self._quiet = False
+        at = self._fid_label(*published)
+        info = {"scale": published[0], "steps": int(published[1]), "published": {
+            "scale": published[0], "steps": int(published[1]), "n_runs": len(specs), "cost": cost}}
+        limit = share * budget
+        if choices is None:
+            self._design_info = dict(info, choice="fixed", reason=f"the config fixes the design's fidelity ({at})")
+            return specs
+        if not np.isfinite(budget):
+            self._design_info = dict(info, choice="unbudgeted", reason=f"no finite budget: the published design "
+                                     f"({len(specs)} runs at {at})")
+            return specs
+        if cost <= limit + BUDGET_EPS:
+            self._design_info = dict(info, choice="published", reason=(
+                f"the published design ({len(specs)} runs at {at}) costs {cost:.4g} target-runs <= "
+                f"{share:g} x the budget {budget:.4g}"))
+            return make(*published)
+        size = lambda sc: self.space.scale(sc).params if sc is not None else 0.0  # noqa: E731
+        fit = [p for p in priced if p[2] <= limit + BUDGET_EPS]
+        if fit:
+            sc, st, c = max(fit, key=lambda p: (p[1], size(p[0])))
+            choice = "sized"
+            reason = (f"the published design ({len(specs)} runs at {at}) would cost {cost:.4g} target-runs > "
+                      f"{share:g} x the budget {budget:.4g}: all {len(specs)} runs at {self._fid_label(sc, st)}, "
+                      f"the longest steps (then largest scale) that fit, cost {c:.4g}")
+            self.log.info("%s: %s", self.name, reason)
+        else:
+            sc, st, c = min(priced + [(*published, cost)], key=lambda p: (p[2], -p[1], -size(p[0])))
+            choice = "cheapest"
+            reason = (f"the published design ({len(specs)} runs at {at}) would cost {cost:.4g} target-runs and even "
+                      f"the cheapest choice ({self._fid_label(sc, st)}) costs {c:.4g} > {share:g} x the budget "
+                      f"{budget:.4g}: fewer runs, at that choice")
+        self._design_info = dict(info, scale=sc, steps=int(st), choice=choice, reason=reason)
+        return make(sc, st)
+
+    def _fid_label(self, scale: str | None, steps: int) -> str:
+        return f"{scale}@{int(steps)}" if scale is not None else f"{int(steps)} steps at each scale"
+
+    def _record_design(self, specs: Sequence[RunSpec], published_runs: int, budget: float) -> None:
+        """Completes ``design`` in :meth:`diagnostics` with the runs that will run (after the budget rule)."""
+        info = dict(self._design_info or {"choice": "fixed", "reason": "the law's own design"})
+        cost = self.design_cost(specs)
+        info.update(fidelities=dict(Counter(f"{s.scale}@{s.steps}" for s in specs)), n_runs=len(specs),
+                    published_runs=int(published_runs), cost=cost,
+                    share_of_budget=cost / budget if np.isfinite(budget) and budget > 0 else None,
+                    budget_share=float(self.design_share))
+        if len(specs) < published_runs:
+            info["reason"] = f"{info['reason']}; only the first {len(specs)} of {published_runs} runs fit the budget"
+        self._design_info = info
 
     # ----- recommendation ----------------------------------------------------------------------
     def table(self, history: History, results=None) -> pd.DataFrame:
@@ -169,12 +305,18 @@ class LawPolicy(Policy):
         """``fallbacks`` / ``fallback_reasons``: decisions that recommended the centre because the law could
         not be fitted (or its design not run), by short reason (0 / {} in an ordinary campaign);
         ``fallback``: why the latest answer is the centre, when it is; ``design_truncated``: why the
-        budget cut the design."""
+        budget cut the design; ``design``: the design that runs (:meth:`sized_design`): ``scale``,
+        ``steps`` (the fidelity chosen; ``scale`` is None for a design spanning scales), ``fidelities``
+        (runs per ``scale@steps`` as run), ``n_runs`` / ``published_runs``, ``cost`` and
+        ``share_of_budget`` (of those runs), ``budget_share`` (:data:`DESIGN_BUDGET_SHARE`), ``choice``
+        (published | sized | cheapest | fixed | unbudgeted) and ``reason`` (one line)."""
         out = {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
         if self._fallback:
             out["fallback"] = self._fallback
         if self._truncated:
             out["design_truncated"] = self._truncated
+        if self._design_info is not None:
+            out["design"] = dict(self._design_info)
         return out
 
     def _pick(self, law) -> Mixture:
@@ -223,7 +365,7 @@ class LawPolicy(Policy):
         if getattr(self, "_steps_explicit", False):
             props.space.check_fidelity(want)
         fid = want if props.space.allows(want) else props.snap_fidelity(scale, steps)
-        if fid != want and (want, fid) not in self._snapped:
+        if fid != want and not self._quiet and (want, fid) not in self._snapped:
             self._snapped.add((want, fid))
             self.log.warning("%s: the backend has no data at %s@%d; the design runs at %s@%d instead",
                              self.name, want.scale, want.steps, fid.scale, fid.steps)

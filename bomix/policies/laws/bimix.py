@@ -15,8 +15,9 @@ class BiMixPolicy(LawPolicy):
     """Ge et al. 2024.
 
     Design: the centre plus ``n_mixtures - 1`` Dirichlet mixtures blended 20% with the centre (every
-    ``r_i > 0``), at ``scale`` (default the smallest) for ``steps`` (default ``max_steps // 2``); every
-    checkpoint is a data point. Fit: one law per domain on that domain's own loss (``loss:<domain>``, or
+    ``r_i > 0``), at ``scale`` (default the smallest) for ``steps`` (default ``max_steps // 2``; unset ones
+    sized to the budget when the design costs more, see :meth:`~bomix.policies.laws.base.LawPolicy.sized_design`);
+    every checkpoint is a data point. Fit: one law per domain on that domain's own loss (``loss:<domain>``, or
     the metric ``domain_metrics`` maps it to).
     Recommend: minimiser of the sum of domain losses at the target steps, weighted by the objective
     when it is a mean of domain losses (else equal weights, logged). BiMix has no scale term.
@@ -54,7 +55,8 @@ class BiMixPolicy(LawPolicy):
         steps = self.steps_or(self.steps, max(sp.min_steps, sp.max_steps // 2))
         c = sp.center().weights
         W = np.vstack([c, 0.8 * sp.sample(self.n_mixtures - 1, self.design_rng()) + 0.2 * c])
-        return [self.spec(w, scale, steps, "bimix") for w in W]
+        return self.sized_design(lambda sc, st: [self.spec(w, sc, st, "bimix") for w in W], (scale, steps),
+                                 self.fidelity_choices(self.scale_name, self.steps))
 
     def fit_law(self, table):
         return BiMix.fit(table, metrics={d: self._metrics[d] for d in self.space.domains},

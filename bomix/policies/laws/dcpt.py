@@ -14,7 +14,8 @@ from bomix.space import Mixture
 class DCPTPolicy(LawPolicy):
     """Que et al. 2024, mapped to K domains: ``w(r) = r e_domain + (1 - r) g`` with ``g`` uniform over the
     other domains (the "general" source). Design: ``ratios`` x the ``n_scales`` smallest scales below the
-    target, for ``steps`` (default ``max_steps // 4``, every checkpoint used). Fit: the law of the
+    target, for ``steps`` (default ``max_steps // 4``, unset: sized to the budget when the design costs more;
+    every checkpoint used). Fit: the law of the
     objective in ``(N, D, r)``; with ``general_metric`` a second law caps the relative general-loss
     degradation at ``cap``. Recommend: the best ``r`` at the target ``(N, D)``.
 
@@ -53,9 +54,11 @@ class DCPTPolicy(LawPolicy):
 
     def design(self) -> list[RunSpec]:
         sp = self.space
-        small = [s.name for s in sp.scales if s.params < sp.scale(sp.target.scale).params] or [sp.scales[0].name]
+        scales = self.proxy_scales()[: self.n_scales]
         steps = self.steps_or(self.steps, max(sp.min_steps, sp.max_steps // 4))
-        return [self.spec(w, s, steps, "dcpt") for w in self.w_of(self.ratios) for s in small[: self.n_scales]]
+        W = self.w_of(self.ratios)
+        return self.sized_design(lambda _, st: [self.spec(w, s, st, "dcpt") for w in W for s in scales],
+                                 (None, steps), self.step_choices(scales, self.steps))
 
     def fit_law(self, table):
         d, tps = self.space.domains[self._j], self.space.tokens_per_step or 1.0

@@ -16,8 +16,9 @@ class DMLPolicy(LawPolicy):
     """Ye et al. 2024 pipeline.
 
     Design: the centre plus ``n_mixtures - 1`` Dirichlet mixtures, each trained at the ``n_scales``
-    smallest scales below the target for ``steps`` (default ``max_steps // 4``), ordered mixture by
-    mixture. Fit: per run a step law on its checkpoints predicts the target steps; per mixture a size
+    smallest scales below the target for ``steps`` (default ``max_steps // 4``; unset, sized to the budget
+    when the design costs more: :meth:`~bomix.policies.laws.base.LawPolicy.sized_design`), ordered mixture
+    by mixture. Fit: per run a step law on its checkpoints predicts the target steps; per mixture a size
     law across the scales predicts the target scale; the mixing law is fitted on those predictions
     and its optimum recommended (see :meth:`fit_law`).
 
@@ -39,11 +40,11 @@ class DMLPolicy(LawPolicy):
 
     def design(self) -> list[RunSpec]:
         sp = self.space
-        small = [s.name for s in sp.scales if s.params < sp.scale(sp.target.scale).params] or [sp.scales[0].name]
-        scales = small[: self.n_scales]
+        scales = self.proxy_scales()[: self.n_scales]
         steps = self.steps_or(self.steps, max(sp.min_steps, sp.max_steps // 4))
         W = np.vstack([sp.center().weights, sp.sample(self.n_mixtures - 1, self.design_rng(), self.alpha)])
-        return [self.spec(w, s, steps, "dml") for w in W for s in scales]
+        return self.sized_design(lambda _, st: [self.spec(w, s, st, "dml") for w in W for s in scales],
+                                 (None, steps), self.step_choices(scales, self.steps))
 
     def fit_law(self, table):
         """Per-domain laws when every domain has its own loss metric (validation weights ``v >= 0`` of

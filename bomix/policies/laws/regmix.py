@@ -17,9 +17,12 @@ class RegMixPolicy(LawPolicy):
     Design: ``n_runs`` mixtures ``w ~ Dir(s * p)`` (``p`` = token shares ** 0.5, uniform without token
     counts; ``s`` from 15 log-spaced values in [0.1, 5]; ``w_i <= 15 p_i``; tiny weights zeroed),
     projected onto the bounds, at ``scale`` (default the smallest) for ``steps`` (default the largest
-    grid step at that scale: the target steps on a full grid, 1000 on RegMix's logged 1M runs). Fit: one LightGBM regressor (or linear, ``kind: linear``) of the objective with early
-    stopping on a held-out split. Recommend: mean of the ``top_k`` best of ``n_samples`` Dir(p) draws.
-    The regression has no scale or step input: it assumes the ranking transfers to the target.
+    grid step at that scale: the target steps on a full grid, 1000 on RegMix's logged 1M runs); when those
+    ``n_runs`` cost more than the budget, the unset ones of ``scale`` / ``steps`` are sized to it
+    (:meth:`~bomix.policies.laws.base.LawPolicy.sized_design`). Fit: one LightGBM regressor (or linear,
+    ``kind: linear``) of the objective with early stopping on a held-out split. Recommend: mean of the
+    ``top_k`` best of ``n_samples`` Dir(p) draws. The regression has no scale or step input: it assumes the
+    ranking transfers to the target.
     """
 
     name = "regmix"
@@ -50,7 +53,8 @@ class RegMixPolicy(LawPolicy):
         scale = self.default_scale(self.scale_name)
         steps = self.steps_or(self.steps, self.largest_steps(scale, self.space.target.steps))
         W = sample_design(self.n_runs, self.prior(), self.design_rng())
-        return [self.spec(w, scale, steps, self.name) for w in W]
+        return self.sized_design(lambda sc, st: [self.spec(w, sc, st, self.name) for w in W], (scale, steps),
+                                 self.fidelity_choices(self.scale_name, self.steps))
 
     def fit_law(self, table):
         return RegMix.fit(table, metrics=[OBJ], kind=self.kind, prior=self.prior(), seed=self.seed)

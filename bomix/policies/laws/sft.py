@@ -18,7 +18,10 @@ class SFTLawPolicy(LawPolicy):
     ``(1, .., m, .., 1) / (K - 1 + m)`` and its length ``S_b (K - 1 + m) / K`` steps, where the base run
     (uniform, ``n = S_b / K`` steps of data per domain) has ``S_b`` steps, the largest that lets the
     ``3n`` runs fit under ``max_steps``. ``N0`` = steps / ``S_b`` (data in base-run units). Design at
-    ``scale`` (default the smallest): base, then per multiple (3, 1/3, 2, 1/2) every domain.
+    ``scale`` (default the smallest): base, then per multiple (3, 1/3, 2, 1/2) every domain. When it costs
+    more than the budget, ``S_b`` (and an unset ``scale``) are sized to it: the candidates put the longest
+    run on an answered step count (:meth:`~bomix.policies.laws.base.LawPolicy.sized_design`; the design's
+    ``steps`` is ``S_b``).
     Fit: per-domain losses when the objective is a mean of domain losses, else the aggregate law on the
     objective. Recommend: SLSQP optimum at ``N0 = T / S_b`` (T = target steps).
     """
@@ -38,7 +41,7 @@ class SFTLawPolicy(LawPolicy):
         super().bind(problem, seed)
         K = self.space.k
         hi = max(self.multiples + (1.0,))
-        self.base_steps = int(self.space.max_steps * K / (K - 1 + hi))
+        self.base_steps = self._published_base = int(self.space.max_steps * K / (K - 1 + hi))
         lo = min(self.multiples + (1.0,))
         if self.base_steps * (K - 1 + lo) / K < self.space.min_steps:
             raise BomixError("sft_law: the step range is too narrow for the design's multiples")
@@ -47,12 +50,21 @@ class SFTLawPolicy(LawPolicy):
     def design(self) -> list[RunSpec]:
         K = self.space.k
         scale = self.default_scale(self.scale_name)
-        specs = [self.spec(np.full(K, 1 / K), scale, self.base_steps, "sft")]
-        for m in self.multiples:
-            for i in range(K):
-                c = np.ones(K)
-                c[i] = m
-                specs.append(self.spec(c / c.sum(), scale, round(self.base_steps * c.sum() / K), "sft"))
+
+        def make(sc, base):
+            specs = [self.spec(np.full(K, 1 / K), sc, base, "sft")]
+            for m in self.multiples:
+                for i in range(K):
+                    c = np.ones(K)
+                    c[i] = m
+                    specs.append(self.spec(c / c.sum(), sc, round(base * c.sum() / K), "sft"))
+            return specs
+
+        hi, lo = max(self.multiples + (1.0,)), min(self.multiples + (1.0,))
+        choices = [(sc, int(g * K / (K - 1 + hi))) for sc, g in self.fidelity_choices(self.scale_name, None) or []]
+        choices = [(sc, b) for sc, b in choices if b * (K - 1 + lo) / K >= self.space.min_steps]
+        specs = self.sized_design(make, (scale, self._published_base), choices)
+        self.base_steps = int(self._design_info["steps"])
         return specs
 
     def fit_law(self, table):

@@ -13,9 +13,10 @@ from bomix.space import Mixture
 
 class ShukorPolicy(LawPolicy):
     """Design: the centre plus ``n_mixtures - 1`` Dirichlet mixtures blended 10% with the centre, at the
-    ``n_scales`` smallest scales below the target for ``steps`` (default ``max_steps // 4``), mixture by
-    mixture; every checkpoint after the first is a data point (``D = step * tokens_per_step``). Recommend:
-    the mixture term's optimum (the law's optimum is the same at every scale)."""
+    ``n_scales`` smallest scales below the target for ``steps`` (default ``max_steps // 4``; unset, sized to
+    the budget when the design costs more), mixture by mixture; every checkpoint after the first is a data
+    point (``D = step * tokens_per_step``). Recommend: the mixture term's optimum (the law's optimum is the
+    same at every scale)."""
 
     name = "shukor"
     min_runs = 4
@@ -27,11 +28,12 @@ class ShukorPolicy(LawPolicy):
 
     def design(self) -> list[RunSpec]:
         sp = self.space
-        small = [s.name for s in sp.scales if s.params < sp.scale(sp.target.scale).params] or [sp.scales[0].name]
+        scales = self.proxy_scales()[: self.n_scales]
         steps = self.steps_or(self.steps, max(sp.min_steps, sp.max_steps // 4))
         c = sp.center().weights
         W = np.vstack([c, 0.9 * sp.sample(self.n_mixtures - 1, self.design_rng()) + 0.1 * c])
-        return [self.spec(w, s, steps, "shukor") for w in W for s in small[: self.n_scales]]
+        return self.sized_design(lambda _, st: [self.spec(w, s, st, "shukor") for w in W for s in scales],
+                                 (None, steps), self.step_choices(scales, self.steps))
 
     def fit_law(self, table):
         first = table.groupby("run_id")["step"].transform("min")

@@ -54,16 +54,36 @@ def _bound(policy, k=3, seed=0, **prob):
 
 
 def test_budget_rule_logs_and_truncates(caplog):
-    pol, h = _bound(RegMixPolicy(n_runs=32))
+    """A config that fixes the design's fidelity keeps it: the budget rule cuts the design (today's behaviour)."""
+    pol, h = _bound(RegMixPolicy(n_runs=32, scale="20M", steps=20000))
     with caplog.at_level(logging.WARNING, logger="bomix.policies.regmix"):
         plan = pol.planned(h)
     cost = sum(pol.problem.cost(s.scale, s.steps) for s in plan)
     assert 0 < len(plan) < 32 and cost <= 0.05 + 1e-12
     assert "only the first" in caplog.text and "recommending the centre" in caplog.text  # 2 runs < min_runs 5: a fallback
     assert "fallback" in pol.diagnostics()
+    assert pol.diagnostics()["design"]["choice"] == "fixed"
+    assert {(s.scale, s.steps) for s in plan} == {("20M", 20000)}
     # deterministic given the seed: the same design again
-    pol2, h2 = _bound(RegMixPolicy(n_runs=32))
+    pol2, h2 = _bound(RegMixPolicy(n_runs=32, scale="20M", steps=20000))
     assert [s.mixture for s in pol2.planned(h2)] == [s.mixture for s in plan]
+
+
+def test_budget_rule_cuts_only_below_the_cheapest_fidelity(caplog):
+    """Unset fidelity: the design is sized to the budget (all 32 runs at budget 0.05); the budget rule cuts it only
+    when even the cheapest fidelity (20M@500: 32 x 5e-4 target-runs) does not hold every run."""
+    pol, h = _bound(RegMixPolicy(n_runs=32))
+    plan = pol.planned(h)
+    assert len(plan) == 32 and pol.diagnostics()["design"]["choice"] == "sized"
+    pol, h = _bound(RegMixPolicy(n_runs=32))
+    h.budget = 0.004
+    with caplog.at_level(logging.WARNING, logger="bomix.policies.regmix"):
+        plan = pol.planned(h)
+    assert len(plan) == 8 and {(s.scale, s.steps) for s in plan} == {("20M", 500)}
+    d = pol.diagnostics()["design"]
+    assert d["choice"] == "cheapest" and d["n_runs"] == 8 and d["published_runs"] == 32
+    assert "fewer runs" in d["reason"] and "only the first 8 of 32 runs" in d["reason"]
+    assert "only the first 8 fit" in caplog.text and "fallback" not in pol.diagnostics()
 
 
 def test_designs_respect_bounds_and_mapping():
