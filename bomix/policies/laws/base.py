@@ -293,6 +293,11 @@ class LawPolicy(Policy):
                 self._cache[key] = self.space.center()
         return self._cache[key]
 
+    @property
+    def recommendation_fallback(self) -> bool:
+        """The latest answer is the centre instead of the law's optimum (stored with the recommendation)."""
+        return self._fallback is not None
+
     def _final_fallback(self, short: str, reason: str) -> None:
         """The final answer is the centre: remember why (diagnostics), count it, say it once at WARNING."""
         self._fallback = reason
