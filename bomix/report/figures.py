@@ -68,10 +68,12 @@ def legend_height(n_items: int) -> int:
     return max(HEIGHT, 150 + 21 * n_items)
 
 
-def _layout(fig, title: str, key: str, height: int = HEIGHT, **kw) -> None:
+def _layout(fig, title: str, key: str, height: int = HEIGHT, subtitle: str | None = None, **kw) -> None:
+    """Title (and a smaller second line ``subtitle``, which keeps a long title clear of plotly's toolbar)."""
     kw.setdefault("hovermode", "closest")
     kw.setdefault("margin", {"l": 70, "r": 20, "t": 50, "b": 60})
-    fig.update_layout(title={"text": _e(title), "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+    text = _e(title) + (f"<br><sup>{_e(subtitle)}</sup>" if subtitle else "")
+    fig.update_layout(title={"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
                       template="plotly_white", height=height, font={"size": 13}, uirevision=key, **kw)
 
 
@@ -224,12 +226,13 @@ def prediction(c: CampaignData) -> Figure | None:
     if c.optimum is not None:
         fig.add_hline(y=c.optimum, line={"dash": "dash", "color": "grey"}, annotation_text="simulator's optimum",
                       annotation_position="bottom right")
-    title = f"Prediction vs truth at {c.target or 'the target'}"
+    head = f"Prediction vs truth at {c.target or 'the target'}"
     cover = coverage(rec)
-    if cover is not None:
-        title += f" (true value within ±1 sd: {cover[0]} of {cover[2]}, ±2 sd: {cover[1]})"
-    _layout(fig, title, f"{c.label}/prediction", legend={"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
-            margin={"l": 70, "r": 20, "t": 50, "b": 40})
+    sub = None if cover is None else f"true value within ±1 sd: {cover[0]} of {cover[2]}, ±2 sd: {cover[1]}"
+    title = head if sub is None else f"{head} ({sub})"
+    _layout(fig, head, f"{c.label}/prediction", subtitle=sub,
+            legend={"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
+            margin={"l": 70, "r": 20, "t": 70 if sub else 50, "b": 40})
     fig.update_yaxes(title_text=_e(c.objective))
     cost_axis(fig, rec["budget_used"] if len(rec) else [x_end])
     return Figure("prediction", title, fig.to_json())
