@@ -8,9 +8,9 @@ import numpy as np
 
 from bomix.space import Fidelity, Space
 
-#: Total Dirichlet concentrations of :func:`space_filling`, as multiples of K: from sparse mixtures (a few domains
-#: carry most weight: alpha_i = 1/K each at the low end) through uniform on the simplex (K) to mixtures near the
-#: prior (2K).
+#: Range of the total Dirichlet concentration of :func:`space_filling`: the lowest as an absolute total, the highest
+#: as a multiple of K. From sparse mixtures (a few domains carry most weight: alpha_i = 1/K each at the low end)
+#: through uniform on the simplex (K) to mixtures near the prior (2K).
 CONCENTRATION = (1.0, 2.0)
 
 

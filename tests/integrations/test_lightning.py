@@ -14,25 +14,15 @@ import pytest
 torch = pytest.importorskip("torch")
 L = pytest.importorskip("lightning.pytorch")
 
+from mixing_helpers import B, DOMAINS, STEPS, T, V, assert_simplex, domain_data  # noqa: E402
 from bomix.errors import BomixError  # noqa: E402
 from bomix.extras import MissingExtra  # noqa: E402
 from bomix.integrations import MixedIterableDataset  # noqa: E402
 from bomix.integrations.lightning import BomixLightningCallback  # noqa: E402
 
-V, T, B, STEPS = 64, 16, 8, 30
-DOMAINS = ("easy", "medium", "hard")
 
 # Lightning's advice (num_workers, IterableDataset with __len__) and torch's pytree deprecation under Lightning
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
-
-
-def domain_data(n: int = 64) -> dict[str, list[dict]]:
-    g = torch.Generator().manual_seed(0)
-    start = torch.randint(0, V, (n, 1), generator=g)
-    seqs = {"easy": start.repeat(1, T),
-            "medium": (start + torch.arange(T)) % V,
-            "hard": torch.randint(0, V, (n, T), generator=g)}
-    return {d: [{"input_ids": s} for s in x] for d, x in seqs.items()}
 
 
 class Bigram(torch.nn.Module):
@@ -78,11 +68,6 @@ def train(controller, seed: int = 0, steps: int = STEPS, accumulation: int = 1, 
     loader = torch.utils.data.DataLoader(ds, batch_size=B // accumulation)
     trainer.fit(LM(via), train_dataloaders=loader)
     return ds, trainer
-
-
-def assert_simplex(w):
-    w = np.asarray(w)
-    assert np.all(w >= 0) and math.isclose(w.sum(), 1.0, abs_tol=1e-9)
 
 
 def assert_drawn_from_recorded_weights(ds):

@@ -12,21 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from mixing_helpers import B, DOMAINS, STEPS, T, V, assert_simplex, domain_data  # noqa: E402
 from bomix.errors import BomixError  # noqa: E402
 from bomix.integrations import MixedIterableDataset, MixtureHook  # noqa: E402
 from bomix.online import build_controller  # noqa: E402
-
-V, T, B, STEPS = 64, 16, 8, 30
-DOMAINS = ("easy", "medium", "hard")
-
-
-def domain_data(n: int = 64) -> dict[str, list[dict]]:
-    g = torch.Generator().manual_seed(0)
-    start = torch.randint(0, V, (n, 1), generator=g)
-    seqs = {"easy": start.repeat(1, T),
-            "medium": (start + torch.arange(T)) % V,
-            "hard": torch.randint(0, V, (n, T), generator=g)}
-    return {d: [{"input_ids": s, "labels": s.clone()} for s in x] for d, x in seqs.items()}
 
 
 def tiny_model():
@@ -41,7 +30,7 @@ def train(controller, tmp_path, seed: int = 0, steps: int = STEPS, accumulation:
     from bomix.integrations.hf import BomixMixtureCallback
 
     torch.set_num_threads(1)
-    ds = MixedIterableDataset(domain_data(), controller, steps=steps, examples_per_step=B, seed=seed)
+    ds = MixedIterableDataset(domain_data(labels=True), controller, steps=steps, examples_per_step=B, seed=seed)
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=B // accumulation,
         gradient_accumulation_steps=accumulation, learning_rate=1e-2,
@@ -51,11 +40,6 @@ def train(controller, tmp_path, seed: int = 0, steps: int = STEPS, accumulation:
                                    callbacks=[BomixMixtureCallback(ds)])
     trainer.train()
     return ds, trainer
-
-
-def assert_simplex(w):
-    w = np.asarray(w)
-    assert np.all(w >= 0) and math.isclose(w.sum(), 1.0, abs_tol=1e-9)
 
 
 def cumulative_excess(history) -> np.ndarray:
@@ -123,7 +107,7 @@ def test_callback_without_trainer_handles_a_prefetching_loader(mode):
     from bomix.integrations.hf import BomixMixtureCallback
 
     torch.set_num_threads(1)
-    ds = MixedIterableDataset(domain_data(), {"kind": "odm", "params": {"mode": mode, "warmup": 0}}, steps=16,
+    ds = MixedIterableDataset(domain_data(labels=True), {"kind": "odm", "params": {"mode": mode, "warmup": 0}}, steps=16,
                               examples_per_step=4, seed=1)
     cb = BomixMixtureCallback(ds)
     model = tiny_model()
@@ -159,7 +143,7 @@ def test_callback_without_trainer_handles_a_prefetching_loader(mode):
 def test_odm_bandit_with_plain_loop_hook():
     """The framework-agnostic hook in a hand-written loop: ODM's bandit draws one domain per step."""
     torch.set_num_threads(1)
-    ds = MixedIterableDataset(domain_data(), {"kind": "odm", "params": {"warmup": 0}}, steps=12,
+    ds = MixedIterableDataset(domain_data(labels=True), {"kind": "odm", "params": {"warmup": 0}}, steps=12,
                               examples_per_step=4, seed=3)
     model = tiny_model()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -180,28 +164,28 @@ def test_odm_bandit_with_plain_loop_hook():
 
 
 def test_same_seed_same_draws_without_training():
-    a = MixedIterableDataset(domain_data(), "odm", steps=5, examples_per_step=4, seed=7)
-    b = MixedIterableDataset(domain_data(), "odm", steps=5, examples_per_step=4, seed=7)
+    a = MixedIterableDataset(domain_data(labels=True), "odm", steps=5, examples_per_step=4, seed=7)
+    b = MixedIterableDataset(domain_data(labels=True), "odm", steps=5, examples_per_step=4, seed=7)
     xa = [x["input_ids"].tolist() for x in a]
     xb = [x["input_ids"].tolist() for x in b]
     assert xa == xb and len(xa) == 20
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: MixedIterableDataset(domain_data(), "nope", steps=5, examples_per_step=4), "unknown controller"),
+    (lambda: MixedIterableDataset(domain_data(labels=True), "nope", steps=5, examples_per_step=4), "unknown controller"),
     (lambda: MixedIterableDataset({}, "odm", steps=5, examples_per_step=4), "at least one domain"),
-    (lambda: MixedIterableDataset(domain_data(), "odm", steps=5, examples_per_step=4, initial=[0.5, 0.5]),
+    (lambda: MixedIterableDataset(domain_data(labels=True), "odm", steps=5, examples_per_step=4, initial=[0.5, 0.5]),
      "3 domains"),
-    (lambda: MixedIterableDataset(domain_data(), build_controller({"kind": "odm"}, ["a", "b"], 0, initial=[.5, .5],
+    (lambda: MixedIterableDataset(domain_data(labels=True), build_controller({"kind": "odm"}, ["a", "b"], 0, initial=[.5, .5],
                                                                   steps=5), steps=5, examples_per_step=4),
      "2 domains"),
-    (lambda: MixedIterableDataset(domain_data(), "doremi", steps=5, examples_per_step=4), "reference"),
-    (lambda: MixedIterableDataset(domain_data(), "doge", steps=5, examples_per_step=4), "gradients"),
-    (lambda: MixedIterableDataset(domain_data(), {"kind": "odm", "apply": "reweight"}, steps=5,
+    (lambda: MixedIterableDataset(domain_data(labels=True), "doremi", steps=5, examples_per_step=4), "reference"),
+    (lambda: MixedIterableDataset(domain_data(labels=True), "doge", steps=5, examples_per_step=4), "gradients"),
+    (lambda: MixedIterableDataset(domain_data(labels=True), {"kind": "odm", "apply": "reweight"}, steps=5,
                                   examples_per_step=4), "resample"),
-    (lambda: MixedIterableDataset(domain_data(), "odm", steps=5, examples_per_step=4).observe([1.0, 2.0], [1, 1]),
+    (lambda: MixedIterableDataset(domain_data(labels=True), "odm", steps=5, examples_per_step=4).observe([1.0, 2.0], [1, 1]),
      "3 per-domain"),
-    (lambda: MixtureHook(MixedIterableDataset(domain_data(), {"kind": "doremi", "reference": {
+    (lambda: MixtureHook(MixedIterableDataset(domain_data(labels=True), {"kind": "doremi", "reference": {
         "source": "model", "run_id": "r"}}, steps=5, examples_per_step=4)), "reference_model"),
 ])
 def test_bad_input_is_one_line_bomix_error(make, match):
@@ -212,7 +196,7 @@ def test_bad_input_is_one_line_bomix_error(make, match):
 
 def test_observe_shows_the_controller_the_weights_really_drawn_under_lag():
     """ODM bandit, one-step lag, rewards that move pi a lot: each step's reward goes to the arm drawn then."""
-    ds = MixedIterableDataset(domain_data(8), {"kind": "odm", "params": {"warmup": 0, "alpha": 0.0,
+    ds = MixedIterableDataset(domain_data(8, labels=True), {"kind": "odm", "params": {"warmup": 0, "alpha": 0.0,
                                                                           "reward_scale": 0.05}},
                               steps=40, examples_per_step=1, seed=5)
     it = iter(ds)
@@ -239,7 +223,7 @@ def test_doremi_model_reference_and_iterable_domains_with_plain_loop():
             return iter(self.rows)
 
     torch.set_num_threads(1)
-    data = {d: Stream(rows[:5]) for d, rows in domain_data().items()}
+    data = {d: Stream(rows[:5]) for d, rows in domain_data(labels=True).items()}
     ds = MixedIterableDataset(data, {"kind": "doremi", "reference": {"source": "model", "run_id": "ref"}},
                               steps=8, examples_per_step=4, seed=2)
     model, reference = tiny_model(), tiny_model()

@@ -33,9 +33,9 @@ from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History, Observations
+from bomix.laws.regmix import design_prior
 from bomix.policies.base import Policy
 from bomix.policies.bo.search import Option, affordable, best_options
-from bomix.laws.regmix import design_prior
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
