@@ -50,6 +50,21 @@ def tv_distance(W: np.ndarray, C: np.ndarray) -> np.ndarray:
     return out
 
 
+def nn_distances(C: np.ndarray) -> np.ndarray:
+    """``(n, K) -> (n,)`` TV distance of each mixture to its nearest *other* one (inf when n < 2)."""
+    C = np.atleast_2d(np.asarray(C, dtype=float))
+    n = C.shape[0]
+    if n < 2:
+        return np.full(n, np.inf)
+    out = np.empty(n)
+    step = max(1, 2_000_000 // max(1, C.size))
+    for a in range(0, n, step):
+        D = 0.5 * np.abs(C[a:a + step, None, :] - C[None]).sum(-1)
+        D[np.arange(D.shape[0]), np.arange(a, a + D.shape[0])] = np.inf
+        out[a:a + step] = D.min(1)
+    return out
+
+
 @dataclass(eq=False)
 class TrustRegion:
     """Where a simulator's answers are trusted: within ``radius`` (TV) of a logged mixture.

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bomix.fidelity import Fidelity
-from bomix.proposals import TrustRegion, tv_distance
+from bomix.proposals import TrustRegion, nn_distances, tv_distance
 from bomix.runtable import wcols
 
 #: quantile of the leave-one-out nearest-neighbour distances that sets a fidelity's radius
@@ -31,17 +31,6 @@ def logged_mixtures(table: pd.DataFrame, domains) -> tuple[dict[Fidelity, np.nda
               for (s, t), g in table.groupby(["scale", "step"])}
     by_scale = {str(s): np.unique(g[wc].to_numpy(float).round(12), axis=0) for s, g in table.groupby("scale")}
     return by_fid, by_scale
-
-
-def nn_distances(C: np.ndarray) -> np.ndarray:
-    """``(n, K) -> (n,)`` TV distance of each mixture to its nearest *other* one (inf when n < 2)."""
-    C = np.atleast_2d(C)
-    n = C.shape[0]
-    if n < 2:
-        return np.full(n, np.inf)
-    D = 0.5 * np.abs(C[:, None, :] - C[None]).sum(-1)
-    np.fill_diagonal(D, np.inf)
-    return D.min(1)
 
 
 def radii(by_fid: Mapping[Fidelity, np.ndarray], q: float = TRUST_QUANTILE) -> dict[Fidelity, float]:

@@ -35,6 +35,7 @@ from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.laws.regmix import design_prior
 from bomix.policies.base import Policy
+from bomix.policies.bo import evidence
 from bomix.policies.bo.search import Option, affordable, best_options
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
@@ -131,6 +132,8 @@ class GPPolicy(Policy):
         fidelities: the fidelities the policy may run, as ``SCALE@STEPS`` strings (default: the whole
             grid). A backend whose logs hold only some fidelities should list exactly those.
         rec_kappa: recommendation = argmax of posterior mean - ``rec_kappa`` * sd at the target.
+        rec_evidence: keep the recommendation within the ``rec_evidence``-quantile of the observed mixtures'
+            nearest-neighbour TV distances of some observed mixture (:mod:`bomix.policies.bo.evidence`); None: anywhere.
     """
 
     name = "gp"
@@ -143,7 +146,8 @@ class GPPolicy(Policy):
 
     def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
-                 fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA):
+                 fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
+                 rec_evidence: float | None = None):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -156,6 +160,9 @@ class GPPolicy(Policy):
         self.opt_cfg = option_group(self, "search", search)
         self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
         self.rec_kappa = float(rec_kappa)
+        if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
+            raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
+        self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
         self._cache: dict = {}
         self._rec_cache: dict = {}
         self._fallbacks: Counter = Counter()
@@ -390,6 +397,8 @@ class GPPolicy(Policy):
         if model is None:
             return self._best_observed(history)
         lcb = self._rec_score(model, obs)
+        if self.rec_evidence is not None:
+            lcb = evidence.within(lcb, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))
         pool = self.problem.proposals.pool(t)
         if pool is not None and len(pool):
             with torch.no_grad():

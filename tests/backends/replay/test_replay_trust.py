@@ -12,7 +12,8 @@ import pytest
 
 from bomix.backends.replay import ReplayBackend
 from bomix.backends.replay.build import build
-from bomix.backends.replay.trust import nn_distances, radii
+from bomix.backends.replay.trust import radii
+from bomix.proposals import nn_distances
 from bomix.campaign import run_campaign
 from bomix.policies.heuristics import FixedPolicy
 from bomix.runtable import validate
