@@ -42,6 +42,7 @@ from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.fit import fantasize, fit_history, spec_meta, warm_start
 from bomix.surrogate.gp import GPConfig
+from bomix.surrogate.level import extrapolate, level_points
 from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
 from bomix.surrogate.observations import ObservationEncoder
 
@@ -370,16 +371,31 @@ class GPPolicy(Policy):
         history = self._settled(history)
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
-                model, _ = self.model(history, refit=False)
+                model, obs = self.model(history, refit=False)
                 if model is None:
                     return None
-                X = self.at_target(torch.tensor(mixture.weights[None], dtype=DT))
-                with torch.no_grad():
-                    post = model.posterior(X)
-                return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
+                return self._predict(model, obs, mixture.weights)
             except NUMERICAL_ERRORS:
                 self._fallback("prediction failed")
                 return None
+
+    def _predict(self, model, obs: Observations, w: np.ndarray) -> tuple[float, float]:
+        """``(mean, sd)`` of the target objective at ``w (K,)``: the GP's posterior once a run reached the target
+        fidelity (the level is then data), before that the GP's values of ``w`` at every fidelity run so far
+        extrapolated to the target by a scaling law (:mod:`bomix.surrogate.level`)."""
+        t = self.space.target
+        if np.any((obs.scales == t.scale) & (obs.steps == t.steps)):
+            with torch.no_grad():
+                post = model.posterior(self.at_target(torch.tensor(w[None], dtype=DT)))
+            return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
+        st = level_points(self.space.encode(obs.w, list(obs.scales), obs.steps)[:, -2:])
+        X = torch.cat([torch.tensor(np.repeat(w[None], len(st), 0), dtype=DT), torch.tensor(st, dtype=DT)], -1)
+        with torch.no_grad():
+            post = model.posterior(X)
+        y, var = -post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).clamp_min(0).numpy()
+        n_min, n_t = self.space.scales[0].params, self.space.scale(t.scale).params
+        ratios = np.log([max(n_t / n_min, 1.0), max(t.steps / self.space.min_steps, 1.0)])
+        return extrapolate(st, y, var, self.space.fidelity_coords([t])[0], ratios, spread=float(np.std(obs.y)))
 
     def _best_observed(self, history: History) -> Mixture:
         """Best observed mixture at the target fidelity, else the final value of any run, else the centre."""

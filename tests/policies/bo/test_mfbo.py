@@ -160,3 +160,20 @@ def test_contrast_decisions_rank_by_differences_with_the_incumbent():
     rand = [b.true_value(m, t, h.objective) - opt for m in
             (Mixture(w, h.space.domains) for w in h.space.sample(20, np.random.default_rng(0)))]
     assert regret < np.median(rand)
+
+
+def test_before_any_target_run_the_prediction_is_a_scaling_law_extrapolation():
+    """The GP alone reverts to the proxies' level at the target; the law brings it down, with an honest sd."""
+    b, pol, h = bound(MFBOPolicy(n_init=4, **SMALL))
+    play(b, pol, h, 8)
+    t = h.space.target
+    assert not any(r.spec.scale == t.scale and r.spec.steps == t.steps for r in h.results)
+    w = h.space.center()
+    mean, sd = pol.predict(h, w)
+    truth = b.true_value(w, t, h.objective)
+    model, obs = pol.model(h, refit=False)
+    with torch.no_grad():
+        gp_mean = -float(model.posterior(pol.at_target(torch.tensor(w.weights[None], dtype=torch.double))).mean)
+    assert mean < obs.y.min()  # more compute: better than every proxy
+    assert abs(truth - mean) < 2 * sd
+    assert abs(truth - mean) < abs(truth - gp_mean)
