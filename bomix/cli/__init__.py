@@ -1,9 +1,9 @@
 """The ``bomix`` console command: dispatch to one module per command family.
 
 ``run`` (Hydra) :mod:`bomix.cli.run`, ``simulator`` :mod:`bomix.cli.simulator`, ``data`` :mod:`bomix.cli.data`,
-``export`` :mod:`bomix.cli.export`, ``bench`` :mod:`bomix.bench.cli`, ``ask`` / ``tell`` / ``show``
-:mod:`bomix.study.cli`, ``report`` / ``dashboard`` :mod:`bomix.cli.report`. Each parses its arguments and prints; the library functions it calls stay in their
-feature modules.
+``export`` :mod:`bomix.cli.export`, ``suggest`` :mod:`bomix.cli.suggest`, ``bench`` :mod:`bomix.bench.cli`,
+``ask`` / ``tell`` / ``show`` :mod:`bomix.study.cli`, ``report`` / ``dashboard`` :mod:`bomix.cli.report`. Each
+parses its arguments and prints; the library functions it calls stay in their feature modules.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ commands:
   simulator build TABLE --out DIR   build a replay simulator from logged runs
   data prepare|demo ...        tokenise per-domain text into shards; build the offline demo corpus
   export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
+  suggest RUNS [--method M]    logged runs in, mixture out: a method's recommendation +- sd, its trust and the
+                               next runs worth buying (long, RegMix, Olmix or W&B files; --json)
   ask DIR                      the next run of an ask/tell study, as JSON (creation options: bomix ask -h)
   tell DIR RUN_ID --value V    record a study run's result (or --curve FILE, --metrics JSON)
   show DIR [--json]            a campaign's or study's summary (top weights, regret vs uniform weights or
@@ -42,6 +44,7 @@ SUBCOMMANDS = {
     "simulator": ("bomix.cli.simulator", "cli_main"),
     "data": ("bomix.cli.data", "cli_main"),
     "export": ("bomix.cli.export", "cli_main"),
+    "suggest": ("bomix.cli.suggest", "cli_main"),
     "ask": ("bomix.study.cli", "ask_main"),
     "tell": ("bomix.study.cli", "tell_main"),
     "show": ("bomix.study.cli", "show_main"),

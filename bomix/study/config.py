@@ -124,18 +124,24 @@ class StudyConfig:
 
     def build_policy(self) -> Policy:
         """Instantiate the policy from its ``conf/policy/<name>.yaml`` defaults plus this config's options."""
-        from omegaconf import OmegaConf
+        return build_policy(self.policy)
 
-        from bomix.config import instantiate
-        from bomix.paths import conf_dir
 
-        opts = dict(self.policy)
-        name = check_policy(opts)
-        opts.pop("name")
-        node = OmegaConf.merge(OmegaConf.load(conf_dir() / "policy" / f"{name}.yaml"), opts)
-        policy = instantiate(node, "policy")
-        policy.name = name
-        return policy
+def build_policy(policy: Mapping[str, Any]) -> Policy:
+    """A policy from ``{"name": <registered name>, **plain options}`` (checked by :func:`check_policy`): its
+    ``conf/policy/<name>.yaml`` defaults merged with the options (a study's policy, ``bomix suggest --method``)."""
+    from omegaconf import OmegaConf
+
+    from bomix.config import instantiate
+    from bomix.paths import conf_dir
+
+    opts = dict(policy)
+    name = check_policy(opts)
+    opts.pop("name")
+    node = OmegaConf.merge(OmegaConf.load(conf_dir() / "policy" / f"{name}.yaml"), opts)
+    built = instantiate(node, "policy")
+    built.name = name
+    return built
 
 
 def check_policy(policy: Any) -> str:

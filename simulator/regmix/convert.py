@@ -30,6 +30,18 @@ SETS = [  # (run-id prefix, scale, params, mixture file, loss file, steps)
 ]
 
 
+def convert_set(mix: pd.DataFrame, loss: pd.DataFrame, prefix: str, scale: str, params: float,
+                steps: int) -> pd.DataFrame:
+    """One RegMix mixture table and its loss table (both indexed by ``index``) -> rows of the logged-run format
+    (also used by ``bomix suggest``'s RegMix reader, :mod:`bomix.suggest.readers`)."""
+    w = mix.rename(columns=lambda c: "w:" + c.removeprefix("train_the_pile_"))
+    w = w.div(w.sum(axis="columns"), axis="index")
+    m = loss.rename(columns=lambda c: "m:" + c.removeprefix("metric/the_pile_").removesuffix("_val_loss"))
+    df = pd.DataFrame({"run_id": [f"{prefix}-{i}" for i in mix.index], "scale": scale, "params": params,
+                       "step": steps, "tokens": float(steps * TOKENS_PER_STEP)}, index=mix.index)
+    return pd.concat([df, w, m], axis=1)
+
+
 def convert(src: Path) -> pd.DataFrame:
     """The RegMix data directory -> a table in the logged-run format."""
     parts = []
@@ -38,12 +50,7 @@ def convert(src: Path) -> pd.DataFrame:
         loss = pd.read_csv(src / loss_file).set_index("index")
         if not mix.index.equals(loss.index):
             raise SystemExit(f"{mix_file} and {loss_file} do not share their index column")
-        w = mix.rename(columns=lambda c: "w:" + c.removeprefix("train_the_pile_"))
-        w = w.div(w.sum(axis="columns"), axis="index")
-        m = loss.rename(columns=lambda c: "m:" + c.removeprefix("metric/the_pile_").removesuffix("_val_loss"))
-        df = pd.DataFrame({"run_id": [f"{prefix}-{i}" for i in mix.index], "scale": scale, "params": params,
-                           "step": steps, "tokens": float(steps * TOKENS_PER_STEP)}, index=mix.index)
-        parts.append(pd.concat([df, w, m], axis=1))
+        parts.append(convert_set(mix, loss, prefix, scale, params, steps))
     out = pd.concat(parts, ignore_index=True)
     assert np.allclose(out.filter(like="w:").sum(axis="columns"), 1.0)
     return out
