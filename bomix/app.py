@@ -94,11 +94,12 @@ def _problem_config(cfg: DictConfig):
     from bomix.campaign import ProblemConfig
 
     p = _plain(cfg.get("problem")) or {}
-    fields = {k: v for k, v in p.items() if k not in ("name", "trainer")}
+    fields = {k: v for k, v in p.items() if k not in ("name", "trainer", "synthetic")}
     try:
         return ProblemConfig(**fields)
     except TypeError as exc:
-        raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens") from None
+        raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens, "
+                         "constraints") from None
 
 
 def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:

@@ -159,6 +159,11 @@ def objective_config(meta: Mapping) -> dict | str | None:
     if not weights:
         return None
     name = meta.get("name") or ""
+    if meta.get("maximize") or meta.get("reference"):  # per-metric directions, normalisation (objective.py)
+        if float(meta.get("sign", 1.0)) < 0:
+            return None
+        extra = {k: meta[k] for k in ("maximize", "reference") if meta.get(k)}
+        return {"weights": weights, **extra, "name": name}
     if float(meta.get("sign", 1.0)) < 0:
         return {"maximize": next(iter(weights))} if len(weights) == 1 else None
     if len(weights) == 1:

@@ -25,10 +25,11 @@ def run_id_for(index: int) -> str:
     return f"r{int(index):05d}"
 
 
-#: keys a spec's ``meta`` may carry (policy state: BO hyperparameters, Hyperband rungs; the
-#: campaign's retry bookkeeping). A spec read from a store with any other key is refused: a store is
-#: data, never code. (Online controllers travel in ``RunSpec.controller``, checked separately.)
-SPEC_META_KEYS = frozenset({"gp", "hb", "retry_of", "attempt"})
+#: keys a spec's ``meta`` may carry (policy state: BO hyperparameters, those of the outcome constraints' GPs
+#: by constraint, Hyperband rungs; the campaign's retry bookkeeping). A spec read from a store with any other key
+#: is refused: a store is data, never code. (Online controllers travel in ``RunSpec.controller``, checked
+#: separately.)
+SPEC_META_KEYS = frozenset({"gp", "gp_constraints", "hb", "retry_of", "attempt"})
 
 
 #: the keys of a stored spec (:meth:`RunSpec.to_dict`); a stored spec with any other key is refused
@@ -40,7 +41,8 @@ MAX_SEED = 2**63 - 1
 
 def validate_meta(meta: object, what: str = "meta") -> None:
     """Refuse a spec ``meta`` that is not None or a mapping with only :data:`SPEC_META_KEYS` keys, each
-    of its shape: ``gp`` {name: [numbers]}, ``hb`` [bracket, rung], ``retry_of`` a run id, ``attempt`` >= 1."""
+    of its shape: ``gp`` {name: [numbers]}, ``gp_constraints`` {constraint: {name: [numbers]}}, ``hb`` [bracket,
+    rung], ``retry_of`` a run id, ``attempt`` >= 1."""
     if meta is None:
         return
     if not isinstance(meta, Mapping):
@@ -49,9 +51,13 @@ def validate_meta(meta: object, what: str = "meta") -> None:
     if bad:
         raise BomixError(f"{what} has keys {bad} outside the allowlist {sorted(SPEC_META_KEYS)}: refusing it")
     gp = meta.get("gp")
-    if gp is not None and not (isinstance(gp, Mapping) and all(
-            isinstance(k, str) and isinstance(v, list) and all(_is_number(x) for x in v) for k, v in gp.items())):
+    if gp is not None and not _is_hypers(gp):
         raise BomixError(f"{what}['gp'] is not a mapping of parameter name -> list of numbers: refusing it")
+    gpc = meta.get("gp_constraints")
+    if gpc is not None and not (isinstance(gpc, Mapping) and all(
+            isinstance(k, str) and _is_hypers(v) for k, v in gpc.items())):
+        raise BomixError(f"{what}['gp_constraints'] is not a mapping of constraint -> (parameter name -> list of "
+                         "numbers): refusing it")
     hb = meta.get("hb")
     if hb is not None and not (isinstance(hb, list) and len(hb) == 2 and all(_is_int(x) and x >= 0 for x in hb)):
         raise BomixError(f"{what}['hb'] is {short(hb, 40)}, not [bracket, rung] (two integers >= 0): refusing it")
@@ -60,6 +66,12 @@ def validate_meta(meta: object, what: str = "meta") -> None:
     attempt = meta.get("attempt")
     if attempt is not None and not (_is_int(attempt) and attempt >= 1):
         raise BomixError(f"{what}['attempt'] is {short(attempt, 20)}, not an integer >= 1: refusing it")
+
+
+def _is_hypers(gp: object) -> bool:
+    """A GP's hyperparameters as stored: parameter name -> list of numbers."""
+    return isinstance(gp, Mapping) and all(
+        isinstance(k, str) and isinstance(v, list) and all(_is_number(x) for x in v) for k, v in gp.items())
 
 
 #: what a domain, metric or scale name may be: 1-200 characters, no control characters, braces, quotes or

@@ -95,10 +95,30 @@ def trust_fields(policy, history: History, store, latest: dict | None) -> dict:
             "policy_info": policy_info(policy), "n_fallback_recommendations": store.n_fallback_recommendations()}
 
 
+def feasibility_fields(backend, policy, problem, latest: dict | None) -> dict:
+    """summary.json's ``constraints`` (problems with outcome constraints): the ``bounds``; the policy's probability
+    that the latest recommendation meets them (``predicted_feasibility``, None without a model of them) and whether
+    it reaches the policy's ``constraint_prob`` (``predicted_feasible``: False = no mixture was predicted feasible
+    enough, so the most-likely-feasible one was recommended); on a simulator whether it meets them in the truth
+    (``feasible``) and its true ``values`` of the constrained metrics (None without truth)."""
+    from bomix.objective import Objective
+
+    p = None if latest is None else latest.get("pred_feasible")
+    need = getattr(policy, "constraint_prob", None)
+    out = {"bounds": [c.label for c in problem.constraints], "predicted_feasibility": p,
+           "predicted_feasible": None if p is None or need is None else bool(p >= need),
+           "feasible": None if latest is None else latest.get("feasible"), "values": None}
+    if latest is not None and backend is not None and backend.has_truth:
+        mix = problem.space.mixture(latest["mixture"])
+        out["values"] = {c.metric: float(backend.true_value(mix, problem.space.target, Objective.metric(c.metric)))
+                         for c in problem.constraints}
+    return out
+
+
 def study_summary(study, history: History, rec: dict) -> dict:
     """summary.json of an ask/tell study (the same keys as a campaign's where they apply)."""
     space = history.space
-    latest = {"mixture": list(rec["mixture"].values()), "regret": None}
+    latest = {"mixture": list(rec["mixture"].values()), "regret": None, "pred_feasible": rec.get("pred_feasible")}
     out = {
         "policy": study.policy.name,
         "backend": "study",
@@ -115,6 +135,8 @@ def study_summary(study, history: History, rec: dict) -> dict:
         "directory": str(study.directory),
     }
     out.update(trust_fields(study.policy, history, study.store, latest))
+    if study.problem.constraints:
+        out["constraints"] = feasibility_fields(None, study.policy, study.problem, latest)
     return out
 
 

@@ -117,6 +117,29 @@ def quality_lines(s: dict) -> list[str]:
     return lines
 
 
+def constraint_lines(s: dict) -> list[str]:
+    """Outcome constraints (``summary["constraints"]``): the bounds, whether the recommendation meets them in the
+    simulator's truth (with its true values) and the policy's probability that it does; a note when no mixture was
+    predicted feasible enough (the most-likely-feasible one was recommended)."""
+    c = s.get("constraints")
+    if not isinstance(c, dict) or not isinstance(c.get("bounds"), list):
+        return []
+    line = f"constraints {', '.join(map(str, c['bounds']))}"
+    values = c.get("values")
+    if c.get("feasible") in (True, False):
+        shown = ", ".join(f"{m} {_g(v)}" for m, v in values.items() if _num(v) is not None) \
+            if isinstance(values, dict) else ""
+        line += f": {'met' if c['feasible'] else 'VIOLATED'} in the simulator" + (f" ({shown})" if shown else "")
+    p = _num(c.get("predicted_feasibility"))
+    if p is not None:
+        line += f"; predicted feasible with probability {p:.2g}"
+    lines = [line]
+    if c.get("predicted_feasible") is False:
+        lines.append("note: no mixture is predicted to meet the constraints with the policy's constraint_prob: the "
+                     "most likely feasible one is recommended")
+    return lines
+
+
 def cost_line(s: dict) -> str:
     """``budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, ...)``."""
     used, budget = _num(s.get("budget_used")), _num(s.get("budget"))
@@ -182,6 +205,7 @@ def format_summary(s: dict, *, header: bool = True) -> str:
     else:
         lines.append("no recommendation yet")
     lines += quality_lines(s)
+    lines += constraint_lines(s)
     lines.append(cost_line(s))
     stop = stop_line(s)
     if stop:

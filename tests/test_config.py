@@ -53,7 +53,9 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 EXCEPTIONS = {
     # the command line's synthetic problem is noisy and heteroscedastic like real runs; SyntheticBackend()
     # stays noise-free so that unit tests can compare exact values
-    "backend/synthetic.yaml": {"noise", "hetero"},
+    "backend/synthetic.yaml": {"noise", "hetero",
+                               # from the problem's synthetic block when it has one (problem=synthetic_tasks)
+                               "tasks"},
     # the prebuilt RegMix simulator shipped in the repository (ReplayBackend needs a path)
     "backend/regmix.yaml": {"path"},
     # REQUIRED argument without a default: stated as null so that backend.path=DIR is a plain override
@@ -81,9 +83,10 @@ EXCEPTIONS = {
     "problem/mfms_stackexchange.yaml": {"objective"},
     "problem/regmix_pilecc.yaml": {"objective"},
     "problem/synthetic_bounded.yaml": {"objective", "lower", "upper", "tokens"},
+    "problem/synthetic_tasks.yaml": {"objective", "constraints"},
 }
 #: keys that are not constructor arguments
-NON_ARGS = {"_target_", "name", "defaults", "trainer"}
+NON_ARGS = {"_target_", "name", "defaults", "trainer", "synthetic"}
 
 
 def _options():

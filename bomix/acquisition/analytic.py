@@ -21,6 +21,26 @@ def log_ei(mean: torch.Tensor, sigma: torch.Tensor, best: float | torch.Tensor) 
     return sigma.log() + _log_ei_helper(u)
 
 
+def pointwise(model, X: torch.Tensor, chunk: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and variance of each row of ``X`` (``b x d`` -> ``(b,)``, ``(b,)``), differentiable in ``X``.
+
+    ``chunk == 0``: one q-batch of single points (``b x 1 x d``): GPyTorch then broadcasts the ``n`` training
+    inputs over the batch and evaluates every kernel part on ``b x n x d`` copies, which dominates a decision
+    once ``n`` is in the thousands. ``chunk > 0``: joint posteriors of at most ``chunk`` rows at a time, whose
+    diagonals are the same values (to rounding: ~1e-12 relative) at a fraction of the cost (the ``chunk x chunk``
+    covariance is the price).
+    """
+    if chunk <= 0:
+        post = model.posterior(X.unsqueeze(-2))
+        return post.mean.squeeze(-1).squeeze(-1), post.variance.squeeze(-1).squeeze(-1)
+    means, variances = [], []
+    for a in range(0, X.shape[0], chunk):
+        post = model.posterior(X[a:a + chunk])
+        means.append(post.mean.squeeze(-1))
+        variances.append(post.variance.squeeze(-1))
+    return torch.cat(means), torch.cat(variances)
+
+
 def noise_variance(model) -> torch.Tensor:
     """The likelihood's noise variance on the outcome's original scale (scalar tensor)."""
     noise = model.likelihood.noise.detach().mean()

@@ -155,7 +155,7 @@ class MetricSimulator(SimulatorBackend):
 
         fid = fidelity or self.space.target
         cache = self.__dict__.setdefault("_optima", {})
-        key = f"{objective.name}|{objective.weights}|{objective.sign:g}|{fid}"
+        key = f"{objective.name}|{objective.key}|{fid}"
         if key not in cache:
             w, v = dense_optimum(lambda W: self.true_values(W, fid, objective), self.space.k)
             cache[key] = (Mixture(w, self.space.domains), v)

@@ -12,6 +12,20 @@ so the target optimum sits on the simplex boundary). Because every domain has it
 changes with scale, the best mixture moves with both scale and steps. Observation noise is optional,
 heteroskedastic (larger at corner mixtures) and correlated along a run's curve.
 
+Downstream-like task metrics are opt-in (``tasks=T``): ``task:<j>`` for ``j < T``, smooth functions of the
+per-domain losses through a seeded random map (a drawn, separate stream: the losses above are the same with or
+without tasks). Task ``j`` reads ``z_j = sum_i v_ji L_i`` with ``v_j`` concentrated on its own domain
+``j mod K`` (so tasks prefer different mixtures: conflicting optima), and reports, by its kind
+(:data:`TASK_KINDS`, in rotation):
+
+    acc   chance_j + (1 - chance_j) * sigmoid(a_j - b_j z_j)      (an accuracy in [0, 1], to maximise)
+    bpb   z_j / (ln 2 * bytes_per_token_j)                          (bits per byte, to minimise)
+    ppl   exp(z_j)                                                  (a perplexity, to minimise)
+
+``a_j`` is set so that the uniform mixture at the target scores ``p0_j``. A run's tasks read its (noisy)
+per-domain losses, so they inherit the mixture-dependent noise; accuracies add the sampling noise of a
+benchmark of ``n_items_j`` questions (both only with ``noise > 0``).
+
 Order dependence is opt-in: with forgetting ``rho < 1`` (per step) ``D <- rho D + new tokens``, so a
 static mixture's effective tokens after ``S`` steps are ``(1 - rho^S) / (1 - rho)`` steps' worth
 (``rho = 1``: ``S``; then no schedule can beat the best static mixture). Static mixtures and
@@ -38,6 +52,9 @@ from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
 from bomix.space import Mixture, Scale, Space
 
 DEFAULT_SCALES = {"20M": 20e6, "60M": 60e6, "150M": 150e6, "300M": 300e6, "1B": 1e9}
+#: kinds of the downstream-like task metrics, task ``j`` is ``TASK_KINDS[j % 4]``; accuracies are maximised
+TASK_KINDS = ("acc", "bpb", "acc", "ppl")
+MAXIMIZED_KINDS = ("acc",)
 
 
 class SyntheticBackend(MetricSimulator):
@@ -65,6 +82,8 @@ class SyntheticBackend(MetricSimulator):
         eval_batch: validation sequences per domain per request (for the charged overhead).
         law: hand-set law parameters overriding the drawn ones: any of ``E, A, a, B, b0, g`` (K,),
             ``T`` (K, K), ``u`` (K,).
+        tasks: number of downstream-like ``task:<j>`` metrics (None or 0: none; see the module docstring and
+            :meth:`task_directions`).
     """
 
     name = "synthetic"
@@ -96,6 +115,7 @@ class SyntheticBackend(MetricSimulator):
         lr: float = 3e-3,
         eval_batch: int = 64,
         law: Mapping[str, Sequence] | None = None,
+        tasks: int | None = None,
     ):
         domains = list(domains) if domains else [f"d{i}" for i in range(int(k))]
         k = len(domains)
@@ -115,7 +135,11 @@ class SyntheticBackend(MetricSimulator):
         self.noise, self.hetero, self.fail_prob = float(noise), float(hetero), float(fail_prob)
         self.seed, self.delay = int(seed), float(delay)
         self.cost_model = FlopsCost(self.space, tokens_per_step)
-        self.metrics = tuple([f"loss:{d}" for d in domains] + ["loss:target"])
+        if tasks is not None and (isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 0):
+            raise BomixError(f"backend.tasks must be an integer >= 0 (downstream-like metrics), got {tasks!r}")
+        self.tasks = int(tasks or 0)
+        self.metrics = tuple([f"loss:{d}" for d in domains] + ["loss:target"]
+                             + [f"task:{j}" for j in range(self.tasks)])
         self.default_objective = Objective.metric("loss:target")
         if not 0.0 < float(rho) <= 1.0:
             raise BomixError(f"rho (forgetting per step) must be in (0, 1], got {rho}")
@@ -135,6 +159,7 @@ class SyntheticBackend(MetricSimulator):
         self._draw_law(np.random.default_rng([20250, self.seed]))
         if law:
             self._set_law(law)
+        self._draw_tasks(np.random.default_rng([20250, self.seed, 1]))
         self._optima: dict[str, tuple[Mixture, float]] = {}
         self._recipes: dict[str, float] = {}
 
@@ -173,6 +198,56 @@ class SyntheticBackend(MetricSimulator):
                 raise BomixError("law parameter T (transfer) must be non-negative")
             setattr(self, key, arr)
 
+    def _draw_tasks(self, rng: np.random.Generator) -> None:
+        """Task parameters (see the module docstring), calibrated on the uniform mixture at the target."""
+        k, n = self.space.k, self.tasks
+        self.task_kinds = tuple(TASK_KINDS[j % len(TASK_KINDS)] for j in range(n))
+        v = rng.dirichlet(np.full(k, 0.5), n) if n else np.zeros((0, k))
+        v[np.arange(n), np.arange(n) % k] += 1.0  # task j leans on domain j mod K
+        self.task_v = v / v.sum(1, keepdims=True) if n else v
+        self.task_b = rng.uniform(1.5, 4.0, n)
+        self.task_chance = rng.choice([0.0, 0.25, 0.5], n)
+        p0 = rng.uniform(0.35, 0.75, n)
+        self.task_bytes = rng.uniform(3.0, 4.5, n)
+        self.task_items = rng.integers(300, 3000, n)
+        t = self.space.target
+        z0 = (self._domain_losses(self._static_eff(self.space.center().weights[None], t.steps),
+                                  np.array([self.space.scale(t.scale).params])) @ self.task_v.T)[0]
+        self.task_a = self.task_b * z0 + np.log(p0 / (1 - p0))
+
+    def task_directions(self) -> dict[str, str]:
+        """``task:<j>`` -> ``"maximize"`` (accuracies) or ``"minimize"`` (bits per byte, perplexities)."""
+        return {f"task:{j}": "maximize" if kind in MAXIMIZED_KINDS else "minimize"
+                for j, kind in enumerate(self.task_kinds)}
+
+    def _task_metrics(self, L: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-domain losses ``(n, K)`` -> ``task:<j>`` -> ``(n,)`` values (noiseless given ``L``)."""
+        z = L @ self.task_v.T
+        out = {}
+        for j, kind in enumerate(self.task_kinds):
+            if kind == "acc":
+                c = self.task_chance[j]
+                out[f"task:{j}"] = c + (1 - c) / (1 + np.exp(-(self.task_a[j] - self.task_b[j] * z[:, j])))
+            elif kind == "bpb":
+                out[f"task:{j}"] = z[:, j] / (np.log(2.0) * self.task_bytes[j])
+            else:
+                out[f"task:{j}"] = np.exp(z[:, j])
+        return out
+
+    def _observed_tasks(self, metrics: Mapping[str, np.ndarray], spec: RunSpec) -> dict[str, np.ndarray]:
+        """A run's task metrics from its reported per-domain losses, plus a benchmark's sampling noise on
+        accuracies (``noise > 0`` only; its own stream, so the losses' noise is as without tasks)."""
+        L = np.column_stack([metrics[f"loss:{d}"] for d in self.space.domains])
+        out = self._task_metrics(L)
+        if self.noise > 0:
+            rng = np.random.default_rng([self.seed, 8, int(spec.seed or 0)])
+            z = rng.standard_normal((self.tasks, L.shape[0]))
+            for j, kind in enumerate(self.task_kinds):
+                if kind == "acc":
+                    p = out[f"task:{j}"]
+                    out[f"task:{j}"] = np.clip(p + np.sqrt(p * (1 - p) / self.task_items[j]) * z[j], 0.0, 1.0)
+        return out
+
     def law_terms(self, params: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(E + A N^-a, B, b)`` at one scale: ``L_i(D) = const_i + B_i (D_i / 1e9 + floor)^(-b_i)``."""
         b = self.b0 + self.g * self._s(params)
@@ -201,15 +276,19 @@ class SyntheticBackend(MetricSimulator):
         frac = self.eval_batch / self.batch_size
         return SignalCosts(val=self.space.k * frac / 3.0, reference=1.0 / 3.0, grads=frac)
 
-    def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
-        """Effective tokens ``(n, K)`` and params ``(n,)`` -> metric -> ``(n,)`` noiseless values."""
+    def _domain_losses(self, eff_tokens: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """Effective tokens ``(n, K)`` and params ``(n,)`` -> ``(n, K)`` noiseless per-domain losses."""
         s = np.array([self._s(p) for p in params])
         b = self.b0[None, :] + self.g[None, :] * s[:, None]
-        L = (
+        return (
             self.E[None, :]
             + self.A[None, :] * (params[:, None] / 1e6) ** (-self.a[None, :])
             + self.B[None, :] * (eff_tokens / 1e9 + self.floor) ** (-b)
         )
+
+    def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
+        """Effective tokens ``(n, K)`` and params ``(n,)`` -> metric -> ``(n,)`` noiseless values (losses only)."""
+        L = self._domain_losses(eff_tokens, params)
         out = {f"loss:{d}": L[:, i] for i, d in enumerate(self.space.domains)}
         out["loss:target"] = L @ self.u
         return out
@@ -219,13 +298,20 @@ class SyntheticBackend(MetricSimulator):
         n_max = self.space.scales[-1].params
         return float(np.log(params / n_min) / np.log(n_max / n_min)) if n_max > n_min else 1.0
 
-    def metrics_at(self, w: np.ndarray, scale: str, steps) -> dict[str, np.ndarray]:
-        """Vectorised noiseless metrics for static mixtures ``(n, K)`` at one scale."""
-        w = np.atleast_2d(np.asarray(w, dtype=float))
+    def _static_eff(self, w: np.ndarray, steps) -> np.ndarray:
+        """Effective tokens ``(n, K)`` of static mixtures ``w (n, K)`` after ``steps``."""
         steps = np.broadcast_to(np.asarray(steps, dtype=float), (w.shape[0],))
-        eff = (w @ self.T.T) * (self.step_equivalents(steps) * self.space.tokens_per_step)[:, None]
+        return (w @ self.T.T) * (self.step_equivalents(steps) * self.space.tokens_per_step)[:, None]
+
+    def metrics_at(self, w: np.ndarray, scale: str, steps) -> dict[str, np.ndarray]:
+        """Vectorised noiseless metrics for static mixtures ``(n, K)`` at one scale (tasks included)."""
+        w = np.atleast_2d(np.asarray(w, dtype=float))
+        eff = self._static_eff(w, steps)
         params = np.full(w.shape[0], self.space.scale(scale).params)
-        return self._noiseless(eff, params)
+        out = self._noiseless(eff, params)
+        if self.tasks:
+            out.update(self._task_metrics(np.column_stack([out[f"loss:{d}"] for d in self.space.domains])))
+        return out
 
     # ----- Backend API -----------------------------------------------------------------------
     def run(self, spec: RunSpec) -> RunResult:
@@ -260,6 +346,8 @@ class SyntheticBackend(MetricSimulator):
             for j, m in enumerate(metrics):
                 if not m.startswith("train_loss:"):
                     metrics[m] = metrics[m] + sd * (z_run[j] + 0.3 * z_eval[j])
+        if self.tasks:
+            metrics.update(self._observed_tasks(metrics, spec))
         info.setdefault("average_mixture", sched.average(spec.steps).to_list())
         return RunResult(spec, "ok", Curve(steps, metrics), cost=cost, wall_time=time.perf_counter() - t0,
                          info=info)
@@ -290,4 +378,7 @@ class SyntheticBackend(MetricSimulator):
         d = {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}
         if self.rho != 1.0:
             d["rho"] = self.rho
+        if self.tasks:
+            d["tasks"] = self.tasks
+            d["task_directions"] = self.task_directions()
         return d

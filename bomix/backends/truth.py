@@ -17,23 +17,24 @@ ZERO = 1e-9
 
 
 def dense_optimum(f: Callable[[np.ndarray], np.ndarray], k: int, n_random: int = 30000,
-                  n_refine: int = 10, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Minimise ``f`` over the simplex.
+                  n_refine: int = 10, seed: int = 0,
+                  slack: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, float]:
+    """Minimise ``f`` over the simplex (where ``slack >= 0``, with outcome constraints).
 
     Args:
         f: vectorised objective, ``(n, k) -> (n,)``.
         k: number of weights.
         n_random: Dirichlet draws of each kind (alpha 1 and alpha 0.2).
         n_refine: best candidates refined by SLSQP.
+        slack: vectorised constraint slacks, ``(n, k) -> (n, c)``, feasible where all are ``>= 0``; None = none.
 
     Returns:
-        ``(w (k,), value)`` with ``w`` on the simplex (exact zeros where a weight is negligible).
+        ``(w (k,), value)`` with ``w`` on the simplex (exact zeros where a weight is negligible); with ``slack``,
+        ``(None, nan)`` when no candidate is feasible.
     """
-    rng = np.random.default_rng(seed)
-    eye = np.eye(k)
-    faces = [eye[list(c)].mean(0) for r in range(2, k) for c in combinations(range(k), r)] if k <= 8 else []
-    cand = np.vstack([rng.dirichlet(np.ones(k), n_random), rng.dirichlet(np.full(k, 0.2), n_random), eye,
-                      *([np.array(faces)] if faces else [])])
+    if slack is not None:
+        return _constrained_optimum(f, slack, k, n_random, n_refine, seed)
+    cand = _candidates(k, n_random, np.random.default_rng(seed))
     vals = f(cand)
     best_w, best_v = cand[int(np.argmin(vals))], float(np.min(vals))
     for start in cand[np.argsort(vals)[:n_refine]]:
@@ -41,6 +42,37 @@ def dense_optimum(f: Callable[[np.ndarray], np.ndarray], k: int, n_random: int =
                        constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0}],
                        options={"ftol": 1e-12, "maxiter": 300})
         x = _snap(res.x)
+        v = float(f(x[None])[0])
+        if v < best_v:
+            best_w, best_v = x, v
+    return best_w, best_v
+
+
+def _candidates(k: int, n_random: int, rng: np.random.Generator) -> np.ndarray:
+    eye = np.eye(k)
+    faces = [eye[list(c)].mean(0) for r in range(2, k) for c in combinations(range(k), r)] if k <= 8 else []
+    return np.vstack([rng.dirichlet(np.ones(k), n_random), rng.dirichlet(np.full(k, 0.2), n_random), eye,
+                      *([np.array(faces)] if faces else [])])
+
+
+def _constrained_optimum(f, slack, k: int, n_random: int, n_refine: int, seed: int):
+    """:func:`dense_optimum` under ``slack(W) >= 0``: the best feasible candidates refined by SLSQP with the
+    slacks as inequality constraints (a refined point is kept only if it is feasible)."""
+    cand = _candidates(k, n_random, np.random.default_rng(seed))
+    ok = (slack(cand) >= 0).all(axis=1)
+    if not ok.any():
+        return None, float("nan")
+    cand = cand[ok]
+    vals = f(cand)
+    best_w, best_v = cand[int(np.argmin(vals))], float(np.min(vals))
+    for start in cand[np.argsort(vals)[:n_refine]]:
+        res = minimize(lambda x: float(f(x[None])[0]), start, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0},
+                                    {"type": "ineq", "fun": lambda x: slack(x[None])[0]}],
+                       options={"ftol": 1e-12, "maxiter": 300})
+        x = _snap(np.clip(res.x, 0, None))
+        if not (slack(x[None])[0] >= 0).all():
+            continue
         v = float(f(x[None])[0])
         if v < best_v:
             best_w, best_v = x, v
@@ -96,3 +128,28 @@ def trusted_optimum(f: Callable[[np.ndarray], np.ndarray], centres: np.ndarray, 
         if v < best_v:
             best_w, best_v = x, v
     return best_w, best_v
+
+
+def constrained_optimum(backend, objective, constraints, fidelity=None) -> tuple[np.ndarray | None, float]:
+    """Best mixture of a simulator's truth at ``fidelity`` (default the target) under outcome ``constraints``
+    (:class:`bomix.constraints.OutcomeConstraint`): by :func:`dense_optimum` on :meth:`true_values` over the whole
+    simplex (a trust region is not applied), or, for a pool simulator, the best feasible pool point at ``fidelity``.
+    ``(None, nan)`` when no mixture found is feasible."""
+    from bomix.objective import Objective
+
+    fid = fidelity or backend.space.target
+    metrics = [Objective.metric(c.metric) for c in constraints]
+
+    def slack(W: np.ndarray) -> np.ndarray:
+        return np.column_stack([c.slack(backend.true_values(W, fid, m)) for c, m in zip(constraints, metrics)])
+
+    pool = backend.candidates()
+    if pool is not None:
+        W = np.array([m.weights for m, f in pool if f == fid]).reshape(-1, backend.space.k)
+        vals = backend.true_values(W, fid, objective) if len(W) else np.zeros(0)
+        ok = np.isfinite(vals) & (slack(W) >= 0).all(axis=1) if len(W) else np.zeros(0, dtype=bool)
+        if not ok.any():
+            return None, float("nan")
+        i = int(np.flatnonzero(ok)[np.argmin(vals[ok])])
+        return W[i], float(vals[i])
+    return dense_optimum(lambda W: backend.true_values(W, fid, objective), backend.space.k, slack=slack)

@@ -26,7 +26,7 @@ MAX_LABEL = 60
 
 #: columns of :func:`load_campaigns`
 COLUMNS = ["campaign", "backend", "objective", "policy", "seed", "budget", "final_cost", "final_regret",
-           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated"]
+           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated", "feasible"]
 
 
 # ----- discovery and loading ----------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _read_store(d: Path) -> tuple[pd.DataFrame, dict]:
         recs = st.recommendations()
         config = st.get_meta("config", {})
     keep = ["idx", "n_finished", "budget_used", "true_value", "regret"]
-    recs = recs[keep + (["extrapolated"] if "extrapolated" in recs.columns else [])]  # older stores: unknown
+    recs = recs[keep + [c for c in ("extrapolated", "feasible") if c in recs.columns]]  # older stores: unknown
     return recs, config if isinstance(config, dict) else {}
 
 
@@ -135,6 +135,13 @@ def variant_labels(configs: dict[str, dict], policy: str) -> dict[str, str]:
     if len(set(labels.values())) < len(variants):  # cut labels collide: number them
         labels = {v: f"{lab}#{i}" for i, (v, lab) in enumerate(labels.items())}
     return {c: labels[json.dumps(f, sort_keys=True)] for c, f in flat.items()}
+
+
+def _flags(recs: pd.DataFrame, column: str) -> np.ndarray:
+    """A 0/1 column of the recommendations as floats, NaN where unknown (or the whole column, for an older store)."""
+    if column not in recs:
+        return np.full(len(recs), np.nan)
+    return pd.to_numeric(recs[column], errors="coerce").astype(float).to_numpy()
 
 
 def _float(x: Any) -> float:
@@ -203,8 +210,8 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
             "cost": recs["budget_used"].astype(float).to_numpy(),
             "regret": pd.to_numeric(recs["regret"], errors="coerce").astype(float).to_numpy(),
             "true_value": pd.to_numeric(recs["true_value"], errors="coerce").astype(float).to_numpy(),
-            "extrapolated": (pd.to_numeric(recs["extrapolated"], errors="coerce").astype(float).to_numpy()
-                             if "extrapolated" in recs else np.full(len(recs), np.nan)),
+            "extrapolated": _flags(recs, "extrapolated"),
+            "feasible": _flags(recs, "feasible"),  # meets the outcome constraints in the truth (NaN: none / unknown)
         })
         frames.append(frame)
     if not frames:

@@ -100,10 +100,14 @@ def to_markdown(summary: dict) -> str:
         eps = t["eps"]
         labels = [eps_label(e, f) for e, f in zip(eps, t["eps_frac"] or [None] * len(eps))]
         lines += [f"## {backend} / {objective} ({seeds} seeds per policy)", "", "### Final recommendation", ""]
-        lines += _table(["policy", "seeds", "final regret", "compute used", "extrapolated (final / all recs)"], [
+        constrained = any(isinstance(r.get("feasible_final"), float) and math.isfinite(r["feasible_final"])
+                          for r in rows)  # a column only for problems with outcome constraints
+        lines += _table(["policy", "seeds", "final regret", "compute used", "extrapolated (final / all recs)"]
+                        + (["feasible (final)"] if constrained else []), [
             [r["policy"], str(r["n_seeds"]), _band(r["regret_median"], r["regret_q25"], r["regret_q75"]),
              _band(r["cost_median"], r["cost_q25"], r["cost_q75"]),
-             f"{_pct(r.get('extrapolated_final'))} / {_pct(r.get('extrapolated_all'))}"] for r in rows])
+             f"{_pct(r.get('extrapolated_final'))} / {_pct(r.get('extrapolated_all'))}"]
+            + ([_pct(r.get("feasible_final"))] if constrained else []) for r in rows])
         lines.append("")
         have = [r for r in rows if any((backend, objective, r["policy"], e) in ctr for e in eps)]
         if have:

@@ -25,9 +25,11 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25,
-        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all``
+        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all, feasible_final``
         (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
-        of all recommendations scored by extrapolation, among those with a known flag; NaN if none).
+        of all recommendations scored by extrapolation, among those with a known flag; NaN if none;
+        ``feasible_final``: fraction of the seeds' final recommendations that meet the problem's outcome
+        constraints in the simulator's truth, NaN without constraints).
     """
     camp = df.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1).copy()
     camp["final_regret"] = camp["final_regret"].where(np.isfinite(camp["final_regret"]), camp["regret"])
@@ -42,7 +44,8 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
                      "cost_median": float(cq[1]), "cost_q25": float(cq[0]), "cost_q75": float(cq[2]),
                      "budget": float(g["budget"].max()),
                      "extrapolated_final": _frac(g["extrapolated"]),
-                     "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"])})
+                     "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"]),
+                     "feasible_final": _frac(g["feasible"]) if "feasible" in g else float("nan")})
     return pd.DataFrame(rows)
 
 

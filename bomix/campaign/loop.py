@@ -77,7 +77,8 @@ class Campaign:
         self.max_runs, self.stop_regret, self.max_wall_time = max_runs, stop_regret, max_wall_time
         self.config = dict(config) if config is not None else {
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
-            "seed": self.seed, "objective": self.problem.objective.to_dict()}
+            "seed": self.seed, "objective": self.problem.objective.to_dict(),
+            **({"constraints": [c.to_dict() for c in self.problem.constraints]} if self.problem.constraints else {})}
         self.force, self.progress = force, progress
         from bomix.loggers import NullLogger
 
@@ -190,7 +191,7 @@ class Campaign:
                 self.report.finished(history, res, rec)
                 if bar:
                     bar.set_postfix_str(self.report.postfix(history, rec))
-                if (self.stop_regret is not None and rec.get("regret") is not None
+                if (self.stop_regret is not None and rec.get("regret") is not None and rec.get("feasible") is not False
                         and rec["regret"] <= self.stop_regret and stop_reason is None):
                     stop_reason = "regret"
         return stop_reason or ("policy" if policy_done else "budget")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bomix.backends.base import Backend
+from bomix.constraints import parse_constraints
 from bomix.objective import Objective
 from bomix.policies.base import Problem
 from bomix.proposals import Proposals
@@ -23,6 +24,8 @@ class ProblemConfig:
         lower / upper: per-domain weight bounds (domain -> bound).
         max_epochs: repetition cap.
         tokens: per-domain token counts (for ``proportional`` and the cap).
+        constraints: outcome constraints on the recommendation's metrics at the target, a list of
+            ``{metric: m, max | min | max_relative | min_relative: x, reference: r}`` (see :mod:`bomix.constraints`).
     """
 
     objective: Any = None
@@ -30,6 +33,7 @@ class ProblemConfig:
     upper: Mapping[str, float] | None = None
     max_epochs: float | None = None
     tokens: Mapping[str, float] | None = None
+    constraints: Any = None
 
 
 def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem:
@@ -38,6 +42,7 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
     space: Space = backend.space.with_constraints(
         lower=cfg.lower, upper=cfg.upper, max_epochs=cfg.max_epochs, tokens=cfg.tokens)
     objective = Objective.from_config(cfg.objective, backend.metrics, backend.default_objective)
+    constraints = parse_constraints(cfg.constraints, backend.metrics, objective)
     return Problem(
         space=space,
         objective=objective,
@@ -47,4 +52,5 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         supports_controller=backend.supports_controller,
         metrics=tuple(backend.metrics),
         proposals=Proposals(space, backend.candidates(), backend.trust_region()),
+        constraints=constraints,
     )

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bomix.backends.base import Backend
+from bomix.constraints import true_slacks
 from bomix.history import History
 from bomix.mixture import Mixture
 from bomix.policies.base import Policy, Problem
@@ -45,7 +46,17 @@ class CampaignReport:
         cached = self.store.get_meta("optimum")
         if cached is not None:
             return self.problem.space.mixture(cached["mixture"]), float(cached["value"])
-        opt = self.backend.optimum(self.problem.objective)
+        if self.problem.constraints:  # regret against the best mixture that meets the constraints in the truth
+            from bomix.backends.truth import constrained_optimum
+
+            w, v = constrained_optimum(self.backend, self.problem.objective, self.problem.constraints)
+            if w is None:
+                log.warning("no mixture meets the outcome constraints (%s) in the simulator's truth: no regret is "
+                            "reported", ", ".join(c.label for c in self.problem.constraints))
+                return None
+            opt = (Mixture(w, self.problem.space.domains), v)
+        else:
+            opt = self.backend.optimum(self.problem.objective)
         if opt is None:
             return None
         m, v = opt
@@ -60,6 +71,9 @@ class CampaignReport:
         fallback = bool(self.policy.recommendation_fallback)
         pred = predicted(self.policy, history, mix)
         self._check_prediction(history, pred)
+        pof = self.policy.feasibility(history, mix) if self.problem.constraints else None
+        slacks = true_slacks(self.backend, mix, self.problem.space.target, self.problem.constraints)
+        feasible = None if slacks is None else bool((slacks >= 0).all())
         tv = regret = extrapolated = None
         recipe = self.policy.recipe(history)
         if recipe is not None and self.opt is not None and self.backend.supports_recipe:
@@ -82,9 +96,9 @@ class CampaignReport:
                         self.policy.name)
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, tv, regret, extrapolated,
                                       predicted=None if pred is None else (pred["mean"], pred["sd"]),
-                                      fallback=fallback)
+                                      fallback=fallback, pred_feasible=pof, feasible=feasible)
         return {"mixture": mix, "true_value": tv, "regret": regret, "extrapolated": extrapolated,
-                "predicted": pred, "fallback": fallback}
+                "predicted": pred, "fallback": fallback, "pred_feasible": pof, "feasible": feasible}
 
     def _check_prediction(self, history: History, p: dict | None) -> None:
         """Warn when the new recommendation's predicted target value (``p``: ``{"mean", "sd"}``) is worse than an
@@ -129,7 +143,7 @@ class CampaignReport:
 
     def summary(self, history: History, stop_reason: str | None, wall: float, n_retries: int) -> dict:
         """The campaign's ``summary.json``."""
-        from bomix.summary import trust_fields, uniform_regret  # best so far, predicted +- sd, policy_info
+        from bomix.summary import feasibility_fields, trust_fields, uniform_regret  # best so far, predicted, ...
 
         last = self.store.last_recommendation()
         space = self.problem.space
@@ -169,4 +183,6 @@ class CampaignReport:
         }
 
         out.update(trust_fields(self.policy, history, self.store, last))
+        if self.problem.constraints:
+            out["constraints"] = feasibility_fields(self.backend, self.policy, self.problem, last)
         return out

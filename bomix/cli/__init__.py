@@ -25,6 +25,8 @@ commands:
   export DIR --out runs.csv    a campaign's runs in the logged-run format (for `simulator build`)
   suggest RUNS [--method M]    logged runs in, mixture out: a method's recommendation +- sd, its trust and the
                                next runs worth buying (long, RegMix, Olmix or W&B files; --json)
+  reference DIR...             mean final metrics of runs of one reference mixture: the reference: block of a
+                               normalised objective or of relative outcome constraints
   ask DIR                      the next run of an ask/tell study, as JSON (creation options: bomix ask -h)
   tell DIR RUN_ID --value V    record a study run's result (or --curve FILE, --metrics JSON)
   show DIR [--json]            a campaign's or study's summary (top weights, regret vs uniform weights or
@@ -45,6 +47,7 @@ SUBCOMMANDS = {
     "data": ("bomix.cli.data", "cli_main"),
     "export": ("bomix.cli.export", "cli_main"),
     "suggest": ("bomix.cli.suggest", "cli_main"),
+    "reference": ("bomix.cli.reference", "cli_main"),
     "ask": ("bomix.study.cli", "ask_main"),
     "tell": ("bomix.study.cli", "tell_main"),
     "show": ("bomix.study.cli", "show_main"),

@@ -28,9 +28,10 @@ from bomix.errors import BomixError
 
 #: problem options have no ``_target_``: they fill this dataclass (plus ``name`` and the ``trainer`` block)
 PROBLEM_TARGET = "bomix.campaign.ProblemConfig"
-#: keys of a problem option that are not :data:`PROBLEM_TARGET` fields: its name, and the settings of
-#: ``backend=trainer`` that the trainer's YAML reads with ``${bomix.from_problem:trainer.KEY}``
-PROBLEM_EXTRA = {"name": Optional[str], "trainer": Any}
+#: keys of a problem option that are not :data:`PROBLEM_TARGET` fields: its name, the settings of
+#: ``backend=trainer`` that the trainer's YAML reads with ``${bomix.from_problem:trainer.KEY}``, and those of
+#: ``backend=synthetic`` its YAML reads with ``${oc.select:problem.synthetic.KEY,null}`` (``tasks``)
+PROBLEM_EXTRA = {"name": Optional[str], "trainer": Any, "synthetic": Any}
 _PRIMITIVE = (int, float, bool, str)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from bomix.constraints import OutcomeConstraint
 from bomix.cost import BUDGET_EPS, CostModel
 from bomix.history import History
 from bomix.objective import Objective
 from bomix.proposals import Proposals
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture, Space
+
+log = logging.getLogger("bomix.policies")
 
 
 @dataclass
@@ -29,6 +33,8 @@ class Problem:
         metrics: metric names a run reports.
         proposals: what may be proposed at each fidelity (grid, pool, trust region); built from
             ``space`` and ``candidates`` when not given (see :mod:`bomix.proposals`).
+        constraints: outcome constraints the recommendation should satisfy at the target
+            (:mod:`bomix.constraints`); only policies with ``handles_constraints`` model them.
     """
 
     space: Space
@@ -40,6 +46,7 @@ class Problem:
     candidates: list[tuple[Mixture, Fidelity]] | None = None
     metrics: tuple[str, ...] = field(default_factory=tuple)
     proposals: Proposals | None = None
+    constraints: tuple[OutcomeConstraint, ...] = ()
 
     def __post_init__(self) -> None:
         if self.proposals is None:
@@ -66,11 +73,17 @@ class Policy(ABC):
     #: (its answer for an unchanged history keeps its flag); the campaign stores it with the recommendation
     #: and recomputes a stored fallback when it resumes, so a fallback is never the final answer of a resume.
     recommendation_fallback: bool = False
+    #: models the problem's outcome constraints (:meth:`feasibility`); others ignore them (a warning says so)
+    handles_constraints: bool = False
 
     def bind(self, problem: Problem, seed: int) -> None:
         """Attach the problem; called once by the campaign before the first ask."""
         self.problem = problem
         self.seed = int(seed)
+        if problem.constraints and not self.handles_constraints:
+            log.warning("policy %s ignores the problem's outcome constraints (%s): its recommendation may violate "
+                        "them (policy=mfbo models them)", getattr(self, "name", type(self).__name__),
+                        ", ".join(c.label for c in problem.constraints))
 
     @property
     def space(self) -> Space:
@@ -103,4 +116,9 @@ class Policy(ABC):
 
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""
+        return None
+
+    def feasibility(self, history: "History", mixture: Mixture) -> float | None:
+        """Predicted probability that ``mixture`` satisfies the problem's outcome constraints at the target; None
+        without constraints or without a model of them."""
         return None

@@ -116,6 +116,12 @@ def _objective(v: Any) -> str | None:
         return f"has sign {short(v['sign'], 20)}, not a number (1 or -1)"
     if "name" in v and not isinstance(v["name"], str):
         return "has a name that is not a string"
+    if "maximize" in v and not (isinstance(v["maximize"], list) and all(m in w for m in v["maximize"])):
+        return "has 'maximize' that is not a list of its metrics"
+    ref = v.get("reference")
+    if ref is not None and not (isinstance(ref, dict) and set(ref) == set(w)
+                                and all(is_finite(x) and x != 0 for x in ref.values())):
+        return "has 'reference' that is not a mapping of each of its metrics -> a finite non-zero value"
     return None
 
 
@@ -205,12 +211,12 @@ def meta_value(path: Path, key: str, text: object) -> Any:
 
 # ----- recommendations ----------------------------------------------------------------------------
 REC_COLUMNS = ("idx", "n_finished", "run_id", "budget_used", "mixture", "true_value", "regret", "created",
-               "extrapolated", "pred_mean", "pred_sd", "fallback")
+               "extrapolated", "pred_mean", "pred_sd", "fallback", "pred_feasible", "feasible")
 
 
 def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None) -> dict:
     """One ``recommendations`` row (in :data:`REC_COLUMNS` order) checked; ``mixture`` parsed to a list,
-    ``extrapolated`` and ``fallback`` to bools (None: unknown, a row from before the column)."""
+    ``extrapolated``, ``fallback`` and ``feasible`` to bools (None: unknown, a row from before the column)."""
     from bomix.runs import validate_run_id
     from bomix.mixture import Mixture
 
@@ -236,13 +242,15 @@ def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None
             raise bad(col, f"is {short(rec[col], 20)}, not a number")
     if not is_finite(rec["created"]):
         raise bad("created", f"is {short(rec['created'], 20)}, not a time")
-    for col in ("extrapolated", "fallback"):
+    for col in ("extrapolated", "fallback", "feasible"):
         if rec[col] not in (None, 0, 1):
             raise bad(col, f"is {short(rec[col], 20)}, not 0, 1 or NULL")
     if rec["pred_mean"] is not None and not is_finite(rec["pred_mean"]):
         raise bad("pred_mean", f"is {short(rec['pred_mean'], 20)}, not a finite number or NULL")
     if rec["pred_sd"] is not None and not (is_finite(rec["pred_sd"]) and rec["pred_sd"] >= 0):
         raise bad("pred_sd", f"is {short(rec['pred_sd'], 20)}, not a finite number >= 0 or NULL")
+    if rec["pred_feasible"] is not None and not (is_finite(rec["pred_feasible"]) and 0 <= rec["pred_feasible"] <= 1):
+        raise bad("pred_feasible", f"is {short(rec['pred_feasible'], 20)}, not a probability or NULL")
     if (rec["pred_mean"] is None) != (rec["pred_sd"] is None):
         raise bad("pred_sd", "and pred_mean are not both set or both NULL (a prediction is a mean and its sd)")
     mix = parse_json(path, "recommendations", "mixture", where, rec["mixture"])
@@ -253,9 +261,9 @@ def recommendation(path: Path, row: Sequence[Any], domains: Sequence[str] | None
     except BomixError as exc:
         raise bad("mixture", str(exc).split(":")[0]) from None
     rec["mixture"] = [float(x) for x in mix]
-    for col in ("extrapolated", "fallback"):
+    for col in ("extrapolated", "fallback", "feasible"):
         rec[col] = None if rec[col] is None else bool(rec[col])
-    for col in ("pred_mean", "pred_sd"):
+    for col in ("pred_mean", "pred_sd", "pred_feasible"):
         rec[col] = None if rec[col] is None else float(rec[col])
     return rec
 
@@ -316,7 +324,6 @@ def objective_of(path: Path, meta: Mapping) -> Any:
     from bomix.objective import Objective
 
     try:
-        return Objective(tuple((m, float(w)) for m, w in meta["weights"].items()), float(meta.get("sign", 1.0)),
-                         meta.get("name", ""))
+        return Objective.from_dict(meta)
     except BomixError as exc:
         raise refuse(path, "meta", "value", "key 'objective'", str(exc)) from None

@@ -278,14 +278,14 @@ class StoreQueries:
     @reads
     def last_recommendation(self) -> dict | None:
         """The latest recommendation (None: none yet): ``n_finished, run_id, budget_used, mixture, true_value,
-        regret, extrapolated, pred_mean, pred_sd, fallback`` (the last four None where unknown: an older store,
-        a policy without a prediction)."""
+        regret, extrapolated, pred_mean, pred_sd, fallback, pred_feasible, feasible`` (the last six None where
+        unknown: an older store, a policy without a prediction, a problem without outcome constraints)."""
         row = self._conn.execute(f"{self._rec_select()} ORDER BY idx DESC LIMIT 1").fetchone()
         if row is None:
             return None
         rec = checks.recommendation(self.path, row, self._domains_or_none())
         return {k: rec[k] for k in ("n_finished", "run_id", "budget_used", "mixture", "true_value", "regret",
-                                    "extrapolated", "pred_mean", "pred_sd", "fallback")}
+                                    "extrapolated", "pred_mean", "pred_sd", "fallback", "pred_feasible", "feasible")}
 
     @reads
     def n_fallback_recommendations(self) -> int:
@@ -296,7 +296,7 @@ class StoreQueries:
     def recommendations(self) -> pd.DataFrame:
         """The recommendations table, checked: one row per recommendation, columns :data:`REC_COLUMNS` (idx,
         n_finished, run_id, budget_used, mixture, true_value, regret, created, extrapolated, pred_mean, pred_sd,
-        fallback; the last four NULL/NaN where unknown)."""
+        fallback, pred_feasible, feasible; the last six NULL/NaN where unknown)."""
         rows = self._checked_recommendations()[0]
         return pd.DataFrame.from_records(rows, columns=list(REC_COLUMNS), coerce_float=True)
 

@@ -63,7 +63,9 @@ CREATE TABLE IF NOT EXISTS recommendations (
     extrapolated INTEGER,
     pred_mean REAL,
     pred_sd REAL,
-    fallback INTEGER
+    fallback INTEGER,
+    pred_feasible REAL,
+    feasible INTEGER
 );
 """
 
@@ -86,6 +88,8 @@ ADDED_COLUMNS = (
     ("recommendations", "pred_mean", "REAL"),  # the policy's predicted target objective of the recommendation
     ("recommendations", "pred_sd", "REAL"),  # ... and its sd (both NULL: the policy has no model / prediction)
     ("recommendations", "fallback", "INTEGER"),  # 1: a numerical fallback, not the policy's model's answer
+    ("recommendations", "pred_feasible", "REAL"),  # the policy's probability that it meets the outcome constraints
+    ("recommendations", "feasible", "INTEGER"),  # 1/0: it meets them in the simulator's truth (NULL: unknown / none)
 )
 
 #: the fix for a store whose content was edited or damaged

@@ -207,7 +207,8 @@ class Store(StoreQueries):
     def add_recommendation(self, n_finished: int, run_id: str | None, budget_used: float,
                            mixture: Mixture, true_value: float | None, regret: float | None,
                            extrapolated: bool | None = None, predicted: tuple[float, float] | None = None,
-                           fallback: bool | None = None) -> None:
+                           fallback: bool | None = None, pred_feasible: float | None = None,
+                           feasible: bool | None = None) -> None:
         """Record one recommendation.
 
         Args:
@@ -217,7 +218,13 @@ class Store(StoreQueries):
             extrapolated: the simulator scored ``true_value`` outside its trust region (None = unknown).
             predicted: the policy's predicted target objective of ``mixture``, ``(mean, sd)`` (None: no model).
             fallback: the policy answered with a numerical fallback instead of its model (None = unknown).
+            pred_feasible: the policy's probability that ``mixture`` meets the outcome constraints (None: no
+                constraints or no model of them).
+            feasible: ``mixture`` meets the outcome constraints in the simulator's truth (None: unknown / none).
         """
+        if pred_feasible is not None and not (np.isfinite(pred_feasible) and 0.0 <= pred_feasible <= 1.0):
+            raise BomixError(f"cannot record the probability of feasibility {pred_feasible!r} in {self.path}: a "
+                             "probability is in [0, 1]")
         mean = sd = None
         if predicted is not None:
             mean, sd = float(predicted[0]), float(predicted[1])
@@ -227,10 +234,13 @@ class Store(StoreQueries):
         with self._tx() as c:
             c.execute(
                 "INSERT INTO recommendations(n_finished, run_id, budget_used, mixture, true_value, regret,"
-                " created, extrapolated, pred_mean, pred_sd, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created, extrapolated, pred_mean, pred_sd, fallback, pred_feasible, feasible)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (int(n_finished), run_id, float(budget_used), json.dumps(mixture.to_list()),
                  true_value, regret, time.time(), None if extrapolated is None else int(bool(extrapolated)),
-                 mean, sd, None if fallback is None else int(bool(fallback))),
+                 mean, sd, None if fallback is None else int(bool(fallback)),
+                 None if pred_feasible is None else float(pred_feasible),
+                 None if feasible is None else int(bool(feasible))),
             )
 
 

@@ -94,6 +94,8 @@ def ask_main(argv: list[str]) -> int:
     ap.add_argument("--ladder", help="model scales NAME=PARAMS,... e.g. 20M=2e7,1B=1e9")
     ap.add_argument("--steps", help="step counts a run may ask for, e.g. 1000,4000 (the largest is the target's)")
     ap.add_argument("--objective", help="metric name, or a JSON objective like '{\"maximize\": \"acc\"}'")
+    ap.add_argument("--constraints", help="outcome constraints as JSON (creates the study), e.g. "
+                    "'[{\"metric\": \"acc\", \"min\": 0.4}]' (see bomix/constraints.py)")
     ap.add_argument("--budget", type=float, help="budget in target-run equivalents (raises an existing study's)")
     ap.add_argument("--policy", default=None, help="policy name of conf/policy (default mfbo); an existing "
                     "study keeps its own: a different one is refused")
@@ -110,8 +112,13 @@ def ask_main(argv: list[str]) -> int:
                              ladder=_ladder(args.ladder), steps=_ints(args.steps, "--steps"),
                              objective=_json_arg(args.objective, "--objective"), budget=args.budget,
                              policy=args.policy or "mfbo", seed=0 if args.seed is None else args.seed,
+                             constraints=None if args.constraints is None else _json_arg(args.constraints,
+                                                                                        "--constraints"),
                              exist_ok=True)
     else:
+        if args.constraints is not None:
+            raise BomixError("--constraints is a creation option: give it with --domains, --ladder, --steps, "
+                             "--objective and --budget (an existing study keeps its own)")
         study = Study.load(args.directory, budget=args.budget, policy=args.policy, seed=args.seed)
     with study:
         trial = study.ask(wait=not args.no_wait, timeout=args.timeout)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bomix.config import check_data, registered
+from bomix.constraints import parse_constraints
 from bomix.cost import FlopsCost, TableCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
@@ -28,11 +29,13 @@ class StudyConfig:
             ``name`` and options (``{"name": "random", "alpha": 0.5}``).
         seed: policy randomness and run seeds.
         target: ``(scale, steps)`` to recommend for; default the largest scale at the largest steps.
-        metrics: metric names a run reports (default: the objective's).
+        metrics: metric names a run reports (default: the objective's and the constraints').
         cost_per_step: scale -> cost of one step (any unit); default ``6 * params * tokens_per_step``.
         tokens_per_step: tokens per step (FLOPs cost and the repetition cap).
         lower / upper / tokens / max_epochs: constraints of the space (see :class:`bomix.space.Space`).
         continuation: whether your script can continue a shorter run (``resume_from``).
+        constraints: outcome constraints on the recommendation's metrics at the target (a list of
+            ``{metric, max | min | max_relative | min_relative, reference}``; see :mod:`bomix.constraints`).
     """
 
     domains: list[str]
@@ -50,6 +53,7 @@ class StudyConfig:
     tokens: dict[str, float] | None = None
     max_epochs: float | None = None
     continuation: bool = False
+    constraints: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -84,6 +88,9 @@ class StudyConfig:
                 target = [target.scale, target.steps]
             target = [str(target[0]), int(target[1])]
         objective = objective if isinstance(objective, str) or objective is None else dict(objective)
+        cons = kw.get("constraints")
+        if isinstance(cons, Sequence) and not isinstance(cons, str):  # stored as JSON: plain lists and dicts
+            kw["constraints"] = [dict(c) if isinstance(c, Mapping) else c for c in cons]
         cfg = cls(domains=[str(d) for d in domains], ladder={str(k): float(v) for k, v in ladder.items()},
                   steps=step_list, objective=objective, policy=policy, target=target, **kw)
         cfg.build_problem()  # validates everything before anything is written
@@ -114,13 +121,16 @@ class StudyConfig:
         """The policy-facing problem (validates domains, ladder, steps, objective and constraints)."""
         space = self.space()
         objective = Objective.from_config(self.objective, None, None)
-        metrics = tuple(self.metrics) if self.metrics else tuple(objective.metrics)
+        constraints = parse_constraints(self.constraints, self.metrics, objective)
+        metrics = tuple(self.metrics) if self.metrics else tuple(dict.fromkeys(
+            objective.metrics + [c.metric for c in constraints]))
         missing = [m for m in objective.metrics if m not in metrics]
         if missing:
             raise BomixError(f"the objective uses metric(s) {missing} that are not in metrics={list(metrics)}")
         cost = TableCost(space, self.cost_per_step) if self.cost_per_step else FlopsCost(space, self.tokens_per_step)
         return Problem(space=space, objective=objective, cost=cost, supports_schedule=False,
-                       supports_continuation=bool(self.continuation), candidates=None, metrics=metrics)
+                       supports_continuation=bool(self.continuation), candidates=None, metrics=metrics,
+                       constraints=constraints)
 
     def build_policy(self) -> Policy:
         """Instantiate the policy from its ``conf/policy/<name>.yaml`` defaults plus this config's options."""

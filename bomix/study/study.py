@@ -317,7 +317,11 @@ class Study:
         history = self.history()
         mix = self.space.mixture(self.policy.recommend(history).weights)
         return {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
-                "n_finished": len(history.results), "budget_used": history.spent}
+                **self._feasibility(history, mix), "n_finished": len(history.results), "budget_used": history.spent}
+
+    def _feasibility(self, history: History, mix: Mixture) -> dict:
+        """``{"pred_feasible": p}``: the policy's probability that ``mix`` meets the outcome constraints (none: {})."""
+        return {"pred_feasible": self.policy.feasibility(history, mix)} if self.problem.constraints else {}
 
     def best(self) -> dict | None:
         """The best observed run at the target fidelity (``run_id``, ``mixture``, ``value``), or None."""
@@ -332,9 +336,11 @@ class Study:
         mix = self.space.mixture(self.policy.recommend(history).weights)
         fallback = bool(self.policy.recommendation_fallback)
         pred = _predicted(self.policy, history, mix)
+        feas = self._feasibility(history, mix)
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None,
-                                      predicted=None if pred is None else (pred["mean"], pred["sd"]), fallback=fallback)
-        rec = {"mixture": mix.to_dict(), "predicted": pred, "fallback": fallback,
+                                      predicted=None if pred is None else (pred["mean"], pred["sd"]), fallback=fallback,
+                                      pred_feasible=feas.get("pred_feasible"))
+        rec = {"mixture": mix.to_dict(), "predicted": pred, "fallback": fallback, **feas,
                "n_finished": len(history.results), "budget_used": history.spent}
         summary = study_summary(self, history, rec)
         # summary.json is written by the worker whose view holds the latest finished run: under the store's

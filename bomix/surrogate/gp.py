@@ -85,6 +85,10 @@ class GPConfig:
         maxiter: L-BFGS iterations per fit.
         fit_max_obs: hyperparameters are fitted on at most this many observations; the model conditions
             on all of them.
+        posterior_chunk: acquisitions evaluate the posterior at a batch of candidates as joint posteriors of at
+            most this many points (0: one q-batch of single points, whose kernels broadcast every training
+            input over the batch: slow at thousands of observations); see
+            :func:`bomix.acquisition.analytic.pointwise`.
     """
 
     kernel: str = "product"
@@ -101,6 +105,7 @@ class GPConfig:
     min_noise: float = 1e-6
     maxiter: int = 60
     fit_max_obs: int = 400
+    posterior_chunk: int = 0
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
@@ -109,6 +114,8 @@ class GPConfig:
             check_shift_init(self.law_shift_init)
         if self.fit_max_obs < 2:
             raise ValueError(f"fit_max_obs must be >= 2, got {self.fit_max_obs}")
+        if self.posterior_chunk < 0:
+            raise ValueError(f"posterior_chunk must be >= 0 (0: off), got {self.posterior_chunk}")
 
 
 def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:

@@ -51,19 +51,20 @@ class BomixSweeper(Sweeper):
 
     def __init__(self, study_dir: str | None, domains: Sequence[str], ladder: Mapping[str, float],
                  steps: Sequence[int], objective: Any, policy: Any = "mfbo", budget: float = 1.0, seed: int = 0,
-                 continuation: bool = False, batch_size: int = 1, keys: Mapping[str, Any] | None = None):
+                 continuation: bool = False, batch_size: int = 1, keys: Mapping[str, Any] | None = None,
+                 constraints: Any = None):
         with one_line_errors():
             self._init(study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-                       keys)
+                       keys, constraints)
 
     def _init(self, study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-              keys) -> None:
+              keys, constraints) -> None:
         from bomix.errors import BomixError
 
         plain = lambda x: OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x  # noqa: E731
         self.study_args = dict(domains=list(plain(domains)), ladder=dict(plain(ladder)), steps=list(plain(steps)),
                                objective=plain(objective), policy=plain(policy), budget=float(budget), seed=int(seed),
-                               continuation=bool(continuation))
+                               continuation=bool(continuation), constraints=plain(constraints))
         if int(batch_size) < 1:
             raise BomixError(f"hydra.sweeper.batch_size must be >= 1, got {batch_size}")
         if int(seed) < 0:

@@ -34,7 +34,8 @@ class BomixSweeperConf:
 
     Attributes:
         study_dir: the study directory (default: the sweep directory; use a stable one to resume).
-        domains / ladder / steps / objective / policy / seed / continuation: the study.
+        domains / ladder / steps / objective / policy / seed / continuation / constraints: the study (outcome
+            constraints: see :mod:`bomix.constraints`; the task then returns a dict with their metrics too).
         budget: compute budget in target-run equivalents.
         batch_size: jobs handed to the launcher at once (the policy sees the others as pending).
         metric: when the task returns a dict, the key (or keys, for a multi-metric objective) to read;
@@ -54,6 +55,7 @@ class BomixSweeperConf:
     continuation: bool = False
     batch_size: int = 1
     keys: OverrideKeys = field(default_factory=OverrideKeys)
+    constraints: Any = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bomix", node=BomixSweeperConf, provider="bomix_sweeper")

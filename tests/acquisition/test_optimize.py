@@ -62,3 +62,21 @@ def test_grid_cost_model_matches_the_problem_cost(synthetic):
     X = torch.tensor(np.vstack([space.encode(space.center().weights, f.scale, f.steps) for f in grid]))
     got = grid_cost_model(space, synthetic.cost_model)(X).squeeze(-1).numpy()
     np.testing.assert_allclose(got, [synthetic.cost_model.of(f) for f in grid])
+
+
+def test_maximize_on_a_64_domain_simplex_is_feasible_and_climbs():
+    """Many domains (issue 23): the search returns a point on the 64-simplex within the bounds, and the
+    ascent improves on the raw candidates of a smooth interior objective."""
+    from bomix.space import Space
+
+    sb = SyntheticBackend(k=64, seed=0)
+    space = sb.space.with_constraints(lower={"d0": 0.05}, upper={"d1": 0.01, "d2": 0.02})
+    target = torch.tensor(np.random.default_rng(3).dirichlet(np.ones(64)), dtype=torch.double)
+    acq = lambda W, g: -((W - target) ** 2).sum(-1)  # noqa: E731
+    cfg = OptimizerConfig(raw_samples=64, starts=3, iters=30)
+    w, gi, val = maximize(acq, space, [space.target], np.random.default_rng(0), cfg)
+    assert isinstance(space, Space) and w.shape == (64,) and gi == 0
+    assert w.sum() == pytest.approx(1.0) and (w >= -1e-12).all()
+    assert space.feasible(w[None])[0] and w[0] >= 0.05 - 1e-9 and w[1] <= 0.01 + 1e-9 and w[2] <= 0.02 + 1e-9
+    raw = space.project(space.sample(64, np.random.default_rng(0), 1.0, space.target), space.target)
+    assert val > float(acq(torch.tensor(raw), None).max())

@@ -162,6 +162,8 @@ def _must_refuse(case: dict) -> bool:
     recorded_config = case.get("meta_key") in ("config", "full_config")
     if isinstance(v, str) and "_target_" in v and not recorded_config:
         return True
+    if case["table"] == "runs" and case["col"] == "info" and (v is None or isinstance(v, float) and v != v):
+        return False  # NULL (SQLite stores a NaN as NULL) is a run without info, a valid value
     if isinstance(cur, str) and cur[:1] in "{[" and not (isinstance(v, str) and v[:1] in "{["):
         return True
     if case["table"] == "runs" and case["col"] in ("charged", "steps", "idx", "spec", "scale", "status"):

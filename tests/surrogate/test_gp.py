@@ -227,3 +227,27 @@ def test_cold_start_escapes_a_warm_start_stuck_in_the_all_noise_basin():
     with torch.no_grad():
         err = [float(((g.posterior(Xt).mean - Yt) ** 2).mean().sqrt()) for g in (stuck, freed)]
     assert err[1] < 0.5 * err[0], err
+
+
+def test_pointwise_chunks_match_the_q_batch_posterior_and_keep_gradients():
+    from bomix.acquisition.analytic import pointwise
+
+    X, Y = _data(60)
+    model = fit_gp(X, Y, GPConfig(kernel="product", level=True, law=True, maxiter=10))
+    Xt = _data(25, seed=2)[0]
+    m0, v0 = pointwise(model, Xt, 0)
+    for chunk in (1, 7, 64):
+        m, v = pointwise(model, Xt, chunk)
+        assert m.shape == v.shape == (25,)
+        torch.testing.assert_close(m, m0, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(v, v0, rtol=1e-7, atol=1e-12)
+    x = Xt[:5].clone().requires_grad_(True)
+    g = torch.autograd.grad(pointwise(model, x, 2)[1].sum(), x)[0]
+    x0 = Xt[:5].clone().requires_grad_(True)
+    g0 = torch.autograd.grad(pointwise(model, x0, 0)[1].sum(), x0)[0]
+    torch.testing.assert_close(g, g0, rtol=1e-6, atol=1e-10)
+
+
+def test_posterior_chunk_must_be_non_negative():
+    with pytest.raises(ValueError, match="posterior_chunk"):
+        GPConfig(posterior_chunk=-1)

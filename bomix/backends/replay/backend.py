@@ -34,9 +34,8 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def optimum_key(objective: Objective, fid: Fidelity) -> str:
-    """Cache key of an optimum: the objective's metrics, weights and sign, and the fidelity."""
-    terms = ",".join(f"{m}:{w:.12g}" for m, w in objective.weights)
-    return f"{terms}|{objective.sign:g}|{fid}"
+    """Cache key of an optimum: the objective's metrics, weights and sign (:attr:`Objective.key`), and the fidelity."""
+    return f"{objective.key}|{fid}"
 
 
 class ReplayBackend(SimulatorBackend):

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bomix.acquisition.analytic import pointwise
 from bomix.acquisition.fixed import AcqFn, FixedFidelities
 from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.cost import BUDGET_EPS
@@ -267,7 +268,7 @@ class GPPolicy(Policy):
             if history.pending:
                 return []  # wait for the initial runs
             return self.initial(history, budget_left, n)
-        meta = spec_meta(model)
+        meta = self._decision_meta(model, history)
         rng = self.rng(history)
         chosen: list[RunSpec] = []
         fmodel = self.fantasize(model, history.pending)
@@ -282,6 +283,11 @@ class GPPolicy(Policy):
             if len(chosen) < n:
                 fmodel = self.fantasize(fmodel, [spec])
         return chosen
+
+    def _decision_meta(self, model, history: History) -> dict:
+        """What this decision stores with each spec it proposes (``spec.meta``): the fitted hypers, the next
+        decision's warm start."""
+        return spec_meta(model)
 
     @abstractmethod
     def _one(self, model, base, history: History, obs: Observations, rng: np.random.Generator,
@@ -409,18 +415,23 @@ class GPPolicy(Policy):
         """argmax over target mixtures of :meth:`_rec_score` (default: posterior mean - ``rec_kappa`` * sd; pool: among
         the pool's points)."""
         model, obs = self.model(history, refit=False)
-        t = self.space.target
         if model is None:
             return self._best_observed(history)
-        lcb = self._rec_score(model, obs)
+        return self._argmax_target(self._rec_score(model, obs), history, obs)
+
+    def _argmax_target(self, score: AcqFn, history: History, obs: Observations) -> Mixture:
+        """The target mixture maximising ``score`` (``acq(W, g)``, ``g`` ignored; kept within the evidence radius
+        with ``rec_evidence``): among the pool's points on a pool, else by :func:`maximize` from raw candidates
+        plus the observed mixtures (seeded by the history)."""
+        t = self.space.target
         if self.rec_evidence is not None:
-            lcb = evidence.within(lcb, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))
+            score = evidence.within(score, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))
         pool = self.problem.proposals.pool(t)
         if pool is not None and len(pool):
             with torch.no_grad():
-                v = lcb(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
+                v = score(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
             return Mixture(pool[int(np.argmax(v))], self.space.domains)
-        w, _, _ = maximize(lcb, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
+        w, _, _ = maximize(score, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
                            self.opt_cfg, extra=np.unique(obs.w, axis=0))
         return Mixture(w, self.space.domains)
 
@@ -429,7 +440,12 @@ class GPPolicy(Policy):
         mean - ``rec_kappa`` * sd."""
         kappa = self.rec_kappa
 
+        chunk = self.gp_cfg.posterior_chunk
+
         def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            if chunk:
+                mean, var = pointwise(model, self.at_target(W), chunk)
+                return mean - kappa * var.clamp_min(1e-18).sqrt()
             post = model.posterior(self.at_target(W))
             return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
 
@@ -444,7 +460,8 @@ class GPPolicy(Policy):
         with the best posterior mean at the target."""
         X = self.at_target(torch.tensor(np.unique(obs.w, axis=0), dtype=DT))
         with torch.no_grad():
-            mean = model.posterior(X).mean.squeeze(-1)
+            chunk = self.gp_cfg.posterior_chunk
+            mean = pointwise(model, X, chunk)[0] if chunk else model.posterior(X).mean.squeeze(-1)
         i = int(torch.argmax(mean))
         return X[i], float(mean[i])
 

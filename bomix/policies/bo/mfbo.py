@@ -8,17 +8,21 @@ from functools import partial
 import numpy as np
 import torch
 
-from bomix.acquisition.analytic import contrast, log_ei, noise_variance
+from bomix.acquisition.analytic import contrast, log_ei, noise_variance, pointwise
 from bomix.acquisition.fixed import FixedFidelities
 from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.base import DT, SALT_REC, GPPolicy
+from bomix.policies.bo.constraints import (CONSTRAINT_PROB, ConstraintModels, constrained_acq, feasible_incumbent,
+                                          feasible_score, fit_constraint_models, warm_starts)
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
 from bomix.policies.bo.search import pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
+from bomix.surrogate.fit import spec_meta
 from bomix.surrogate.gp import GPConfig
+from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
 
 log = logging.getLogger("bomix.policies.bo")
 
@@ -36,10 +40,15 @@ LAW_SHIFT_INIT = 0.01
 CHEAPEST_RATIO = 1.0 + 1e-9
 #: mfbo's model (see "Model" in :class:`MFBOPolicy`): the level and invariant parts, the mixing-law basis with
 #: small starting shifts, cold starts; L-BFGS iterations and ...
+#: (``gp.posterior_chunk=256`` scores candidates as joint posteriors of 256: the same values to ~1e-12, 8x faster at 2000
+#: observations, but rounding moves the acquisition's argmax: a 64-run demo campaign ran 62 / 2 instead of 63 / 1 runs
+#: at 1M / 60M, so it stays opt-in until a benchmark shows it no worse.)
 MFBO_GP = GPConfig(law=True, level=True, invariant=True, law_shift_init=LAW_SHIFT_INIT, cold_start=True, maxiter=40)
 #: ... acquisition search sizes: the ones every benchmark measured (about a second per decision on 2 cores at a
 #: few hundred observations).
 MFBO_SEARCH = OptimizerConfig(starts=3, iters=15)
+#: Salt of the constraint GPs' torch stream (their fits draw apart from the objective's).
+SALT_CONSTRAINTS = 13
 
 
 class MFBOPolicy(GPPolicy):
@@ -88,6 +97,14 @@ class MFBOPolicy(GPPolicy):
     the two runs (``compare_alternative``): an expensive run is spent on ``w*`` only when it teaches more per
     unit cost than a cheap run elsewhere, instead of by default.
 
+    Outcome constraints (the problem's ``constraints``, :mod:`bomix.constraints`): each constrained metric gets its
+    own GP on the same inputs (:mod:`bomix.policies.bo.constraints`); the target EI becomes ``log EI + log PoF``
+    (the probability that every bound holds at the target), over the best observed mixture that is more likely
+    feasible than not (``log PoF`` alone while there is none); the fidelity is still chosen by what a run teaches
+    about the objective. The recommendation is the best LCB among mixtures whose probability of feasibility is at
+    least ``constraint_prob``; when none is, the most-likely-feasible mixture, said in the log and in
+    summary.json (``constraints.predicted_feasible`` false).
+
     Initial design: space-filling mixtures at the cheapest allowed fidelity, sized by the budget.
     Recommendation: argmax of posterior mean - ``rec_kappa`` sd at the target (see :class:`GPPolicy`); with
     ``contrasts``, of ``E[D] - rec_kappa sd[D]`` (the incumbent scores 0: it is replaced only by a mixture the
@@ -103,23 +120,97 @@ class MFBOPolicy(GPPolicy):
         contrasts: decide and recommend on contrasts with the incumbent (else on plain target values).
         compare_alternative: when nothing cheaper than the chosen fidelity is left to run at ``w*``, also score
             the best fidelity at the next-best EI mixture and run whichever scores more per unit cost.
+        constraint_prob: the probability of feasibility a recommendation must reach under outcome constraints
+            (None: :data:`bomix.policies.bo.constraints.CONSTRAINT_PROB`, 0.9).
         (others: see :class:`GPPolicy`)
     """
 
     name = "mfbo"
     tag = "mfbo"
     space_filling_init = True
+    handles_constraints = True
 
     def __init__(self, gp: GPConfig = MFBO_GP, search: OptimizerConfig = MFBO_SEARCH, continuation: bool = True,
                  min_distance: float = 0.05, contrasts: bool = False, compare_alternative: bool = True,
-                 n_init: int | None = None, **kw):
+                 n_init: int | None = None, constraint_prob: float | None = None, **kw):
         super().__init__(gp=gp, search=search, n_init=n_init, **kw)
+        prob = CONSTRAINT_PROB if constraint_prob is None else float(constraint_prob)
+        if not 0.0 < prob < 1.0:
+            raise BomixError(f"mfbo: constraint_prob must be in (0, 1), got {constraint_prob}")
+        self.constraint_prob = prob
+        self._ccache: dict = {}
+        self._warned_infeasible = False
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
         self.compare_alternative = bool(compare_alternative)
         if not 0.0 <= float(min_distance) < 2.0:
             raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
         self.min_distance = float(min_distance)
+
+    def bind(self, problem, seed: int) -> None:
+        super().bind(problem, seed)
+        self._ccache, self._warned_infeasible = {}, False
+
+    # ----- outcome constraints ---------------------------------------------------------------
+    def constraint_models(self, history, refit: bool = True) -> ConstraintModels | None:
+        """The constraint GPs (None without constraints, or before each has 2 observations), cached per history
+        state; ``refit=False`` loads the latest decision's hyperparameters (as :meth:`model` does)."""
+        if not self.problem.constraints:
+            return None
+        frozen = self.freeze_hypers or (not refit and bool(warm_starts(history)))
+        key = (tuple(r.spec.run_id for r in history.results), len(history.pending), frozen)
+        if self._ccache.get("key") != key:
+            with seeded_torch(self.seed, len(history.results), len(history.pending), SALT_CONSTRAINTS):
+                cm = fit_constraint_models(history, self.encoder, self.problem.constraints, self.gp_cfg,
+                                           frozen=frozen, on_fallback=self._fallback)
+            self._ccache = {"key": key, "models": cm}
+        return self._ccache["models"]
+
+    def _decision_meta(self, model, history) -> dict:
+        cm = self.constraint_models(history)
+        return spec_meta(model) if cm is None else {**spec_meta(model), **cm.hypers()}
+
+    def _pof(self, cm: ConstraintModels, w: np.ndarray) -> float:
+        with torch.no_grad():
+            return float(cm.log_pof(self.at_target(torch.tensor(np.asarray(w)[None], dtype=DT))).exp()[0])
+
+    def feasibility(self, history, mixture: Mixture) -> float | None:
+        """The probability that ``mixture`` meets every outcome constraint at the target (the recommendation's
+        model); None without constraints or before their models exist."""
+        if not self.problem.constraints:
+            return None
+        history = self._settled(history)
+        with seeded_torch(self.seed, len(history.results), SALT_REC):
+            try:
+                cm = self.constraint_models(history, refit=False)
+                return None if cm is None else self._pof(cm, mixture.weights)
+            except NUMERICAL_ERRORS:
+                self._fallback("feasibility failed")
+                return None
+
+    def _recommend(self, history) -> Mixture:
+        """Without constraints: :meth:`GPPolicy._recommend`. With them: the best LCB among mixtures predicted
+        feasible with probability ``constraint_prob``, else the most-likely-feasible mixture (logged)."""
+        cm = self.constraint_models(history, refit=False)
+        model, obs = self.model(history, refit=False)
+        if cm is None or model is None:
+            return super()._recommend(history)
+        score = partial(feasible_score, self._rec_score(model, obs), cm, self.at_target, self.constraint_prob)
+        mix = self._argmax_target(score, history, obs)
+        p = self._pof(cm, mix.weights)
+        if p < self.constraint_prob:
+            mix = self._argmax_target(partial(constrained_acq, None, cm, self.at_target), history, obs)
+            p = self._pof(cm, mix.weights)
+            # once per stretch of such recommendations; expected (INFO) during the initial design
+            designing = len(history.results) < self.n_initial(history)
+            if not self._warned_infeasible:
+                log.log(logging.INFO if designing else logging.WARNING, "mfbo: no mixture is predicted to meet the "
+                        "outcome constraints with probability %.2g after %d runs: recommending the most likely "
+                        "feasible one (probability %.2g)", self.constraint_prob, len(history.results), p)
+            self._warned_infeasible = not designing
+        else:
+            self._warned_infeasible = False
+        return mix
 
     def _cheapest_cost(self) -> float:
         """Cost of the cheapest fidelity this policy may run."""
@@ -132,15 +223,24 @@ class MFBOPolicy(GPPolicy):
     def _one(self, model, base, history, obs, rng, budget_left, pending):
         t = self.space.target
         x_inc, best = self._incumbent_point(model, obs)
+        cm = self.constraint_models(history)
+        feasible = True
+        if cm is not None:  # the incumbent must be more likely feasible than not (else: log PoF alone)
+            fx, fbest = feasible_incumbent(model, cm, self.at_target(torch.tensor(np.unique(obs.w, axis=0), dtype=DT)))
+            feasible = fx is not None
+            if feasible:
+                x_inc, best = fx, fbest
         noise = noise_variance(base)
         ref = x_inc if self.contrasts else None  # the reference of every contrast
 
         def acq(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
             if ref is not None:  # EI of the improvement over the incumbent: shared uncertainty cancels
                 return log_ei(*contrast(model, self.at_target(W), ref), 0.0)
-            post = model.posterior(self.at_target(W).unsqueeze(-2))
-            mean = post.mean.squeeze(-1).squeeze(-1)
-            return log_ei(mean, post.variance.squeeze(-1).squeeze(-1).clamp_min(1e-12).sqrt(), best)
+            mean, var = pointwise(model, self.at_target(W), self.gp_cfg.posterior_chunk)
+            return log_ei(mean, var.clamp_min(1e-12).sqrt(), best)
+
+        if cm is not None:
+            acq = partial(constrained_acq, acq if feasible else None, cm, self.at_target)
 
         def ei_at(w: np.ndarray) -> float:
             with torch.no_grad():

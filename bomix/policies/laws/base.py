@@ -387,9 +387,10 @@ class LawPolicy(Policy):
 
     def domain_metrics(self) -> dict[str, str] | None:
         """Objective as per-domain metrics: domain -> metric when every domain has its own metric (e.g.
-        ``loss:<domain>``), the objective is made of them and is a loss (sign +); else None."""
+        ``loss:<domain>``), the objective is made of them and is a loss (every coefficient of its linear form
+        :meth:`~bomix.objective.Objective.coefficients` >= 0); else None."""
         obj = self.problem.objective
-        if obj.sign < 0:
+        if any(c < 0 for c in obj.coefficients()[0].values()):
             return None
         mm = self.metric_map()
         inv = {m: d for d, m in mm.items()}

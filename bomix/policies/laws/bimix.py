@@ -42,7 +42,7 @@ class BiMixPolicy(LawPolicy):
             raise BomixError(f"bimix needs a per-domain loss metric for every domain, none found for {missing}: "
                              "name them loss:<domain> or set policy.domain_metrics={domain: metric, ...}")
         if mm is not None:
-            w = dict(problem.objective.weights)
+            w = problem.objective.coefficients()[0]  # its weights, over |reference| when normalised
             self._weights = np.array([w.get(self._metrics[d], 0.0) for d in self.space.domains])
         else:
             self.log.info("bimix: objective %s is not a mean of domain losses; minimising their sum",

@@ -76,7 +76,7 @@ class SFTLawPolicy(LawPolicy):
     def _weights(self, law):
         if law.metrics is None:
             return None
-        w = dict(self.problem.objective.weights)
+        w = self.problem.objective.coefficients()[0]  # its weights, over |reference| when normalised
         return np.array([w.get(m, 0.0) for m in law.metrics])
 
     def law_optimum(self, law) -> Mixture:

@@ -109,8 +109,8 @@ class SkillItPolicy(OnlinePolicy):
     def target_weights(self, history: History) -> np.ndarray:
         """``(K,)`` weight of each domain's loss in the objective (mean 1; see module docstring)."""
         names = [f"loss:{d}" for d in self.space.domains]
-        w = dict(self.problem.objective.weights)
-        if set(w) <= set(names) and self.problem.objective.sign > 0:
+        w = self.problem.objective.coefficients()[0]  # its weights, over |reference| when normalised
+        if set(w) <= set(names) and all(c >= 0 for c in w.values()):
             v = np.array([w.get(m, 0.0) for m in names])
         else:
             finals = self._graph_finals(history)

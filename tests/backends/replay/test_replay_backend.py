@@ -152,3 +152,22 @@ def test_true_values_is_true_value_per_row(which, request):
     assert got.shape == (5,)
     np.testing.assert_allclose(got, [sim.true_value(m, fid, obj) for m in mixes], rtol=1e-12)
     assert len(set(np.round(got, 9))) == 5  # five different mixtures, five different values
+
+
+def test_constrained_optimum_of_a_pool_is_its_best_feasible_point(pool_dir):
+    """Outcome constraints on a pool simulator: the regret reference is the best logged point that meets them."""
+    from bomix.backends.truth import constrained_optimum
+    from bomix.constraints import parse_constraints
+
+    sim = ReplayBackend(pool_dir)
+    t, obj = sim.space.target, sim.default_objective
+    pool = np.array([m.weights for m, f in sim.candidates() if f == t])
+    d0 = sim.true_values(pool, t, type(obj).metric("loss:d0"))
+    vals = sim.true_values(pool, t, obj)
+    bound = float(np.median(d0))
+    (con,) = parse_constraints([{"metric": "loss:d0", "max": bound}], sim.metrics)
+    w, v = constrained_optimum(sim, obj, (con,))
+    assert v == pytest.approx(vals[d0 <= bound].min()) and v >= sim.optimum(obj)[1]
+    assert any(np.allclose(w, p) for p in pool)
+    (impossible,) = parse_constraints([{"metric": "loss:d0", "max": float(d0.min()) - 1}], sim.metrics)
+    assert constrained_optimum(sim, obj, (impossible,))[0] is None

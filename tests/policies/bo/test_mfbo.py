@@ -177,3 +177,22 @@ def test_before_any_target_run_the_prediction_is_a_scaling_law_extrapolation():
     assert mean < obs.y.min()  # more compute: better than every proxy
     assert abs(truth - mean) < 2 * sd
     assert abs(truth - mean) < abs(truth - gp_mean)
+
+
+def test_mfbo_posterior_chunk_is_honoured_and_decides_alike(monkeypatch):
+    """``gp.posterior_chunk`` evaluates the acquisition's candidates as joint posteriors (faster at thousands of
+    observations): the field reaches the policy, the search goes through it, and the decision is the same."""
+    import bomix.policies.bo.mfbo as bo
+
+    specs, real = {}, bo.pointwise
+    for chunk in (0, 5):
+        b, pol, h = bound(MFBOPolicy(n_init=3, **small(posterior_chunk=chunk)))
+        assert pol.gp_cfg.posterior_chunk == chunk
+        play(b, pol, h, 4)
+        seen = []
+        monkeypatch.setattr(bo, "pointwise", lambda m, X, c: seen.append(c) or real(m, X, c))
+        s = pol.ask(h, 5.0, 1)[0]
+        assert seen and set(seen) == {chunk}
+        specs[chunk] = (s.scale, s.steps, s.mixture.weights)
+    assert specs[0][:2] == specs[5][:2]
+    np.testing.assert_allclose(specs[0][2], specs[5][2], atol=1e-6)

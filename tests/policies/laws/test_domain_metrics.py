@@ -37,3 +37,19 @@ def test_loss_colon_domain_is_found_without_a_mapping():
     pol = DMLPolicy()
     pol.bind(_problem(("loss:web", "loss:code", "loss:books")), 0)
     assert pol.metric_map() == {"web": "loss:web", "code": "loss:code", "books": "loss:books"}
+
+
+def test_a_normalised_objective_weights_each_domain_loss_by_its_linear_coefficient():
+    """``(L_i - ref_i) / |ref_i|`` weighs L_i by w_i / |ref_i| (Objective.coefficients); maximising a loss is no
+    per-domain loss objective."""
+    metrics = ("loss:web", "loss:code", "loss:books")
+    sp = Space(("web", "code", "books"), [Scale("s", 1e6), Scale("l", 1e8)], 100, 1000)
+    obj = Objective.from_config({"mean": list(metrics), "reference": {"loss:web": 2.0, "loss:code": 1.0,
+                                                                       "loss:books": 4.0}})
+    pol = BiMixPolicy()
+    pol.bind(Problem(sp, obj, FlopsCost(sp), metrics=metrics), 0)
+    np.testing.assert_allclose(pol._weights, [1 / 6, 1 / 3, 1 / 12])
+    odd = Objective.from_config({"mean": list(metrics), "maximize": ["loss:web"]})
+    pol = BiMixPolicy()
+    pol.bind(Problem(sp, odd, FlopsCost(sp), metrics=metrics), 0)
+    assert pol.domain_metrics() is None
