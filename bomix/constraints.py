@@ -16,7 +16,6 @@ Every constraint becomes ``metric <= bound`` or ``metric >= bound`` (:class:`Out
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bomix.errors import BomixError
-from bomix.objective import Objective
+from bomix.objective import Objective, finite_number
 
 BOUNDS = ("max", "min", "max_relative", "min_relative")
 KEYS = ("metric", "reference", *BOUNDS)
@@ -107,7 +106,7 @@ def _one(entry: Any, where: str, available: Sequence[str] | None, refs: Mapping[
     if len(kinds) != 1:
         raise BomixError(f"{where} ({metric}) needs exactly one of {', '.join(BOUNDS)}, got {kinds or 'none'}")
     kind = kinds[0]
-    x = _finite(entry[kind], f"{where} ({metric}) {kind}")
+    x = finite_number(entry[kind], f"{where} ({metric}) {kind}")
     if kind in ("max", "min"):
         if "reference" in entry:
             raise BomixError(f"{where} ({metric}): reference goes with max_relative / min_relative, not {kind}")
@@ -118,21 +117,9 @@ def _one(entry: Any, where: str, available: Sequence[str] | None, refs: Mapping[
     if ref is None:
         raise BomixError(f"{where} ({metric}) is relative but has no reference value: set reference: <the "
                          "reference mixture's value> in the entry or in problem.objective.reference")
-    ref = _finite(ref, f"{where} ({metric}) reference")
+    ref = finite_number(ref, f"{where} ({metric}) reference")
     upper = kind == "max_relative"
     return OutcomeConstraint(metric, ref + x * abs(ref) if upper else ref - x * abs(ref), upper)
-
-
-def _finite(v: Any, what: str) -> float:
-    if isinstance(v, bool):
-        raise BomixError(f"{what} must be a number, got {v!r}")
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise BomixError(f"{what} must be a number, got {v!r}") from None
-    if not math.isfinite(x):
-        raise BomixError(f"{what} must be finite, got {v!r}")
-    return x
 
 
 def true_slacks(backend, mixture, fidelity, constraints: Sequence[OutcomeConstraint]) -> np.ndarray | None:

@@ -174,7 +174,7 @@ class Objective:
         else:
             if not isinstance(val, Mapping) or not val:
                 raise BomixError(f"objective weights must be a mapping metric -> weight, got {val!r}")
-            terms = tuple((str(m), _number(w, f"objective weight of {m}")) for m, w in val.items())
+            terms = tuple((str(m), finite_number(w, f"objective weight of {m}")) for m, w in val.items())
         both = sorted(set(minimize) & set(maximize))
         if both:
             raise BomixError(f"objective metric(s) {both} are both in minimize and maximize: choose one direction")
@@ -187,7 +187,8 @@ class Objective:
             if not isinstance(reference, Mapping) or not reference:
                 raise BomixError(f"objective reference must map metric -> the reference mixture's value, got "
                                  f"{reference!r}")
-            reference = tuple((str(m), _number(v, f"objective reference value of {m}")) for m, v in reference.items())
+            reference = tuple((str(m), finite_number(v, f"objective reference value of {m}"))
+                              for m, v in reference.items())
         return cls(terms, sign=sign, name=name, maximize=tuple(maximize), reference=reference or ())
 
     @property
@@ -278,7 +279,8 @@ def _names(v, key: str) -> list[str]:
     return list(v)
 
 
-def _number(v, what: str) -> float:
+def finite_number(v, what: str) -> float:
+    """``v`` as a finite float, else a one-line error naming ``what`` (a bool is not a number)."""
     if isinstance(v, bool):
         raise BomixError(f"{what} must be a number, got {v!r}")
     try:

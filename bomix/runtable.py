@@ -230,19 +230,29 @@ def _coerce_cells(df: pd.DataFrame, where: str, w_cols: list, m_cols: list) -> N
             raise BomixError(f"{where}: tokens must be > 0 where given")
 
 
+def weight_fault(W: np.ndarray) -> tuple[int, float | None] | None:
+    """The first row of ``W (n, K)`` that breaks the weight rule, ``(row, None)`` for a negative weight or
+    ``(row, its sum)`` for a sum off 1 by more than ``WEIGHT_TOL``; None when every row is a mixture. The one
+    statement of the rule: every reader of logged weights calls it and words the error for its own file."""
+    neg = (W < 0).any(1)
+    if neg.any():
+        return int(np.argmax(neg)), None
+    sums = W.sum(1)
+    bad = np.abs(sums - 1.0) > WEIGHT_TOL
+    return (int(np.argmax(bad)), float(sums[int(np.argmax(bad))])) if bad.any() else None
+
+
 def _normalise_weights(df: pd.DataFrame, where: str, w_cols: list) -> None:
     """In place: check the ``(n_rows, K)`` weights are >= 0 and sum to 1 within ``WEIGHT_TOL``; renormalise them."""
     W = df[w_cols].to_numpy(float)
-    if np.any(W < 0):
-        i = int(np.argmax((W < 0).any(1)))
-        raise BomixError(f"{where}: negative weight at {_line(i)}: weights must be >= 0")
-    sums = W.sum(1)
-    bad = np.abs(sums - 1.0) > WEIGHT_TOL
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise BomixError(f"{where}: weights at {_line(i)} (run {df['run_id'].iloc[i]!r}) sum to {sums[i]:.4g}, "
+    fault = weight_fault(W)
+    if fault is not None:
+        i, total = fault
+        if total is None:
+            raise BomixError(f"{where}: negative weight at {_line(i)}: weights must be >= 0")
+        raise BomixError(f"{where}: weights at {_line(i)} (run {df['run_id'].iloc[i]!r}) sum to {total:.4g}, "
                          f"not 1 (tolerance {WEIGHT_TOL}): give each run's domain weights summing to 1")
-    df[w_cols] = W / sums[:, None]
+    df[w_cols] = W / W.sum(1)[:, None]
 
 
 def _check_metric_values(df: pd.DataFrame, where: str, m_cols: list) -> None:

@@ -301,6 +301,12 @@ class Space:
             return 1.0
         return math.log(steps / self.min_steps) / math.log(self.target.steps / self.min_steps)
 
+    def log_ratios(self) -> np.ndarray:
+        """``(2,)``: ``log(N_target / N_min)`` and ``log(T_target / T_min)``, the spans of ``s`` and ``t`` (0 for an
+        axis with a single rung)."""
+        n_min, n_t = self.scales[0].params, self.scale(self.target.scale).params
+        return np.log([max(n_t / n_min, 1.0), max(self.target.steps / self.min_steps, 1.0)])
+
     def fidelity_coords(self, fids: Sequence[Fidelity]) -> np.ndarray:
         """``(m, 2)`` GP coordinates ``[s, t]`` of each fidelity: the one place fixed-fidelity columns are
         built (``bomix.acquisition.fixed`` appends them to mixtures; snapping to a grid compares them)."""

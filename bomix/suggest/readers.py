@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bomix.errors import BomixError
-from bomix.runtable import LoggedRuns, WEIGHT_TOL, domains_of, mcol, read_table, validate, wcol
+from bomix.runtable import LoggedRuns, WEIGHT_TOL, domains_of, mcol, read_table, validate, wcol, weight_fault
 from bomix.space import Fidelity
 
 log = logging.getLogger("bomix.suggest")
@@ -419,16 +419,14 @@ def _check_numbers(df: pd.DataFrame, cols: Sequence[str], ids: pd.Series, path: 
 def _check_weights(df: pd.DataFrame, cols: Sequence[str], ids: pd.Series, path: Path) -> None:
     """Weights are numbers >= 0, present, and each run's sum to 1 within :data:`bomix.runtable.WEIGHT_TOL`."""
     _check_numbers(df, cols, ids, path, "weight", required=True)
-    W = df[list(cols)].apply(pd.to_numeric).to_numpy(float)
-    if np.any(W < 0):
-        i = int(np.argmax((W < 0).any(1)))
+    fault = weight_fault(df[list(cols)].apply(pd.to_numeric).to_numpy(float))
+    if fault is None:
+        return
+    i, total = fault
+    if total is None:
         raise BomixError(f"{path}: negative weight at {_row(i)} (run {ids.iloc[i]!r}): weights must be >= 0")
-    sums = W.sum(1)
-    bad = np.abs(sums - 1.0) > WEIGHT_TOL
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise BomixError(f"{path}: the weights of run {ids.iloc[i]!r} ({_row(i)}) sum to {sums[i]:.4g}, not 1 "
-                         f"(tolerance {WEIGHT_TOL}): give each run's domain weights summing to 1")
+    raise BomixError(f"{path}: the weights of run {ids.iloc[i]!r} ({_row(i)}) sum to {total:.4g}, not 1 "
+                     f"(tolerance {WEIGHT_TOL}): give each run's domain weights summing to 1")
 
 
 def _select(df: pd.DataFrame, pattern: str | None, path: Path) -> pd.DataFrame:

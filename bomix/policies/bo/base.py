@@ -394,14 +394,13 @@ class GPPolicy(Policy):
             with torch.no_grad():
                 post = model.posterior(self.at_target(torch.tensor(w[None], dtype=DT)))
             return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
-        st = level_points(self.space.encode(obs.w, list(obs.scales), obs.steps)[:, -2:])
+        st = level_points(obs.X(self.space)[:, -2:])
         X = torch.cat([torch.tensor(np.repeat(w[None], len(st), 0), dtype=DT), torch.tensor(st, dtype=DT)], -1)
         with torch.no_grad():
             post = model.posterior(X)
         y, var = -post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).clamp_min(0).numpy()
-        n_min, n_t = self.space.scales[0].params, self.space.scale(t.scale).params
-        ratios = np.log([max(n_t / n_min, 1.0), max(t.steps / self.space.min_steps, 1.0)])
-        return extrapolate(st, y, var, self.space.fidelity_coords([t])[0], ratios, spread=float(np.std(obs.y)))
+        return extrapolate(st, y, var, self.space.fidelity_coords([t])[0], self.space.log_ratios(),
+                           spread=float(np.std(obs.y)))
 
     def _best_observed(self, history: History) -> Mixture:
         """Best observed mixture at the target fidelity, else the final value of any run, else the centre."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bomix.acquisition.fixed import AcqFn
-from bomix.proposals import nn_distances
+from bomix.proposals import nn_distances, tv_distance
 
 #: Penalty per unit of TV distance beyond the radius, relative to the radius (a barrier: any point inside wins).
 BARRIER = 1e4
@@ -32,7 +32,8 @@ def evidence_radius(C: np.ndarray, q: float) -> float:
 
 
 def distance_to(W: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """``(b, K), (n, K) -> (b,)``: TV distance of each row of ``W`` to its nearest row of ``C``."""
+    """``(b, K), (n, K) -> (b,)``: TV distance of each row of ``W`` to its nearest row of ``C`` (differentiable: the
+    torch twin of :func:`bomix.proposals.tv_distance`)."""
     return 0.5 * torch.cdist(W, C, p=1).min(dim=-1).values
 
 
@@ -51,7 +52,4 @@ def within(acq: AcqFn, C: np.ndarray, radius: float) -> AcqFn:
 
 def inside(W: np.ndarray, C: np.ndarray, radius: float) -> np.ndarray:
     """``(m, K) -> (m,)`` bool: within ``radius`` (TV) of a row of ``C``."""
-    with torch.no_grad():
-        d = distance_to(torch.tensor(np.atleast_2d(W), dtype=torch.double),
-                        torch.tensor(np.atleast_2d(C), dtype=torch.double))
-    return d.numpy() <= radius + 1e-12
+    return tv_distance(W, C) <= radius + 1e-12
