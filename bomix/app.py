@@ -99,7 +99,7 @@ def _problem_config(cfg: DictConfig):
         return ProblemConfig(**fields)
     except TypeError as exc:
         raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens, "
-                         "constraints") from None
+                         "constraints, phases") from None
 
 
 def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
@@ -142,6 +142,7 @@ def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, An
     ``directory``: the campaign directory (it places a trainer's checkpoints, :func:`backend_kwargs`);
     None = the backend's own default (a temporary folder for the trainer)."""
     from bomix.campaign import build_problem
+    from bomix.campaign.problem import phased_backend
     from bomix.config import instantiate
 
     run = settings(cfg)
@@ -150,6 +151,7 @@ def build(cfg: DictConfig, directory: str | Path | None = None) -> tuple[Any, An
         policy = policy_of(cfg)
         executor = instantiate(cfg.executor, "executor")
         problem_cfg = _problem_config(cfg)
+        backend = phased_backend(backend, problem_cfg)
         try:
             policy.bind(build_problem(backend, problem_cfg), run.seed)
         except (ValueError, TypeError, KeyError) as exc:  # a config value of the wrong shape (e.g. mixture=abc)

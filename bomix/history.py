@@ -87,8 +87,10 @@ class History:
     def observations(self, checkpoints: bool = True, max_per_run: int | None = None) -> Observations:
         """Objective observations of every ok run (every checkpoint, or finals only).
 
-        ``max_per_run`` subsamples long curves evenly in log-step, always keeping the last one.
+        ``max_per_run`` subsamples long curves evenly in log-step, always keeping the last one. On a phased space
+        (:mod:`bomix.phases`) only finals: a run's earlier checkpoints are not values of its schedule.
         """
+        checkpoints = checkpoints and getattr(self.space, "phases", None) is None
         cols: dict[str, list] = {k: [] for k in ("w", "scales", "steps", "y", "run_ids", "final")}
         for r in self.ok:
             y = self.objective.on_curve(r.curve)

@@ -36,6 +36,15 @@ def best_observed(history: History) -> dict | None:
             "value": float(obs.y[i]), "fidelity": {"scale": t.scale, "steps": int(t.steps)}}
 
 
+def schedule_field(space, weights) -> dict:
+    """``{"schedule": [{phase, fraction, mixture}]}`` of a recommendation on a multi-phase space (:mod:`bomix.phases`),
+    else ``{}``."""
+    if getattr(space, "phases", None) is None or weights is None:
+        return {}
+    w = list(weights.values()) if isinstance(weights, dict) else list(weights)
+    return {"schedule": space.describe_mixture(Mixture(w, space.domains))}
+
+
 def best_recommendation(store, domains) -> dict | None:
     """The recommendation with the lowest true value so far, mixture by domain (None without true values)."""
     best = store.best_recommendation()
@@ -131,6 +140,7 @@ def study_summary(study, history: History, rec: dict) -> dict:
         "n_failed": sum(not r.ok for r in history.results),
         "n_pending": len(history.pending),
         "recommendation": rec["mixture"],
+        **schedule_field(space, rec["mixture"]),
         "target": {"scale": space.target.scale, "steps": space.target.steps},
         "directory": str(study.directory),
     }

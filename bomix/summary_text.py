@@ -200,8 +200,15 @@ def format_summary(s: dict, *, header: bool = True) -> str:
     rec = s.get("recommendation")
     if isinstance(rec, dict) and rec:
         at = fidelity_name(s.get("target"))
-        lines.append(f"recommended mixture (objective {s.get('objective', '?')}{' at ' + at if at else ''}):")
-        lines += weight_lines(rec)
+        sched = s.get("schedule")
+        if isinstance(sched, list) and sched:
+            lines.append(f"recommended schedule (objective {s.get('objective', '?')}{' at ' + at if at else ''}):")
+            for ph in sched:
+                lines.append(f"  phase {ph.get('phase', '?')} ({_g(ph.get('fraction', float('nan')), 3)} of the steps):")
+                lines += weight_lines(ph.get("mixture"), indent="    ")
+        else:
+            lines.append(f"recommended mixture (objective {s.get('objective', '?')}{' at ' + at if at else ''}):")
+            lines += weight_lines(rec)
     else:
         lines.append("no recommendation yet")
     lines += quality_lines(s)

@@ -32,6 +32,11 @@ static mixture's effective tokens after ``S`` steps are ``(1 - rho^S) / (1 - rho
 schedules stay closed form; a spec with an online ``controller`` is simulated step by step
 (:mod:`bomix.backends.synthetic_steps`: batch sampling, batch noise, absent domains, reference
 losses, gradient dots). ``law=`` overrides any law parameter by hand (tests).
+
+Phases matter only under the opt-in annealing law (``anneal=c > 0``, :mod:`bomix.backends.synthetic_phases`):
+tokens seen late in a run transfer through a second, seeded matrix ``Q`` and remove part of the data term,
+``B_i (D_i / 1e9 + floor)^(-b_i) (1 - c M_i / (M_i + kappa))``, so the best two-phase schedule beats the best
+static mixture (:meth:`SyntheticBackend.schedule_values`, :meth:`SyntheticBackend.schedule_optimum`).
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from bomix.backends import synthetic_phases as phases
 from bomix.backends.base import MetricSimulator
 from bomix.backends.synthetic_steps import simulate
 from bomix.cost import FlopsCost
 from bomix.errors import BomixError
+from bomix.fidelity import Fidelity
 from bomix.objective import Objective
 from bomix.online import SignalCosts
 from bomix.runs import Curve, MixtureSchedule, RunResult, RunSpec
@@ -81,9 +88,11 @@ class SyntheticBackend(MetricSimulator):
         lr: learning rate reported to controllers (gradient dots are scaled by it).
         eval_batch: validation sequences per domain per request (for the charged overhead).
         law: hand-set law parameters overriding the drawn ones: any of ``E, A, a, B, b0, g`` (K,),
-            ``T`` (K, K), ``u`` (K,).
+            ``T`` (K, K), ``u`` (K,), ``Q`` (K, K: the annealing transfer).
         tasks: number of downstream-like ``task:<j>`` metrics (None or 0: none; see the module docstring and
             :meth:`task_directions`).
+        anneal / anneal_window / anneal_saturation: the annealing law's strength ``c`` (0 = off), recency
+            window ``h`` and saturation ``kappa`` (:class:`bomix.backends.synthetic_phases.AnnealConfig`).
     """
 
     name = "synthetic"
@@ -116,6 +125,9 @@ class SyntheticBackend(MetricSimulator):
         eval_batch: int = 64,
         law: Mapping[str, Sequence] | None = None,
         tasks: int | None = None,
+        anneal: float | None = 0.0,
+        anneal_window: float = 0.1,
+        anneal_saturation: float = 0.3,
     ):
         domains = list(domains) if domains else [f"d{i}" for i in range(int(k))]
         k = len(domains)
@@ -156,7 +168,9 @@ class SyntheticBackend(MetricSimulator):
         self.rho, self.batch_size = float(rho), int(batch_size)
         self.batch_noise, self.eval_noise, self.token_sd = float(batch_noise), float(eval_noise), float(token_sd)
         self.grad_noise, self.lr, self.eval_batch = float(grad_noise), float(lr), int(eval_batch)
+        self.anneal = phases.AnnealConfig(0.0 if anneal is None else anneal, anneal_window, anneal_saturation)
         self._draw_law(np.random.default_rng([20250, self.seed]))
+        self.Q = phases.draw_quality_transfer(k, np.random.default_rng([20250, self.seed, 2]))
         if law:
             self._set_law(law)
         self._draw_tasks(np.random.default_rng([20250, self.seed, 1]))
@@ -183,7 +197,8 @@ class SyntheticBackend(MetricSimulator):
 
     def _set_law(self, law: Mapping[str, Sequence]) -> None:
         k = self.space.k
-        shapes = {"E": (k,), "A": (k,), "a": (k,), "B": (k,), "b0": (k,), "g": (k,), "T": (k, k), "u": (k,)}
+        shapes = {"E": (k,), "A": (k,), "a": (k,), "B": (k,), "b0": (k,), "g": (k,), "T": (k, k), "u": (k,),
+                  "Q": (k, k)}
         for key, val in law.items():
             if key not in shapes:
                 raise BomixError(f"unknown law parameter {key!r}: choose from {sorted(shapes)}")
@@ -194,8 +209,8 @@ class SyntheticBackend(MetricSimulator):
                 if np.any(arr < 0) or arr.sum() <= 0:
                     raise BomixError("law parameter u must be non-negative with a positive sum")
                 arr = arr / arr.sum()
-            if key == "T" and np.any(arr < 0):
-                raise BomixError("law parameter T (transfer) must be non-negative")
+            if key in ("T", "Q") and np.any(arr < 0):
+                raise BomixError(f"law parameter {key} (transfer) must be non-negative")
             setattr(self, key, arr)
 
     def _draw_tasks(self, rng: np.random.Generator) -> None:
@@ -210,9 +225,9 @@ class SyntheticBackend(MetricSimulator):
         p0 = rng.uniform(0.35, 0.75, n)
         self.task_bytes = rng.uniform(3.0, 4.5, n)
         self.task_items = rng.integers(300, 3000, n)
-        t = self.space.target
-        z0 = (self._domain_losses(self._static_eff(self.space.center().weights[None], t.steps),
-                                  np.array([self.space.scale(t.scale).params])) @ self.task_v.T)[0]
+        t, w0 = self.space.target, self.space.center().weights[None]
+        z0 = (self._domain_losses(self._static_eff(w0, t.steps), np.array([self.space.scale(t.scale).params]),
+                                  self._static_recent(w0)) @ self.task_v.T)[0]
         self.task_a = self.task_b * z0 + np.log(p0 / (1 - p0))
 
     def task_directions(self) -> dict[str, str]:
@@ -276,19 +291,24 @@ class SyntheticBackend(MetricSimulator):
         frac = self.eval_batch / self.batch_size
         return SignalCosts(val=self.space.k * frac / 3.0, reference=1.0 / 3.0, grads=frac)
 
-    def _domain_losses(self, eff_tokens: np.ndarray, params: np.ndarray) -> np.ndarray:
-        """Effective tokens ``(n, K)`` and params ``(n,)`` -> ``(n, K)`` noiseless per-domain losses."""
+    def _domain_losses(self, eff_tokens: np.ndarray, params: np.ndarray,
+                       recent: np.ndarray | None = None) -> np.ndarray:
+        """Effective tokens ``(n, K)``, params ``(n,)`` (, recent quality ``(n, K)``) -> ``(n, K)`` losses."""
         s = np.array([self._s(p) for p in params])
         b = self.b0[None, :] + self.g[None, :] * s[:, None]
-        return (
-            self.E[None, :]
-            + self.A[None, :] * (params[:, None] / 1e6) ** (-self.a[None, :])
-            + self.B[None, :] * (eff_tokens / 1e9 + self.floor) ** (-b)
-        )
+        data = self.B[None, :] * (eff_tokens / 1e9 + self.floor) ** (-b)
+        if recent is not None:
+            data = data * phases.anneal_factor(recent, self.anneal)
+        return self.E[None, :] + self.A[None, :] * (params[:, None] / 1e6) ** (-self.a[None, :]) + data
 
-    def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray) -> dict[str, np.ndarray]:
-        """Effective tokens ``(n, K)`` and params ``(n,)`` -> metric -> ``(n,)`` noiseless values (losses only)."""
-        L = self._domain_losses(eff_tokens, params)
+    def _static_recent(self, w: np.ndarray) -> np.ndarray | None:
+        """Recent quality ``(n, K)`` of static mixtures ``w (n, K)`` (None when the annealing law is off)."""
+        return w @ self.Q.T if self.anneal.on else None
+
+    def _noiseless(self, eff_tokens: np.ndarray, params: np.ndarray,
+                   recent: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """As :meth:`_domain_losses` -> metric -> ``(n,)`` noiseless values (losses only)."""
+        L = self._domain_losses(eff_tokens, params, recent)
         out = {f"loss:{d}": L[:, i] for i, d in enumerate(self.space.domains)}
         out["loss:target"] = L @ self.u
         return out
@@ -308,7 +328,7 @@ class SyntheticBackend(MetricSimulator):
         w = np.atleast_2d(np.asarray(w, dtype=float))
         eff = self._static_eff(w, steps)
         params = np.full(w.shape[0], self.space.scale(scale).params)
-        out = self._noiseless(eff, params)
+        out = self._noiseless(eff, params, self._static_recent(w))
         if self.tasks:
             out.update(self._task_metrics(np.column_stack([out[f"loss:{d}"] for d in self.space.domains])))
         return out
@@ -334,7 +354,9 @@ class SyntheticBackend(MetricSimulator):
             sched = spec.schedule or MixtureSchedule((0,), (spec.mixture,))
             eff = self._effective_tokens(sched, steps)
             params = np.full(steps.size, self.space.scale(spec.scale).params)
-            metrics = self._noiseless(eff, params)
+            recent = (phases.schedule_recent(self, sched.starts, [m.weights for m in sched.mixtures], steps)
+                      if self.anneal.on else None)
+            metrics = self._noiseless(eff, params, recent)
         if self.noise > 0:
             w = sched.average(spec.steps).weights
             k = self.space.k
@@ -368,11 +390,31 @@ class SyntheticBackend(MetricSimulator):
     def true_value_recipe(self, spec: RunSpec, objective: Objective) -> float:
         """Noiseless objective at the end of ``spec`` run step by step (its controller's decisions
         still see batch noise from the spec's seed): the value of an online *recipe* (target mode)."""
+        self.check_controller(spec)
         key = f"{objective.name}|{spec.to_json()}"
         if key not in self._recipes:
             metrics, _ = simulate(self, spec, noiseless=False)
             self._recipes[key] = float(objective.values({m: v[-1:] for m, v in metrics.items()})[0])
         return self._recipes[key]
+
+    def check_controller(self, spec: RunSpec) -> None:
+        """Also refuses online controllers under the annealing law (not simulated step by step)."""
+        super().check_controller(spec)
+        if spec.controller is not None and self.anneal.on:
+            raise BomixError(f"online controller {spec.controller.kind} cannot run under the synthetic annealing "
+                             "law (not simulated step by step): set backend.anneal=0")
+
+    def schedule_values(self, W, fractions, fidelity: Fidelity, objective: Objective) -> np.ndarray:
+        """``(n,)`` noiseless objective at the end of a run at ``fidelity`` under P-phase schedules: ``W (n, P, K)``
+        per-phase mixtures, ``fractions (n, P)`` or ``(P,)`` (see :mod:`bomix.backends.synthetic_phases`)."""
+        return phases.schedule_values(self, W, fractions, fidelity, objective)
+
+    def schedule_optimum(self, fractions, fidelity: Fidelity | None = None,
+                         objective: Objective | None = None) -> tuple[np.ndarray, float]:
+        """Best schedule ``(W (P, K), value)`` for fixed ``fractions (P,)`` at ``fidelity`` (default the target)
+        of ``objective`` (default ``loss:target``), cached; :meth:`optimum` is the best static mixture."""
+        return phases.cached_optimum(self, fractions, fidelity or self.space.target,
+                                     objective or self.default_objective)
 
     def describe(self) -> dict:
         d = {"name": self.name, "metrics": list(self.metrics), "seed": self.seed, "noise": self.noise}
@@ -381,4 +423,6 @@ class SyntheticBackend(MetricSimulator):
         if self.tasks:
             d["tasks"] = self.tasks
             d["task_directions"] = self.task_directions()
+        if self.anneal.on:
+            d["anneal"] = self.anneal.describe()
         return d

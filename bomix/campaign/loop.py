@@ -15,7 +15,7 @@ from typing import Any
 from bomix.backends.base import Backend
 from bomix.campaign.checks import Host, config_diff_error, config_hash, run_meta
 from bomix.campaign.ledger import Ledger
-from bomix.campaign.problem import ProblemConfig, build_problem
+from bomix.campaign.problem import ProblemConfig, build_problem, phased_backend
 from bomix.campaign.report import CampaignReport
 from bomix.config import config_diff
 from bomix.cost import BUDGET_EPS
@@ -68,6 +68,7 @@ class Campaign:
             raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
         if batch_size < 1:
             raise BomixError(f"batch_size must be >= 1, got {batch_size}")
+        backend = phased_backend(backend, problem)
         self.backend, self.policy = backend, policy
         self.budget, self.seed = float(budget), int(seed)
         self.directory = Path(directory)

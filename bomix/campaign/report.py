@@ -143,7 +143,7 @@ class CampaignReport:
 
     def summary(self, history: History, stop_reason: str | None, wall: float, n_retries: int) -> dict:
         """The campaign's ``summary.json``."""
-        from bomix.summary import feasibility_fields, trust_fields, uniform_regret  # best so far, predicted, ...
+        from bomix.summary import feasibility_fields, schedule_field, trust_fields, uniform_regret  # best so far, predicted, ...
 
         last = self.store.last_recommendation()
         space = self.problem.space
@@ -165,6 +165,7 @@ class CampaignReport:
             "n_failed": sum(not r.ok for r in history.results),
             "n_retries": n_retries,
             "recommendation": dict(zip(space.domains, last["mixture"])) if last else None,
+            **schedule_field(space, last["mixture"] if last else None),
             "true_value": last["true_value"] if last else None,
             "regret": last["regret"] if last else None,
             "extrapolated": last.get("extrapolated") if last else None,

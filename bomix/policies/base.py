@@ -10,6 +10,7 @@ import numpy as np
 
 from bomix.constraints import OutcomeConstraint
 from bomix.cost import BUDGET_EPS, CostModel
+from bomix.errors import BomixError
 from bomix.history import History
 from bomix.objective import Objective
 from bomix.proposals import Proposals
@@ -75,9 +76,15 @@ class Policy(ABC):
     recommendation_fallback: bool = False
     #: models the problem's outcome constraints (:meth:`feasibility`); others ignore them (a warning says so)
     handles_constraints: bool = False
+    #: searches a multi-phase space (:mod:`bomix.phases`: one point = one schedule, finals only, no continuations)
+    searches_phases: bool = False
 
     def bind(self, problem: Problem, seed: int) -> None:
         """Attach the problem; called once by the campaign before the first ask."""
+        name = getattr(self, "name", type(self).__name__)
+        if getattr(problem.space, "phases", None) is not None and not self.searches_phases:
+            raise BomixError(f"policy {name} cannot search a multi-phase space (problem.phases): use mfbo, sfbo, "
+                             "random, regmix, regmix_linear, uniform, proportional or fixed")
         self.problem = problem
         self.seed = int(seed)
         if problem.constraints and not self.handles_constraints:

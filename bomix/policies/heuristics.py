@@ -17,6 +17,7 @@ class UniformPolicy(Policy):
     """Spends nothing; recommends equal weights (projected onto the bounds)."""
 
     name = "uniform"
+    searches_phases = True
     extrapolates = False
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
@@ -30,6 +31,7 @@ class ProportionalPolicy(Policy):
     """Spends nothing; weights proportional to each domain's token count (``problem.tokens``)."""
 
     name = "proportional"
+    searches_phases = True
     extrapolates = False
 
     def __init__(self, tokens: Mapping[str, float] | None = None):
@@ -56,6 +58,7 @@ class FixedPolicy(Policy):
     """Recommends a given mixture; with ``evaluate`` it first trains it once at the target fidelity."""
 
     name = "fixed"
+    searches_phases = True
     extrapolates = False
 
     def __init__(self, mixture: Mapping[str, float] | Sequence[float] | None = None, evaluate: bool = True):
@@ -87,6 +90,7 @@ class RandomPolicy(Policy):
     """
 
     name = "random"
+    searches_phases = True
 
     def __init__(self, alpha: float = 1.0, scale: str | None = None, steps: int | None = None):
         if not float(alpha) > 0:

@@ -11,6 +11,7 @@ from bomix.constraints import parse_constraints
 from bomix.cost import FlopsCost, TableCost
 from bomix.errors import BomixError
 from bomix.objective import Objective
+from bomix.phases import Phases, phased
 from bomix.policies.base import Policy, Problem
 from bomix.space import Fidelity, Scale, Space
 
@@ -36,6 +37,8 @@ class StudyConfig:
         continuation: whether your script can continue a shorter run (``resume_from``).
         constraints: outcome constraints on the recommendation's metrics at the target (a list of
             ``{metric, max | min | max_relative | min_relative, reference}``; see :mod:`bomix.constraints`).
+        phases: a run trained on a schedule of mixtures, ``[{name, fraction: f or [lo, hi]}, ...]``
+            (:mod:`bomix.phases`): each trial then carries its ``schedule``.
     """
 
     domains: list[str]
@@ -54,6 +57,7 @@ class StudyConfig:
     max_epochs: float | None = None
     continuation: bool = False
     constraints: list[dict[str, Any]] | None = None
+    phases: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -89,8 +93,10 @@ class StudyConfig:
             target = [str(target[0]), int(target[1])]
         objective = objective if isinstance(objective, str) or objective is None else dict(objective)
         cons = kw.get("constraints")
-        if isinstance(cons, Sequence) and not isinstance(cons, str):  # stored as JSON: plain lists and dicts
-            kw["constraints"] = [dict(c) if isinstance(c, Mapping) else c for c in cons]
+        for key in ("constraints", "phases"):  # stored as JSON: plain lists and dicts
+            v = kw.get(key)
+            if isinstance(v, Sequence) and not isinstance(v, str):
+                kw[key] = [dict(c) if isinstance(c, Mapping) else c for c in v]
         cfg = cls(domains=[str(d) for d in domains], ladder={str(k): float(v) for k, v in ladder.items()},
                   steps=step_list, objective=objective, policy=policy, target=target, **kw)
         cfg.build_problem()  # validates everything before anything is written
@@ -110,6 +116,10 @@ class StudyConfig:
         return cls(**dict(d))
 
     def space(self) -> Space:
+        """The study's space (a :class:`bomix.phases.PhasedSpace` when ``phases`` is set)."""
+        return phased(self._space(), Phases.from_config(self.phases))
+
+    def _space(self) -> Space:
         return Space(
             domains=tuple(self.domains), scales=[Scale(n, p) for n, p in self.ladder.items()],
             min_steps=self.steps[0], max_steps=self.steps[-1],

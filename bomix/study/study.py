@@ -53,6 +53,9 @@ class Trial:
         resume_from / resume_step: continue the checkpoint of that earlier run (only when the study
             was created with ``continuation=True``).
         cost: what the run was charged, in target-run equivalents.
+        schedule: on a study with ``phases``, what to train: ``[{phase, start_step, fraction, mixture}]`` in
+            order (phase ``p`` from its ``start_step`` until the next one's); ``mixture`` is then the flat point
+            (``"<phase>/<domain>"`` keys) to pass back unchanged. None without phases.
     """
 
     run_id: str
@@ -64,6 +67,7 @@ class Trial:
     resume_from: str | None
     resume_step: int
     cost: float
+    schedule: list[dict] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -251,7 +255,15 @@ class Study:
         return Trial(run_id=str(spec.run_id), mixture=spec.mixture.to_dict(), scale=spec.scale,
                      params=float(self.space.scale(spec.scale).params), steps=int(spec.steps),
                      seed=int(spec.seed), resume_from=spec.resume_from,
-                     resume_step=spec.start_step, cost=float(cost))
+                     resume_step=spec.start_step, cost=float(cost), schedule=self._schedule(spec))
+
+    def _schedule(self, spec: RunSpec) -> list[dict] | None:
+        """A phased study's trial schedule (see :class:`Trial`)."""
+        if getattr(self.space, "phases", None) is None:
+            return None
+        return [{"phase": name, "start_step": start, "fraction": f, "mixture": dict(zip(self.space.base.domains,
+                                                                                       map(float, w)))}
+                for name, start, f, w in self.space.plan(spec.mixture, spec.steps)]
 
     # ----- tell ------------------------------------------------------------------------------
     def tell(self, run_id: str, value: float | None = None, *, curve: Any = None,

@@ -52,19 +52,20 @@ class BomixSweeper(Sweeper):
     def __init__(self, study_dir: str | None, domains: Sequence[str], ladder: Mapping[str, float],
                  steps: Sequence[int], objective: Any, policy: Any = "mfbo", budget: float = 1.0, seed: int = 0,
                  continuation: bool = False, batch_size: int = 1, keys: Mapping[str, Any] | None = None,
-                 constraints: Any = None):
+                 constraints: Any = None, phases: Any = None):
         with one_line_errors():
             self._init(study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-                       keys, constraints)
+                       keys, constraints, phases)
 
     def _init(self, study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-              keys, constraints) -> None:
+              keys, constraints, phases=None) -> None:
         from bomix.errors import BomixError
 
         plain = lambda x: OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x  # noqa: E731
         self.study_args = dict(domains=list(plain(domains)), ladder=dict(plain(ladder)), steps=list(plain(steps)),
                                objective=plain(objective), policy=plain(policy), budget=float(budget), seed=int(seed),
-                               continuation=bool(continuation), constraints=plain(constraints))
+                               continuation=bool(continuation), constraints=plain(constraints),
+                               phases=plain(phases))
         if int(batch_size) < 1:
             raise BomixError(f"hydra.sweeper.batch_size must be >= 1, got {batch_size}")
         if int(seed) < 0:
@@ -73,6 +74,9 @@ class BomixSweeper(Sweeper):
         self.keys = dict(plain(keys) or {})
         if "{domain}" not in str(self.keys.get("mixture", "")):
             raise BomixError("hydra.sweeper.keys.mixture must contain {domain}, e.g. data.weights.{domain}")
+        if self.study_args["phases"] and "{phase}" not in str(self.keys.get("mixture", "")):
+            raise BomixError("with hydra.sweeper.phases, keys.mixture must contain {phase} and {domain}, "
+                             "e.g. data.phases.{phase}.weights.{domain}")
         self.config: DictConfig | None = None
         self.groups: dict[str, str] = {}  # key of self.keys -> override prefix: "" (in the defaults list) or "+"
         self.launcher = None
@@ -134,7 +138,13 @@ class BomixSweeper(Sweeper):
         (``+group=option`` when the group is not in the defaults list), ``++key=value`` for any other key,
         and ``hydra.sweep.subdir=<run id>`` when the job folders are named by run id."""
         k = self.keys
-        out = [f"++{k['mixture'].format(domain=d)}={w!r}" for d, w in trial.mixture.items()]
+        if trial.schedule is None:
+            out = [f"++{k['mixture'].format(domain=d)}={w!r}" for d, w in trial.mixture.items()]
+        else:  # one mixture per phase (and its first step)
+            out = [f"++{k['mixture'].format(phase=p['phase'], domain=d)}={w!r}"
+                   for p in trial.schedule for d, w in p["mixture"].items()]
+            if k.get("phase_start"):
+                out += [f"++{k['phase_start'].format(phase=p['phase'])}={p['start_step']}" for p in trial.schedule]
         for name, value in (("scale", trial.scale), ("params", trial.params), ("steps", trial.steps),
                             ("seed", trial.seed), ("run_id", trial.run_id), ("resume_from", trial.resume_from)):
             if k.get(name):
@@ -173,7 +183,7 @@ class BomixSweeper(Sweeper):
         given = {o.key_or_group for o in OverridesParser.create().parse_overrides(arguments)}
         out = {}
         for name, key in self.keys.items():
-            if name == "mixture" or not key:
+            if name in ("mixture", "phase_start") or not key:
                 continue
             options = loader.get_group_options(str(key), results_filter=ObjectType.CONFIG,
                                                config_name=config_name, overrides=list(arguments))

@@ -13,7 +13,8 @@ class OverrideKeys:
     """Where each part of a bomix run goes in *your* config (None = not passed).
 
     ``mixture`` is a key pattern with ``{domain}`` (one override per domain, e.g. ``data.weights.{domain}``);
-    the others are plain keys. A key naming a config group of your app (``model``, ``model/backbone``: Hydra
+    with ``problem`` phases it must also contain ``{phase}`` (e.g. ``data.phases.{phase}.weights.{domain}``) and
+    ``phase_start`` (a pattern with ``{phase}``) receives each phase's first step; the others are plain keys. A key naming a config group of your app (``model``, ``model/backbone``: Hydra
     lists options for it) gets a group override ``model=base`` (``+model=base`` when the group is not in your
     defaults list), its values checked against the group's options; any other key gets ``++key=value``
     (added when your config lacks the key).
@@ -26,6 +27,7 @@ class OverrideKeys:
     seed: Optional[str] = None
     run_id: Optional[str] = None
     resume_from: Optional[str] = None
+    phase_start: Optional[str] = None
 
 
 @dataclass
@@ -34,8 +36,9 @@ class BomixSweeperConf:
 
     Attributes:
         study_dir: the study directory (default: the sweep directory; use a stable one to resume).
-        domains / ladder / steps / objective / policy / seed / continuation / constraints: the study (outcome
-            constraints: see :mod:`bomix.constraints`; the task then returns a dict with their metrics too).
+        domains / ladder / steps / objective / policy / seed / continuation / constraints / phases: the study
+            (outcome constraints: see :mod:`bomix.constraints`, the task then returns a dict with their metrics
+            too; phases: a schedule of mixtures per run, see :mod:`bomix.phases`).
         budget: compute budget in target-run equivalents.
         batch_size: jobs handed to the launcher at once (the policy sees the others as pending).
         metric: when the task returns a dict, the key (or keys, for a multi-metric objective) to read;
@@ -56,6 +59,7 @@ class BomixSweeperConf:
     batch_size: int = 1
     keys: OverrideKeys = field(default_factory=OverrideKeys)
     constraints: Any = None
+    phases: Any = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bomix", node=BomixSweeperConf, provider="bomix_sweeper")

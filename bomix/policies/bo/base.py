@@ -140,6 +140,7 @@ class GPPolicy(Policy):
 
     name = "gp"
     multi_fidelity = True
+    searches_phases = True
     tag = "bo"
     #: initial mixtures from a scrambled Sobol sequence (else uniform random draws, as the papers' baselines do)
     space_filling_init = False

@@ -27,6 +27,7 @@ class RegMixPolicy(LawPolicy):
 
     name = "regmix"
     min_runs = 5
+    searches_phases = True
 
     def __init__(self, n_runs: int = 32, scale: str | None = None, steps: int | None = None,
                  kind: str = "lightgbm", top_k: int = 128, n_samples: int = 100_000):
@@ -47,19 +48,41 @@ class RegMixPolicy(LawPolicy):
         super().bind(problem, seed)
 
     def prior(self) -> np.ndarray:
+        if self._phased is not None:  # every phase draws around the base domains' prior (phases take the flat vector)
+            return design_prior(self._phased.base.tokens, self._phased.base.k)
         return design_prior(self.space.tokens, self.space.k)
+
+    @property
+    def _phased(self):
+        """The problem's :class:`bomix.phases.PhasedSpace`, or None."""
+        return self.space if getattr(self.space, "phases", None) is not None else None
+
+    def _draw(self, n: int, rng: np.random.Generator, draw) -> np.ndarray:
+        """``(n, K)`` mixtures from ``draw(n, rng)``; on a phased space one draw per phase, the fractions uniform
+        on their ranges, as the concatenated ``(n, P*K)`` points the regressor reads."""
+        sp = self._phased
+        if sp is None:
+            return draw(n, rng)
+        W = np.stack([draw(n, rng) for _ in range(sp.n_phases)], axis=1)
+        return sp.project(sp.compose(W, sp._sample_fractions(n, rng)), sp.target)
 
     def design(self) -> list[RunSpec]:
         scale = self.default_scale(self.scale_name)
         steps = self.steps_or(self.steps, self.largest_steps(scale, self.space.target.steps))
-        W = sample_design(self.n_runs, self.prior(), self.design_rng())
+        W = self._draw(self.n_runs, self.design_rng(), lambda n, rng: sample_design(n, self.prior(), rng))
         return self.sized_design(lambda sc, st: [self.spec(w, sc, st, self.name) for w in W], (scale, steps),
                                  self.fidelity_choices(self.scale_name, self.steps))
 
     def fit_law(self, table):
-        return RegMix.fit(table, metrics=[OBJ], kind=self.kind, prior=self.prior(), seed=self.seed)
+        prior = None if self._phased is not None else self.prior()  # (phased: law_optimum draws per phase)
+        return RegMix.fit(table, metrics=[OBJ], kind=self.kind, prior=prior, seed=self.seed)
 
     def law_optimum(self, law) -> Mixture:
+        if self._phased is not None:  # the top-k mean of phased draws (the mean of points of the polytope is one)
+            W = self._draw(self.n_samples, np.random.default_rng(self.seed),
+                           lambda n, rng: rng.dirichlet(self.prior(), size=n))
+            top = np.argsort(law.predict(W, total=True), kind="stable")[: max(1, min(self.top_k, len(W)))]
+            return Mixture(self.space.project(W[top].mean(0), self.space.target)[0], self.space.domains)
         lo, up = self.bounds()
         return law.optimum(n_samples=self.n_samples, top_k=self.top_k, seed=self.seed, lower=lo, upper=up)
 
