@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .test_bomix_sweeper import app_log, runs
+
 APP = Path(__file__).resolve().parent / "app" / "train_phases.py"
-
-
-def app_log(tmp_path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "app.jsonl").read_text().splitlines()]
-
-
-def runs(tmp_path) -> list[tuple]:
-    con = sqlite3.connect(tmp_path / "sweep" / "store.sqlite")
-    try:
-        return con.execute("SELECT run_id, status, charged, spec FROM runs ORDER BY idx").fetchall()
-    finally:
-        con.close()
 
 
 def sweep(tmp_path, *overrides):
