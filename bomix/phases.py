@@ -389,10 +389,7 @@ class PhasedSpace(Space):
 
     def describe_mixture(self, m: Mixture) -> list[dict]:
         """``[{phase, fraction, mixture: {domain: w}}]``: a point as a schedule (summaries, JSON)."""
-        x = m.weights
-        w, f = self.phase_mixtures(x)[0], self.fractions(x)[0]
-        return [{"phase": name, "fraction": float(fp), "mixture": dict(zip(self.base.domains, map(float, wp)))}
-                for name, fp, wp in zip(self.phases.names, f, w)]
+        return schedule_of(dict(zip(self.domains, m.weights.tolist())), self.phases.names)
 
     def with_constraints(self, lower=None, upper=None, max_epochs: float | None = None, tokens=None,
                          target: Fidelity | None = None, step_grid: Sequence[int] | None = None) -> "PhasedSpace":
@@ -400,6 +397,18 @@ class PhasedSpace(Space):
         base = self.base.with_constraints(lower=lower, upper=upper, max_epochs=max_epochs, tokens=tokens,
                                           target=target, step_grid=step_grid)
         return PhasedSpace.of(base, self.phases)
+
+
+def schedule_of(point: Mapping[str, float], names: Sequence[str]) -> list[dict]:
+    """A flat point ``{"<phase>/<domain>": x}`` as ``[{phase, fraction, mixture: {domain: w}}]`` for the phases
+    ``names`` (in order; a phase's mixture is uniform when its share is 0). Reads only keys of those phases."""
+    out = []
+    for name in names:
+        part = {k[len(name) + 1:]: float(v) for k, v in point.items() if k.startswith(f"{name}{SEP}")}
+        f = sum(part.values())
+        mix = {d: (v / f if f > 0 else 1.0 / len(part)) for d, v in part.items()}
+        out.append({"phase": name, "fraction": f, "mixture": mix})
+    return out
 
 
 def _mid_fractions(phases: Phases) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 
 from bomix.errors import BomixError
 from bomix.layout import STORE_FILE, CampaignLayout
+from bomix.phases import schedule_of
 from bomix.store import StoreReader
 
 
@@ -74,6 +75,7 @@ class _State:
     best_rec: dict | None = None  # the recommendation with the lowest true value so far (simulators)
     saved: dict | None = None  # summary.json as written at the end of the last run (None: absent, unreadable)
     best_observed: dict | None = None  # the best run at the target fidelity (studies: read live)
+    phases: list[str] | None = None  # the phases' names of a multi-phase space (bomix.phases), in order
 
 
 def _read_study(directory: Path) -> _State:
@@ -88,7 +90,7 @@ def _read_study(directory: Path) -> _State:
         st = _State(history.results, history.pending, history.spent, history.budget, study.problem.objective,
                     list(study.space.domains), study._runs, store.last_recommendation(), store.get_meta("policy"),
                     (store.get_meta("space") or {}).get("target"), r["mixture"], r["predicted"],
-                    best_observed=best_observed(history))
+                    best_observed=best_observed(history), phases=_phase_names(store.get_meta("space")))
     return st
 
 
@@ -109,6 +111,7 @@ def _read_campaign(directory: Path) -> _State:
         target = (store.get_meta("space") or {}).get("target")
         optimum = store.get_meta("optimum")
         best_rec = store.best_recommendation()
+        phases = _phase_names(store.get_meta("space"))
     rec = predicted = None
     saved = _saved_summary(directory)
     if last is not None:
@@ -116,7 +119,15 @@ def _read_campaign(directory: Path) -> _State:
         if _current(saved, results, pending):  # a prediction made before later runs is not this recommendation's
             predicted = _summary_prediction(saved)
     return _State(results, pending, spent, budget, objective, domains, log, last, policy_name, target, rec, predicted,
-                  optimum=optimum, best_rec=best_rec, saved=saved)
+                  optimum=optimum, best_rec=best_rec, saved=saved, phases=phases)
+
+
+def _phase_names(space_meta) -> list[str] | None:
+    """The phases' names recorded in a store's ``space`` meta (None: no phases, or not a list of named phases)."""
+    phases = space_meta.get("phases") if isinstance(space_meta, dict) else None
+    if not isinstance(phases, list) or not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in phases):
+        return None
+    return [p["name"] for p in phases] or None
 
 
 def _saved_summary(directory: Path) -> dict | None:
@@ -168,7 +179,9 @@ def _summary_view(st: _State, directory: Path, is_study: bool, status: str) -> d
         "policy": st.policy_name, "backend": "study" if is_study else saved.get("backend"),
         "objective": st.objective.name, "directory": str(directory), "budget": st.budget, "budget_used": st.spent,
         "n_runs": len(st.results), "n_ok": sum(r.ok for r in st.results), "n_failed": sum(not r.ok for r in st.results),
-        "n_pending": len(st.pending), "recommendation": st.rec, "true_value": last.get("true_value"),
+        "n_pending": len(st.pending), "recommendation": st.rec,
+        **({"schedule": schedule_of(st.rec, st.phases)} if st.phases and st.rec else {}),
+        "true_value": last.get("true_value"),
         "regret": last.get("regret"), "extrapolated": last.get("extrapolated"),
         "optimum_value": (st.optimum or {}).get("value") if isinstance(st.optimum, dict) else None,
         "uniform_regret": saved.get("uniform_regret"), "target": st.target, "fidelities": fids,

@@ -101,6 +101,13 @@ def test_campaign_over_phases_stores_points_and_reports_the_schedule(tmp_path):
                   budget=0.05, seed=1, directory=tmp_path, problem=ProblemConfig(phases=ranged), max_runs=6) as c:
         s2 = c.run()
     assert s2["n_runs"] == 6 and s2["schedule"] == sched
+    # `bomix show` reads the phases back from the store's meta and shows the schedule
+    from bomix.study.show import format_report, report
+
+    rep = report(tmp_path)
+    assert [p["phase"] for p in rep["summary"]["schedule"]] == ["pre", "anneal"]
+    assert rep["summary"]["schedule"][1]["fraction"] == pytest.approx(sched[1]["fraction"])
+    assert "recommended schedule" in format_report(rep) and "phase anneal (" in format_report(rep)
 
 
 @pytest.mark.parametrize("kind", ["linear", "lightgbm"])
