@@ -29,7 +29,7 @@ def run_id_for(index: int) -> str:
 #: by constraint, Hyperband rungs; the campaign's retry bookkeeping). A spec read from a store with any other key
 #: is refused: a store is data, never code. (Online controllers travel in ``RunSpec.controller``, checked
 #: separately.)
-SPEC_META_KEYS = frozenset({"gp", "gp_constraints", "hb", "retry_of", "attempt"})
+SPEC_META_KEYS = frozenset({"gp", "gp_constraints", "gp_objectives", "hb", "retry_of", "attempt"})
 
 
 #: the keys of a stored spec (:meth:`RunSpec.to_dict`); a stored spec with any other key is refused
@@ -41,8 +41,8 @@ MAX_SEED = 2**63 - 1
 
 def validate_meta(meta: object, what: str = "meta") -> None:
     """Refuse a spec ``meta`` that is not None or a mapping with only :data:`SPEC_META_KEYS` keys, each
-    of its shape: ``gp`` {name: [numbers]}, ``gp_constraints`` {constraint: {name: [numbers]}}, ``hb`` [bracket,
-    rung], ``retry_of`` a run id, ``attempt`` >= 1."""
+    of its shape: ``gp`` {name: [numbers]}, ``gp_constraints`` {constraint: {name: [numbers]}}, ``gp_objectives``
+    {objective: {name: [numbers]}} (``mobo``), ``hb`` [bracket, rung], ``retry_of`` a run id, ``attempt`` >= 1."""
     if meta is None:
         return
     if not isinstance(meta, Mapping):
@@ -53,11 +53,12 @@ def validate_meta(meta: object, what: str = "meta") -> None:
     gp = meta.get("gp")
     if gp is not None and not _is_hypers(gp):
         raise BomixError(f"{what}['gp'] is not a mapping of parameter name -> list of numbers: refusing it")
-    gpc = meta.get("gp_constraints")
-    if gpc is not None and not (isinstance(gpc, Mapping) and all(
-            isinstance(k, str) and _is_hypers(v) for k, v in gpc.items())):
-        raise BomixError(f"{what}['gp_constraints'] is not a mapping of constraint -> (parameter name -> list of "
-                         "numbers): refusing it")
+    for key, of in (("gp_constraints", "constraint"), ("gp_objectives", "objective")):
+        gpc = meta.get(key)
+        if gpc is not None and not (isinstance(gpc, Mapping) and all(
+                isinstance(k, str) and _is_hypers(v) for k, v in gpc.items())):
+            raise BomixError(f"{what}[{key!r}] is not a mapping of {of} -> (parameter name -> list of "
+                             "numbers): refusing it")
     hb = meta.get("hb")
     if hb is not None and not (isinstance(hb, list) and len(hb) == 2 and all(_is_int(x) and x >= 0 for x in hb)):
         raise BomixError(f"{what}['hb'] is {short(hb, 40)}, not [bracket, rung] (two integers >= 0): refusing it")

@@ -140,6 +140,37 @@ def constraint_lines(s: dict) -> list[str]:
     return lines
 
 
+def pareto_lines(s: dict) -> list[str]:
+    """A trade-off (``summary["pareto"]``): the Pareto set's size and where it comes from, the hypervolume regret on a
+    simulator, and the recommended member's values (predicted +- sd or observed) per objective."""
+    p = s.get("pareto")
+    if not isinstance(p, dict) or not isinstance(p.get("set"), list) or not isinstance(p.get("objectives"), list):
+        return []
+    src = "predicted by the model" if p.get("source") == "model" else "observed at the target"
+    line = f"trade-off {' vs '.join(map(str, p['objectives']))}: Pareto set of {len(p['set'])} mixtures ({src})"
+    hv, frac = _num(p.get("hv_regret")), _num(p.get("hv_regret_frac"))
+    if hv is not None:
+        line += f"; hypervolume regret {_r(hv)}" + (f" ({100 * frac:.0f}% of the true front's)" if frac is not None else "")
+    lines = [line]
+    i = p.get("recommendation")
+    if isinstance(i, int) and 0 <= i < len(p["set"]) and isinstance(p["set"][i], dict):
+        m = p["set"][i]
+        vals = m.get("predicted") if isinstance(m.get("predicted"), dict) else m.get("observed")
+        parts = []
+        for name, v in (vals.items() if isinstance(vals, dict) else []):
+            if isinstance(v, dict) and _num(v.get("mean")) is not None and _num(v.get("sd")) is not None:
+                parts.append(f"{name} {_g(v['mean'])} +- {_g(v['sd'], 2)}")
+            elif _num(v) is not None:
+                parts.append(f"{name} {_g(v)}")
+        pref = p.get("preference") if isinstance(p.get("preference"), dict) else {}
+        shown = ", ".join(f"{k} {_g(w, 3)}" for k, w in pref.items() if _num(w) is not None)
+        lines.append(f"the recommendation is the set's pick for the preference ({shown}): {', '.join(parts)}"
+                     " (objectives: lower is better)")
+    if p.get("plot"):
+        lines.append(f"front plotted in {p['plot']}")
+    return lines
+
+
 def cost_line(s: dict) -> str:
     """``budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, ...)``."""
     used, budget = _num(s.get("budget_used")), _num(s.get("budget"))
@@ -213,6 +244,7 @@ def format_summary(s: dict, *, header: bool = True) -> str:
         lines.append("no recommendation yet")
     lines += quality_lines(s)
     lines += constraint_lines(s)
+    lines += pareto_lines(s)
     lines.append(cost_line(s))
     stop = stop_line(s)
     if stop:

@@ -55,7 +55,10 @@ EXCEPTIONS = {
     # stays noise-free so that unit tests can compare exact values
     "backend/synthetic.yaml": {"noise", "hetero",
                                # from the problem's synthetic block when it has one (problem=synthetic_tasks)
-                               "tasks"},
+                               "tasks",
+                               # the annealing law, off (null) unless the problem's synthetic block sets it
+                               # (problem=synthetic_phases)
+                               "anneal"},
     # the prebuilt RegMix simulator shipped in the repository (ReplayBackend needs a path)
     "backend/regmix.yaml": {"path"},
     # REQUIRED argument without a default: stated as null so that backend.path=DIR is a plain override
@@ -84,6 +87,9 @@ EXCEPTIONS = {
     "problem/regmix_pilecc.yaml": {"objective"},
     "problem/synthetic_bounded.yaml": {"objective", "lower", "upper", "tokens"},
     "problem/synthetic_tasks.yaml": {"objective", "constraints"},
+    "problem/synthetic_phases.yaml": {"phases"},
+    "problem/synthetic_moo.yaml": {"objective", "objectives", "preference"},
+    "problem/synthetic_moo3.yaml": {"objective", "objectives"},
 }
 #: keys that are not constructor arguments
 NON_ARGS = {"_target_", "name", "defaults", "trainer", "synthetic"}

@@ -26,7 +26,7 @@ MAX_LABEL = 60
 
 #: columns of :func:`load_campaigns`
 COLUMNS = ["campaign", "backend", "objective", "policy", "seed", "budget", "final_cost", "final_regret",
-           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated", "feasible"]
+           "stop_reason", "rec", "n_finished", "cost", "regret", "true_value", "extrapolated", "feasible", "hv_regret"]
 
 
 # ----- discovery and loading ----------------------------------------------------------------------
@@ -151,6 +151,13 @@ def _float(x: Any) -> float:
         return float("nan")
 
 
+def _hv_regret(summary: dict) -> float:
+    """The final hypervolume regret of a trade-off campaign (``summary["pareto"]``, :mod:`bomix.campaign.front`);
+    NaN without one."""
+    p = summary.get("pareto")
+    return _float(p.get("hv_regret")) if isinstance(p, dict) else float("nan")
+
+
 def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
     """All recommendations of all finished campaigns under ``paths``, one row each.
 
@@ -212,6 +219,7 @@ def load_campaigns(paths: Iterable[str | Path]) -> pd.DataFrame:
             "true_value": pd.to_numeric(recs["true_value"], errors="coerce").astype(float).to_numpy(),
             "extrapolated": _flags(recs, "extrapolated"),
             "feasible": _flags(recs, "feasible"),  # meets the outcome constraints in the truth (NaN: none / unknown)
+            "hv_regret": _hv_regret(s),  # a trade-off's final hypervolume regret (NaN: none / unknown)
         })
         frames.append(frame)
     if not frames:

@@ -19,7 +19,7 @@ def _slug(s: str) -> str:
 #: policy family of each policy name (a variant ``mfbo[rule=aei]`` takes its base name's); panels of
 #: the comparison plot when there are more policies than one panel shows readably
 FAMILIES = {
-    "Bayesian optimisation": ("mfbo", "mfms_ei", "mfkg", "mfmes", "sfbo", "hyperband"),
+    "Bayesian optimisation": ("mfbo", "mfms_ei", "mfkg", "mfmes", "sfbo", "mobo", "hyperband"),
     "mixing laws": ("dml", "bimix", "autoscale", "dcpt", "regmix", "regmix_linear", "sft_law", "shukor"),
     "online methods": ("doremi", "doremi_online", "doge", "odm", "ado", "aioli", "skillit", "sheared"),
     "baselines": ("uniform", "proportional", "random", "fixed"),

@@ -102,12 +102,17 @@ def to_markdown(summary: dict) -> str:
         lines += [f"## {backend} / {objective} ({seeds} seeds per policy)", "", "### Final recommendation", ""]
         constrained = any(isinstance(r.get("feasible_final"), float) and math.isfinite(r["feasible_final"])
                           for r in rows)  # a column only for problems with outcome constraints
+        tradeoff = any(isinstance(r.get("hv_regret_median"), float) and math.isfinite(r["hv_regret_median"])
+                       for r in rows)  # a column only for problems with a trade-off (problem.objectives)
         lines += _table(["policy", "seeds", "final regret", "compute used", "extrapolated (final / all recs)"]
-                        + (["feasible (final)"] if constrained else []), [
+                        + (["feasible (final)"] if constrained else [])
+                        + (["hypervolume regret (final)"] if tradeoff else []), [
             [r["policy"], str(r["n_seeds"]), _band(r["regret_median"], r["regret_q25"], r["regret_q75"]),
              _band(r["cost_median"], r["cost_q25"], r["cost_q75"]),
              f"{_pct(r.get('extrapolated_final'))} / {_pct(r.get('extrapolated_all'))}"]
-            + ([_pct(r.get("feasible_final"))] if constrained else []) for r in rows])
+            + ([_pct(r.get("feasible_final"))] if constrained else [])
+            + ([_band(r.get("hv_regret_median"), r.get("hv_regret_q25"), r.get("hv_regret_q75"))] if tradeoff else [])
+            for r in rows])
         lines.append("")
         have = [r for r in rows if any((backend, objective, r["policy"], e) in ctr for e in eps)]
         if have:

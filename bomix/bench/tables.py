@@ -29,7 +29,9 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
         (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
         of all recommendations scored by extrapolation, among those with a known flag; NaN if none;
         ``feasible_final``: fraction of the seeds' final recommendations that meet the problem's outcome
-        constraints in the simulator's truth, NaN without constraints).
+        constraints in the simulator's truth, NaN without constraints); on a trade-off (``problem.objectives``) also
+        ``hv_regret_median, hv_regret_q25, hv_regret_q75``: the final front's hypervolume regret
+        (:mod:`bomix.campaign.front`).
     """
     camp = df.sort_values(["campaign", "rec"]).groupby("campaign", sort=True).tail(1).copy()
     camp["final_regret"] = camp["final_regret"].where(np.isfinite(camp["final_regret"]), camp["regret"])
@@ -46,6 +48,10 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
                      "extrapolated_final": _frac(g["extrapolated"]),
                      "extrapolated_all": _frac(df.loc[df["campaign"].isin(set(g["campaign"])), "extrapolated"]),
                      "feasible_final": _frac(g["feasible"]) if "feasible" in g else float("nan")})
+        hv = pd.to_numeric(g["hv_regret"], errors="coerce").to_numpy(float) if "hv_regret" in g else np.zeros(0)
+        if np.isfinite(hv).any():  # a trade-off (problem.objectives): hypervolume regret of the final front
+            q = quantiles(hv[np.isfinite(hv)], (0.25, 0.5, 0.75))
+            rows[-1].update(hv_regret_median=float(q[1]), hv_regret_q25=float(q[0]), hv_regret_q75=float(q[2]))
     return pd.DataFrame(rows)
 
 

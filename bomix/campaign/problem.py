@@ -13,6 +13,7 @@ from bomix.objective import Objective
 from bomix.policies.base import Problem
 from bomix.proposals import Proposals
 from bomix.space import Space
+from bomix.tradeoff import parse_objectives, parse_preference
 
 
 @dataclass
@@ -29,6 +30,9 @@ class ProblemConfig:
             ``{metric: m, max | min | max_relative | min_relative: x, reference: r}`` (see :mod:`bomix.constraints`).
         phases: a run trained on a schedule of mixtures, ``[{name: pretrain, fraction: 0.8}, {name: anneal,
             fraction: [0.1, 0.3]}]`` (see :mod:`bomix.phases`); the bounds and the cap then apply to the whole run.
+        objectives: a trade-off between 2-4 named objectives, ``[{name: code, maximize: "task:0"}, {name: web,
+            metric: "task:1"}]`` (see :mod:`bomix.tradeoff`); ``policy=mobo`` models them, every campaign reports
+            its front. ``preference``: objective name -> weight, which member of the Pareto set to recommend.
     """
 
     objective: Any = None
@@ -38,6 +42,8 @@ class ProblemConfig:
     tokens: Mapping[str, float] | None = None
     constraints: Any = None
     phases: Any = None
+    objectives: Any = None
+    preference: Any = None
 
 
 def phased_backend(backend: Backend, cfg: ProblemConfig | None) -> Backend:
@@ -64,6 +70,8 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         lower=cfg.lower, upper=cfg.upper, max_epochs=cfg.max_epochs, tokens=cfg.tokens)
     objective = Objective.from_config(cfg.objective, backend.metrics, backend.default_objective)
     constraints = parse_constraints(cfg.constraints, backend.metrics, objective)
+    objectives = parse_objectives(cfg.objectives, backend.metrics)
+    preference = parse_preference(cfg.preference, objectives)
     return Problem(
         space=space,
         objective=objective,
@@ -74,4 +82,6 @@ def build_problem(backend: Backend, cfg: ProblemConfig | None = None) -> Problem
         metrics=tuple(backend.metrics),
         proposals=Proposals(space, backend.candidates(), backend.trust_region()),
         constraints=constraints,
+        objectives=objectives,
+        preference=preference,
     )

@@ -186,4 +186,9 @@ class CampaignReport:
         out.update(trust_fields(self.policy, history, self.store, last))
         if self.problem.constraints:
             out["constraints"] = feasibility_fields(self.backend, self.policy, self.problem, last)
+        if self.problem.objectives:  # a trade-off: the Pareto set, its hypervolume regret, pareto.png
+            from bomix.campaign.front import pareto_fields
+
+            recs = [r["mixture"] for r in self.store.recommendation_rows()]
+            out["pareto"] = pareto_fields(self.backend, self.policy, self.problem, history, recs, self.directory)
         return out

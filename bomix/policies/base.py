@@ -36,6 +36,9 @@ class Problem:
             ``space`` and ``candidates`` when not given (see :mod:`bomix.proposals`).
         constraints: outcome constraints the recommendation should satisfy at the target
             (:mod:`bomix.constraints`); only policies with ``handles_constraints`` model them.
+        objectives: the 2-4 named objectives of a trade-off (:mod:`bomix.tradeoff`; ``()``: none); only
+            multi-objective policies (``policy=mobo``) model them, the campaign reports every policy's front.
+        preference: the trade-off's preference weights, in the objectives' order (``()`` without objectives).
     """
 
     space: Space
@@ -48,6 +51,8 @@ class Problem:
     metrics: tuple[str, ...] = field(default_factory=tuple)
     proposals: Proposals | None = None
     constraints: tuple[OutcomeConstraint, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    preference: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.proposals is None:
@@ -123,6 +128,12 @@ class Policy(ABC):
 
     def predict(self, history: "History", mixture: Mixture) -> tuple[float, float] | None:
         """Predicted target-fidelity objective (mean, sd) of ``mixture``; None without a model."""
+        return None
+
+    def pareto(self, history: "History") -> list[dict] | None:
+        """The policy's predicted Pareto set of target mixtures under the problem's ``objectives``:
+        ``[{"mixture": {domain: w}, "predicted": {objective: {"mean", "sd"}}}]``; None for a policy without a
+        model of them (the campaign then reports the front of the runs it observed at the target)."""
         return None
 
     def feasibility(self, history: "History", mixture: Mixture) -> float | None:

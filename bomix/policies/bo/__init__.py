@@ -4,6 +4,8 @@
   information per unit cost, GP with the mixing-law basis).
 - :class:`MFKGPolicy` (``mfkg``), :class:`MFMESPolicy` (``mfmes``): knowledge gradient and GIBBON per cost.
 - :class:`SFBOPolicy` (``sfbo``): single-fidelity qLogNEI at the target only.
+- :class:`MOBOPolicy` (``mobo``, :mod:`.mobo`): a trade-off's Pareto set by qLogNEHVI at the target, fidelity by
+  information per unit cost.
 - :class:`MFMSEIPolicy` (``mfms_ei``): the MFMS paper's rule as in its code.
 
 The shared decision loop (initial design, batches with fantasies, recommendation) is :class:`GPPolicy` in
@@ -18,6 +20,7 @@ from bomix.policies.bo.mfbo import MFBOPolicy
 from bomix.policies.bo.mfkg import MFKGPolicy
 from bomix.policies.bo.mfmes import MFMESPolicy
 from bomix.policies.bo.mfms_ei import MFMSEIPolicy
+from bomix.policies.bo.mobo import MOBOPolicy
 from bomix.policies.bo.sfbo import SFBOPolicy
 
-__all__ = ["GPPolicy", "MFBOPolicy", "MFKGPolicy", "MFMESPolicy", "MFMSEIPolicy", "SFBOPolicy"]
+__all__ = ["GPPolicy", "MFBOPolicy", "MFKGPolicy", "MFMESPolicy", "MFMSEIPolicy", "MOBOPolicy", "SFBOPolicy"]
