@@ -99,7 +99,7 @@ def _problem_config(cfg: DictConfig):
         return ProblemConfig(**fields)
     except TypeError as exc:
         raise BomixError(f"bad problem key: {exc}: the problem takes objective, lower, upper, max_epochs, tokens, "
-                         "constraints, phases") from None
+                         "constraints, phases, objectives, preference") from None
 
 
 def backend_kwargs(cfg: DictConfig, directory: str | Path | None) -> dict:
