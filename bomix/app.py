@@ -178,7 +178,8 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
         camp = Campaign(
             backend, policy, budget=run.budget, seed=run.seed, directory=directory, problem=problem_cfg,
             executor=executor, batch_size=run.batch_size, max_runs=run.max_runs, stop_regret=run.stop_regret,
-            max_wall_time=run.max_wall_time, config=fingerprint(cfg), force=run.force, progress=progress)
+            max_wall_time=run.max_wall_time, config=fingerprint(cfg), force=run.force, progress=progress,
+            warm_start=_plain(cfg.get("warm_start")))
     except BaseException:
         backend.close()
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,8 @@ class History:
         results: finished runs (any status), in finishing order.
         pending: dispatched specs without a result yet.
         budget: total budget (target-run equivalents); ``spent`` = charged so far.
+        reused: earlier campaigns' runs mapped into this space (:class:`bomix.warmstart.reuse.Reused`; never
+            charged, not in ``results``); None without a warm start.
     """
 
     space: Space
@@ -60,6 +63,7 @@ class History:
     pending: list[RunSpec] = field(default_factory=list)
     budget: float = float("inf")
     spent: float = 0.0
+    reused: Any = None
 
     @property
     def n_dispatched(self) -> int:
@@ -84,7 +88,8 @@ class History:
         self.pending = [s for s in self.pending if s.run_id != rid]
         self.results.append(result)
 
-    def observations(self, checkpoints: bool = True, max_per_run: int | None = None) -> Observations:
+    def observations(self, checkpoints: bool = True, max_per_run: int | None = None,
+                     objective: Objective | None = None) -> Observations:
         """Objective observations of every ok run (every checkpoint, or finals only).
 
         ``max_per_run`` subsamples long curves evenly in log-step, always keeping the last one. On a phased space
@@ -93,7 +98,7 @@ class History:
         checkpoints = checkpoints and getattr(self.space, "phases", None) is None
         cols: dict[str, list] = {k: [] for k in ("w", "scales", "steps", "y", "run_ids", "final")}
         for r in self.ok:
-            y = self.objective.on_curve(r.curve)
+            y = (objective or self.objective).on_curve(r.curve)
             steps = r.curve.steps
             idx = np.nonzero(np.isfinite(y))[0]
             if idx.size == 0:
@@ -123,9 +128,9 @@ class History:
             final=np.array(cols["final"], dtype=bool),
         )
 
-    def at_fidelity(self, fid: Fidelity) -> Observations:
+    def at_fidelity(self, fid: Fidelity, objective: Objective | None = None) -> Observations:
         """Observations exactly at ``fid`` (checkpoints of longer runs included)."""
-        obs = self.observations()
+        obs = self.observations(objective=objective)
         return obs.select((obs.scales == fid.scale) & (obs.steps == fid.steps))
 
     def table(self) -> pd.DataFrame:

@@ -195,6 +195,24 @@ def cost_line(s: dict) -> str:
     return line
 
 
+def reuse_line(s: dict) -> str | None:
+    """``reused 40 runs from runs/old (3 dropped: 3 not ok), as tasks: 40 mapped; not charged`` (None without a warm
+    start)."""
+    ws = s.get("warm_start")
+    if not isinstance(ws, dict):
+        return None
+    dirs = ws.get("dirs") if isinstance(ws.get("dirs"), list) else []
+    dropped = ws.get("dropped") if isinstance(ws.get("dropped"), dict) else {}
+    n_drop = int(sum(_count(v) for v in dropped.values()))
+    why = "; ".join(f"{_g(_count(v), 6)} {k}" for k, v in dropped.items())
+    tasks = ws.get("tasks") if isinstance(ws.get("tasks"), dict) else {}
+    how = ", ".join(f"{_g(_count(v), 6)} {k}" for k, v in tasks.items())
+    n = ws.get("n_reused", "?")
+    return (f"reused {n} run{'' if n == 1 else 's'} from {', '.join(map(str, dirs)) or '?'}"
+            f" ({n_drop} dropped{': ' + why if why else ''})" + (f", as tasks: {how}" if how else "")
+            + "; not charged")
+
+
 def stop_line(s: dict) -> str | None:
     """``stopped: max_runs reached`` (None while a campaign has not stopped, or for a study)."""
     reason = s.get("stop_reason")
@@ -246,6 +264,9 @@ def format_summary(s: dict, *, header: bool = True) -> str:
     lines += constraint_lines(s)
     lines += pareto_lines(s)
     lines.append(cost_line(s))
+    reuse = reuse_line(s)
+    if reuse:
+        lines.append(reuse)
     stop = stop_line(s)
     if stop:
         lines.append(stop)

@@ -28,6 +28,7 @@ from bomix.lock import CampaignLock
 from bomix.policies.base import Policy
 from bomix.runs import RunResult
 from bomix.store import Store
+from bomix.warmstart import WarmStartConfig, load_reused
 
 log = logging.getLogger("bomix.campaign")
 
@@ -52,6 +53,9 @@ class Campaign:
             unreadable store aside instead of refusing it.
         progress: show a progress bar.
         logger: optional :class:`bomix.loggers.Logger` (TensorBoard, W&B) for run curves and progress.
+        warm_start: earlier campaign directories to reuse, with a domain mapping
+            (:class:`bomix.warmstart.WarmStartConfig` or its mapping/list form): their runs inform GP policies
+            as another task, are re-read read-only at every start and never charged (:mod:`bomix.warmstart`).
 
     The campaign holds an exclusive lock on its directory (:class:`bomix.lock.CampaignLock`) from
     construction until :meth:`close` (or the end of a ``with`` block): a second process refuses to
@@ -63,7 +67,7 @@ class Campaign:
                  directory: str | Path, problem: ProblemConfig | None = None, executor: Executor | None = None,
                  batch_size: int = 1, max_runs: int | None = None, stop_regret: float | None = None,
                  max_wall_time: float | None = None, config: Mapping | None = None, force: bool = False,
-                 progress: bool = False, logger: Any = None):
+                 progress: bool = False, logger: Any = None, warm_start: Any = None):
         if not budget or float(budget) <= 0:
             raise BomixError(f"budget must be > 0 target-run equivalents, got {budget}: set budget=...")
         if batch_size < 1:
@@ -80,6 +84,13 @@ class Campaign:
             "backend": backend.describe(), "policy": getattr(policy, "name", type(policy).__name__),
             "seed": self.seed, "objective": self.problem.objective.to_dict(),
             **({"constraints": [c.to_dict() for c in self.problem.constraints]} if self.problem.constraints else {})}
+        self.warm = WarmStartConfig.parse(warm_start)
+        if self.warm is not None and config is None:
+            self.config["warm_start"] = self.warm.to_dict()
+        self.reused = None if self.warm is None else load_reused(self.warm, self.problem.space, self.problem.objective)
+        if self.reused is not None and not hasattr(policy, "transfer_prior"):
+            log.warning("warm start: policy %s does not model earlier campaigns' runs: it ignores the %d reused runs",
+                        getattr(policy, "name", type(policy).__name__), self.reused.n_reused)
         self.force, self.progress = force, progress
         from bomix.loggers import NullLogger
 
@@ -139,6 +150,15 @@ class Campaign:
                 backend=self.backend.name, seed=self.seed, created=self.store.get_meta("created", time.time())))
         self.store.set_meta(budget=self.budget)
 
+    def _note_reuse(self) -> None:
+        """Record the reuse in the store's meta; say so when the old stores changed since the last start."""
+        rep = self.reused.report()
+        old = self.store.get_meta("warm_start")
+        if isinstance(old, dict) and old.get("fingerprint") != rep["fingerprint"]:
+            log.warning("warm start: the reused stores changed since this campaign last started (%s runs, now %d)",
+                        old.get("n_reused"), rep["n_reused"])
+        self.store.set_meta(warm_start=rep)
+
     def _check_stored(self, results: list[RunResult], pending: list) -> None:
         self.ledger.check_stored(results, pending, charges=not self._config_changed)
 
@@ -148,7 +168,9 @@ class Campaign:
         space = self.problem.space
         results, pending, spent = self.store.load(space.domains)
         self._check_stored(results, pending)
-        history = History(space, self.problem.objective, results, pending, self.budget, spent)
+        history = History(space, self.problem.objective, results, pending, self.budget, spent, reused=self.reused)
+        if self.reused is not None:
+            self._note_reuse()
         if results or pending:
             log.info("resuming %s: %d finished, %d pending, %.3f spent", self.directory,
                      len(results), len(pending), spent)
@@ -172,6 +194,8 @@ class Campaign:
         if not history.results:
             self.report.recommend(history, None)
         summary = self.report.summary(history, stop_reason, time.time() - t0, self.n_retries)
+        if self.reused is not None:
+            summary["warm_start"] = {"dirs": list(self.warm.dirs), **self.reused.report()}
         write_json_atomic(self.layout.summary, summary)
         return summary
 

@@ -31,16 +31,17 @@ def warm_start(history: History) -> dict | None:
 
 
 def fit_history(X: torch.Tensor, Y: torch.Tensor, history: History, cfg: GPConfig, frozen: bool = False,
-                on_fallback: Callable[[str], None] | None = None):
+                on_fallback: Callable[[str], None] | None = None, prior=None):
     """The GP on ``(X, Y)`` (the history's observations), warm-started from the history's latest fit.
 
     Args:
         frozen: load the warm start's hyperparameters without refitting (a fit from scratch when there is
             none yet): the MFMS paper freezes them after the initial design.
         on_fallback: called with a short reason for every numerical fallback.
+        prior: earlier campaigns' tasks (:class:`bomix.surrogate.transfer.TransferPrior`; None: the plain GP).
     """
     return fit_gp(X, Y, cfg, warm=warm_start(history), frozen=frozen, on_fallback=on_fallback,
-                  seed=len(history.results))
+                  seed=len(history.results), prior=prior)
 
 
 def spec_meta(model) -> dict:

@@ -118,12 +118,14 @@ class GPConfig:
             raise ValueError(f"posterior_chunk must be >= 0 (0: off), got {self.posterior_chunk}")
 
 
-def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
+def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> SingleTaskGP:
     """An unfitted model.
 
     Args:
         X: ``n x (K + 2)`` inputs; the last two columns are ``s`` and ``t``.
         Y: ``n x 1`` outcomes to MAXIMISE (callers pass ``-loss``).
+        prior: earlier campaigns' tasks (:class:`bomix.surrogate.transfer.TransferPrior`): their transfer mean
+            replaces the mean function (None: the plain model).
     """
     d = X.shape[-1]
     if cfg.fixed_noise is not None:
@@ -154,6 +156,8 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig) -> SingleTaskGP:
         model.covar_module = model.covar_module + FidelityOffsetKernel()
     if cfg.linear_mean:
         model.mean_module = LinearMean(d)
+    if prior is not None:
+        model.mean_module = prior.mean()
     return model.to(X)
 
 
@@ -202,7 +206,7 @@ def _accept(w: warnings.WarningMessage) -> bool:
 
 
 def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = None, frozen: bool = False,
-           on_fallback: Callable[[str], None] | None = None, seed: int = 0) -> SingleTaskGP:
+           on_fallback: Callable[[str], None] | None = None, seed: int = 0, prior=None) -> SingleTaskGP:
     """Build and fit a GP, warm-started from ``warm`` hyperparameters when they fit the model.
 
     Args:
@@ -211,6 +215,7 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
         frozen: load ``warm`` and do not optimise (the MFMS paper freezes them after the initial design).
         on_fallback: called with a short reason for every numerical fallback.
         seed: seeds the fit subsample (callers seed torch's global generator for BoTorch's retries).
+        prior: earlier campaigns' tasks (see :func:`build_gp`).
 
     Returns:
         The fitted model (conditioned on all of ``X``) in eval mode. Never raises for numerical trouble.
@@ -226,7 +231,7 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
             on_fallback(reason)
 
     if frozen and warm:
-        model = build_gp(X, Y, cfg)
+        model = build_gp(X, Y, cfg, prior)
         if load_hypers(model, warm):
             return model.eval()
     idx = fit_subset(X, Y, cfg.fit_max_obs, seed)
@@ -237,14 +242,14 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
             with lo_settings.cholesky_jitter(double_value=jitter), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizationWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
-                m, warmed = _fit_from(Xs, Ys, cfg, warm if from_warm else None)
+                m, warmed = _fit_from(Xs, Ys, cfg, warm if from_warm else None, prior)
                 if warmed and cfg.cold_start:  # the warm start's basin may be a poor one
-                    cold, _ = _fit_from(Xs, Ys, cfg, None)
+                    cold, _ = _fit_from(Xs, Ys, cfg, None, prior)
                     value, cold_value = _mll_per_point(m), _mll_per_point(cold)
                     if cold_value > value:
                         log.debug("GP: the fit from defaults beat the warm start (%.4g > %.4g)", cold_value, value)
                         m = cold
-            full = m if len(idx) == X.shape[0] else _condition_all(m, X, Y, cfg)
+            full = m if len(idx) == X.shape[0] else _condition_all(m, X, Y, cfg, prior)
             _check_usable(full, X)
             if label != "first":
                 fallback(f"fit needed a fallback ({label})")
@@ -254,16 +259,16 @@ def fit_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None = 
             last = f"{type(exc).__name__}: {why}" if why else type(exc).__name__
             fallback(f"fit failed with {label} ({type(exc).__name__}): {why}")
     fallback(f"fit failed every fallback: using the prior with a large noise (last error {last})", logging.WARNING)
-    m = build_gp(X, Y, cfg)
+    m = build_gp(X, Y, cfg, prior)
     if cfg.fixed_noise is None:
         m.likelihood.noise = 1e-2
     return m.eval()
 
 
-def _fit_from(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None):
+def _fit_from(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, warm: dict | None, prior=None):
     """``(model, warmed)``: a GP fitted on ``(X, Y)`` from ``warm`` hyperparameters, or from the defaults when
     ``warm`` is None or does not fit the model (``warmed`` says which)."""
-    m = build_gp(X, Y, cfg)
+    m = build_gp(X, Y, cfg, prior)
     warmed = bool(warm) and load_hypers(m, warm)
     mll = ExactMarginalLogLikelihood(m.likelihood, m)
     fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": cfg.maxiter}}, max_attempts=2,
@@ -281,9 +286,9 @@ def _mll_per_point(model) -> float:
     return value
 
 
-def _condition_all(fitted, X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig):
+def _condition_all(fitted, X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None):
     """The exact GP on all ``(X, Y)`` with ``fitted``'s hyperparameters."""
-    full = build_gp(X, Y, cfg)
+    full = build_gp(X, Y, cfg, prior)
     load_hypers(full, hypers_of(fitted))
     return full.eval()
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from bomix.history import History, Observations
+from bomix.objective import Objective
 from bomix.runs import RunSpec
 from bomix.space import Space
 
@@ -40,15 +41,16 @@ class ObservationEncoder:
     min_step_frac: float = 0.25
     max_obs: int = 2000
 
-    def observations(self, history: History) -> Observations:
-        """The GP's training data: subsampled checkpoints (MF) or final target-fidelity values (SF)."""
+    def observations(self, history: History, objective: Objective | None = None) -> Observations:
+        """The GP's training data: subsampled checkpoints (MF) or final target-fidelity values (SF); of ``objective``
+        instead of the history's own (one metric of it: ``policy.metrics_model``) when given."""
         t = self.space.target
         if not self.checkpoints:
-            return dedupe(history.at_fidelity(t))
+            return dedupe(history.at_fidelity(t, objective))
         min_step = self.min_step_frac * min(self.space.step_grid)
         per_run = self.max_per_run
         while True:  # fewer checkpoints per run until the data fits max_obs (keeps decisions fast)
-            obs = history.observations(checkpoints=True, max_per_run=per_run)
+            obs = history.observations(checkpoints=True, max_per_run=per_run, objective=objective)
             obs = dedupe(obs.select(obs.steps >= min_step))
             if len(obs) <= self.max_obs or per_run == 1:
                 break

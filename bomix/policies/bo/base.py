@@ -37,6 +37,7 @@ from bomix.history import History, Observations
 from bomix.laws.regmix import design_prior
 from bomix.policies.base import Policy
 from bomix.policies.bo import evidence
+from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.search import Option, affordable, best_options
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
@@ -54,11 +55,15 @@ AcqX = Callable[[torch.Tensor], torch.Tensor]
 
 #: Salts of the per-decision random streams (numpy and torch), so that no two uses share draws.
 SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
+#: ... and of the fit of earlier campaigns' tasks (warm start)
+SALT_TRANSFER = 23
 #: Initial design sized by the budget: this fraction of it at the cheapest allowed fidelity ...
 INIT_BUDGET_FRACTION = 0.02
 #: ... and at least ``INIT_MIN_PER_DOMAIN * K + 2`` runs, at most as many as the GP conditions on
 #: (``max_obs // max_per_run``: 500 by default).
 INIT_MIN_PER_DOMAIN = 2
+#: With a warm start (reused runs of earlier campaigns) the initial design has at most this many runs.
+WARM_INIT_RUNS = 3
 #: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
 REC_KAPPA = 1.0
 
@@ -136,6 +141,8 @@ class GPPolicy(Policy):
         rec_kappa: recommendation = argmax of posterior mean - ``rec_kappa`` * sd at the target.
         rec_evidence: keep the recommendation within the ``rec_evidence``-quantile of the observed mixtures'
             nearest-neighbour TV distances of some observed mixture (:mod:`bomix.policies.bo.evidence`); None: anywhere.
+        metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
+            modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
 
     name = "gp"
@@ -150,7 +157,7 @@ class GPPolicy(Policy):
     def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
-                 rec_evidence: float | None = None):
+                 rec_evidence: float | None = None, metrics_model: str = "scalar"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -166,9 +173,13 @@ class GPPolicy(Policy):
         if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
             raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
         self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
+        if metrics_model not in METRICS_MODELS:
+            raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")
+        self.metrics_model = metrics_model
         self._cache: dict = {}
         self._rec_cache: dict = {}
         self._fallbacks: Counter = Counter()
+        self._transfer_use: Counter = Counter()
 
     def bind(self, problem, seed: int) -> None:
         super().bind(problem, seed)
@@ -182,6 +193,8 @@ class GPPolicy(Policy):
                                  f"{[str(f) for f in problem.proposals.fidelities()]}")
         self._cache, self._rec_cache = {}, {}
         self._fallbacks = Counter()
+        self._transfer_use: Counter = Counter()
+        self._transfer_key = self._transfer = None
         #: GP inputs of mixtures at the allowed grid's fidelities (indexed as ``grid()``) / at the target
         self.at_grid = FixedFidelities(problem.space, self.grid())
         self.at_target = FixedFidelities(problem.space, [problem.space.target])
@@ -193,7 +206,10 @@ class GPPolicy(Policy):
 
     def diagnostics(self) -> dict:
         """Numerical fallbacks of this process's decisions (0 in an ordinary campaign)."""
-        return {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
+        out = {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
+        if self._transfer_use:  # a warm start: decisions that used the earlier campaigns' tasks or declined them
+            out["reuse_fits"] = dict(self._transfer_use)
+        return out
 
     def _fallback(self, reason: str) -> None:
         self._fallbacks[reason.split(":")[0][:80]] += 1
@@ -224,10 +240,52 @@ class GPPolicy(Policy):
         if len(obs) < 2:
             return None, obs
         X, Y = self.encoder.tensors(obs)
+        prior = self.transfer_prior(history)
         with seeded_torch(self.seed, len(history.results), len(history.pending), SALT_FIT):
-            model = fit_history(X, Y, history, self.gp_cfg, frozen=frozen, on_fallback=self._fallback)
+            if self.metrics_model == "independent" and len(self.problem.objective.metrics) > 1:
+                model = fit_metric_models(self.encoder, history, self.gp_cfg, frozen=frozen,
+                                          on_fallback=self._fallback)
+                if model is None:
+                    return None, obs
+            elif prior is None:
+                model = fit_history(X, Y, history, self.gp_cfg, frozen=frozen, on_fallback=self._fallback)
+            else:
+                model = self._fit_reused(X, Y, history, frozen, prior)
         self._cache = {"key": key, "model": model, "obs": obs}
         return model, obs
+
+    def _fit_reused(self, X, Y, history: History, frozen: bool, prior):
+        """With a warm start: the GP with earlier campaigns' tasks or the plain one, whichever the new runs' marginal
+        likelihood prefers (:func:`bomix.surrogate.transfer.prefer`), so unrelated old evidence is declined; with
+        ``frozen`` hyperparameters the kind the latest decision chose."""
+        from bomix.surrogate.transfer import prefer, uses_transfer
+
+        warm = warm_start(history)
+        if frozen and warm is not None:
+            kind = prior if uses_transfer(warm) else None
+            return fit_history(X, Y, history, self.gp_cfg, frozen=True, on_fallback=self._fallback, prior=kind)
+        with_tasks = fit_history(X, Y, history, self.gp_cfg, frozen=frozen, on_fallback=self._fallback, prior=prior)
+        plain = fit_history(X, Y, history, self.gp_cfg, frozen=frozen, on_fallback=self._fallback)
+        model, used = prefer(with_tasks, plain, len(prior.tasks))
+        self._transfer_use["used" if used else "declined"] += 1
+        return model
+
+    def transfer_prior(self, history: History):
+        """Earlier campaigns' runs as other tasks (:mod:`bomix.surrogate.transfer`), fitted once per reused set and
+        cached; None without a warm start (then the GP is the plain one)."""
+        reused = history.reused
+        if reused is None or not len(reused.obs):
+            return None
+        if self._transfer_key != reused.fingerprint:
+            from bomix.surrogate.transfer import fit_transfer, reused_observations
+
+            obs, task = reused_observations(reused, self.space, self.multi_fidelity, self.max_per_run,
+                                            self.min_step_frac, self.max_obs)
+            X, Y = self.encoder.tensors(obs)
+            with seeded_torch(self.seed, SALT_TRANSFER):
+                self._transfer = fit_transfer(X, Y, task, self.gp_cfg, seed=self.seed, on_fallback=self._fallback)
+            self._transfer_key = reused.fingerprint
+        return self._transfer
 
     def fantasize(self, model, specs: Sequence[RunSpec]):
         """Condition on pending/just-chosen runs at their posterior mean (kriging believer)."""
@@ -247,12 +305,19 @@ class GPPolicy(Policy):
     def n_initial(self, history: History) -> int:
         """Initial runs of this campaign: ``n_init``, or sized by the budget (see the class docstring)."""
         if self.n_init is not None:
-            return self.n_init
+            return self._warm_capped(self.n_init, history)
         fids = self.init_fidelities()
         cheapest = min(self.problem.cost.of(f) for f in fids)
         budget = history.budget if np.isfinite(history.budget) else 1.0
         n = int(round(INIT_BUDGET_FRACTION * budget / max(cheapest, 1e-12)))
-        return int(np.clip(n, INIT_MIN_PER_DOMAIN * self.space.k + 2, self.init_max))
+        return self._warm_capped(int(np.clip(n, INIT_MIN_PER_DOMAIN * self.space.k + 2, self.init_max)), history)
+
+    @staticmethod
+    def _warm_capped(n: int, history: History) -> int:
+        """With reused runs (a warm start) at most :data:`WARM_INIT_RUNS` initial runs: the old task's prior plays the
+        initial design's part, and a few new runs identify its level and coefficient."""
+        reused = history.reused
+        return min(n, WARM_INIT_RUNS) if reused is not None and len(reused.obs) else n
 
     @property
     def init_max(self) -> int:
@@ -371,7 +436,8 @@ class GPPolicy(Policy):
         if n < 2 or n >= self.n_initial(history) or any(r.spec.tag != "init" for r in history.results):
             return history
         m = 1 << (n.bit_length() - 1)
-        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent)
+        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent,
+                       reused=history.reused)
 
     def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
         """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
