@@ -161,22 +161,6 @@ def test_gp_gets_the_task_prior_only_when_warm_started(tmp_path, old):
     assert float(mean.rho[0].detach()) > 0.2
 
 
-def test_transfer_mean_is_constant_plus_rho_times_feature():
-    from bomix.surrogate.transfer import TransferMean
-
-    m = TransferMean([lambda x: x[..., 0] * 2.0])
-    with torch.no_grad():
-        m.constant.fill_(0.5)
-    m.rho = torch.tensor([1.5])
-    x = torch.rand(4, 3, 2, dtype=torch.double)
-    torch.testing.assert_close(m(x), 0.5 + 3.0 * x[..., 0])
-    import copy
-
-    c = copy.deepcopy(m)
-    torch.testing.assert_close(c(x), m(x))
-    assert c.raw_rho is not m.raw_rho
-
-
 def test_wrong_mapping_on_the_command_line_is_one_line_exit_2(tmp_path, old):
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-m", "bomix.cli", "run", "policy=random", "budget=1", "progress=false",
