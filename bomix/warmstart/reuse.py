@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bomix.errors import BomixError
+from bomix.layout import STORE_FILE, CampaignLayout
 from bomix.history import Observations
 from bomix.objective import Objective
 from bomix.space import Space
@@ -91,8 +92,8 @@ def load_reused(cfg: WarmStartConfig, space: Space, objective: Objective) -> Reu
     n_ck_dropped = 0
     scales = set(space.scale_names)
     for si, d in enumerate(cfg.dirs):
-        if not (Path(d) / "store.sqlite").is_file():
-            raise BomixError(f"warm_start: no campaign store in {d} (no store.sqlite): give the directory of an "
+        if not CampaignLayout(Path(d)).store.is_file():
+            raise BomixError(f"warm_start: no campaign store in {d} (no {STORE_FILE}): give the directory of an "
                              "earlier campaign or study")
         reader = StoreReader(d)
         try:
