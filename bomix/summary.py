@@ -147,6 +147,8 @@ def study_summary(study, history: History, rec: dict) -> dict:
     out.update(trust_fields(study.policy, history, study.store, latest))
     if study.problem.constraints:
         out["constraints"] = feasibility_fields(None, study.policy, study.problem, latest)
+    if "pareto" in rec:
+        out["pareto"] = rec["pareto"]
     return out
 
 

@@ -96,6 +96,11 @@ def ask_main(argv: list[str]) -> int:
     ap.add_argument("--objective", help="metric name, or a JSON objective like '{\"maximize\": \"acc\"}'")
     ap.add_argument("--constraints", help="outcome constraints as JSON (creates the study), e.g. "
                     "'[{\"metric\": \"acc\", \"min\": 0.4}]' (see bomix/constraints.py)")
+    ap.add_argument("--objectives", help="a trade-off of 2-4 named objectives as JSON (creates the study), e.g. "
+                    "'[{\"name\": \"code\", \"maximize\": \"code_acc\"}, {\"name\": \"web\", \"metric\": "
+                    "\"web_loss\"}]' (see bomix/tradeoff.py)")
+    ap.add_argument("--preference", help="objective name -> weight as JSON, which Pareto member to recommend "
+                    "(creates the study), e.g. '{\"code\": 0.7, \"web\": 0.3}'")
     ap.add_argument("--budget", type=float, help="budget in target-run equivalents (raises an existing study's)")
     ap.add_argument("--policy", default=None, help="policy name of conf/policy (default mfbo); an existing "
                     "study keeps its own: a different one is refused")
@@ -105,6 +110,7 @@ def ask_main(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=_seconds, default=None, help="stop waiting after this many seconds")
     args = ap.parse_args(argv)
     creating = [args.domains, args.ladder, args.steps, args.objective]
+    creation = {"constraints": args.constraints, "objectives": args.objectives, "preference": args.preference}
     if any(x is not None for x in creating):
         if not all(x is not None for x in creating) or args.budget is None:
             raise BomixError("to create a study give all of --domains, --ladder, --steps, --objective and --budget")
@@ -112,12 +118,11 @@ def ask_main(argv: list[str]) -> int:
                              ladder=_ladder(args.ladder), steps=_ints(args.steps, "--steps"),
                              objective=_json_arg(args.objective, "--objective"), budget=args.budget,
                              policy=args.policy or "mfbo", seed=0 if args.seed is None else args.seed,
-                             constraints=None if args.constraints is None else _json_arg(args.constraints,
-                                                                                        "--constraints"),
-                             exist_ok=True)
+                             exist_ok=True, **{k: _json_arg(v, f"--{k}") for k, v in creation.items() if v is not None})
     else:
-        if args.constraints is not None:
-            raise BomixError("--constraints is a creation option: give it with --domains, --ladder, --steps, "
+        given = [f"--{k}" for k, v in creation.items() if v is not None]
+        if given:
+            raise BomixError(f"{', '.join(given)}: creation options: give them with --domains, --ladder, --steps, "
                              "--objective and --budget (an existing study keeps its own)")
         study = Study.load(args.directory, budget=args.budget, policy=args.policy, seed=args.seed)
     with study:

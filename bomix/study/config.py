@@ -14,6 +14,7 @@ from bomix.objective import Objective
 from bomix.phases import Phases, phased
 from bomix.policies.base import Policy, Problem
 from bomix.space import Fidelity, Scale, Space
+from bomix.tradeoff import parse_objectives, parse_preference
 
 
 @dataclass
@@ -39,6 +40,9 @@ class StudyConfig:
             ``{metric, max | min | max_relative | min_relative, reference}``; see :mod:`bomix.constraints`).
         phases: a run trained on a schedule of mixtures, ``[{name, fraction: f or [lo, hi]}, ...]``
             (:mod:`bomix.phases`): each trial then carries its ``schedule``.
+        objectives / preference: a trade-off between 2-4 named objectives, ``[{name: code, maximize: "acc"},
+            {name: web, metric: "web_loss"}]``, and the weights that pick one member of their Pareto set
+            (:mod:`bomix.tradeoff`); ``policy="mobo"`` models them, every study reports its Pareto set.
     """
 
     domains: list[str]
@@ -58,6 +62,8 @@ class StudyConfig:
     continuation: bool = False
     constraints: list[dict[str, Any]] | None = None
     phases: list[dict[str, Any]] | None = None
+    objectives: list[dict[str, Any]] | None = None
+    preference: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -92,11 +98,12 @@ class StudyConfig:
                 target = [target.scale, target.steps]
             target = [str(target[0]), int(target[1])]
         objective = objective if isinstance(objective, str) or objective is None else dict(objective)
-        cons = kw.get("constraints")
-        for key in ("constraints", "phases"):  # stored as JSON: plain lists and dicts
+        for key in ("constraints", "phases", "objectives"):  # stored as JSON: plain lists and dicts
             v = kw.get(key)
             if isinstance(v, Sequence) and not isinstance(v, str):
                 kw[key] = [dict(c) if isinstance(c, Mapping) else c for c in v]
+        if isinstance(kw.get("preference"), Mapping):
+            kw["preference"] = dict(kw["preference"])
         cfg = cls(domains=[str(d) for d in domains], ladder={str(k): float(v) for k, v in ladder.items()},
                   steps=step_list, objective=objective, policy=policy, target=target, **kw)
         cfg.build_problem()  # validates everything before anything is written
@@ -132,15 +139,17 @@ class StudyConfig:
         space = self.space()
         objective = Objective.from_config(self.objective, None, None)
         constraints = parse_constraints(self.constraints, self.metrics, objective)
+        objectives = parse_objectives(self.objectives, self.metrics)
+        preference = parse_preference(self.preference, objectives)
         metrics = tuple(self.metrics) if self.metrics else tuple(dict.fromkeys(
-            objective.metrics + [c.metric for c in constraints]))
+            objective.metrics + [c.metric for c in constraints] + [m for o in objectives for m in o.metrics]))
         missing = [m for m in objective.metrics if m not in metrics]
         if missing:
             raise BomixError(f"the objective uses metric(s) {missing} that are not in metrics={list(metrics)}")
         cost = TableCost(space, self.cost_per_step) if self.cost_per_step else FlopsCost(space, self.tokens_per_step)
         return Problem(space=space, objective=objective, cost=cost, supports_schedule=False,
                        supports_continuation=bool(self.continuation), candidates=None, metrics=metrics,
-                       constraints=constraints)
+                       constraints=constraints, objectives=objectives, preference=preference)
 
     def build_policy(self) -> Policy:
         """Instantiate the policy from its ``conf/policy/<name>.yaml`` defaults plus this config's options."""

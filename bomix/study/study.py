@@ -329,7 +329,26 @@ class Study:
         history = self.history()
         mix = self.space.mixture(self.policy.recommend(history).weights)
         return {"mixture": mix.to_dict(), "predicted": _predicted(self.policy, history, mix),
-                **self._feasibility(history, mix), "n_finished": len(history.results), "budget_used": history.spent}
+                **self._feasibility(history, mix), **self._pareto(history, mix),
+                "n_finished": len(history.results), "budget_used": history.spent}
+
+    def pareto(self, plot: bool = False) -> dict | None:
+        """The trade-off's Pareto set (``objectives``; None without): the policy's predicted set (``mobo``) or the
+        observed front at the target, which member the preference recommends, and with ``plot`` the figure
+        ``pareto.png`` in the study directory (see :func:`bomix.campaign.front.pareto_fields`)."""
+        if not self.problem.objectives:
+            return None
+        history = self.history()
+        mix = self.space.mixture(self.policy.recommend(history).weights)
+        return self._pareto(history, mix, self.directory if plot else None)["pareto"]
+
+    def _pareto(self, history: History, mix: Mixture, directory: Path | None = None) -> dict:
+        """``{"pareto": fields}`` with a trade-off (``mix``: the recommendation), else {}."""
+        if not self.problem.objectives:
+            return {}
+        from bomix.campaign.front import pareto_fields
+
+        return {"pareto": pareto_fields(None, self.policy, self.problem, history, [mix.to_list()], directory)}
 
     def _feasibility(self, history: History, mix: Mixture) -> dict:
         """``{"pred_feasible": p}``: the policy's probability that ``mix`` meets the outcome constraints (none: {})."""
@@ -349,10 +368,11 @@ class Study:
         fallback = bool(self.policy.recommendation_fallback)
         pred = _predicted(self.policy, history, mix)
         feas = self._feasibility(history, mix)
+        front = self._pareto(history, mix)
         self.store.add_recommendation(len(history.results), run_id, history.spent, mix, None, None,
                                       predicted=None if pred is None else (pred["mean"], pred["sd"]), fallback=fallback,
                                       pred_feasible=feas.get("pred_feasible"))
-        rec = {"mixture": mix.to_dict(), "predicted": pred, "fallback": fallback, **feas,
+        rec = {"mixture": mix.to_dict(), "predicted": pred, "fallback": fallback, **feas, **front,
                "n_finished": len(history.results), "budget_used": history.spent}
         summary = study_summary(self, history, rec)
         # summary.json is written by the worker whose view holds the latest finished run: under the store's

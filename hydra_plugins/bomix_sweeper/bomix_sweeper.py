@@ -52,20 +52,20 @@ class BomixSweeper(Sweeper):
     def __init__(self, study_dir: str | None, domains: Sequence[str], ladder: Mapping[str, float],
                  steps: Sequence[int], objective: Any, policy: Any = "mfbo", budget: float = 1.0, seed: int = 0,
                  continuation: bool = False, batch_size: int = 1, keys: Mapping[str, Any] | None = None,
-                 constraints: Any = None, phases: Any = None):
+                 constraints: Any = None, phases: Any = None, objectives: Any = None, preference: Any = None):
         with one_line_errors():
             self._init(study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-                       keys, constraints, phases)
+                       keys, constraints, phases, objectives, preference)
 
     def _init(self, study_dir, domains, ladder, steps, objective, policy, budget, seed, continuation, batch_size,
-              keys, constraints, phases=None) -> None:
+              keys, constraints, phases=None, objectives=None, preference=None) -> None:
         from bomix.errors import BomixError
 
         plain = lambda x: OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x  # noqa: E731
         self.study_args = dict(domains=list(plain(domains)), ladder=dict(plain(ladder)), steps=list(plain(steps)),
                                objective=plain(objective), policy=plain(policy), budget=float(budget), seed=int(seed),
                                continuation=bool(continuation), constraints=plain(constraints),
-                               phases=plain(phases))
+                               phases=plain(phases), objectives=plain(objectives), preference=plain(preference))
         if int(batch_size) < 1:
             raise BomixError(f"hydra.sweeper.batch_size must be >= 1, got {batch_size}")
         if int(seed) < 0:
@@ -128,6 +128,9 @@ class BomixSweeper(Sweeper):
                 for trial, ret in zip(trials, returns):
                     self._tell(study, trial, ret)
             rec = study.recommend()
+            if study.problem.objectives:
+                plot = study.pareto(plot=True)["plot"]
+                log.info("bomix Pareto set: %d mixtures%s", len(rec["pareto"]["set"]), f" ({plot})" if plot else "")
         finally:
             study.close()
         log.info("bomix recommendation: %s", rec)

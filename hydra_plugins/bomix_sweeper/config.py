@@ -36,9 +36,10 @@ class BomixSweeperConf:
 
     Attributes:
         study_dir: the study directory (default: the sweep directory; use a stable one to resume).
-        domains / ladder / steps / objective / policy / seed / continuation / constraints / phases: the study
-            (outcome constraints: see :mod:`bomix.constraints`, the task then returns a dict with their metrics
-            too; phases: a schedule of mixtures per run, see :mod:`bomix.phases`).
+        domains / ladder / steps / objective / policy / seed / continuation / constraints / phases / objectives /
+            preference: the study (outcome constraints: see :mod:`bomix.constraints`, the task then returns a dict
+            with their metrics too; phases: a schedule of mixtures per run, see :mod:`bomix.phases`; objectives and
+            preference: a trade-off, see :mod:`bomix.tradeoff`, the study reports its Pareto set and ``pareto.png``).
         budget: compute budget in target-run equivalents.
         batch_size: jobs handed to the launcher at once (the policy sees the others as pending).
         metric: when the task returns a dict, the key (or keys, for a multi-metric objective) to read;
@@ -60,6 +61,8 @@ class BomixSweeperConf:
     keys: OverrideKeys = field(default_factory=OverrideKeys)
     constraints: Any = None
     phases: Any = None
+    objectives: Any = None
+    preference: Any = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bomix", node=BomixSweeperConf, provider="bomix_sweeper")

@@ -58,15 +58,32 @@ def test_readme_report_commands_work_verbatim(tmp_path):
     assert json.loads(p.stdout)["campaigns"] == 2 and (tmp_path / "report.html").stat().st_size > 4_000_000
     if not _port_free(8765):
         pytest.skip("port 8765 (the dashboard's default) is in use here")
-    proc = subprocess.Popen(_argv(dashboard), cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    err = (tmp_path / "dashboard.stderr").open("w+")
+    # the child starts with Ctrl-C's default action whatever this test process inherited (a parent that ignores
+    # SIGINT, as background jobs do, passes that on: bomix would rightly keep ignoring it); faulthandler prints
+    # the threads' stacks on SIGABRT, for the message if it does not stop
+    proc = subprocess.Popen(_argv(dashboard), cwd=tmp_path, env=dict(ENV, PYTHONFAULTHANDLER="1"),
+                            stdout=subprocess.PIPE, stderr=err, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
-        assert line.strip() == "bomix dashboard: serving http://127.0.0.1:8765/ (Ctrl-C stops)", proc.stderr.read()
+        assert line.strip() == "bomix dashboard: serving http://127.0.0.1:8765/ (Ctrl-C stops)", _read(err)
         with urllib.request.urlopen("http://127.0.0.1:8765/state.json", timeout=60) as r:
             assert len(json.loads(r.read())["figures"]) == 4
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert proc.wait(timeout=30) == 0
+        try:
+            assert proc.wait(timeout=60) == 0, _read(err)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            pytest.fail(f"bomix dashboard did not stop within 60 s of Ctrl-C; its threads:\n{_read(err)}")
     finally:
         proc.kill()
         proc.wait()
+        err.close()
+
+
+def _read(f) -> str:
+    f.flush()
+    f.seek(0)
+    return f.read()[-6000:]

@@ -83,6 +83,6 @@ def test_bomix_ask_creates_a_study_with_constraints(tmp_path, capsys):
     assert main(["tell", d, trial["run_id"], "--metrics", '{"loss": 2.0, "acc": 0.5}']) == 0
     capsys.readouterr()
     assert main(["ask", d, "--constraints", "[]"]) == 2  # a creation option: an existing study keeps its own
-    assert "--constraints is a creation option" in capsys.readouterr().err
+    assert "--constraints: creation options" in capsys.readouterr().err
     assert main(["ask", str(tmp_path / "t"), *create[:-1], "not json"]) == 2
     assert "--constraints is not valid JSON" in capsys.readouterr().err
