@@ -26,28 +26,56 @@ import numpy as np
 from bomix.errors import BomixError
 from bomix.fidelity import Fidelity
 from bomix.mixture import SIMPLEX_TOL, Mixture
+from bomix.phases_polytope import PhasePolytope
 from bomix.runs import MixtureSchedule
 from bomix.space import Space, _project
 
 SEP = "/"
-#: Dykstra iterations of the projection (stops earlier once every constraint holds to 1e-10)
-MAX_ITER = 2000
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase: its name and its share of the run's steps, fixed (``lo == hi``) or searched in ``[lo, hi]``."""
+    """One phase: its name, its share of the run's steps, fixed (``lo == hi``) or searched in ``[lo, hi]``, and
+    optionally a *pinned* mixture (``mixture``: domain -> weight pairs or a list of K weights, as configured;
+    resolved against the domains by :meth:`pinned_weights`): the space then searches only the other phases."""
 
     name: str
     lo: float
     hi: float
+    mixture: tuple | None = None
 
     @property
     def fixed(self) -> bool:
         return self.lo == self.hi
 
+    @property
+    def pinned(self) -> bool:
+        return self.mixture is not None
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "fraction": self.lo if self.fixed else [self.lo, self.hi]}
+        out = {"name": self.name, "fraction": self.lo if self.fixed else [self.lo, self.hi]}
+        if self.mixture is not None:
+            named = all(isinstance(x, tuple) for x in self.mixture)
+            out["mixture"] = dict(self.mixture) if named else list(self.mixture)
+        return out
+
+    def pinned_weights(self, domains: Sequence[str]) -> np.ndarray:
+        """``(K,)`` the pinned mixture over ``domains`` (unnamed domains 0), or a one-line error."""
+        what = f"problem.phases ({self.name}).mixture"
+        if all(isinstance(x, tuple) for x in self.mixture):
+            unknown = [d for d, _ in self.mixture if d not in domains]
+            if unknown:
+                raise BomixError(f"{what} names unknown domain(s) {unknown}: the domains are {list(domains)}")
+            named = dict(self.mixture)
+            w = np.array([named.get(d, 0.0) for d in domains], dtype=float)
+        else:
+            if len(self.mixture) != len(domains):
+                raise BomixError(f"{what} has {len(self.mixture)} weights for {len(domains)} domains "
+                                 f"{list(domains)}: give one weight per domain (or a mapping)")
+            w = np.array(self.mixture, dtype=float)
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise BomixError(f"{what} sums to {w.sum():.6g}, not 1: fix the weights")
+        return w / w.sum()
 
 
 @dataclass(frozen=True)
@@ -72,14 +100,22 @@ class Phases:
             raise BomixError("problem.phases needs >= 2 phases (one phase is a static mixture: drop problem.phases)")
         out = []
         for i, p in enumerate(cfg):
-            if not isinstance(p, Mapping) or set(p) != {"name", "fraction"}:
-                raise BomixError(f"problem.phases[{i}] must be a mapping with exactly 'name' and 'fraction', got {p!r}")
+            if not isinstance(p, Mapping) or not {"name", "fraction"} <= set(p) <= {"name", "fraction", "mixture"}:
+                raise BomixError(f"problem.phases[{i}] must be a mapping with exactly 'name' and 'fraction' (and "
+                                 f"optionally a pinned 'mixture'), got {p!r}")
             name = p["name"]
             if not isinstance(name, str) or not name.strip() or SEP in name or name != name.strip():
                 raise BomixError(f"problem.phases[{i}].name must be a non-empty name without '{SEP}' or "
                                  f"surrounding spaces, got {name!r}")
             lo, hi = _fraction(p["fraction"], f"problem.phases[{i}].fraction ({name})")
-            out.append(Phase(name, lo, hi))
+            mix = None if p.get("mixture") is None else _pinned(p["mixture"], f"problem.phases[{i}].mixture ({name})")
+            if mix is not None and lo != hi:
+                raise BomixError(f"problem.phases[{i}] ({name}) pins a mixture but searches its fraction "
+                                 f"[{lo}, {hi}]: a pinned phase needs a fixed fraction")
+            out.append(Phase(name, lo, hi, mix))
+        if all(p.pinned for p in out):
+            raise BomixError("problem.phases pins the mixture of every phase: leave at least one phase unpinned "
+                             "(or run that one schedule directly)")
         names = [p.name for p in out]
         if len(set(names)) != len(names):
             raise BomixError(f"problem.phases has duplicate names {names}: name each phase once")
@@ -129,23 +165,38 @@ def _fraction(v, what: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _pinned(v, what: str) -> tuple:
+    """A pinned mixture as configured (``{domain: w}`` or ``[w, ...]``), checked as plain non-negative numbers."""
+    def num(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x >= 0
+    if isinstance(v, Mapping) and v and all(isinstance(k, str) for k in v) and all(num(x) for x in v.values()):
+        return tuple((str(k), float(x)) for k, x in v.items())
+    if isinstance(v, Sequence) and not isinstance(v, (str, bytes)) and v and all(num(x) for x in v):
+        return tuple(float(x) for x in v)
+    raise BomixError(f"{what} must be a mapping domain -> weight or a list of weights (non-negative numbers "
+                     f"summing to 1), got {str(v)[:80]!r}")
+
+
 def phase_domains(phases: Phases, domains: Sequence[str]) -> tuple[str, ...]:
     """The flat coordinates' names, phase-major: ``("pretrain/code", ..., "anneal/code", ...)``."""
     return tuple(f"{p}{SEP}{d}" for p in phases.names for d in domains)
 
 
 @dataclass
-class PhasedSpace(Space):
+class PhasedSpace(PhasePolytope, Space):
     """A :class:`Space` over ``P x K`` phase domains (module docstring); built with :meth:`of`.
 
     Extra attributes: ``phases``; ``base`` (the one-phase space: domains, whole-run bounds, tokens, cap).
     The inherited ``lower`` / ``upper`` are per-coordinate and loose (0 and ``min(f_p^max, upper_i)``); the
-    polytope itself is enforced by :meth:`project`, :meth:`sample` and :meth:`feasible`.
+    polytope itself is enforced by :meth:`project`, :meth:`sample` (:class:`~bomix.phases_polytope.PhasePolytope`)
+    and :meth:`feasible`.
     """
 
     phases: Phases | None = None
     base: Space | None = None
     _E: np.ndarray = field(init=False, repr=False)
+    _pin: np.ndarray = field(init=False, repr=False)  # (P, K) f_p * pinned w_p (0 for free phases)
+    _pinned: np.ndarray = field(init=False, repr=False)  # (P,) bool
 
     @classmethod
     def of(cls, base: Space, phases: Phases) -> "PhasedSpace":
@@ -165,6 +216,23 @@ class PhasedSpace(Space):
         if self.phases is None or self.base is None:
             raise BomixError("a PhasedSpace is built with PhasedSpace.of(space, phases)")
         self._E = np.kron(np.eye(self.phases.n), np.ones((1, self.base.k)))  # (P, P*K): block sums
+        self._pinned = np.array([p.pinned for p in self.phases.phases])
+        self._pin = np.array([p.lo * p.pinned_weights(self.base.domains) if p.pinned else np.zeros(self.base.k)
+                              for p in self.phases.phases])
+        if self._pinned.any():
+            self._check_pins()
+
+    def _check_pins(self) -> None:
+        """One-line error when the pinned phases leave no schedule within the whole-run bounds."""
+        lo, up = self.base.lower, self.base.upper
+        fixed = self._pin.sum(0)
+        free = 1.0 - float(self.phases.lo[self._pinned].sum())
+        over = [d for d, a, u in zip(self.base.domains, fixed, up) if a > u + 1e-9]
+        if over or np.clip(lo - fixed, 0, None).sum() > free + 1e-9:
+            raise BomixError(f"the pinned phases' mixtures leave no schedule within the whole-run bounds "
+                             f"(lower={lo.round(4).tolist()}, upper={up.round(4).tolist()}"
+                             f"{', exceeded on ' + str(over) if over else ''}): change the pinned mixture or "
+                             "the bounds")
 
     # ----- structure ---------------------------------------------------------------------------
     @property
@@ -175,6 +243,19 @@ class PhasedSpace(Space):
         """``(n, P*K) -> (n, P, K)`` the per-phase parts ``f_p * w_p``."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         return x.reshape(x.shape[0], self.phases.n, self.base.k)
+
+    @property
+    def pinned(self) -> np.ndarray:
+        """``(P,)`` whether each phase's mixture is pinned (fixed by the config, not searched)."""
+        return self._pinned.copy()
+
+    def _pin_blocks(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with every pinned phase's block set to its fixed ``f_p * w_p`` (the input when none is pinned)."""
+        if not self._pinned.any():
+            return x
+        b = self.blocks(x).copy()
+        b[:, self._pinned] = self._pin[self._pinned]
+        return b.reshape(b.shape[0], -1)
 
     def fractions(self, x: np.ndarray) -> np.ndarray:
         """``(n, P)`` the phases' shares of the run."""
@@ -232,18 +313,22 @@ class PhasedSpace(Space):
         w = np.atleast_2d(np.asarray(w, dtype=float))
         f, agg = self.fractions(w), self.whole_run(w)
         lo, up = self._aggregate_bounds(fid)
+        pins = np.all(np.abs(self.blocks(w)[:, self._pinned] - self._pin[self._pinned]) <= tol, axis=(1, 2))
         return (np.all(w >= -tol, axis=-1) & (np.abs(w.sum(-1) - 1) < 1e-5)
                 & np.all(f >= self.phases.lo - tol, axis=-1) & np.all(f <= self.phases.hi + tol, axis=-1)
-                & np.all(agg >= lo - tol, axis=-1) & np.all(agg <= up + tol, axis=-1))
+                & np.all(agg >= lo - tol, axis=-1) & np.all(agg <= up + tol, axis=-1) & pins)
 
     def check_mixture(self, m: Mixture, fid: Fidelity | None = None) -> None:
         if not self.feasible(m.weights, fid)[0]:
             lo, up = self._aggregate_bounds(fid)
             f = self.fractions(m.weights)[0].round(4).tolist()
+            pins = [p.name for p in self.phases.phases if p.pinned]
             raise BomixError(
                 f"{m} is not a schedule of the space: phase fractions {f} must lie in "
-                f"{[[p.lo, p.hi] for p in self.phases.phases]} and the whole run's shares within "
-                f"lower={lo.round(4).tolist()}, upper={up.round(4).tolist()}: choose a schedule inside them")
+                f"{[[p.lo, p.hi] for p in self.phases.phases]}"
+                f"{', the pinned phases ' + str(pins) + ' keep their mixtures' if pins else ''} and the whole "
+                f"run's shares within lower={lo.round(4).tolist()}, upper={up.round(4).tolist()}: "
+                "choose a schedule inside them")
 
     def has_bounds(self, fid: Fidelity | None = None) -> bool:
         return True  # the blocks' sums are constraints: designs sample with :meth:`sample`
@@ -252,110 +337,6 @@ class PhasedSpace(Space):
         """Every phase uniform, the fractions at the middle of their ranges (projected onto the bounds)."""
         x = self.compose(np.full((1, self.phases.n, self.base.k), 1.0 / self.base.k), _mid_fractions(self.phases))
         return Mixture(self.project(x, fid)[0], self.domains)
-
-    def project(self, w: np.ndarray, fid: Fidelity | None = None) -> np.ndarray:
-        """Euclidean projection of ``(n, P*K)`` points onto the space: exact onto the phases' polytope
-        (:meth:`_project_phases`), then, with active whole-run bounds, Dykstra's algorithm between it and them."""
-        w = np.atleast_2d(np.asarray(w, dtype=float))
-        lo, up = self._aggregate_bounds(fid)
-        if lo.sum() > 1 + 1e-9 or up.sum() < 1 - 1e-9:
-            raise BomixError("the repetition cap leaves no feasible mixture at this fidelity")
-        x = self._project_phases(w)
-        if not self._aggregate_active(fid):
-            return x
-        sets = [self._project_phases, lambda z: self._project_aggregate(z, lo, up)]
-        incr = [np.zeros_like(w) for _ in sets]
-        x = w.copy()
-        for i in range(MAX_ITER):
-            for j, proj in enumerate(sets):
-                y = x + incr[j]
-                x = proj(y)
-                incr[j] = y - x
-            if i % 10 == 9 and bool(np.all(self.feasible(x, fid, tol=1e-9))):
-                break
-        return self._project_phases(x)
-
-    def _project_phases(self, w: np.ndarray) -> np.ndarray:
-        """Exact projection of ``(n, P*K)`` rows onto ``{x >= 0, sum x = 1, lo_p <= sum x_p <= hi_p}``: phase ``p``'s
-        share at the optimum is ``clip(sum_i max(y_{p,i} - lam, 0), lo_p, hi_p)`` for the one ``lam`` that makes the
-        shares sum to 1 (bisection), and each block is then projected onto its scaled simplex."""
-        b = self.blocks(w)
-        lo, hi = self.phases.lo, self.phases.hi
-        if self.phases.fixed:
-            return self._project_blocks(w, lo)
-        a = b.reshape(b.shape[0], -1).min(axis=1) - 1.0
-        c = b.reshape(b.shape[0], -1).max(axis=1)
-        for _ in range(100):
-            mid = 0.5 * (a + c)
-            share = np.clip(np.clip(b - mid[:, None, None], 0, None).sum(-1), lo, hi).sum(-1)
-            big = share > 1
-            a = np.where(big, mid, a)
-            c = np.where(big, c, mid)
-        f = np.clip(np.clip(b - 0.5 * (a + c)[:, None, None], 0, None).sum(-1), lo, hi)
-        f = _project(f, lo, hi)  # exact sum 1 within the ranges
-        k = self.base.k
-        out = np.stack([f[:, p:p + 1] * _project(b[:, p] / f[:, p:p + 1], np.zeros(k), np.ones(k))
-                        for p in range(self.phases.n)], axis=1)
-        return out.reshape(w.shape)
-
-    def _project_blocks(self, w: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """Each block onto ``{x_p >= 0, sum x_p = f_p}`` (a scaled simplex: ``f P(y / f)``)."""
-        b = self.blocks(w)
-        out = np.empty_like(b)
-        k = self.base.k
-        for p, fp in enumerate(f):
-            out[:, p] = fp * _project(b[:, p] / fp, np.zeros(k), np.ones(k))
-        return out.reshape(w.shape)
-
-    def _project_aggregate(self, w: np.ndarray, lo: np.ndarray, up: np.ndarray) -> np.ndarray:
-        b = self.blocks(w)
-        a = b.sum(1)
-        shift = (np.clip(a, lo, up) - a) / self.phases.n
-        return (b + shift[:, None, :]).reshape(w.shape)
-
-    def sample(self, n: int, rng: np.random.Generator, alpha: float | Sequence[float] = 1.0,
-               fid: Fidelity | None = None) -> np.ndarray:
-        """Draw ``(n, P*K)`` points, never by rejection: fractions uniform on their ranges (projected Dirichlet),
-        each phase ``Dirichlet(alpha)``; with active whole-run bounds, hit-and-run on the polytope instead
-        (uniform in the limit; ``alpha`` ignored), as :meth:`Space.sample` does."""
-        if self._aggregate_active(fid):
-            return self._walk(n, rng, fid)
-        f = self._sample_fractions(n, rng)
-        alpha_v = np.broadcast_to(np.asarray(alpha, dtype=float), (self.base.k,))
-        w = rng.dirichlet(alpha_v, size=(n, self.phases.n))
-        return self.compose(w, f)
-
-    def _sample_fractions(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        lo, hi = self.phases.lo, self.phases.hi
-        if self.phases.fixed:
-            return np.broadcast_to(lo, (n, lo.size)).copy()
-        free = 1.0 - lo.sum()
-        return _project(lo + free * rng.dirichlet(np.ones(lo.size), size=n), lo, hi)
-
-    def _walk(self, n: int, rng: np.random.Generator, fid: Fidelity | None, steps: int = 200) -> np.ndarray:
-        """``n`` parallel hit-and-run chains of ``steps`` moves from the centre, inside
-        ``{x >= 0, sum x = 1, lo_f <= E x <= hi_f, lo <= A x <= up}`` (equalities kept by the direction)."""
-        P, k = self.phases.n, self.base.k
-        lo, up = self._aggregate_bounds(fid)
-        E = self._E
-        A = np.tile(np.eye(k), (1, P))  # (K, P*K): whole-run shares
-        eq = [np.ones((1, P * k))] + [E[p:p + 1] for p in range(P) if self.phases.phases[p].fixed]
-        Q = np.linalg.qr(np.vstack(eq).T)[0]  # orthonormal basis of the equalities' row space
-        G = np.vstack([-np.eye(P * k), E, -E, A, -A])
-        h = np.concatenate([np.zeros(P * k), self.phases.hi, -self.phases.lo, up, -lo])
-        x = np.repeat(self.center(fid).weights[None], n, axis=0)
-        for _ in range(steps):
-            d = rng.standard_normal(x.shape)
-            d -= (d @ Q) @ Q.T
-            d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-300
-            gd, slack = d @ G.T, h[None] - x @ G.T  # move t allowed while t * gd <= slack
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = slack / gd
-            tmax = np.min(np.where(gd > 1e-12, r, np.inf), axis=1)
-            tmin = np.max(np.where(gd < -1e-12, r, -np.inf), axis=1)
-            tmax, tmin = np.maximum(tmax, 0.0), np.minimum(tmin, 0.0)
-            x = x + rng.uniform(tmin, tmax)[:, None] * d
-        return self.project(np.clip(x, 0.0, None), fid)
 
     # ----- description -------------------------------------------------------------------------
     def mixture(self, value) -> Mixture:
@@ -367,13 +348,13 @@ class PhasedSpace(Space):
         return super().mixture(value)
 
     def _nested(self, value: Mapping) -> Mixture:
-        missing = [p for p in self.phases.names if p not in value]
+        missing = [p.name for p in self.phases.phases if p.name not in value and not p.pinned]
         if missing:
             raise BomixError(f"schedule misses phase(s) {missing}: give a mixture for each of {list(self.phases.names)}")
         mids = _mid_fractions(self.phases)
         w, f = [], []
-        for p, mid in zip(self.phases.names, mids):
-            v = value[p]
+        for p, mid, pin in zip(self.phases.names, mids, self._pin):
+            v = value.get(p, pin / max(pin.sum(), 1e-300))  # a pinned phase may be left out
             if isinstance(v, Mapping) and set(v) == {"fraction", "mixture"}:
                 f.append(float(v["fraction"]))
                 v = v["mixture"]

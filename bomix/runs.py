@@ -196,8 +196,10 @@ class RunSpec:
         steps: training steps (the run's curve goes up to here).
         seed: run seed (the campaign fills it when a policy leaves it None).
         schedule: optional mixture schedule (backends with ``supports_schedule`` only).
-        resume_from: run id of an earlier run of the same mixture and scale to continue.
-        resume_step: steps that earlier run reached (only ``steps - resume_step`` cost).
+        resume_from: run id of an earlier run of the same mixture and scale to continue, or on a phased space
+            the parent of a *branch*: an earlier run of the same scale and steps whose schedule this one shares up
+            to the phase boundary ``resume_step`` (:mod:`bomix.campaign.branches`).
+        resume_step: steps that earlier run reached, or a branch's boundary (only ``steps - resume_step`` cost).
         run_id: assigned by the campaign.
         tag: a free label set by the policy (e.g. "init", "bo"), stored with the run.
         meta: JSON-serialisable policy state that travels with the spec (e.g. the GP hyperparameters

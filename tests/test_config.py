@@ -88,6 +88,7 @@ EXCEPTIONS = {
     "problem/synthetic_bounded.yaml": {"objective", "lower", "upper", "tokens"},
     "problem/synthetic_tasks.yaml": {"objective", "constraints"},
     "problem/synthetic_phases.yaml": {"phases"},
+    "problem/synthetic_anneal.yaml": {"phases"},
     "problem/synthetic_moo.yaml": {"objective", "objectives", "preference"},
     "problem/synthetic_moo3.yaml": {"objective", "objectives"},
 }

@@ -4,8 +4,11 @@
 the trainer). Policies, the store and the history see points of the :class:`~bomix.phases.PhasedSpace` (one
 mixture over the ``P x K`` phase domains); the wrapped backend sees ``RunSpec(mixture=<the schedule's
 step-weighted average>, schedule=<one mixture per phase>)``. Results come back with the policy's spec, so the
-store records the point that was asked. A run's checkpoints before its last phase are not values of its
-schedule: :class:`~bomix.surrogate.observations.ObservationEncoder` reads only final values on a phased space.
+store records the point that was asked. A *branch* (``resume_from=<parent>, resume_step=b``, a phase boundary:
+:mod:`bomix.campaign.branches`) runs on the wrapped backend as a continuation of the parent from step ``b`` under
+the branch's own schedule, and costs only its remaining steps. A run's checkpoints before its last phase are not
+values of its schedule: :class:`~bomix.surrogate.observations.ObservationEncoder` reads only final values on a
+phased space.
 
 The truth of a simulator (regret in ``bomix bench``) is the wrapped simulator's ``schedule_values`` (noiseless
 objective at the end of a run under a schedule); the optimum is a dense search over the phased space, then a
@@ -27,8 +30,9 @@ from bomix.space import Fidelity, Mixture
 
 
 class PhasedBackend(Backend):
-    """``inner`` run on the schedules of ``phases`` (module docstring). Continuations and online controllers are
-    not offered: a shorter run's phase boundaries are not a prefix of a longer one's."""
+    """``inner`` run on the schedules of ``phases`` (module docstring). Continuations to more steps and online
+    controllers are not offered (a shorter run's phase boundaries are not a prefix of a longer one's); branches at
+    a phase boundary are (``supports_branch``, when ``inner`` continues runs)."""
 
     supports_schedule = False
     supports_continuation = False
@@ -41,6 +45,7 @@ class PhasedBackend(Backend):
                              "use backend=synthetic or backend=trainer, or drop problem.phases")
         self.inner, self.phases = inner, phases
         self.name = inner.name
+        self.supports_branch = bool(inner.supports_continuation)
         self.space: PhasedSpace = PhasedSpace.of(inner.space, phases)
         self.metrics = tuple(inner.metrics)
         self.cost_model = inner.cost_model
@@ -48,11 +53,16 @@ class PhasedBackend(Backend):
         self._optima: dict[str, tuple[Mixture, float]] = {}
 
     def inner_spec(self, spec: RunSpec) -> RunSpec:
-        """The wrapped backend's spec: the point's schedule, its average as the mixture."""
-        if spec.schedule is not None or spec.controller is not None or spec.resume_from is not None:
-            raise BomixError("a phased problem's run is one point of the phased space: no schedule, controller or "
-                             "continuation of its own")
+        """The wrapped backend's spec: the point's schedule, its average as the mixture (a branch keeps its
+        ``resume_from`` and ``resume_step``, which must be one of the schedule's phase starts)."""
+        if spec.schedule is not None or spec.controller is not None:
+            raise BomixError("a phased problem's run is one point of the phased space: no schedule or controller "
+                             "of its own")
         sched = self.space.schedule(spec.mixture, spec.steps)
+        if spec.resume_from is not None and (not self.supports_branch or spec.resume_step not in sched.starts[1:]):
+            raise BomixError(f"a phased run continues another only as a branch at one of its phase boundaries "
+                             f"{list(sched.starts[1:])} on a backend that continues runs, not at step "
+                             f"{spec.resume_step} on {self.name}")
         return dataclasses.replace(spec, mixture=sched.average(spec.steps), schedule=sched)
 
     def run(self, spec: RunSpec) -> RunResult:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bomix.campaign.branches import check_branch
 from bomix.errors import BomixError
 from bomix.history import History
 from bomix.policies.base import Problem
@@ -31,6 +32,7 @@ class Host:
     Attributes:
         name: named in errors (``backend <name> cannot ...``).
         supports_schedule / supports_continuation: what it can run.
+        supports_branch: continues a phased run from a parent's phase boundary (:mod:`bomix.campaign.branches`).
         check_controller: ``spec -> None``, one-line error unless it can host ``spec.controller``.
         cost: ``spec -> float``, the charge in target-run equivalents.
     """
@@ -40,11 +42,12 @@ class Host:
     supports_continuation: bool
     check_controller: Callable[[RunSpec], None]
     cost: Callable[[RunSpec], float]
+    supports_branch: bool = False
 
     @classmethod
     def of_backend(cls, backend) -> "Host":
         return cls(backend.name, backend.supports_schedule, backend.supports_continuation,
-                   backend.check_controller, backend.cost)
+                   backend.check_controller, backend.cost, bool(getattr(backend, "supports_branch", False)))
 
 
 def config_hash(config: Mapping) -> str:
@@ -79,8 +82,9 @@ def validate_spec(problem: Problem, host: Host, spec: RunSpec, history: History,
     """A proposed (or stored) spec checked against the problem: ladder, bounds, pool, controller, continuation.
 
     ``resume_from`` must name a finished ok run of this campaign with the same mixture and scale
-    and fewer steps. ``bounds=False`` skips the weight bounds and pool membership (finished runs of a
-    forced resume). Returns the spec with the space's mixture (and ``resume_step`` set).
+    and fewer steps, or on a phased space (a host with ``supports_branch``) be a branch
+    (:func:`bomix.campaign.branches.check_branch`). ``bounds=False`` skips the weight bounds and pool
+    membership (finished runs of a forced resume). Returns the spec with the space's mixture (and ``resume_step`` set).
     """
     space = problem.space
     mix = space.mixture(spec.mixture.weights)
@@ -103,7 +107,9 @@ def validate_spec(problem: Problem, host: Host, spec: RunSpec, history: History,
             if ref["run_id"] not in {r.spec.run_id for r in history.ok}:
                 raise BomixError(f"controller.reference.run_id={ref['run_id']} is not a finished ok run "
                                  "of this campaign")
-    if spec.resume_from is not None:
+    if spec.resume_from is not None and host.supports_branch and getattr(space, "phases", None) is not None:
+        spec = check_branch(space, spec.with_(mixture=mix), history)
+    elif spec.resume_from is not None:
         spec, mix = _continuation(host, spec, mix, history)
     return spec.with_(mixture=mix)
 

@@ -15,6 +15,7 @@ from bomix.executors.base import is_infra_failure
 from bomix.history import History
 from bomix.policies.base import Problem
 from bomix.runs import RunResult, RunSpec, validate_run_id
+from bomix.campaign.branches import branch_for
 from bomix.campaign.checks import Host, checked_result, validate_spec
 
 log = logging.getLogger("bomix.campaign")
@@ -50,10 +51,12 @@ class Ledger:
     # ----- admitting -------------------------------------------------------------------------
     def admit(self, history: History, specs: Sequence[RunSpec], left: float) -> list[tuple[RunSpec, float]]:
         """The proposals that pass every check and fit ``left`` (in order, each charged against the
-        rest): ``[(spec, cost)]``, not stored yet. A continuation without a seed takes its parent's."""
+        rest): ``[(spec, cost)]``, not stored yet. A continuation without a seed takes its parent's. On a
+        phased space a point that shares a schedule prefix with a finished run becomes its branch
+        (:meth:`branch`)."""
         accepted: list[tuple[RunSpec, float]] = []
         for spec in specs:
-            spec = self.validate(spec, history)
+            spec = self.validate(self.branch(spec, history), history)
             cost = self.price(spec)
             if cost > left + BUDGET_EPS:
                 log.info("not starting %s at %s: cost %.4g exceeds the budget left %.4g",
@@ -84,6 +87,18 @@ class Ledger:
         for spec, (_, cost) in zip(specs or [], accepted):
             history.add_pending(spec, cost)
         return specs
+
+    def branch(self, spec: RunSpec, history: History) -> RunSpec:
+        """``spec`` rewritten as a branch of an earlier run (:func:`bomix.campaign.branches.branch_for`) when the
+        host can branch and the space is phased; else ``spec`` itself."""
+        space = self.problem.space
+        if not self.host.supports_branch or getattr(space, "phases", None) is None:
+            return spec
+        out = branch_for(space, spec, history)
+        if out is not spec:
+            log.info("branching from %s at step %d (shared schedule prefix): only the remaining %d steps cost",
+                     out.resume_from, out.resume_step, out.steps - out.resume_step)
+        return out
 
     # ----- recording -------------------------------------------------------------------------
     def record(self, history: History, res: RunResult, *, spec: RunSpec | None = None,

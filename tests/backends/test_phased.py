@@ -64,7 +64,7 @@ def test_refuses_backends_without_schedules_and_points_with_their_own_schedule()
         PhasedBackend(NoSchedules(), Phases.from_config(TWO))
     b = phased()
     spec = RunSpec(b.space.center(), "20M", 500, resume_from="r00001", resume_step=250)
-    with pytest.raises(BomixError, match="no schedule, controller or continuation"):
+    with pytest.raises(BomixError, match="only as a branch at one of its phase boundaries"):
         b.inner_spec(spec)
 
 

@@ -15,7 +15,10 @@ Online controllers (``RunSpec.controller``): built only from the allowlist of
 Continuation: every finished run leaves ``checkpoint_dir/<run_id>/`` (:mod:`.checkpoint`: tensors
 loaded with ``weights_only=True``, the rest in JSON); a spec with ``resume_from`` continues that
 checkpoint on the same schedule and data order (only the extra steps cost), and its curve includes
-the earlier steps. Run ids must be plain names; paths always resolve inside ``checkpoint_dir``.
+the earlier steps. A run on a mixture schedule also leaves ``<run_id>/step-<b>/`` at each phase boundary
+``b``; a *branch* (``resume_from`` with ``resume_step=b`` before the parent's end, :mod:`bomix.campaign.branches`)
+starts from it and trains steps ``b..steps`` on its own schedule. Run ids must be plain names; paths always
+resolve inside ``checkpoint_dir``.
 """
 
 from __future__ import annotations
@@ -262,9 +265,10 @@ class TrainerBackend(Backend):
         return host.signal_costs(self, spec)
 
     def train_config(self, spec: RunSpec) -> TrainConfig:
+        save_at = () if spec.schedule is None else tuple(int(s) for s in spec.schedule.starts[1:])
         return TrainConfig(steps=int(spec.steps), schedule_steps=self.space.max_steps, eval_every=self.eval_every,
                            seed=int(spec.seed or 0), device=self.device, precision=self.precision,
-                           compile=self.compile, callback_every=self.callback_every, **self.opt)
+                           compile=self.compile, callback_every=self.callback_every, save_at=save_at, **self.opt)
 
     def run(self, spec: RunSpec, callback: Callable | None = None) -> RunResult:
         """Train ``spec`` (or continue ``spec.resume_from``); never raises for a bad run.
@@ -294,6 +298,12 @@ class TrainerBackend(Backend):
                 return RunResult(spec, "failed", error=f"checkpoint of run {spec.resume_from} not found at {resume}")
             try:
                 saved = ckpt.load_state(resume)
+                if spec.resume_step and int(saved["step"]) != int(spec.resume_step):  # a branch: a boundary
+                    resume = ckpt.boundary(resume, int(spec.resume_step))
+                    if not ckpt.exists(resume):
+                        return RunResult(spec, "failed", error=f"run {spec.resume_from} has no checkpoint at step "
+                                         f"{spec.resume_step} (only scheduled runs save their phase boundaries)")
+                    saved = ckpt.load_state(resume)
             except ckpt.CheckpointError as exc:
                 return RunResult(spec, "failed", error=str(exc))
             start = int(saved["step"])

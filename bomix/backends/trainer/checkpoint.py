@@ -5,7 +5,9 @@ Layout: ``<checkpoint_dir>/<run_id>/`` holds
 - ``ckpt.pt``: tensors only (``{"model": state_dict, "optim": state_dict}``), read with
   ``torch.load(weights_only=True)``, so a crafted pickle cannot execute anything;
 - ``state.json``: every non-tensor fact (step, curve, domain counts, weight log, controller config
-  and state, scale, seconds), plain JSON.
+  and state, scale, seconds), plain JSON;
+- ``step-<b>/`` (a run on a mixture schedule): the same two files at each phase boundary ``b``, where a
+  branch of the run starts (:func:`boundary`).
 
 A run directory is derived only from a validated run id and always resolved inside the checkpoint
 folder (no absolute paths, no ``..``, no symlink escape). Both files are written to temporary names
@@ -54,6 +56,18 @@ def run_dir(root: str | Path, run_id: str, what: str = "run id") -> Path:
     if path.parent != base:
         raise CheckpointError(f"{what} {run_id!r} resolves outside the checkpoint folder {base}: refusing it")
     return path
+
+
+def boundary(path: Path, step: int) -> Path:
+    """The folder of run folder ``path``'s checkpoint at phase boundary ``step`` (``<run_id>/step-<step>``),
+    checked to resolve inside it (a planted symbolic link is refused)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+        raise CheckpointError(f"boundary step {step!r} is not an integer > 0")
+    base = Path(path).resolve()
+    out = (base / f"step-{step}").resolve()
+    if out.parent != base:
+        raise CheckpointError(f"boundary checkpoint step-{step} of {base} resolves outside it: refusing it")
+    return out
 
 
 def exists(path: Path) -> bool:

@@ -63,6 +63,8 @@ class TrainConfig:
         precision: ``auto`` (bf16 autocast on GPU, fp32 on CPU), ``fp32`` or ``bf16``.
         compile: wrap the model in ``torch.compile`` (GPU; ignored on CPU).
         callback_every: steps between callback calls (0 = never).
+        save_at: steps (phase boundaries) at which a checkpoint is also saved, besides the final one
+            (:func:`bomix.backends.trainer.checkpoint.boundary`), so a branch can start there.
     """
 
     steps: int
@@ -80,6 +82,7 @@ class TrainConfig:
     precision: str = "auto"
     compile: bool = False
     callback_every: int = 0
+    save_at: tuple[int, ...] = ()
 
     def lr_at(self, step: int) -> float:
         """Learning rate for the update that produces step ``step + 1``."""
@@ -177,7 +180,8 @@ def train(
         cfg: settings.
         mixture_at: step -> ``(K,)`` weights in force at that step (ignored under a controller).
         resume: a checkpoint folder written by an earlier call (continue from its step).
-        checkpoint: the folder to write the final checkpoint to (see :mod:`.checkpoint`).
+        checkpoint: the folder to write the final checkpoint to (see :mod:`.checkpoint`), and those at the
+            steps ``cfg.save_at`` to its boundary subfolders.
         callback: a Python callable called every ``cfg.callback_every`` steps; may return new weights.
         online: a controller and its signals (:mod:`.host`); the batch weights, loss weights and
             signals then come from it, and its state is checkpointed.
@@ -205,11 +209,19 @@ def train(
     override: np.ndarray | None = None
     ctrl = online.controller if online is not None else None
     start = 0
+    window = None
     if resume is not None:
-        start, counts, override, prev_seconds = _restore(resume, device, model, opt, out, names, online)
+        start, counts, override, prev_seconds, window = _restore(resume, device, model, opt, out, names, online)
     fwd = torch.compile(model) if (cfg.compile and cuda) else model
     host = _TrainHost(model, fwd, opt, params, batcher, cfg, device, autocast, out, online, callback, counts, override)
     host.t = start
+    if window is not None:  # a boundary checkpoint between two evaluations: the train-loss window goes on
+        host.ev_sum, host.ev_n = window
+    if checkpoint is not None and cfg.save_at:
+        def boundary(step: int) -> None:
+            _save(ckpt.boundary(checkpoint, step), model, opt, out, step, host.counts, host.override,
+                  prev_seconds + time.perf_counter() - t0, save_meta, online, (host.ev_sum, host.ev_n))
+        host.on_boundary = boundary
     driven = ctrl if ctrl is not None else Fixed(
         lambda t: host.override if host.override is not None else np.asarray(mixture_at(t), dtype=float))
     t0, c0 = time.perf_counter(), time.process_time()
@@ -269,14 +281,14 @@ def _optimizer(model, cfg: TrainConfig, cuda: bool):
 
 
 def _restore(resume: Path, device: str, model, opt, out: TrainOutput, names: list[str],
-             online: OnlineRun | None) -> tuple[int, np.ndarray, np.ndarray | None, float]:
+             online: OnlineRun | None) -> tuple[int, np.ndarray, np.ndarray | None, float, tuple | None]:
     """Load a checkpoint folder into ``model``, ``opt``, ``out`` (the curve so far) and the controller.
 
     The checkpoint must have been trained with the same controller config as ``online`` (or none).
 
     Returns:
         ``(step reached, (K,) sequences seen per domain, the callback's (K,) override weights or None,
-        seconds trained before)``.
+        seconds trained before, the (K,) train-loss sums and counts since the last evaluation or None)``.
     """
     state = ckpt.load_state(resume)
     tensors = ckpt.load_tensors(resume, device)
@@ -299,18 +311,24 @@ def _restore(resume: Path, device: str, model, opt, out: TrainOutput, names: lis
     if online is not None and online.controller is not None:
         online.controller.load_state_dict(saved["state"])
         online.requests.update({key: 0 for key in online.requests})
-    return start, counts, override, prev_seconds
+    win = state.get("window")
+    window = None if win is None else (np.asarray(win["sum"], dtype=float), np.asarray(win["n"], dtype=float))
+    return start, counts, override, prev_seconds, window
 
 
 def _save(checkpoint: Path, model, opt, out: TrainOutput, step: int, counts: np.ndarray,
-          override: np.ndarray | None, seconds: float, save_meta: dict | None, online: OnlineRun | None) -> None:
-    """Write the final checkpoint (:mod:`.checkpoint`): model and optimiser tensors, and as JSON the curve,
-    ``(K,)`` counts, the override weights, the weight log, total ``seconds``, ``save_meta`` and the controller."""
+          override: np.ndarray | None, seconds: float, save_meta: dict | None, online: OnlineRun | None,
+          window: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Write a checkpoint (:mod:`.checkpoint`): model and optimiser tensors, and as JSON the curve, ``(K,)``
+    counts, the override weights, the weight log, total ``seconds``, ``save_meta``, the controller and (a boundary
+    checkpoint) the train-loss ``window`` since the last evaluation."""
     state = {"step": step, "steps": out.steps, "metrics": _json_metrics(out.metrics),
              "counts": counts.tolist(), "override": None if override is None else override.tolist(),
              "weight_log": out.weight_log, "seconds": seconds, **(save_meta or {}),
              "controller": None if online is None else {"config": online.config,
                                                         "state": online.controller.state_dict()}}
+    if window is not None:
+        state["window"] = {"sum": window[0].tolist(), "n": window[1].tolist()}
     ckpt.save(checkpoint, {"model": model.state_dict(), "optim": opt.state_dict()}, state)
 
 
@@ -332,6 +350,7 @@ class _TrainHost:
         self.last_val: np.ndarray | None = None
         self.val_set = None
         self.t = 0  # the step being taken (for an out-of-memory message)
+        self.on_boundary: Callable[[int], None] | None = None  # saves a boundary checkpoint (cfg.save_at)
 
     def step(self, step: int, w: np.ndarray, want, coef_fn) -> Signals | None:
         import torch
@@ -420,6 +439,8 @@ class _TrainHost:
                     raise BomixError(f"callback returned bad weights {new}: need {k} non-negative, sum 1")
                 self.override = new / new.sum()
             self.win_loss[:], self.win_n[:] = 0.0, 0.0
+        if self.on_boundary is not None and done in cfg.save_at and done < cfg.steps:
+            self.on_boundary(done)
         return True
 
 
