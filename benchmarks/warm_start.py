@@ -24,8 +24,13 @@ mixture's regret on the new problem (``EPS_FRACS``), so seeds and problems are c
 is NOT counted (it was spent on an earlier project; the question is what the new one costs).
 
 Usage:
-    python benchmarks/warm_start.py [--seeds 10] [--budget 12] [--old-budget 30] [--policy sfbo|mfbo]
+    python benchmarks/warm_start.py [--seeds 10] [--budget 30] [--old-budget 30] [--policy sfbo|mfbo]
         [--fidelities 1B@20000 ...] [--rec-evidence Q] [--clamp-margin M] [--out benchmarks/results/warm_start]
+        [--variants reuse ...] [--scratch-from EARLIER/results.json]
+
+A budget of 30 target runs lets sfbo from scratch reach eps on most seeds (at 12 it rarely does: censored medians).
+``--scratch-from`` takes the scratch and control campaigns of an earlier run with the same settings (they use no
+warm start, so a change to the reuse method leaves them bit-identical) and runs the warm-started ones only.
 
 Each new problem is run three ways (:data:`NAMES`): from scratch, from scratch with the initial design a warm start
 gets (the control), and warm-started. The new campaigns' policy is :data:`POLICY` (sfbo by default: every run at the
@@ -153,7 +158,7 @@ def uniform_regret(backend) -> float:
     return float(backend.true_value(Mixture(np.full(k, 1.0 / k), prob.space.domains), t, prob.objective) - best)
 
 
-def one_seed(seed: int, budget: float, old_budget: float) -> dict:
+def one_seed(seed: int, budget: float, old_budget: float, variants: tuple[str, ...] = NAMES) -> dict:
     from bomix.backends.synthetic import SyntheticBackend
 
     out: dict = {"seed": seed}
@@ -168,6 +173,8 @@ def one_seed(seed: int, budget: float, old_budget: float) -> dict:
             ureg = uniform_regret(backend)
             row = {"uniform_regret": ureg}
             for variant, warm, pol in VARIANTS(f"{tmp}/old", mapping):
+                if variant not in variants:
+                    continue
                 s = campaign(backend, budget, seed, f"{tmp}/{case}-{variant}", warm, pol)
                 row[variant] = {"trace": s["trace"], "n_runs": s["n_runs"], "final_regret": s["regret"],
                                 "wall": s["wall"], "warm_start": s.get("warm_start"),
@@ -179,26 +186,27 @@ def one_seed(seed: int, budget: float, old_budget: float) -> dict:
             out[case] = row
             print(f"seed {seed} {case}: " + ", ".join(
                 f"{v} reach@{EPS_FRACS[0]:g}={row[v][f'reach_{EPS_FRACS[0]:g}']:.3g}"
-                f"{'' if row[v][f'reached_{EPS_FRACS[0]:g}'] else ' (censored)'}" for v in NAMES),
+                f"{'' if row[v][f'reached_{EPS_FRACS[0]:g}'] else ' (censored)'}" for v in variants),
                 flush=True)
     return out
 
 
 def summarise(rows: list[dict], budget: float) -> dict:
+    names = [v for v in NAMES if v in rows[0]["split_add"]]
     out: dict = {}
     for case in ("split_add", "heavy"):
         res: dict = {}
         for f in EPS_FRACS:
             key = f"{f:g}"
             med = {}
-            for v in NAMES:
+            for v in names:
                 c = np.array([r[case][v][f"reach_{key}"] for r in rows])
                 ok = np.array([r[case][v][f"reached_{key}"] for r in rows])
                 med[v] = {"median": float(np.median(c)), "q25": float(np.quantile(c, 0.25)),
                           "q75": float(np.quantile(c, 0.75)), "n_reached": int(ok.sum()), "n": len(rows),
-                          "censored_median": bool(ok.sum() * 2 < len(rows))}
+                          "censored_median": bool(ok.sum() * 2 <= len(rows))}
             cmp = {}
-            for base in ("scratch", "scratch_small_init"):
+            for base in [b for b in ("scratch", "scratch_small_init") if b in names and "reuse" in names]:
                 saving = 1.0 - med["reuse"]["median"] / med[base]["median"] if med[base]["median"] > 0 else None
                 paired = np.array([r[case]["reuse"][f"reach_{key}"] - r[case][base][f"reach_{key}"] for r in rows])
                 cmp[f"reuse_vs_{base}"] = {
@@ -206,8 +214,9 @@ def summarise(rows: list[dict], budget: float) -> dict:
                     "median_paired_difference": float(np.median(paired)), "n_reuse_cheaper": int((paired < 0).sum()),
                     "n_reuse_dearer": int((paired > 0).sum())}
             res[f"eps_{key}_of_uniform_regret"] = {**med, **cmp}
-        res["final_regret_median"] = {v: float(np.median([r[case][v]["final_regret"] for r in rows])) for v in NAMES}
-        res["reused_runs_median"] = float(np.median([r[case]["reuse"]["warm_start"]["n_reused"] for r in rows]))
+        res["final_regret_median"] = {v: float(np.median([r[case][v]["final_regret"] for r in rows])) for v in names}
+        if "reuse" in names:
+            res["reused_runs_median"] = float(np.median([r[case]["reuse"]["warm_start"]["n_reused"] for r in rows]))
         out[case] = res
     return out
 
@@ -222,6 +231,8 @@ def plot(rows: list[dict], budget: float, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, case in zip(axes, ("split_add", "heavy")):
         for v, colour in zip(NAMES, ("tab:blue", "tab:green", "tab:orange")):
+            if v not in rows[0][case]:
+                continue
             curves = []
             for r in rows:
                 tr = r[case][v]["trace"]
@@ -243,15 +254,48 @@ def plot(rows: list[dict], budget: float, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def same_settings(path: Path, args, n_seeds: int) -> dict:
+    """The results JSON at ``path``, refused (exit) unless it has these settings and at least ``n_seeds`` seeds."""
+    earlier = json.loads(path.read_text())
+    same = {k: earlier["settings"].get(k) for k in ("budget", "old_budget", "policy_options", "part_transfer")}
+    if same != {"budget": args.budget, "old_budget": args.old_budget, "policy_options": POLICY,
+                "part_transfer": PART_TRANSFER} or len(earlier["seeds"]) < n_seeds:
+        raise SystemExit(f"{path}: other settings or fewer seeds than this run ({same})")
+    return earlier
+
+
+def with_scratch(rows: list[dict], path: Path, args) -> list[dict]:
+    """``rows`` (reuse only) with the scratch and control campaigns of the earlier results ``path``, which must
+    have the same settings and seeds (checked: the same problems, to the uniform mixture's regret)."""
+    earlier = same_settings(path, args, len(rows))
+    out = []
+    for r, e in zip(rows, earlier["seeds"]):
+        r = dict(r)
+        for case in ("split_add", "heavy"):
+            if abs(r[case]["uniform_regret"] - e[case]["uniform_regret"]) > 1e-12 or r["seed"] != e["seed"]:
+                raise SystemExit(f"--scratch-from {path}: seed {r['seed']} {case} is another problem")
+            r[case] = {**r[case], **{v: e[case][v] for v in NAMES if v != "reuse"}}
+        out.append(r)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--budget", type=float, default=6.0)
+    ap.add_argument("--budget", type=float, default=30.0)
     ap.add_argument("--old-budget", type=float, default=30.0, help="the old swarm's runs (random, at the target)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/warm_start"))
     ap.add_argument("--policy", choices=("mfbo", "sfbo"), default=POLICY["name"])
     ap.add_argument("--fidelities", nargs="*", default=None, help="mfbo's fidelities (SCALE@STEPS)")
     ap.add_argument("--rec-evidence", type=float, default=POLICY.get("rec_evidence"))
+    ap.add_argument("--variants", nargs="*", choices=NAMES, default=list(NAMES),
+                    help="run only these variants (a quicker look; the comparisons need scratch and reuse)")
+    ap.add_argument("--scratch-from", default=None,
+                    help="an earlier results.json with the same settings: take its scratch and control campaigns "
+                         "(no warm start, so a method change to reuse leaves them bit-identical) and run reuse only")
+    ap.add_argument("--combine", default=None,
+                    help="with --scratch-from: take the reuse campaigns from this earlier --variants reuse "
+                         "results.json instead of running them")
     ap.add_argument("--clamp-margin", type=float, default=None,
                     help="override bomix.surrogate.transfer.CLAMP_MARGIN (a sensitivity check; inf: no clipping)")
     args = ap.parse_args()
@@ -271,9 +315,21 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    rows = [one_seed(s, args.budget, args.old_budget) for s in range(args.seeds)]
+    if args.combine and not args.scratch_from:
+        ap.error("--combine needs --scratch-from")
+    if args.scratch_from:
+        args.variants = ["reuse"]
+    if args.combine:  # reuse rows of an earlier --variants reuse run: no campaign is run
+        rows = same_settings(Path(args.combine), args, args.seeds)["seeds"][: args.seeds]
+    else:
+        rows = [one_seed(s, args.budget, args.old_budget, tuple(args.variants)) for s in range(args.seeds)]
+    if args.scratch_from:
+        rows = with_scratch(rows, Path(args.scratch_from), args)
+        args.variants = list(NAMES)
     result = {"settings": {"seeds": args.seeds, "budget": args.budget, "old_budget": args.old_budget,
-                           "policy": POLICY["name"], "policy_options": POLICY, "old_policy": "random (Dirichlet(1), target)",
+                           "policy": POLICY["name"], "policy_options": POLICY, "variants": args.variants,
+                           "scratch_from": args.scratch_from, "reuse_from": args.combine,
+                           "old_policy": "random (Dirichlet(1), target)",
                            "part_transfer": PART_TRANSFER, "clamp_margin": str(transfer.CLAMP_MARGIN),
                            "eps": "fractions of the uniform mixture's regret on the new problem: "
                                   + ", ".join(f"{f:g}" for f in EPS_FRACS),
