@@ -35,7 +35,9 @@ class StudyConfig:
         cost_per_step: scale -> cost of one step (any unit); default ``6 * params * tokens_per_step``.
         tokens_per_step: tokens per step (FLOPs cost and the repetition cap).
         lower / upper / tokens / max_epochs: constraints of the space (see :class:`bomix.space.Space`).
-        continuation: whether your script can continue a shorter run (``resume_from``).
+        continuation: whether your script can continue a shorter run (``resume_from``); with ``phases``: whether
+            it can start a run from another run's checkpoint at a phase boundary (a *branch*, see
+            :mod:`bomix.campaign.branches`: a trial sharing a finished run's schedule up to ``resume_step``).
         constraints: outcome constraints on the recommendation's metrics at the target (a list of
             ``{metric, max | min | max_relative | min_relative, reference}``; see :mod:`bomix.constraints`).
         phases: a run trained on a schedule of mixtures, ``[{name, fraction: f or [lo, hi]}, ...]``
@@ -148,7 +150,7 @@ class StudyConfig:
             raise BomixError(f"the objective uses metric(s) {missing} that are not in metrics={list(metrics)}")
         cost = TableCost(space, self.cost_per_step) if self.cost_per_step else FlopsCost(space, self.tokens_per_step)
         return Problem(space=space, objective=objective, cost=cost, supports_schedule=False,
-                       supports_continuation=bool(self.continuation), candidates=None, metrics=metrics,
+                       supports_continuation=bool(self.continuation) and not self.phases, candidates=None, metrics=metrics,
                        constraints=constraints, objectives=objectives, preference=preference)
 
     def build_policy(self) -> Policy:

@@ -51,7 +51,9 @@ class Trial:
         steps: train to this many steps (a continuation: from ``resume_step``).
         seed: the run's seed.
         resume_from / resume_step: continue the checkpoint of that earlier run (only when the study
-            was created with ``continuation=True``).
+            was created with ``continuation=True``); with ``phases`` a *branch*: start from that run's state at
+            step ``resume_step``, one of the schedule's phase starts (so save a checkpoint at each one), and
+            train to ``steps`` on this trial's schedule.
         cost: what the run was charged, in target-run equivalents.
         schedule: on a study with ``phases``, what to train: ``[{phase, start_step, fraction, mixture}]`` in
             order (phase ``p`` from its ``start_step`` until the next one's); ``mixture`` is then the flat point
@@ -87,7 +89,8 @@ class Study:
         self.space = self.problem.space
         self.policy = config.build_policy()
         self.policy.bind(self.problem, config.seed)
-        host = Host("study", False, self.problem.supports_continuation, self._check_controller, self._price)
+        host = Host("study", False, self.problem.supports_continuation, self._check_controller, self._price,
+                    supports_branch=bool(config.continuation and config.phases))
         self.ledger = Ledger(store, self.problem, host, config.seed)
         # the store's runs, read incrementally (each ask reads only what other workers added or finished)
         # and checked like data from outside: fidelity on the ladder, charge = what the spec costs,

@@ -149,7 +149,8 @@ class BomixSweeper(Sweeper):
             if k.get("phase_start"):
                 out += [f"++{k['phase_start'].format(phase=p['phase'])}={p['start_step']}" for p in trial.schedule]
         for name, value in (("scale", trial.scale), ("params", trial.params), ("steps", trial.steps),
-                            ("seed", trial.seed), ("run_id", trial.run_id), ("resume_from", trial.resume_from)):
+                            ("seed", trial.seed), ("run_id", trial.run_id), ("resume_from", trial.resume_from),
+                            ("resume_step", trial.resume_step if trial.resume_from else None)):
             if k.get(name):
                 prefix = self.groups.get(name, "++")
                 out.append(f"{prefix}{k[name]}={'null' if value is None else value}")

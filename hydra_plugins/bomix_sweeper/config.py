@@ -14,7 +14,8 @@ class OverrideKeys:
 
     ``mixture`` is a key pattern with ``{domain}`` (one override per domain, e.g. ``data.weights.{domain}``);
     with ``problem`` phases it must also contain ``{phase}`` (e.g. ``data.phases.{phase}.weights.{domain}``) and
-    ``phase_start`` (a pattern with ``{phase}``) receives each phase's first step; the others are plain keys. A key naming a config group of your app (``model``, ``model/backbone``: Hydra
+    ``phase_start`` (a pattern with ``{phase}``) receives each phase's first step; the others are plain keys
+    (``resume_from`` / ``resume_step``: the run whose checkpoint at that step to start from, with ``continuation``). A key naming a config group of your app (``model``, ``model/backbone``: Hydra
     lists options for it) gets a group override ``model=base`` (``+model=base`` when the group is not in your
     defaults list), its values checked against the group's options; any other key gets ``++key=value``
     (added when your config lacks the key).
@@ -27,6 +28,7 @@ class OverrideKeys:
     seed: Optional[str] = None
     run_id: Optional[str] = None
     resume_from: Optional[str] = None
+    resume_step: Optional[str] = None
     phase_start: Optional[str] = None
 
 

@@ -45,3 +45,21 @@ def test_a_mixture_key_without_phase_is_refused_in_one_line(tmp_path):
     p = sweep(tmp_path, "hydra.sweeper.keys.mixture='data.weights.{domain}'")
     assert p.returncode != 0
     assert "keys.mixture must contain {phase} and {domain}" in p.stderr
+
+
+def test_a_pinned_trunk_with_continuation_launches_branches(tmp_path):
+    """continuation=true and a pinned first phase: every job after the first starts from the first one's state at
+    the boundary (keys.resume_from / keys.resume_step) and is charged only the anneal's steps."""
+    p = sweep(tmp_path, "hydra.sweeper.phases=[{name: pretrain, fraction: 0.8, mixture: {code: 0.5, web: 0.3, "
+              "books: 0.2}}, {name: anneal, fraction: 0.2}]", "hydra.sweeper.continuation=true",
+              "hydra.sweeper.budget=2.5", "hydra.sweeper.keys.resume_from=trainer.resume_from",
+              "hydra.sweeper.keys.resume_step=trainer.resume_step")
+    assert p.returncode == 0, p.stderr[-3000:]
+    jobs, stored = app_log(tmp_path), runs(tmp_path)
+    # random prices its next run as a full one, so it stops with less than 1 left: 1 + 3 x 0.2 target runs
+    assert len(jobs) == len(stored) == 4 and all(r[1] == "ok" for r in stored)
+    assert [r[2] for r in stored] == pytest.approx([1.0, 0.2, 0.2, 0.2])
+    assert jobs[0]["resume"] == [None, None]
+    first = stored[0][0]
+    assert all(j["resume"] == [first, 320] and j["starts"]["anneal"] == 320 for j in jobs[1:])
+    assert all(j["phases"]["pretrain"] == pytest.approx({"code": 0.5, "web": 0.3, "books": 0.2}) for j in jobs)

@@ -51,3 +51,35 @@ def test_study_refuses_bad_phases_and_policies_that_cannot_search_them(tmp_path)
         Study.create(tmp_path / "b", domains=DOMAINS, ladder=LADDER, steps=[100], objective="loss", budget=1.0,
                      policy="dml", phases=PHASES)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_study_with_a_pinned_trunk_asks_branches(tmp_path):
+    """continuation=True on a phased study: a trial sharing a finished run's schedule up to a phase boundary is a
+    branch (resume_from that run, resume_step the boundary) and is charged only its remaining steps; the user
+    tells the curve after resume_step and the study stores the whole one."""
+    phases = [{"name": "pre", "fraction": 0.75, "mixture": {"code": 0.5, "web": 0.3, "books": 0.2}},
+              {"name": "ann", "fraction": 0.25}]
+    with Study.create(tmp_path / "s", domains=DOMAINS, ladder=LADDER, steps=[400], objective="loss",
+                      policy={"name": "random", "scale": "s", "steps": 400}, budget=0.5, phases=phases,
+                      continuation=True, target=["l", 400]) as study:
+        full = study.problem.cost("s", 400)
+        trials = []
+        while (trial := study.ask()) is not None:
+            start = trial.resume_step if trial.resume_from else 0
+            assert trial.schedule[0]["mixture"] == pytest.approx({"code": 0.5, "web": 0.3, "books": 0.2})
+            y = loss(trial)
+            study.tell(trial.run_id, curve=[(s, y + 1.0 / s) for s in range(start + 100, 401, 100)])
+            trials.append(trial)
+        first, branches = trials[0], trials[1:]
+        assert first.resume_from is None and first.cost == pytest.approx(full)
+        assert len(branches) >= 10 and all(t.resume_from == first.run_id and t.resume_step == 300 for t in branches)
+        assert all(t.cost == pytest.approx(0.25 * full) for t in branches)
+        h = study.history()
+        run = {r.spec.run_id: r for r in h.results}[branches[0].run_id]
+        assert list(run.curve.steps) == [100, 200, 300, 400]  # the parent's points up to 300, then its own
+    with Study.create(tmp_path / "t", domains=DOMAINS, ladder=LADDER, steps=[400], objective="loss",
+                      policy={"name": "random", "scale": "s", "steps": 400}, budget=0.3, phases=phases,
+                      target=["l", 400]) as plain:
+        while (trial := plain.ask()) is not None:  # without continuation=True no trial is a branch
+            assert trial.resume_from is None
+            plain.tell(trial.run_id, value=loss(trial))

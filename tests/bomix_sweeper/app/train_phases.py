@@ -24,7 +24,8 @@ def train(cfg: DictConfig) -> float:
     val_loss = 2.0 + 3.0 / math.log(n) + 50.0 / steps + sum(
         (ph[p][d] - BEST[p][d]) ** 2 for p in BEST for d in BEST[p])
     with Path(os.environ["APP_LOG"]).open("a") as f:
-        f.write(json.dumps({"phases": ph, "starts": starts, "size": cfg.model.size, "steps": steps}) + "\n")
+        f.write(json.dumps({"phases": ph, "starts": starts, "size": cfg.model.size, "steps": steps,
+                            "resume": [cfg.trainer.get("resume_from"), cfg.trainer.get("resume_step")]}) + "\n")
     return val_loss
 
 
