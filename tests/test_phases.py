@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
+from phase_helpers import reference_projection
 
 from bomix.errors import BomixError
 from bomix.phases import Phases, PhasedSpace
@@ -77,17 +77,7 @@ def test_sample_and_project_stay_inside_and_projection_is_euclidean(cfg, bounds)
     y = rng.normal(size=s.k)
     p = s.project(y[None])[0]
     assert s.feasible(p).all()
-    n, k = s.k, s.base.k
-    cons = [{"type": "eq", "fun": lambda x: x.sum() - 1}]
-    for q, ph in enumerate(s.phases.phases):
-        cons += [{"type": "ineq", "fun": lambda x, q=q, lo=ph.lo: x[k * q:k * q + k].sum() - lo},
-                 {"type": "ineq", "fun": lambda x, q=q, hi=ph.hi: hi - x[k * q:k * q + k].sum()}]
-    lo, up = s.base.lower, s.base.upper
-    for i in range(k):
-        cons += [{"type": "ineq", "fun": lambda x, i=i: x[i::k].sum() - lo[i]},
-                 {"type": "ineq", "fun": lambda x, i=i: up[i] - x[i::k].sum()}]
-    ref = minimize(lambda x: ((x - y) ** 2).sum(), np.full(n, 1 / n), jac=lambda x: 2 * (x - y), constraints=cons,
-                   bounds=[(0, 1)] * n, method="SLSQP", options={"ftol": 1e-15, "maxiter": 500}).x
+    ref = reference_projection(s, y, np.full(s.k, 1 / s.k))
     assert np.abs(p - ref).max() < 1e-5
 
 

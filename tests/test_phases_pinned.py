@@ -3,7 +3,7 @@ phases (sampling, the exact projection, hit-and-run under whole-run bounds, feas
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
+from phase_helpers import reference_projection
 
 from bomix.errors import BomixError
 from bomix.phases import Phases, PhasedSpace
@@ -77,24 +77,10 @@ def test_sample_project_and_walk_keep_the_pin_and_projection_is_euclidean(cfg, b
     assert np.ptp(B[:, pin], axis=0).max() == 0.0  # the pinned block is exactly constant (GP inputs included)
     assert np.ptp(B[:, ~pin], axis=0).max() > 0.05  # the others are searched
     assert s.feasible(s.center().weights).all()
-    n, k = s.k, s.base.k
-    for y in rng.normal(size=(3, n)):
+    for y in rng.normal(size=(3, s.k)):
         p = s.project(y[None])[0]
         assert s.feasible(p).all()
-        cons = [{"type": "eq", "fun": lambda x: x.sum() - 1}]
-        for q, ph in enumerate(s.phases.phases):
-            if ph.pinned:
-                cons += [{"type": "eq", "fun": lambda x, j=j, v=v: x[j] - v}
-                         for j, v in zip(range(k * q, k * q + k), ph.lo * ph.pinned_weights(s.base.domains))]
-            cons += [{"type": "ineq", "fun": lambda x, q=q, lo=ph.lo: x[k * q:k * q + k].sum() - lo},
-                     {"type": "ineq", "fun": lambda x, q=q, hi=ph.hi: hi - x[k * q:k * q + k].sum()}]
-        lo, up = s.base.lower, s.base.upper
-        for i in range(k):
-            cons += [{"type": "ineq", "fun": lambda x, i=i: x[i::k].sum() - lo[i]},
-                     {"type": "ineq", "fun": lambda x, i=i: up[i] - x[i::k].sum()}]
-        ref = minimize(lambda x: ((x - y) ** 2).sum(), s.center().weights, jac=lambda x: 2 * (x - y),
-                       constraints=cons, bounds=[(0, 1)] * n, method="SLSQP",
-                       options={"ftol": 1e-15, "maxiter": 500}).x
+        ref = reference_projection(s, y, s.center().weights)
         assert np.abs(p - ref).max() < 1e-5
 
 
