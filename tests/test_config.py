@@ -89,6 +89,8 @@ EXCEPTIONS = {
     "problem/synthetic_tasks.yaml": {"objective", "constraints"},
     "problem/synthetic_phases.yaml": {"phases"},
     "problem/synthetic_anneal.yaml": {"phases"},
+    "problem/regmix_mean13.yaml": {"objective", "constraints"},
+    "problem/regmix_code_web.yaml": {"objective", "objectives"},
     "problem/synthetic_moo.yaml": {"objective", "objectives", "preference"},
     "problem/synthetic_moo3.yaml": {"objective", "objectives"},
 }
