@@ -22,23 +22,24 @@ def _problem(b: SyntheticBackend) -> dict:
     """A normalised objective over the tasks and a binding constraint on a domain loss (reference: uniform)."""
     t = b.space.target
     ref = {m: float(v[0]) for m, v in b.metrics_at(b.space.center().weights[None], t.scale, t.steps).items()}
-    tasks = [f"task:{j}" for j in range(4)]
+    tasks = [f"task:{j}" for j in range(b.tasks)]
     objective = {"weights": {m: 1.0 for m in tasks}, "reference": {m: ref[m] for m in tasks},
                  "maximize": [m for m in tasks if b.task_directions()[m] == "maximize"]}
     obj = Objective.from_config(objective)
     free = b.metrics_at(b.optimum(obj)[0].weights[None], t.scale, t.steps)
     worst = max((f"loss:{d}" for d in b.space.domains), key=lambda m: free[m][0] / ref[m])
+    assert free[worst][0] > ref[worst]  # the constraint binds: the unconstrained optimum breaks it
     return {"objective": objective, "constraints": [{"metric": worst, "max_relative": 0.0, "reference": ref[worst]}]}
 
 
 def test_study_with_a_constraint_recommends_a_feasible_mixture(tmp_path):
-    b = SyntheticBackend(k=4, seed=0, tasks=4, noise=0.005)
+    b = SyntheticBackend(k=4, seed=0, tasks=12, noise=0.005)  # 17 metrics: 12 tasks, 4 domain losses, the target's
     ladder = {s.name: s.params for s in b.space.scales}
     prob = _problem(b)
     metric = prob["constraints"][0]["metric"]
     study = Study.create(tmp_path / "s", domains=list(b.space.domains), ladder=ladder, steps=[500, 20000],
                          policy=FAST_MFBO, budget=9.0, **prob)
-    assert set(study.problem.metrics) == {"task:0", "task:1", "task:2", "task:3", metric}  # objective's + constraint's
+    assert set(study.problem.metrics) == {f"task:{j}" for j in range(12)} | {metric}  # objective's + constraint's
     while (trial := study.ask()) is not None:
         res = b.run(RunSpec(study.space.mixture(list(trial.mixture.values())), trial.scale, trial.steps,
                             seed=trial.seed))
