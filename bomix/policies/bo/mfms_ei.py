@@ -9,7 +9,8 @@ import torch
 
 from bomix.acquisition.analytic import log_cost_ei
 from bomix.acquisition.optimize import maximize_logits
-from bomix.policies.bo.base import DT, GPPolicy, option_group
+from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.options import option_group
 from bomix.policies.bo.search import affordable, pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
