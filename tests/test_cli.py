@@ -1,7 +1,6 @@
 """The `bomix` command end to end: bad inputs, sweeps, and resume after SIGKILL."""
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -10,19 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import ENV, ROOT, assert_run_refused, bomix
 
 from bomix.backends.synthetic import SyntheticBackend
 from bomix.campaign import run_campaign
 from bomix.policies.heuristics import RandomPolicy
 from bomix.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-
-
-def bomix(*args, cwd=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bomix.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=ENV, timeout=300, **kw)
 
 
 def test_run_prints_summary_and_writes_directory(tmp_path):
@@ -82,15 +75,7 @@ def test_readme_demo_experiment_runs_any_policy(tmp_path, policy):
     ],
 )
 def test_bad_input_one_line_no_traceback(tmp_path, args, message):
-    camp = tmp_path / "new" / "campaign"
-    quiet = [] if any(a.startswith("progress=") for a in args) else ["progress=false"]
-    out = bomix("run", *args, *quiet, f"hydra.run.dir={camp}")
-    assert out.returncode == 2, out.stderr
-    assert not (tmp_path / "new").exists()  # nothing written: no campaign directory, no store
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bomix: error:"), out.stderr
-    assert message in lines[0]
-    assert "Traceback" not in out.stderr
+    assert_run_refused(tmp_path, args, message)
 
 
 def test_missing_file_and_unknown_command(tmp_path):

@@ -2,24 +2,14 @@
 end, and bad constraint / objective settings refused in one line (exit 2, nothing written)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_helpers import assert_run_refused, bomix
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
 #: a small, fast mfbo: target runs only (the constraint is learnt where it is judged), a light GP and search
 FAST_MFBO = ["policy=mfbo", "policy.fidelities=[1B@20000]", "policy.n_init=8", "max_runs=10", "budget=12",
              "policy.search.raw_samples=32", "policy.search.starts=2", "policy.search.iters=5", "policy.gp.maxiter=10",
              "policy.gp.law=false", "policy.gp.level=false", "policy.gp.invariant=false", "policy.gp.cold_start=false"]
-
-
-def bomix(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bomix.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=ENV, timeout=300)
 
 
 def test_constrained_mfbo_on_synthetic_tasks(tmp_path):
@@ -53,9 +43,4 @@ def test_constrained_mfbo_on_synthetic_tasks(tmp_path):
     (["backend.tasks=-2"], "backend.tasks must be an integer >= 0"),
 ])
 def test_bad_constraint_and_objective_settings_are_one_line(tmp_path, args, message):
-    camp = tmp_path / "new" / "campaign"
-    out = bomix("run", *args, "progress=false", f"hydra.run.dir={camp}")
-    assert out.returncode == 2, out.stderr
-    assert not (tmp_path / "new").exists()
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bomix: error:") and message in lines[0], out.stderr
+    assert_run_refused(tmp_path, args, message)

@@ -2,24 +2,19 @@
 `bomix bench` reporting hypervolume regret, and bad trade-off settings refused in one line (exit 2)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from functools import partial
 
+import cli_helpers
 import pytest
+from cli_helpers import ENV, assert_run_refused
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+#: campaigns here run mobo: one thread, a longer timeout
+bomix = partial(cli_helpers.bomix, env=dict(ENV, OMP_NUM_THREADS="1"), timeout=600)
+
 #: a small mobo: a proxy and the target fidelity, a light GP and search
 FAST_MOBO = ["policy=mobo", "policy.fidelities=[150M@20000,1B@20000]", "policy.n_init=4", "max_runs=7", "budget=3",
              "policy.search.raw_samples=32", "policy.search.starts=2", "policy.search.iters=5", "policy.gp.maxiter=10",
              "policy.mc_samples=16", "policy.n_candidates=128"]
-
-
-def bomix(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bomix.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=ENV, timeout=600)
 
 
 def test_mobo_campaign_and_bench_report_the_front(tmp_path):
@@ -58,9 +53,4 @@ def test_mobo_campaign_and_bench_report_the_front(tmp_path):
      "problem.objectives[1] (web): objective uses unknown metric(s) ['task:7']"),
 ])
 def test_bad_trade_off_settings_are_one_line(tmp_path, args, message):
-    camp = tmp_path / "new" / "campaign"
-    out = bomix("run", *args, "progress=false", f"hydra.run.dir={camp}")
-    assert out.returncode == 2, out.stderr
-    assert not (tmp_path / "new").exists()
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert_run_refused(tmp_path, args, message)
