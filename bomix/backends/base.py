@@ -32,6 +32,8 @@ class Backend(ABC):
     default_objective: Objective
     supports_schedule: bool = False
     supports_continuation: bool = False
+    #: continues a phased run from a parent's state at a phase boundary (:mod:`bomix.campaign.branches`)
+    supports_branch: bool = False
     #: hosts an online controller (``RunSpec.controller``, see :mod:`bomix.online.base`)
     supports_controller: bool = False
     #: answers :meth:`true_value_recipe` (online methods in target mode)

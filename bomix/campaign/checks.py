@@ -47,7 +47,7 @@ class Host:
     @classmethod
     def of_backend(cls, backend) -> "Host":
         return cls(backend.name, backend.supports_schedule, backend.supports_continuation,
-                   backend.check_controller, backend.cost, bool(getattr(backend, "supports_branch", False)))
+                   backend.check_controller, backend.cost, backend.supports_branch)
 
 
 def config_hash(config: Mapping) -> str:
