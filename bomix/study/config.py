@@ -124,6 +124,12 @@ class StudyConfig:
         check_policy(d.get("policy"))
         return cls(**dict(d))
 
+    @property
+    def branching(self) -> bool:
+        """Whether the user's script continues runs as branches at phase boundaries (``continuation`` with
+        ``phases``); a phased study offers no other continuation."""
+        return bool(self.continuation and self.phases)
+
     def space(self) -> Space:
         """The study's space (a :class:`bomix.phases.PhasedSpace` when ``phases`` is set)."""
         return phased(self._space(), Phases.from_config(self.phases))
@@ -150,7 +156,7 @@ class StudyConfig:
             raise BomixError(f"the objective uses metric(s) {missing} that are not in metrics={list(metrics)}")
         cost = TableCost(space, self.cost_per_step) if self.cost_per_step else FlopsCost(space, self.tokens_per_step)
         return Problem(space=space, objective=objective, cost=cost, supports_schedule=False,
-                       supports_continuation=bool(self.continuation) and not self.phases, candidates=None, metrics=metrics,
+                       supports_continuation=self.continuation and not self.branching, candidates=None, metrics=metrics,
                        constraints=constraints, objectives=objectives, preference=preference)
 
     def build_policy(self) -> Policy:

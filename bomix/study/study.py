@@ -90,7 +90,7 @@ class Study:
         self.policy = config.build_policy()
         self.policy.bind(self.problem, config.seed)
         host = Host("study", False, self.problem.supports_continuation, self._check_controller, self._price,
-                    supports_branch=bool(config.continuation and config.phases))
+                    supports_branch=config.branching)
         self.ledger = Ledger(store, self.problem, host, config.seed)
         # the store's runs, read incrementally (each ask reads only what other workers added or finished)
         # and checked like data from outside: fidelity on the ladder, charge = what the spec costs,
