@@ -111,10 +111,30 @@ def quality_lines(s: dict) -> list[str]:
     if mean is not None and sd is not None:
         at = fidelity_name(s.get("target"))
         lines.append(f"predicted {obj}{' at ' + at if at else ''}: {_g(mean)} +- {_g(sd, 2)} (the policy's model)")
+    hedge = shrink_line(s)
+    if hedge:
+        lines.append(hedge)
     obs = s.get("best_observed")
     if regret is None and isinstance(obs, dict) and _num(obs.get("value")) is not None:
         lines.append(f"best run at the target fidelity: {obj} {_g(obs['value'])} ({obs.get('run_id', '?')})")
     return lines
+
+
+def shrink_line(s: dict) -> str | None:
+    """How far a GP policy's ``rec_shrink`` moved the recommendation from its model's argmax towards the prior
+    (``policy_info["shrink"]``); None without it."""
+    info = s.get("policy_info")
+    sh = info.get("shrink") if isinstance(info, dict) else None
+    lam, z = (_num(sh.get("lambda")), _num(sh.get("z"))) if isinstance(sh, dict) else (None, None)
+    if lam is None or z is None:
+        return None
+    if lam >= 1.0:
+        return (f"hedge: none, the model's best mixture (the evidence puts it more than {_g(z, 2)} sd ahead of every "
+                f"mixture nearer the prior)")
+    adv, sd = _num(sh.get("advantage")), _num(sh.get("advantage_sd"))
+    why = f"; the model's best is predicted {_g(adv, 2)} +- {_g(sd, 2)} better" if adv is not None and sd else ""
+    return (f"hedge: {_g(lam, 2)} of the way from the prior mixture to the model's best, the nearest point to the prior "
+            f"the evidence does not put more than {_g(z, 2)} sd behind it{why}")
 
 
 def constraint_lines(s: dict) -> list[str]:

@@ -185,3 +185,15 @@ def test_human_summary_lists_at_most_eight_weights():
     assert weight_lines(nine)[-1] == "  + 1 more domain at 0.010" and len(weight_lines(nine)) == 9
     ten = {**nine, "d9": 0.0004, "d10": 0.0003}
     assert weight_lines(ten)[-1] == "  + 2 domains at ~0 (< 0.001 each)"
+
+
+def test_human_summary_says_how_far_the_recommendation_was_hedged():
+    from bomix.summary_text import format_summary
+
+    shrunk = {"z": 1.0, "lambda": 0.625, "advantage": 0.105, "advantage_sd": 0.106}
+    text = format_summary({**SIM, "policy_info": {"shrink": shrunk}})
+    assert ("hedge: 0.62 of the way from the prior mixture to the model's best, the nearest point to the prior the "
+            "evidence does not put more than 1 sd behind it; the model's best is predicted 0.1 +- 0.11 better") in text
+    kept = format_summary({**SIM, "policy_info": {"shrink": {**shrunk, "lambda": 1.0}}})
+    assert "hedge: none, the model's best mixture (the evidence puts it more than 1 sd ahead" in kept
+    assert "hedge" not in format_summary(SIM) and "hedge" not in format_summary({**SIM, "policy_info": {"shrink": 3}})

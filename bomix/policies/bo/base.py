@@ -35,6 +35,7 @@ from bomix.policies.bo import evidence
 from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.options import option_group
 from bomix.policies.bo.search import Option, affordable, best_options
+from bomix.policies.bo.shrink import shrink
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
@@ -92,6 +93,9 @@ class GPPolicy(Policy):
         rec_kappa: recommendation = argmax of posterior mean - ``rec_kappa`` * sd at the target.
         rec_evidence: keep the recommendation within the ``rec_evidence``-quantile of the observed mixtures'
             nearest-neighbour TV distances of some observed mixture (:mod:`bomix.policies.bo.evidence`); None: anywhere.
+        rec_shrink: move the recommendation from the argmax towards the initial design's prior mixture, to the
+            point nearest the prior that the argmax is predicted better than by at most ``rec_shrink`` sds (of the
+            difference, at the target; :mod:`bomix.policies.bo.shrink`); None: the argmax. Not on pools.
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
@@ -108,7 +112,7 @@ class GPPolicy(Policy):
     def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
-                 rec_evidence: float | None = None, metrics_model: str = "scalar"):
+                 rec_evidence: float | None = None, rec_shrink: float | None = None, metrics_model: str = "scalar"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -124,6 +128,10 @@ class GPPolicy(Policy):
         if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
             raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
         self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
+        if rec_shrink is not None and not 0.0 <= float(rec_shrink) < float("inf"):
+            raise BomixError(f"{self.name}: rec_shrink must be a number of sds >= 0, or null, got {rec_shrink}")
+        self.rec_shrink = None if rec_shrink is None else float(rec_shrink)
+        self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")
         self.metrics_model = metrics_model
@@ -160,6 +168,8 @@ class GPPolicy(Policy):
         out = {"fallbacks": int(sum(self._fallbacks.values())), "fallback_reasons": dict(self._fallbacks)}
         if self._transfer_use:  # a warm start: decisions that used the earlier campaigns' tasks or declined them
             out["reuse_fits"] = dict(self._transfer_use)
+        if self._shrunk is not None:  # the latest recommendation's move towards the prior
+            out["shrink"] = self._shrunk
         return out
 
     def _fallback(self, reason: str) -> None:
@@ -434,7 +444,18 @@ class GPPolicy(Policy):
         model, obs = self.model(history, refit=False)
         if model is None:
             return self._best_observed(history)
-        return self._argmax_target(self._rec_score(model, obs), history, obs)
+        return self._shrunk_towards_prior(model, self._argmax_target(self._rec_score(model, obs), history, obs))
+
+    def _shrunk_towards_prior(self, model, mix: Mixture) -> Mixture:
+        """With ``rec_shrink``: ``mix`` moved towards the design's prior mixture as far as the posterior allows
+        (:func:`bomix.policies.bo.shrink.shrink`); unchanged without it and on pools."""
+        t = self.space.target
+        if self.rec_shrink is None or self.problem.proposals.is_pool:
+            return mix
+        prior = self.space.project(design_prior(self.space.tokens, self.space.k), t)[0]
+        s = shrink(model, self.at_target, prior, mix.weights, self.rec_shrink)
+        self._shrunk = {"z": self.rec_shrink, **s.info()}
+        return Mixture(s.weights, self.space.domains)
 
     def _argmax_target(self, score: AcqFn, history: History, obs: Observations) -> Mixture:
         """The target mixture maximising ``score`` (``acq(W, g)``, ``g`` ignored; kept within the evidence radius

@@ -1,0 +1,189 @@
+"""Recommendation rules, paired on the same campaigns (issue 23 item 2): mfbo's argmax of its target posterior
+against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``, :mod:`bomix.policies.bo.shrink`).
+
+A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
+problem's mfbo campaigns are run once (ordinary resumable ``bomix run`` campaigns under
+``WORK/campaigns/<problem>/mfbo/seed<k>``, with the argmax rule) and every rule then recommends from the same final
+history: the comparison is paired, seed by seed. Per problem and rule: median final target regret with its IQR and
+90th percentile over seeds, uniform weights' regret (the tail target: p90 no worse than it), how many final
+recommendations lie inside the simulator's trust region (where it has one) and how many are one-domain
+(largest weight >= 0.95), and per seed whether the rule beat the argmax.
+
+Problems (``--problems``): ``demo`` (the README demo: ``+experiment=demo``, RegMix simulator, budget 2, 540-run cap),
+``heldout1`` / ``heldout3`` (the held-out-shaped ladder of ``benchmarks/ladder_replay.py`` at budgets 1 and 3, its
+mfbo run cap of 250),
+``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs), ``mfms`` (MFMS StackExchange,
+budget 6, 120 runs).
+
+Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
+    [--z 0.5,1,2] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ladder_replay import ONE_DOMAIN, build_simulator, git_state  # noqa: E402
+
+#: problem -> (overrides, budget); the held-out ladder's simulator path is filled in at run time
+PROBLEMS = {
+    "demo": (["+experiment=demo"], 2.0),
+    "heldout1": (["backend=replay", "policy=mfbo", "max_runs=250"], 1.0),
+    "heldout3": (["backend=replay", "policy=mfbo", "max_runs=250"], 3.0),
+    "synthetic": (["backend=synthetic", "policy=mfbo", "max_runs=120"], 3.0),
+    "mfms": (["backend=mfms", "problem=mfms_stackexchange", "policy=mfbo", "max_runs=120"], 6.0),
+}
+
+
+def problem_overrides(name: str, work: Path) -> list[str]:
+    over, _ = PROBLEMS[name]
+    if name.startswith("heldout"):
+        return [*over, f"backend.path={build_simulator('heldout', work, 0.005)}"]
+    return list(over)
+
+
+def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float]) -> dict:
+    """Every rule's final recommendation from one finished campaign's history, scored on the simulator."""
+    from bomix.app import build, compose
+    from bomix.history import History
+    from bomix.store import StoreReader
+
+    seed = int(directory.name.removeprefix("seed"))
+    backend, policy, _, _, _ = build(compose([*overrides, f"seed={seed}"]))
+    try:
+        problem = policy.problem
+        space, obj, t = problem.space, problem.objective, problem.space.target
+        with StoreReader(directory) as store:
+            results, _, spent = store.load(space.domains)
+        history = History(space, obj, results, [], budget, spent)
+        _, v_opt = backend.optimum(obj)
+        out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
+               "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
+        for z in [None, *zs]:  # one policy (one fitted model) for every rule: the rule is the only difference
+            policy.rec_shrink, policy._rec_cache, policy._shrunk = z, {}, None
+            mix = policy.recommend(history)
+            out["rules"]["argmax" if z is None else f"shrink{z:g}"] = {
+                "regret": float(backend.true_value(mix, t, obj) - v_opt),
+                "extrapolated": backend.extrapolated(mix, t),
+                "max_weight": float(np.max(mix.weights)), "shrink": policy.diagnostics().get("shrink"),
+                "mixture": dict(zip(space.domains, np.round(mix.weights, 4).tolist()))}
+        return out
+    finally:
+        backend.close()
+
+
+def aggregate(per_seed: list[dict]) -> dict:
+    """Per rule: median / IQR / p90 regret, trust region and one-domain counts, paired wins against argmax."""
+    rules = list(per_seed[0]["rules"])
+    uniform = float(np.median([s["uniform"] for s in per_seed]))
+    out = {"n_seeds": len(per_seed), "uniform_regret": uniform, "rules": {}}
+    base = np.array([s["rules"]["argmax"]["regret"] for s in per_seed])
+    for r in rules:
+        reg = np.array([s["rules"][r]["regret"] for s in per_seed])
+        ex = [s["rules"][r]["extrapolated"] for s in per_seed]
+        out["rules"][r] = {
+            "median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)), "q75": float(np.quantile(reg, 0.75)),
+            "p90": float(np.quantile(reg, 0.9)), "p90_le_uniform": bool(np.quantile(reg, 0.9) <= uniform),
+            "inside_trust_region": sum(e is False for e in ex), "trust_known": sum(e is not None for e in ex),
+            "one_domain": int(sum(s["rules"][r]["max_weight"] >= ONE_DOMAIN for s in per_seed)),
+            "better_than_argmax": int(np.sum(reg < base - 1e-9)), "worse_than_argmax": int(np.sum(reg > base + 1e-9)),
+            "median_paired_diff": float(np.median(reg - base))}
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["| problem | rule | seeds | final regret median [IQR] | p90 (uniform's regret) | inside trust region | "
+             "one-domain | better / worse than argmax (median paired difference) |", "|" + "---|" * 8]
+    for name, agg in results.items():
+        for r, a in agg["rules"].items():
+            tr = f"{a['inside_trust_region']}/{a['trust_known']}" if a["trust_known"] else "no trust region"
+            lines.append(f"| {name} | {r} | {agg['n_seeds']} | {a['median']:.4f} [{a['q25']:.4f}, {a['q75']:.4f}] | "
+                         f"{a['p90']:.4f} ({agg['uniform_regret']:.4f}) | {tr} | {a['one_domain']} | "
+                         f"{a['better_than_argmax']} / {a['worse_than_argmax']} ({a['median_paired_diff']:+.4f}) |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)
+    for ax, (name, agg) in zip(axes[0], results.items()):
+        rules = list(agg["rules"])
+        med = [agg["rules"][r]["median"] for r in rules]
+        lo = [m - agg["rules"][r]["q25"] for m, r in zip(med, rules)]
+        hi = [agg["rules"][r]["q75"] - m for m, r in zip(med, rules)]
+        x = np.arange(len(rules))
+        ax.errorbar(x, med, yerr=[lo, hi], fmt="o", capsize=3, label="median [IQR]")
+        ax.plot(x, [agg["rules"][r]["p90"] for r in rules], "v", color="C3", label="p90")
+        ax.axhline(agg["uniform_regret"], color="grey", ls=":", label="uniform")
+        ax.set_xticks(x, rules, rotation=30, fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(f"{name} ({agg['n_seeds']} seeds)", fontsize=9)
+        ax.set_ylabel("final target regret")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problems", default="demo,heldout1,heldout3,synthetic")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--work", default="/tmp/bomix_rec_rules", help="simulators and campaigns")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommendation_rules"))
+    args = ap.parse_args()
+    from bomix.bench.sweep import Job, check_names, run_jobs
+
+    names = check_names([p for p in args.problems.split(",") if p], PROBLEMS, "problem")
+    zs = [float(z) for z in args.z.split(",") if z]
+    work, out = Path(args.work), Path(args.out)
+    t0 = time.perf_counter()
+    jobs = []
+    for name in names:
+        over = problem_overrides(name, work)
+        budget = PROBLEMS[name][1]
+        for s in range(args.seeds):
+            jobs.append(Job(str(work / "campaigns" / name / "mfbo" / f"seed{s}"),
+                            (*over, f"seed={s}", f"budget={budget}", "progress=false"),
+                            {"problem": name, "seed": str(s)}))
+    print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
+    for r in run_jobs(jobs, args.jobs):
+        print(f"{r['problem']:>10} seed {r['seed']}: regret {r.get('regret')} runs {r.get('n_runs')} "
+              f"{r.get('crash') or r.get('error') or ''} ({r['wall_s']:.0f} s)", flush=True)
+    results, per = {}, {}
+    for name in names:
+        over, budget = problem_overrides(name, work), PROBLEMS[name][1]
+        per[name] = [evaluate(Path(j.directory), over, budget, zs) for j in jobs
+                     if j.labels["problem"] == name and j.done]
+        if per[name]:
+            results[name] = aggregate(per[name])
+    md = markdown(results)
+    print(md)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
+                "seeds": args.seeds, "z": zs, "git": git_state(), "wall_s": time.perf_counter() - t0}
+    (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
+                                                               "per_seed": per}, indent=1))
+    (out / "recommendation_rules.md").write_text(md + "\n")
+    plot(results, out / "recommendation_rules.png")
+    print(f"wrote {out}/recommendation_rules.{{json,md,png}}")
+
+
+if __name__ == "__main__":
+    main()
