@@ -1,5 +1,7 @@
 """Recommendation rules, paired on the same campaigns (issue 23 item 2): mfbo's argmax of its target posterior
-against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``, :mod:`bomix.policies.bo.shrink`).
+against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``: to the point nearest the prior within
+``z`` posterior sds of the argmax; ``pbest``: to the expected position of the best point between them;
+:mod:`bomix.policies.bo.shrink`).
 
 A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
 problem's mfbo campaigns are run once (ordinary resumable ``bomix run`` campaigns under
@@ -69,10 +71,10 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         _, v_opt = backend.optimum(obj)
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
-        for z in [None, *zs]:  # one policy (one fitted model) for every rule: the rule is the only difference
+        for z in [None, *zs, "pbest"]:  # one policy (one fitted model) for every rule: the rule is the only difference
             policy.rec_shrink, policy._rec_cache, policy._shrunk = z, {}, None
             mix = policy.recommend(history)
-            out["rules"]["argmax" if z is None else f"shrink{z:g}"] = {
+            out["rules"]["argmax" if z is None else z if z == "pbest" else f"shrink{z:g}"] = {
                 "regret": float(backend.true_value(mix, t, obj) - v_opt),
                 "extrapolated": backend.extrapolated(mix, t),
                 "max_weight": float(np.max(mix.weights)), "shrink": policy.diagnostics().get("shrink"),

@@ -125,9 +125,12 @@ def shrink_line(s: dict) -> str | None:
     (``policy_info["shrink"]``); None without it."""
     info = s.get("policy_info")
     sh = info.get("shrink") if isinstance(info, dict) else None
-    lam, z = (_num(sh.get("lambda")), _num(sh.get("z"))) if isinstance(sh, dict) else (None, None)
-    if lam is None or z is None:
+    lam, z = (_num(sh.get("lambda")), sh.get("z")) if isinstance(sh, dict) else (None, None)
+    if lam is None or (z != "pbest" and _num(z) is None):
         return None
+    if z == "pbest":
+        return (f"hedge: {_g(lam, 2)} of the way from the prior mixture to the model's best, the expected position of "
+                f"the best mixture between them under the model")
     if lam >= 1.0:
         return (f"hedge: none, the model's best mixture (the evidence puts it more than {_g(z, 2)} sd ahead of every "
                 f"mixture nearer the prior)")

@@ -196,4 +196,6 @@ def test_human_summary_says_how_far_the_recommendation_was_hedged():
             "evidence does not put more than 1 sd behind it; the model's best is predicted 0.1 +- 0.11 better") in text
     kept = format_summary({**SIM, "policy_info": {"shrink": {**shrunk, "lambda": 1.0}}})
     assert "hedge: none, the model's best mixture (the evidence puts it more than 1 sd ahead" in kept
+    pbest = format_summary({**SIM, "policy_info": {"shrink": {**shrunk, "z": "pbest", "lambda": 0.86}}})
+    assert "hedge: 0.86 of the way from the prior mixture to the model's best, the expected position of the best" in pbest
     assert "hedge" not in format_summary(SIM) and "hedge" not in format_summary({**SIM, "policy_info": {"shrink": 3}})

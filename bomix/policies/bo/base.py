@@ -35,7 +35,7 @@ from bomix.policies.bo import evidence
 from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.options import option_group
 from bomix.policies.bo.search import Option, affordable, best_options
-from bomix.policies.bo.shrink import shrink
+from bomix.policies.bo.shrink import shrink, shrink_rule
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
@@ -95,7 +95,8 @@ class GPPolicy(Policy):
             nearest-neighbour TV distances of some observed mixture (:mod:`bomix.policies.bo.evidence`); None: anywhere.
         rec_shrink: move the recommendation from the argmax towards the initial design's prior mixture, to the
             point nearest the prior that the argmax is predicted better than by at most ``rec_shrink`` sds (of the
-            difference, at the target; :mod:`bomix.policies.bo.shrink`); None: the argmax. Not on pools.
+            difference, at the target; :mod:`bomix.policies.bo.shrink`), or ``"pbest"``: to the expected position of
+            the best point of that segment; None: the argmax. Not on pools, nor with constraints (mfbo).
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
@@ -128,9 +129,7 @@ class GPPolicy(Policy):
         if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
             raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
         self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
-        if rec_shrink is not None and not 0.0 <= float(rec_shrink) < float("inf"):
-            raise BomixError(f"{self.name}: rec_shrink must be a number of sds >= 0, or null, got {rec_shrink}")
-        self.rec_shrink = None if rec_shrink is None else float(rec_shrink)
+        self.rec_shrink = shrink_rule(self.name, rec_shrink)
         self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")
@@ -453,7 +452,7 @@ class GPPolicy(Policy):
         if self.rec_shrink is None or self.problem.proposals.is_pool:
             return mix
         prior = self.space.project(design_prior(self.space.tokens, self.space.k), t)[0]
-        s = shrink(model, self.at_target, prior, mix.weights, self.rec_shrink)
+        s = shrink(model, self.at_target, prior, mix.weights, self.rec_shrink, seed=self.seed)
         self._shrunk = {"z": self.rec_shrink, **s.info()}
         return Mixture(s.weights, self.space.domains)
 

@@ -78,9 +78,21 @@ def test_policy_recommendation_lies_between_the_prior_and_its_argmax():
     assert np.allclose(pol.recommend(h).weights, argmax) and pol.diagnostics()["shrink"]["lambda"] == 1.0
 
 
-def test_rec_shrink_must_be_a_non_negative_number_of_sds():
-    with pytest.raises(BomixError, match="rec_shrink must be a number of sds >= 0"):
-        MFBOPolicy(rec_shrink=-1)
+@pytest.mark.parametrize("bad", [-1, "abc", float("inf")])
+def test_rec_shrink_must_be_a_non_negative_number_of_sds_or_pbest(bad):
+    with pytest.raises(BomixError, match="rec_shrink must be a number of sds >= 0, 'pbest' or null"):
+        MFBOPolicy(rec_shrink=bad)
+    assert MFBOPolicy(rec_shrink="pbest").rec_shrink == "pbest" and MFBOPolicy(rec_shrink="1.5").rec_shrink == 1.5
+
+
+def test_pbest_is_the_expected_position_of_the_segments_best_point():
+    sure = shrink(BrownianShift(a=1.0, s=1e-4), lambda W: W, PRIOR, ARGMAX, "pbest")
+    assert sure.lam == pytest.approx(1.0)  # the argmax is the best point in every draw
+    # no drift: the best point of a Brownian path from l = 1 spreads over the segment (its mean is well inside)
+    spread = shrink(BrownianShift(a=0.0, s=1.0), lambda W: W, PRIOR, ARGMAX, "pbest", seed=3)
+    assert 0.2 < spread.lam < 0.8 and np.allclose(spread.weights, PRIOR + spread.lam * (ARGMAX - PRIOR))
+    again = shrink(BrownianShift(a=0.0, s=1.0), lambda W: W, PRIOR, ARGMAX, "pbest", seed=3)
+    assert again.lam == spread.lam  # seeded draws: a function of the history
 
 
 def test_policy_moves_towards_the_prior_as_far_as_z_allows():
@@ -89,3 +101,13 @@ def test_policy_moves_towards_the_prior_as_far_as_z_allows():
     pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_shrink=100.0, **SMALL))
     rec = pol.recommend(h).weights
     assert pol.diagnostics()["shrink"]["lambda"] == 0.0 and np.allclose(rec, 1 / 3)
+
+
+def test_policy_pbest_recommendation_lies_on_the_segment():
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    argmax = pol.recommend(h).weights
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_shrink="pbest", **SMALL))
+    rec = pol.recommend(h).weights
+    info = pol.diagnostics()["shrink"]
+    assert info["z"] == "pbest" and 0.0 <= info["lambda"] <= 1.0
+    assert np.allclose(rec, 1 / 3 + info["lambda"] * (argmax - 1 / 3), atol=1e-9)
