@@ -15,7 +15,8 @@ Problems (``--problems``): ``demo`` (the README demo: ``+experiment=demo``, RegM
 ``heldout1`` / ``heldout3`` (the held-out-shaped ladder of ``benchmarks/ladder_replay.py`` at budgets 1 and 3, its
 mfbo run cap of 250),
 ``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs), ``mfms`` (MFMS StackExchange,
-budget 6, 120 runs).
+budget 6, 120 runs). On ``demo`` RegMix's recipe (512 runs at 1M, its own campaigns) is run beside it as the reference
+the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
     [--z 0.5,1,2] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
@@ -37,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, build_simulator, git_state  # noqa: E402
 
+#: problem -> another policy's own campaigns, run beside mfbo's as the reference to beat (label, overrides)
+REFERENCES = {"demo": ("regmix512", ["policy=regmix", "policy.n_runs=512"])}
 #: problem -> (overrides, budget); the held-out ladder's simulator path is filled in at run time
 PROBLEMS = {
     "demo": (["+experiment=demo"], 2.0),
@@ -84,6 +87,21 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         backend.close()
 
 
+def reference(directory: Path) -> dict:
+    """A reference policy's final regret and trust-region flag, from its campaign's summary.json."""
+    from bomix.layout import CampaignLayout
+
+    s = json.loads(CampaignLayout(directory).summary.read_text())
+    return {"regret": float(s["regret"]), "extrapolated": s.get("extrapolated")}
+
+
+def summarize_reference(refs: list[dict]) -> dict:
+    reg = np.array([r["regret"] for r in refs])
+    return {"n_seeds": len(refs), "median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)),
+            "q75": float(np.quantile(reg, 0.75)), "p90": float(np.quantile(reg, 0.9)),
+            "inside_trust_region": sum(r["extrapolated"] is False for r in refs)}
+
+
 def aggregate(per_seed: list[dict]) -> dict:
     """Per rule: median / IQR / p90 regret, trust region and one-domain counts, paired wins against argmax."""
     rules = list(per_seed[0]["rules"])
@@ -107,6 +125,11 @@ def markdown(results: dict) -> str:
     lines = ["| problem | rule | seeds | final regret median [IQR] | p90 (uniform's regret) | inside trust region | "
              "one-domain | better / worse than argmax (median paired difference) |", "|" + "---|" * 8]
     for name, agg in results.items():
+        ref = agg.get("reference")
+        if ref:
+            lines.append(f"| {name} | {ref['policy']} (reference: its own campaigns) | {ref['n_seeds']} | "
+                         f"{ref['median']:.4f} [{ref['q25']:.4f}, {ref['q75']:.4f}] | {ref['p90']:.4f} | "
+                         f"{ref['inside_trust_region']}/{ref['n_seeds']} | - | - |")
         for r, a in agg["rules"].items():
             tr = f"{a['inside_trust_region']}/{a['trust_known']}" if a["trust_known"] else "no trust region"
             lines.append(f"| {name} | {r} | {agg['n_seeds']} | {a['median']:.4f} [{a['q25']:.4f}, {a['q75']:.4f}] | "
@@ -131,6 +154,10 @@ def plot(results: dict, path: Path) -> None:
         ax.errorbar(x, med, yerr=[lo, hi], fmt="o", capsize=3, label="median [IQR]")
         ax.plot(x, [agg["rules"][r]["p90"] for r in rules], "v", color="C3", label="p90")
         ax.axhline(agg["uniform_regret"], color="grey", ls=":", label="uniform")
+        if agg.get("reference"):
+            ref = agg["reference"]
+            ax.axhline(ref["median"], color="C2", ls="--", label=f"{ref['policy']} (median)")
+            ax.legend(fontsize=7)
         ax.set_xticks(x, rules, rotation=30, fontsize=8)
         ax.set_yscale("log")
         ax.set_title(f"{name} ({agg['n_seeds']} seeds)", fontsize=9)
@@ -164,6 +191,12 @@ def main() -> None:
             jobs.append(Job(str(work / "campaigns" / name / "mfbo" / f"seed{s}"),
                             (*over, f"seed={s}", f"budget={budget}", "progress=false"),
                             {"problem": name, "seed": str(s)}))
+        if name in REFERENCES:
+            label, ref = REFERENCES[name]
+            for s in range(args.seeds):
+                jobs.append(Job(str(work / "campaigns" / name / label / f"seed{s}"),
+                                (*over, *ref, f"seed={s}", f"budget={budget}", "progress=false"),
+                                {"problem": name, "seed": str(s), "reference": label}))
     print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
     for r in run_jobs(jobs, args.jobs):
         print(f"{r['problem']:>10} seed {r['seed']}: regret {r.get('regret')} runs {r.get('n_runs')} "
@@ -172,9 +205,13 @@ def main() -> None:
     for name in names:
         over, budget = problem_overrides(name, work), PROBLEMS[name][1]
         per[name] = [evaluate(Path(j.directory), over, budget, zs) for j in jobs
-                     if j.labels["problem"] == name and j.done]
+                     if j.labels["problem"] == name and j.done and "reference" not in j.labels]
         if per[name]:
             results[name] = aggregate(per[name])
+            refs = [reference(Path(j.directory)) for j in jobs
+                    if j.labels["problem"] == name and j.done and "reference" in j.labels]
+            if refs:
+                results[name]["reference"] = {"policy": REFERENCES[name][0], **summarize_reference(refs)}
     md = markdown(results)
     print(md)
     out.mkdir(parents=True, exist_ok=True)
