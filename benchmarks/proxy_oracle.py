@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 PROBLEMS = {
     "regmix": ["backend=regmix", "problem=regmix_pilecc"],
     "mfms_stackexchange": ["backend=mfms", "problem=mfms_stackexchange"],
@@ -72,12 +74,9 @@ def oracle(overrides: list[str], samples: int, topk: int, alpha: float, seed: in
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from plotting import log_regret, panels, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    fig, axes = panels(len(results), 4.2, 3.6)
     for ax, (name, r) in zip(axes[0], results.items()):
         rows = sorted(r["fidelities"], key=lambda x: x["cost"])
         x = np.arange(len(rows))
@@ -85,13 +84,8 @@ def plot(results: dict, path: Path) -> None:
         ax.bar(x + 0.2, [max(f["topk"], 1e-6) for f in rows], 0.4, label="top-k mean (RegMix recipe)")
         ax.axhline(r["uniform"], color="grey", ls=":", label="uniform")
         ax.set_xticks(x, [f["fidelity"] for f in rows], rotation=60, fontsize=7)
-        ax.set_yscale("log")
-        ax.set_title(f"{name}\n(target {r['target']})", fontsize=9)
-        ax.set_ylabel("target regret")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        log_regret(ax, f"{name}\n(target {r['target']})", "target regret")
+    save(fig, axes, path)
 
 
 def main() -> None:

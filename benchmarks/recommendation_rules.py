@@ -1,7 +1,7 @@
 """Recommendation rules, paired on the same campaigns (issue 23 item 2): mfbo's argmax of its target posterior
 against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``: to the point nearest the prior within
 ``z`` posterior sds of the argmax; ``pbest``: to the expected position of the best point between them;
-:mod:`bomix.policies.bo.shrink`).
+:mod:`bomix.policies.bo.shrink`), and the argmax of mean - kappa sd for other ``rec_kappa`` (default 1).
 
 A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
 problem's mfbo campaigns are run once (ordinary resumable ``bomix run`` campaigns under
@@ -57,7 +57,7 @@ def problem_overrides(name: str, work: Path) -> list[str]:
     return list(over)
 
 
-def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float]) -> dict:
+def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float]) -> dict:
     """Every rule's final recommendation from one finished campaign's history, scored on the simulator."""
     from bomix.app import build, compose
     from bomix.history import History
@@ -74,10 +74,13 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         _, v_opt = backend.optimum(obj)
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
-        for z in [None, *zs, "pbest"]:  # one policy (one fitted model) for every rule: the rule is the only difference
-            policy.rec_shrink, policy._rec_cache, policy._shrunk = z, {}, None
+        kappa = policy.rec_kappa
+        rules = [("argmax", kappa, None), *((f"shrink{z:g}", kappa, z) for z in zs), ("pbest", kappa, "pbest"),
+                 *((f"kappa{k:g}", k, None) for k in kappas)]
+        for label, k, z in rules:  # one policy (one fitted model) for every rule: the rule is the only difference
+            policy.rec_kappa, policy.rec_shrink, policy._rec_cache, policy._shrunk = k, z, {}, None
             mix = policy.recommend(history)
-            out["rules"]["argmax" if z is None else z if z == "pbest" else f"shrink{z:g}"] = {
+            out["rules"][label] = {
                 "regret": float(backend.true_value(mix, t, obj) - v_opt),
                 "extrapolated": backend.extrapolated(mix, t),
                 "max_weight": float(np.max(mix.weights)), "shrink": policy.diagnostics().get("shrink"),
@@ -139,12 +142,9 @@ def markdown(results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from plotting import log_regret, panels, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)
+    fig, axes = panels(len(results), 3.6, 3.4)
     for ax, (name, agg) in zip(axes[0], results.items()):
         rules = list(agg["rules"])
         med = [agg["rules"][r]["median"] for r in rules]
@@ -159,13 +159,8 @@ def plot(results: dict, path: Path) -> None:
             ax.axhline(ref["median"], color="C2", ls="--", label=f"{ref['policy']} (median)")
             ax.legend(fontsize=7)
         ax.set_xticks(x, rules, rotation=30, fontsize=8)
-        ax.set_yscale("log")
-        ax.set_title(f"{name} ({agg['n_seeds']} seeds)", fontsize=9)
-        ax.set_ylabel("final target regret")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        log_regret(ax, f"{name} ({agg['n_seeds']} seeds)", "final target regret")
+    save(fig, axes, path)
 
 
 def main() -> None:
@@ -173,6 +168,7 @@ def main() -> None:
     ap.add_argument("--problems", default="demo,heldout1,heldout3,synthetic")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
+    ap.add_argument("--kappa", default="0,2", help="other rec_kappa values (argmax of mean - kappa sd; default 1)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/bomix_rec_rules", help="simulators and campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommendation_rules"))
@@ -181,6 +177,7 @@ def main() -> None:
 
     names = check_names([p for p in args.problems.split(",") if p], PROBLEMS, "problem")
     zs = [float(z) for z in args.z.split(",") if z]
+    kappas = [float(k) for k in args.kappa.split(",") if k]
     work, out = Path(args.work), Path(args.out)
     t0 = time.perf_counter()
     jobs = []
@@ -204,7 +201,7 @@ def main() -> None:
     results, per = {}, {}
     for name in names:
         over, budget = problem_overrides(name, work), PROBLEMS[name][1]
-        per[name] = [evaluate(Path(j.directory), over, budget, zs) for j in jobs
+        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas) for j in jobs
                      if j.labels["problem"] == name and j.done and "reference" not in j.labels]
         if per[name]:
             results[name] = aggregate(per[name])
@@ -216,7 +213,7 @@ def main() -> None:
     print(md)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
-                "seeds": args.seeds, "z": zs, "git": git_state(), "wall_s": time.perf_counter() - t0}
+                "seeds": args.seeds, "z": zs, "kappa": kappas, "git": git_state(), "wall_s": time.perf_counter() - t0}
     (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
                                                                "per_seed": per}, indent=1))
     (out / "recommendation_rules.md").write_text(md + "\n")

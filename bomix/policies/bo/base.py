@@ -113,7 +113,8 @@ class GPPolicy(Policy):
     def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
-                 rec_evidence: float | None = None, rec_shrink: float | None = None, metrics_model: str = "scalar"):
+                 rec_evidence: float | None = None, rec_shrink: float | str | None = None,
+                 metrics_model: str = "scalar"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)

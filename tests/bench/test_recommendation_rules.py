@@ -1,0 +1,47 @@
+"""benchmarks/recommendation_rules.py: every rule recommends from the same finished campaign, paired."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from recommendation_rules import aggregate, evaluate, markdown  # noqa: E402
+
+SMALL = ["backend=synthetic", "policy=mfbo", "max_runs=8", "policy.n_init=6", "policy.search.raw_samples=16",
+         "policy.search.starts=2", "policy.search.iters=3", "policy.gp.maxiter=20"]
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    from bomix.app import compose, run_from_config
+
+    d = tmp_path_factory.mktemp("rr") / "seed1"
+    summary = run_from_config(compose([*SMALL, "seed=1", "budget=3.0", "progress=false"]), str(d))
+    return d, summary
+
+
+def test_the_argmax_rule_reproduces_the_campaigns_own_recommendation(campaign):
+    d, summary = campaign
+    out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0])
+    assert out["seed"] == 1 and out["n_runs"] == summary["n_runs"] == 8
+    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0"}
+    assert out["rules"]["argmax"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)  # same history, same answer
+    assert out["rules"]["argmax"]["shrink"] is None and out["rules"]["shrink1"]["shrink"]["z"] == 1.0
+    assert out["uniform"] == pytest.approx(summary["uniform_regret"])
+    json.dumps(out)  # written as JSON
+
+
+def test_aggregate_counts_paired_wins_and_the_tail():
+    def seed(s, argmax, other):
+        return {"seed": s, "uniform": 0.05, "rules": {
+            "argmax": {"regret": argmax, "extrapolated": None, "max_weight": 0.5},
+            "pbest": {"regret": other, "extrapolated": False, "max_weight": 0.99}}}
+
+    agg = aggregate([seed(0, 0.02, 0.01), seed(1, 0.03, 0.04), seed(2, 0.10, 0.01)])
+    p = agg["rules"]["pbest"]
+    assert (p["better_than_argmax"], p["worse_than_argmax"], p["one_domain"]) == (2, 1, 3)
+    assert p["inside_trust_region"] == 3 and agg["rules"]["argmax"]["trust_known"] == 0
+    assert agg["rules"]["argmax"]["p90_le_uniform"] is False and p["p90_le_uniform"] is True
+    text = markdown({"toy": agg})
+    assert "| toy | pbest | 3 |" in text and "no trust region" in text
