@@ -14,8 +14,9 @@ recommendations lie inside the simulator's trust region (where it has one) and h
 Problems (``--problems``): ``demo`` (the README demo: ``+experiment=demo``, RegMix simulator, budget 2, 540-run cap),
 ``heldout1`` / ``heldout3`` (the held-out-shaped ladder of ``benchmarks/ladder_replay.py`` at budgets 1 and 3, its
 mfbo run cap of 250),
-``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs), ``mfms`` (MFMS StackExchange,
-budget 6, 120 runs). On ``demo`` RegMix's recipe (512 runs at 1M, its own campaigns) is run beside it as the reference
+``demo0.05`` / ``demo0.5`` (the demo's problem at budgets 0.05 / 0.5, mfbo capped at its design + 10 decisions: 76 /
+290 runs), ``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs), ``mfms`` (MFMS StackExchange,
+budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its own campaigns) is run beside it as the reference
 the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
@@ -38,11 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, build_simulator, git_state  # noqa: E402
 
+#: problem -> mfbo's own extra overrides (its run cap where the problem's default does not fit)
+MFBO_CAPS = {"demo0.05": ["max_runs=76"], "demo0.5": ["max_runs=290"]}
 #: problem -> another policy's own campaigns, run beside mfbo's as the reference to beat (label, overrides)
-REFERENCES = {"demo": ("regmix512", ["policy=regmix", "policy.n_runs=512"])}
+REFERENCES = {d: ("regmix512", ["policy=regmix", "policy.n_runs=512"]) for d in ("demo", "demo0.05", "demo0.5")}
 #: problem -> (overrides, budget); the held-out ladder's simulator path is filled in at run time
 PROBLEMS = {
     "demo": (["+experiment=demo"], 2.0),
+    # the demo's problem at the issue's other budgets; mfbo capped like the demo (its design, then 10 decisions of 4)
+    "demo0.05": (["+experiment=demo"], 0.05),
+    "demo0.5": (["+experiment=demo"], 0.5),
     "heldout1": (["backend=replay", "policy=mfbo", "max_runs=250"], 1.0),
     "heldout3": (["backend=replay", "policy=mfbo", "max_runs=250"], 3.0),
     "synthetic": (["backend=synthetic", "policy=mfbo", "max_runs=120"], 3.0),
@@ -186,7 +192,7 @@ def main() -> None:
         budget = PROBLEMS[name][1]
         for s in range(args.seeds):
             jobs.append(Job(str(work / "campaigns" / name / "mfbo" / f"seed{s}"),
-                            (*over, f"seed={s}", f"budget={budget}", "progress=false"),
+                            (*over, *MFBO_CAPS.get(name, []), f"seed={s}", f"budget={budget}", "progress=false"),
                             {"problem": name, "seed": str(s)}))
         if name in REFERENCES:
             label, ref = REFERENCES[name]
