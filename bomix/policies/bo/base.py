@@ -150,7 +150,7 @@ class GPPolicy(Policy):
             if bad:
                 raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
                                  f"{[str(f) for f in problem.proposals.fidelities()]}")
-        self._cache, self._rec_cache = {}, {}
+        self._cache, self._rec_cache, self._shrunk = {}, {}, None
         self._fallbacks = Counter()
         self._transfer_use: Counter = Counter()
         self._transfer_key = self._transfer = None

@@ -39,6 +39,8 @@ def test_mobo_needs_a_trade_off():
         MOBOPolicy(mc_samples=0)
     with pytest.raises(BomixError, match="ref_margin"):
         MOBOPolicy(ref_margin=-1)
+    with pytest.raises(BomixError, match="mobo: rec_shrink applies to a single-objective recommendation"):
+        MOBOPolicy(rec_shrink=1.0)
 
 
 @pytest.fixture(scope="module")

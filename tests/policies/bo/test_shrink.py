@@ -111,3 +111,11 @@ def test_policy_pbest_recommendation_lies_on_the_segment():
     info = pol.diagnostics()["shrink"]
     assert info["z"] == "pbest" and 0.0 <= info["lambda"] <= 1.0
     assert np.allclose(rec, 1 / 3 + info["lambda"] * (argmax - 1 / 3), atol=1e-9)
+
+
+def test_rebinding_forgets_the_previous_campaigns_hedge():
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_shrink=1.0, **SMALL))
+    pol.recommend(h)
+    assert "shrink" in pol.diagnostics()
+    pol.bind(pol.problem, 8)
+    assert "shrink" not in pol.diagnostics()
