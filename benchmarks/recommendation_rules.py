@@ -20,7 +20,7 @@ budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its
 the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
-    [--z 0.5,1,2] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
+    [--z 0.5,1,2] [--kappa 0,2] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
 """
 
 from __future__ import annotations
