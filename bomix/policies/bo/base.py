@@ -4,7 +4,8 @@ with the earlier ones fantasised; recommendation and prediction from the same mo
 The parts live where they read as one rule each: the history -> tensors encoder
 (:mod:`bomix.surrogate.observations`), the warm-started fit and fantasies (:mod:`bomix.surrogate.fit`), the
 fidelity columns fixed during a search (:mod:`bomix.acquisition.fixed`), the search over the grid or a pool
-(:mod:`bomix.policies.bo.search`), the initial design (:mod:`bomix.policies.design`). A subclass states its
+(:mod:`bomix.policies.bo.search`), the initial design (:mod:`bomix.policies.design`), the recommendation and
+prediction at the target (:mod:`bomix.policies.bo.recommend`). A subclass states its
 rule in :meth:`GPPolicy._one`.
 
 Every decision is a function of the history and the policy's seed only: numpy draws come from
@@ -24,34 +25,32 @@ import numpy as np
 import torch
 
 from bomix.acquisition.analytic import pointwise
-from bomix.acquisition.fixed import AcqFn, FixedFidelities
-from bomix.acquisition.optimize import OptimizerConfig, maximize
+from bomix.acquisition.fixed import FixedFidelities
+from bomix.acquisition.optimize import OptimizerConfig
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.laws.regmix import design_prior
 from bomix.policies.base import Policy
-from bomix.policies.bo import evidence
 from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.options import option_group
+from bomix.policies.bo.recommend import DT, REC_KAPPA, TargetRecommender
 from bomix.policies.bo.search import Option, affordable, best_options
-from bomix.policies.bo.shrink import shrink, shrink_rule
+from bomix.policies.bo.shrink import shrink_rule
 from bomix.policies.design import space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.fit import fantasize, fit_history, spec_meta, warm_start
 from bomix.surrogate.gp import GPConfig
-from bomix.surrogate.level import extrapolate, level_points
 from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
 from bomix.surrogate.observations import ObservationEncoder
 
 log = logging.getLogger("bomix.policies.bo")
-DT = torch.double
 #: ``acq_x(X)``: an acquisition over GP inputs ``b x (K + 2)`` -> ``(b,)``, larger is better.
 AcqX = Callable[[torch.Tensor], torch.Tensor]
 
 #: Salts of the per-decision random streams (numpy and torch), so that no two uses share draws.
-SALT_ACQ, SALT_INIT, SALT_FIT, SALT_REC = 0, 1, 7, 99
+SALT_ACQ, SALT_INIT, SALT_FIT = 0, 1, 7  # (SALT_REC = 99: recommend.py)
 #: ... and of the fit of earlier campaigns' tasks (warm start)
 SALT_TRANSFER = 23
 #: Initial design sized by the budget: this fraction of it at the cheapest allowed fidelity ...
@@ -61,11 +60,9 @@ INIT_BUDGET_FRACTION = 0.02
 INIT_MIN_PER_DOMAIN = 2
 #: With a warm start (reused runs of earlier campaigns) the initial design has at most this many runs.
 WARM_INIT_RUNS = 3
-#: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
-REC_KAPPA = 1.0
 
 
-class GPPolicy(Policy):
+class GPPolicy(TargetRecommender, Policy):
     """Shared machinery: observations, warm-started fits, fantasies, batches, recommendation.
 
     Options come in two typed groups and a few flat keys. Each group's default is the policy's preset, a
@@ -97,6 +94,9 @@ class GPPolicy(Policy):
             point nearest the prior that the argmax is predicted better than by at most ``rec_shrink`` sds (of the
             difference, at the target; :mod:`bomix.policies.bo.shrink`), or ``"pbest"``: to the expected position of
             the best point of that segment; None: the argmax. Not on pools, nor with constraints (mfbo).
+        rec_topk: instead of the argmax, the mean of the ``rec_topk`` best (by the same score) of 100k Dirichlet draws
+            around the design's prior mixture: RegMix's top-k rule on the GP's target posterior. None: the argmax.
+            Not on pools, nor with constraints (mfbo).
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
@@ -113,7 +113,7 @@ class GPPolicy(Policy):
     def __init__(self, gp: GPConfig = GPConfig(), search: OptimizerConfig = OptimizerConfig(), n_init: int | None = 6,
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
-                 rec_evidence: float | None = None, rec_shrink: float | str | None = None,
+                 rec_evidence: float | None = None, rec_shrink: float | str | None = None, rec_topk: int | None = None,
                  metrics_model: str = "scalar"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
@@ -131,6 +131,9 @@ class GPPolicy(Policy):
             raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
         self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
         self.rec_shrink = shrink_rule(self.name, rec_shrink)
+        if rec_topk is not None and int(rec_topk) < 1:
+            raise BomixError(f"{self.name}: rec_topk must be a number of mixtures >= 1 or null, got {rec_topk}")
+        self.rec_topk = None if rec_topk is None else int(rec_topk)
         self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")
@@ -366,128 +369,6 @@ class GPPolicy(Policy):
             specs.append(RunSpec(Mixture(self.space.project(w, f)[0], self.space.domains), f.scale, f.steps,
                                  tag=tag))
         return specs
-
-    # ----- recommendation --------------------------------------------------------------------
-    def recommend(self, history: History) -> Mixture:
-        history = self._settled(history)
-        key = tuple(r.spec.run_id for r in history.results)
-        if self._rec_cache.get("key") == key:  # the campaign asks after every run; the answer is a function of
-            return self._rec_cache["mixture"]  # the settled history, which changes only at doublings early on
-        mixture = self._recommend_settled(history)
-        self._rec_cache = {"key": key, "mixture": mixture}
-        return mixture
-
-    def _recommend_settled(self, history: History) -> Mixture:
-        self.recommendation_fallback = False  # (Policy.recommendation_fallback: stored with the recommendation)
-        with seeded_torch(self.seed, len(history.results), SALT_REC):
-            try:
-                return self._recommend(history)
-            except NUMERICAL_ERRORS as exc:
-                log.warning("%s: recommendation failed numerically (%s); using the best observation",
-                            self.name, str(exc).splitlines()[0][:200])
-                self._fallback(f"recommendation failed ({type(exc).__name__})")
-                self.recommendation_fallback = True
-                return self._best_observed(history)
-
-    def _settled(self, history: History) -> History:
-        """The history a recommendation is computed from: all of it, except during the initial design, where
-        only the first ``2^j`` finished runs count (a fit per doubling instead of per run; still a pure
-        function of the history)."""
-        n = len(history.results)
-        if n < 2 or n >= self.n_initial(history) or any(r.spec.tag != "init" for r in history.results):
-            return history
-        m = 1 << (n.bit_length() - 1)
-        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent,
-                       reused=history.reused)
-
-    def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
-        """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
-        history = self._settled(history)
-        with seeded_torch(self.seed, len(history.results), SALT_REC):
-            try:
-                model, obs = self.model(history, refit=False)
-                if model is None:
-                    return None
-                return self._predict(model, obs, mixture.weights)
-            except NUMERICAL_ERRORS:
-                self._fallback("prediction failed")
-                return None
-
-    def _predict(self, model, obs: Observations, w: np.ndarray) -> tuple[float, float]:
-        """``(mean, sd)`` of the target objective at ``w (K,)``: the GP's posterior once a run reached the target
-        fidelity (the level is then data), before that the GP's values of ``w`` at every fidelity run so far
-        extrapolated to the target by a scaling law (:mod:`bomix.surrogate.level`)."""
-        t = self.space.target
-        if np.any((obs.scales == t.scale) & (obs.steps == t.steps)):
-            with torch.no_grad():
-                post = model.posterior(self.at_target(torch.tensor(w[None], dtype=DT)))
-            return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
-        st = level_points(obs.X(self.space)[:, -2:])
-        X = torch.cat([torch.tensor(np.repeat(w[None], len(st), 0), dtype=DT), torch.tensor(st, dtype=DT)], -1)
-        with torch.no_grad():
-            post = model.posterior(X)
-        y, var = -post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).clamp_min(0).numpy()
-        return extrapolate(st, y, var, self.space.fidelity_coords([t])[0], self.space.log_ratios(),
-                           spread=float(np.std(obs.y)))
-
-    def _best_observed(self, history: History) -> Mixture:
-        """Best observed mixture at the target fidelity, else the final value of any run, else the centre."""
-        tgt = history.at_fidelity(self.space.target)
-        if len(tgt):
-            return Mixture(tgt.w[int(np.argmin(tgt.y))], self.space.domains)
-        every = history.observations(checkpoints=False)
-        return Mixture(every.w[int(np.argmin(every.y))], self.space.domains) if len(every) else self.space.center()
-
-    def _recommend(self, history: History) -> Mixture:
-        """argmax over target mixtures of :meth:`_rec_score` (default: posterior mean - ``rec_kappa`` * sd; pool: among
-        the pool's points)."""
-        model, obs = self.model(history, refit=False)
-        if model is None:
-            return self._best_observed(history)
-        return self._shrunk_towards_prior(model, self._argmax_target(self._rec_score(model, obs), history, obs))
-
-    def _shrunk_towards_prior(self, model, mix: Mixture) -> Mixture:
-        """With ``rec_shrink``: ``mix`` moved towards the design's prior mixture as far as the posterior allows
-        (:func:`bomix.policies.bo.shrink.shrink`); unchanged without it and on pools."""
-        t = self.space.target
-        if self.rec_shrink is None or self.problem.proposals.is_pool:
-            return mix
-        prior = self.space.project(design_prior(self.space.tokens, self.space.k), t)[0]
-        s = shrink(model, self.at_target, prior, mix.weights, self.rec_shrink, seed=self.seed)
-        self._shrunk = {"z": self.rec_shrink, **s.info()}
-        return Mixture(s.weights, self.space.domains)
-
-    def _argmax_target(self, score: AcqFn, history: History, obs: Observations) -> Mixture:
-        """The target mixture maximising ``score`` (``acq(W, g)``, ``g`` ignored; kept within the evidence radius
-        with ``rec_evidence``): among the pool's points on a pool, else by :func:`maximize` from raw candidates
-        plus the observed mixtures (seeded by the history)."""
-        t = self.space.target
-        if self.rec_evidence is not None:
-            score = evidence.within(score, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))
-        pool = self.problem.proposals.pool(t)
-        if pool is not None and len(pool):
-            with torch.no_grad():
-                v = score(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
-            return Mixture(pool[int(np.argmax(v))], self.space.domains)
-        w, _, _ = maximize(score, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
-                           self.opt_cfg, extra=np.unique(obs.w, axis=0))
-        return Mixture(w, self.space.domains)
-
-    def _rec_score(self, model, obs: Observations) -> AcqFn:
-        """What the recommendation maximises over target mixtures (``acq(W, g)``, ``g`` ignored): posterior
-        mean - ``rec_kappa`` * sd."""
-        kappa = self.rec_kappa
-
-        chunk = self.gp_cfg.posterior_chunk
-
-        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
-            if chunk:
-                mean, var = pointwise(model, self.at_target(W), chunk)
-                return mean - kappa * var.clamp_min(1e-18).sqrt()
-            post = model.posterior(self.at_target(W))
-            return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
-
-        return lcb
 
     def _incumbent(self, model, obs: Observations) -> float:
         """Best posterior mean (of ``-loss``) at the target among observed mixtures."""

@@ -13,10 +13,11 @@ from bomix.acquisition.fixed import FixedFidelities
 from bomix.acquisition.optimize import OptimizerConfig, maximize
 from bomix.cost import BUDGET_EPS
 from bomix.errors import BomixError
-from bomix.policies.bo.base import DT, SALT_REC, GPPolicy
+from bomix.policies.bo.base import GPPolicy
 from bomix.policies.bo.constraints import (CONSTRAINT_PROB, ConstraintModels, constrained_acq, feasible_incumbent,
                                           feasible_score, fit_constraint_models, warm_starts)
 from bomix.policies.bo.continuation import continue_spec, fidelity_options, longest_runs
+from bomix.policies.bo.recommend import DT, SALT_REC
 from bomix.policies.bo.search import pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture

@@ -9,8 +9,9 @@ import torch
 
 from bomix.acquisition.analytic import log_cost_ei
 from bomix.acquisition.optimize import maximize_logits
-from bomix.policies.bo.base import DT, GPPolicy
+from bomix.policies.bo.base import GPPolicy
 from bomix.policies.bo.options import option_group
+from bomix.policies.bo.recommend import DT
 from bomix.policies.bo.search import affordable, pool_options
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture

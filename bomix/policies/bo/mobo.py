@@ -50,9 +50,10 @@ from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.pareto import non_dominated
 from bomix.policies.bo import evidence
-from bomix.policies.bo.base import DT, SALT_REC, GPPolicy
+from bomix.policies.bo.base import GPPolicy
 from bomix.policies.bo.continuation import continue_spec, fidelity_options
 from bomix.policies.bo.mfbo import BLOCK_RADIUS, CHEAPEST_RATIO, MAX_BLOCKED, MFBO_GP, MFBO_SEARCH, _penalised
+from bomix.policies.bo.recommend import DT, SALT_REC
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.gp import GPConfig, fit_gp, hypers_of

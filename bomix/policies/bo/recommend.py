@@ -1,0 +1,185 @@
+"""The GP policies' recommendation and prediction at the target: the argmax over target mixtures of the posterior
+mean - ``rec_kappa`` * sd (kept within the evidence radius with ``rec_evidence``, moved towards the design's prior
+with ``rec_shrink``), from the settled history, with the hyperparameters of the latest decision.
+
+:class:`TargetRecommender` is mixed into :class:`bomix.policies.bo.base.GPPolicy`; it reads the policy's model
+(``self.model(history, refit=False)``), space, problem, seed and ``rec_*`` options. A recommendation is a function of
+the history and the seed: its random streams are salted with :data:`SALT_REC`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gpytorch
+import numpy as np
+import torch
+
+from bomix.acquisition.analytic import pointwise
+from bomix.acquisition.fixed import AcqFn
+from bomix.acquisition.optimize import maximize
+from bomix.history import History, Observations
+from bomix.laws.regmix import design_prior
+from bomix.policies.bo import evidence
+from bomix.policies.bo.shrink import shrink
+from bomix.space import Mixture
+from bomix.surrogate.level import extrapolate, level_points
+from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
+
+log = logging.getLogger("bomix.policies.bo")
+DT = torch.double
+#: Salt of the recommendation's random streams (numpy and torch); differs from the decisions' salts in ``base``.
+SALT_REC = 99
+#: Recommendation = argmax over target mixtures of posterior mean - kappa * sd (of -loss): conservative.
+REC_KAPPA = 1.0
+#: ``rec_topk``: Dirichlet(design prior) draws ranked by the recommendation score (RegMix ranks 100k), ...
+REC_TOPK_SAMPLES = 100_000
+#: ... scored this many at a time, as a q-batch of single points (no joint covariance of the batch: GPyTorch
+#: would evaluate its kernel even for the mean; the training inputs are broadcast over the chunk instead)
+TOPK_CHUNK = 512
+
+
+class TargetRecommender:
+    """Recommendation and prediction at the target fidelity, from the policy's GP (a mixin of ``GPPolicy``)."""
+
+    def recommend(self, history: History) -> Mixture:
+        history = self._settled(history)
+        key = tuple(r.spec.run_id for r in history.results)
+        if self._rec_cache.get("key") == key:  # the campaign asks after every run; the answer is a function of
+            return self._rec_cache["mixture"]  # the settled history, which changes only at doublings early on
+        mixture = self._recommend_settled(history)
+        self._rec_cache = {"key": key, "mixture": mixture}
+        return mixture
+
+    def _recommend_settled(self, history: History) -> Mixture:
+        self.recommendation_fallback = False  # (Policy.recommendation_fallback: stored with the recommendation)
+        with seeded_torch(self.seed, len(history.results), SALT_REC):
+            try:
+                return self._recommend(history)
+            except NUMERICAL_ERRORS as exc:
+                log.warning("%s: recommendation failed numerically (%s); using the best observation",
+                            self.name, str(exc).splitlines()[0][:200])
+                self._fallback(f"recommendation failed ({type(exc).__name__})")
+                self.recommendation_fallback = True
+                return self._best_observed(history)
+
+    def _settled(self, history: History) -> History:
+        """The history a recommendation is computed from: all of it, except during the initial design, where
+        only the first ``2^j`` finished runs count (a fit per doubling instead of per run; still a pure
+        function of the history)."""
+        n = len(history.results)
+        if n < 2 or n >= self.n_initial(history) or any(r.spec.tag != "init" for r in history.results):
+            return history
+        m = 1 << (n.bit_length() - 1)
+        return History(history.space, history.objective, history.results[:m], [], history.budget, history.spent,
+                       reused=history.reused)
+
+    def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
+        """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
+        history = self._settled(history)
+        with seeded_torch(self.seed, len(history.results), SALT_REC):
+            try:
+                model, obs = self.model(history, refit=False)
+                if model is None:
+                    return None
+                return self._predict(model, obs, mixture.weights)
+            except NUMERICAL_ERRORS:
+                self._fallback("prediction failed")
+                return None
+
+    def _predict(self, model, obs: Observations, w: np.ndarray) -> tuple[float, float]:
+        """``(mean, sd)`` of the target objective at ``w (K,)``: the GP's posterior once a run reached the target
+        fidelity (the level is then data), before that the GP's values of ``w`` at every fidelity run so far
+        extrapolated to the target by a scaling law (:mod:`bomix.surrogate.level`)."""
+        t = self.space.target
+        if np.any((obs.scales == t.scale) & (obs.steps == t.steps)):
+            with torch.no_grad():
+                post = model.posterior(self.at_target(torch.tensor(w[None], dtype=DT)))
+            return -float(post.mean.squeeze()), float(post.variance.clamp_min(0).sqrt().squeeze())
+        st = level_points(obs.X(self.space)[:, -2:])
+        X = torch.cat([torch.tensor(np.repeat(w[None], len(st), 0), dtype=DT), torch.tensor(st, dtype=DT)], -1)
+        with torch.no_grad():
+            post = model.posterior(X)
+        y, var = -post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).clamp_min(0).numpy()
+        return extrapolate(st, y, var, self.space.fidelity_coords([t])[0], self.space.log_ratios(),
+                           spread=float(np.std(obs.y)))
+
+    def _best_observed(self, history: History) -> Mixture:
+        """Best observed mixture at the target fidelity, else the final value of any run, else the centre."""
+        tgt = history.at_fidelity(self.space.target)
+        if len(tgt):
+            return Mixture(tgt.w[int(np.argmin(tgt.y))], self.space.domains)
+        every = history.observations(checkpoints=False)
+        return Mixture(every.w[int(np.argmin(every.y))], self.space.domains) if len(every) else self.space.center()
+
+    def _recommend(self, history: History) -> Mixture:
+        """argmax over target mixtures of :meth:`_rec_score` (default: posterior mean - ``rec_kappa`` * sd; pool: among
+        the pool's points)."""
+        model, obs = self.model(history, refit=False)
+        if model is None:
+            return self._best_observed(history)
+        if self.rec_topk is not None and not self.problem.proposals.is_pool:
+            return self._shrunk_towards_prior(model, self._topk_target(model, history, obs))
+        return self._shrunk_towards_prior(model, self._argmax_target(self._rec_score(model, obs), history, obs))
+
+    def _topk_target(self, model, history: History, obs: Observations) -> Mixture:
+        """RegMix's rule on the GP: the mean of the ``rec_topk`` best by posterior mean (of ``-loss``) at the target
+        of :data:`REC_TOPK_SAMPLES` Dirichlet(design prior) mixtures (seeded by the history; within the evidence
+        radius with ``rec_evidence``), projected onto the target's bounds. Means only: no variances, fast enough to
+        rank 100k mixtures after every run."""
+        t = self.space.target
+        rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 1])
+        alpha = np.maximum(design_prior(self.space.tokens, self.space.k), 1e-3)
+        W = self.space.project(rng.dirichlet(alpha, size=REC_TOPK_SAMPLES), t)
+        if self.rec_evidence is not None:
+            W = W[evidence.inside(W, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))]
+        v = np.empty(len(W))
+        with torch.no_grad(), gpytorch.settings.skip_posterior_variances(True):
+            for i in range(0, len(W), TOPK_CHUNK):
+                X = self.at_target(torch.tensor(W[i:i + TOPK_CHUNK], dtype=DT)).unsqueeze(-2)  # b x 1 x (K + 2)
+                v[i:i + TOPK_CHUNK] = model.posterior(X).mean.reshape(-1).numpy()
+        top = np.argsort(-v, kind="stable")[: min(self.rec_topk, len(W))]
+        return Mixture(self.space.project(W[top].mean(0), t)[0], self.space.domains)
+
+    def _shrunk_towards_prior(self, model, mix: Mixture) -> Mixture:
+        """With ``rec_shrink``: ``mix`` moved towards the design's prior mixture as far as the posterior allows
+        (:func:`bomix.policies.bo.shrink.shrink`); unchanged without it and on pools."""
+        t = self.space.target
+        if self.rec_shrink is None or self.problem.proposals.is_pool:
+            return mix
+        prior = self.space.project(design_prior(self.space.tokens, self.space.k), t)[0]
+        s = shrink(model, self.at_target, prior, mix.weights, self.rec_shrink, seed=self.seed)
+        self._shrunk = {"z": self.rec_shrink, **s.info()}
+        return Mixture(s.weights, self.space.domains)
+
+    def _argmax_target(self, score: AcqFn, history: History, obs: Observations) -> Mixture:
+        """The target mixture maximising ``score`` (``acq(W, g)``, ``g`` ignored; kept within the evidence radius
+        with ``rec_evidence``): among the pool's points on a pool, else by :func:`maximize` from raw candidates
+        plus the observed mixtures (seeded by the history)."""
+        t = self.space.target
+        if self.rec_evidence is not None:
+            score = evidence.within(score, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))
+        pool = self.problem.proposals.pool(t)
+        if pool is not None and len(pool):
+            with torch.no_grad():
+                v = score(torch.tensor(pool, dtype=DT), np.zeros(len(pool), dtype=int)).numpy()
+            return Mixture(pool[int(np.argmax(v))], self.space.domains)
+        w, _, _ = maximize(score, self.space, [t], np.random.default_rng([self.seed, len(history.results), SALT_REC]),
+                           self.opt_cfg, extra=np.unique(obs.w, axis=0))
+        return Mixture(w, self.space.domains)
+
+    def _rec_score(self, model, obs: Observations) -> AcqFn:
+        """What the recommendation maximises over target mixtures (``acq(W, g)``, ``g`` ignored): posterior
+        mean - ``rec_kappa`` * sd."""
+        kappa = self.rec_kappa
+
+        chunk = self.gp_cfg.posterior_chunk
+
+        def lcb(W: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+            if chunk:
+                mean, var = pointwise(model, self.at_target(W), chunk)
+                return mean - kappa * var.clamp_min(1e-18).sqrt()
+            post = model.posterior(self.at_target(W))
+            return post.mean.squeeze(-1) - kappa * post.variance.squeeze(-1).clamp_min(1e-18).sqrt()
+
+        return lcb

@@ -1,0 +1,55 @@
+"""A GP policy's recommendation at the target (:mod:`bomix.policies.bo.recommend`): the argmax of the score and
+``rec_topk``, RegMix's top-k mean of Dirichlet(prior) draws ranked by the same score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bomix.errors import BomixError
+from bomix.policies.bo import MFBOPolicy
+from bomix.policies.bo.recommend import DT, REC_TOPK_SAMPLES
+
+from bo_helpers import SMALL
+from test_evidence import _clustered_history
+
+
+def _score(pol, h, w: np.ndarray) -> float:
+    """The recommendation's score (posterior mean - rec_kappa sd of -loss at the target) at ``w (K,)``."""
+    model, obs = pol.model(pol._settled(h), refit=False)
+    with torch.no_grad():
+        return float(pol._rec_score(model, obs)(torch.tensor(w[None], dtype=DT), np.zeros(1, dtype=int)))
+
+
+def test_top1_of_the_draws_scores_close_to_the_argmax():
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    argmax = pol.recommend(h).weights
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=1, **SMALL))
+    top1 = pol.recommend(h).weights
+    best, drawn = _score(pol, h, argmax), _score(pol, h, top1)
+    assert drawn <= best + 1e-6  # the optimiser's argmax is at least as good as any one draw ...
+    assert best - drawn < 0.05 * abs(best)  # ... and 100k draws on K = 3 come close to it
+
+
+def test_topk_of_every_draw_is_the_draws_mean_the_prior():
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=REC_TOPK_SAMPLES, **SMALL))
+    assert np.allclose(pol.recommend(h).weights, 1 / 3, atol=0.01)  # Dirichlet(uniform prior) draws average to it
+
+
+def test_topk_mean_hedges_between_the_argmax_and_the_prior_and_is_seeded():
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    argmax = pol.recommend(h).weights
+    a, h_a, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=128, **SMALL))
+    b, h_b, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=128, **SMALL))
+    wa, wb = a.recommend(h_a).weights, b.recommend(h_b).weights
+    assert np.array_equal(wa, wb)  # a function of the history and the seed
+    assert np.isclose(wa.sum(), 1.0) and np.all(wa >= 0)
+    assert _score(a, h_a, wa) < _score(a, h_a, argmax)  # an average of near-best draws, not the argmax itself
+    assert np.abs(wa - 1 / 3).sum() < np.abs(argmax - 1 / 3).sum()  # ... nearer the prior than the argmax
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_rec_topk_must_be_a_positive_count(bad):
+    with pytest.raises(BomixError, match="mfbo: rec_topk must be a number of mixtures >= 1 or null"):
+        MFBOPolicy(rec_topk=bad)
