@@ -1,7 +1,9 @@
 """Recommendation rules, paired on the same campaigns (issue 23 item 2): mfbo's argmax of its target posterior
 against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``: to the point nearest the prior within
 ``z`` posterior sds of the argmax; ``pbest``: to the expected position of the best point between them;
-:mod:`bomix.policies.bo.shrink`), and the argmax of mean - kappa sd for other ``rec_kappa`` (default 1).
+:mod:`bomix.policies.bo.shrink`), the argmax of mean - kappa sd for other ``rec_kappa`` (default 1), and RegMix's rule
+on the GP (``rec_topk=n``: the mean of the n best of 100k Dirichlet(prior) mixtures by posterior mean at the target), and mfbo's recommendation on
+contrasts (``contrast``: the argmax of E[D] - sd[D], D the target value's difference with the incumbent's).
 
 A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
 problem's mfbo campaigns are run once (ordinary resumable ``bomix run`` campaigns under
@@ -20,7 +22,7 @@ budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its
 the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
-    [--z 0.5,1,2] [--kappa 0,2] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
+    [--z 0.5,1,2] [--kappa 0,2] [--topk 32,128,512] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def problem_overrides(name: str, work: Path) -> list[str]:
     return list(over)
 
 
-def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float]) -> dict:
+def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float],
+             topks: list[int] = ()) -> dict:
     """Every rule's final recommendation from one finished campaign's history, scored on the simulator."""
     from bomix.app import build, compose
     from bomix.history import History
@@ -81,10 +84,16 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
         kappa = policy.rec_kappa
-        rules = [("argmax", kappa, None), *((f"shrink{z:g}", kappa, z) for z in zs), ("pbest", kappa, "pbest"),
-                 *((f"kappa{k:g}", k, None) for k in kappas)]
-        for label, k, z in rules:  # one policy (one fitted model) for every rule: the rule is the only difference
-            policy.rec_kappa, policy.rec_shrink, policy._rec_cache, policy._shrunk = k, z, {}, None
+        plain = {"rec_kappa": kappa, "rec_shrink": None, "rec_topk": None,
+                 **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
+        rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
+                 **{f"kappa{k:g}": {"rec_kappa": k} for k in kappas}, **{f"topk{n}": {"rec_topk": n} for n in topks},
+                 # mfbo's rec on contrasts: E[D] - kappa sd[D], D = f_T(w) - f_T(incumbent) (the level cancels)
+                 **({"contrast": {"contrasts": True}} if hasattr(policy, "contrasts") else {})}
+        for label, change in rules.items():  # one policy (one fitted model) for every rule: the rule is the only change
+            for key, value in {**plain, **change}.items():
+                setattr(policy, key, value)
+            policy._rec_cache, policy._shrunk = {}, None
             mix = policy.recommend(history)
             out["rules"][label] = {
                 "regret": float(backend.true_value(mix, t, obj) - v_opt),
@@ -175,6 +184,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
     ap.add_argument("--kappa", default="0,2", help="other rec_kappa values (argmax of mean - kappa sd; default 1)")
+    ap.add_argument("--topk", default="32,128,512", help="rec_topk values (top-k mean of 100k prior draws)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/bomix_rec_rules", help="simulators and campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommendation_rules"))
@@ -184,6 +194,7 @@ def main() -> None:
     names = check_names([p for p in args.problems.split(",") if p], PROBLEMS, "problem")
     zs = [float(z) for z in args.z.split(",") if z]
     kappas = [float(k) for k in args.kappa.split(",") if k]
+    topks = [int(n) for n in args.topk.split(",") if n]
     work, out = Path(args.work), Path(args.out)
     t0 = time.perf_counter()
     jobs = []
@@ -207,7 +218,7 @@ def main() -> None:
     results, per = {}, {}
     for name in names:
         over, budget = problem_overrides(name, work), PROBLEMS[name][1]
-        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas) for j in jobs
+        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas, topks) for j in jobs
                      if j.labels["problem"] == name and j.done and "reference" not in j.labels]
         if per[name]:
             results[name] = aggregate(per[name])
@@ -219,7 +230,7 @@ def main() -> None:
     print(md)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
-                "seeds": args.seeds, "z": zs, "kappa": kappas, "git": git_state(), "wall_s": time.perf_counter() - t0}
+                "seeds": args.seeds, "z": zs, "kappa": kappas, "topk": topks, "git": git_state(), "wall_s": time.perf_counter() - t0}
     (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
                                                                "per_seed": per}, indent=1))
     (out / "recommendation_rules.md").write_text(md + "\n")

@@ -34,9 +34,9 @@ SALT_REC = 99
 REC_KAPPA = 1.0
 #: ``rec_topk``: Dirichlet(design prior) draws ranked by the recommendation score (RegMix ranks 100k), ...
 REC_TOPK_SAMPLES = 100_000
-#: ... scored this many at a time, as a q-batch of single points (no joint covariance of the batch: GPyTorch
-#: would evaluate its kernel even for the mean; the training inputs are broadcast over the chunk instead)
-TOPK_CHUNK = 512
+#: ... scored this many at a time (a joint posterior: GPyTorch evaluates the chunk's own kernel even for the mean;
+#: a q-batch of single points would evaluate the training inputs' kernel once per point)
+TOPK_CHUNK = 256
 
 
 class TargetRecommender:
@@ -136,7 +136,7 @@ class TargetRecommender:
         v = np.empty(len(W))
         with torch.no_grad(), gpytorch.settings.skip_posterior_variances(True):
             for i in range(0, len(W), TOPK_CHUNK):
-                X = self.at_target(torch.tensor(W[i:i + TOPK_CHUNK], dtype=DT)).unsqueeze(-2)  # b x 1 x (K + 2)
+                X = self.at_target(torch.tensor(W[i:i + TOPK_CHUNK], dtype=DT))  # b x (K + 2)
                 v[i:i + TOPK_CHUNK] = model.posterior(X).mean.reshape(-1).numpy()
         top = np.argsort(-v, kind="stable")[: min(self.rec_topk, len(W))]
         return Mixture(self.space.project(W[top].mean(0), t)[0], self.space.domains)
