@@ -175,7 +175,7 @@ def plot(results: dict, path: Path) -> None:
             ax.axhline(ref["median"], color="C2", ls="--", label=f"{ref['policy']} (median)")
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * 6)  # room above the markers for the legend (a log axis)
-            ax.legend(fontsize=7, loc="upper right")
+            ax.legend(fontsize=7)
         ax.set_xticks(x, rules, rotation=30, fontsize=8)
         log_regret(ax, f"{name} ({agg['n_seeds']} seeds)", "final target regret")
     save(fig, axes, path)
