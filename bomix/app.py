@@ -41,6 +41,7 @@ class RunSettings:
     force: bool
     progress: bool | None
     log_level: str
+    threads: int | None
 
 
 def _number(cfg: Any, key: str, kind: type, *, minimum: float, strict: bool, optional: bool) -> Any:
@@ -87,6 +88,7 @@ def settings(cfg: DictConfig | dict) -> RunSettings:
         force=bool(_flag(cfg, "force")),
         progress=_flag(cfg, "progress", optional=True),
         log_level=level,
+        threads=_number(cfg, "threads", int, minimum=1, strict=False, optional=True),
     )
 
 
@@ -169,6 +171,10 @@ def run_from_config(cfg: DictConfig, directory: str | Path) -> dict:
 
     check_not_a_study(directory)
     backend, policy, executor, problem_cfg, run = build(cfg, directory)
+    if run.threads is not None:  # before the first fit: a campaign is a function of its config at a fixed count
+        import torch
+
+        torch.set_num_threads(run.threads)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         backend.close()

@@ -64,6 +64,7 @@ def test_readme_demo_experiment_runs_any_policy(tmp_path, policy):
         (["budget=inf"], "budget must be a finite number > 0, got inf"),
         (["seed=1.5"], "seed must be an integer"),
         (["progress=maybe"], "progress must be true or false or null"),
+        (["threads=0"], "threads must be an integer >= 1 or null, got 0"),
         (["policy=fixed", "policy.mixture=abc"], "could not convert string to float"),
         (["policy=random", "policy.steps=0"], "steps=0 outside the ladder"),
         (["policy=nope"], "unknown policy 'nope': choose one of ado,"),
@@ -210,7 +211,7 @@ def test_version_and_help():
     assert "* mfbo" in text and "* random" not in text  # the real default policy
     assert "  * synthetic" in text and "* inline" in text
     for option in ("budget", "seed", "batch_size", "max_runs", "stop_regret", "max_wall_time", "force", "progress",
-                   "log_level"):
+                   "log_level", "threads"):
         assert f"\n  {option} " in text, option
     assert "target-run equivalents" in text and "--cfg job" in text and "--multirun" in text
 

@@ -222,3 +222,21 @@ def test_operational_keys_and_diff():
     assert fingerprint(a) != fingerprint(b)
     assert config_diff(fingerprint(a), fingerprint(b)) == "seed: 0 -> 3"  # alpha 1 == 1.0; delay, log_level operational
     assert fingerprint({"backend": {"delay": 1.0, "k": 5}}) == {"backend": {"k": 5}}
+
+
+def test_threads_pins_the_campaign_process_and_is_operational(tmp_path):
+    import torch
+
+    from bomix.app import compose, run_from_config
+
+    assert fingerprint({"seed": 0, "threads": 2}) == fingerprint({"seed": 0})  # older campaigns resume unchanged
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_from_config(compose(["policy=random", "budget=1", "threads=1", "progress=false"]), tmp_path / "c")
+        assert torch.get_num_threads() == 1  # before the policy's first fit
+        run_from_config(compose(["policy=random", "budget=1", "threads=null", "progress=false", "seed=1"]),
+                        tmp_path / "d")
+        assert torch.get_num_threads() == 1  # null: left as it was
+    finally:
+        torch.set_num_threads(before)

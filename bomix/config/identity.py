@@ -16,13 +16,15 @@ from omegaconf import DictConfig, OmegaConf
 #:                       meaning of the ones already made (the store records every spec before it is
 #:                       dispatched); with batch_size > 1 completion order is not reproducible anyway
 #:   executor            where runs execute (inline, processes, Slurm, Ray)
+#:   threads             torch threads of the campaign's process: like batch_size, another count changes the
+#:                       rounding of later decisions (so which runs come next), never the runs already made
 #:   progress, log_level, force, hydra      display and control
 #:   logger              where progress is logged (TensorBoard, W&B), never what a run computes
 #:   backend.delay       the synthetic backend's artificial sleep per run
 #:   backend.checkpoint_dir   where trainer checkpoints live (follows the campaign directory)
 OPERATIONAL_KEYS = (
     "budget", "max_runs", "stop_regret", "max_wall_time", "batch_size", "executor", "progress",
-    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir", "logger",
+    "log_level", "force", "hydra", "backend.delay", "backend.checkpoint_dir", "logger", "threads",
 )
 
 
