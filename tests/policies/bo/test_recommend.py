@@ -53,3 +53,18 @@ def test_topk_mean_hedges_between_the_argmax_and_the_prior_and_is_seeded():
 def test_rec_topk_must_be_a_positive_count(bad):
     with pytest.raises(BomixError, match="mfbo: rec_topk must be a number of mixtures >= 1 or null"):
         MFBOPolicy(rec_topk=bad)
+
+
+def test_topk_keeps_to_the_evidence_radius_and_falls_back_to_the_argmax_without_draws_inside(monkeypatch):
+    from bomix.policies.bo import recommend
+    from bomix.policies.bo.evidence import evidence_radius, inside
+
+    pol, h, W = _clustered_history(MFBOPolicy(n_init=8, rec_topk=16, rec_evidence=1.0, **SMALL))
+    kept = pol.recommend(h).weights
+    assert inside(kept[None], W, evidence_radius(W, 1.0))[0]  # a mean of draws near the runs stays near them
+    ref, h_ref, _ = _clustered_history(MFBOPolicy(n_init=8, rec_evidence=1.0, **SMALL))
+    argmax = ref.recommend(h_ref).weights
+    assert not np.allclose(kept, argmax)  # not vacuous: with draws inside, topk is not the argmax
+    monkeypatch.setattr(recommend.evidence, "inside", lambda W, C, r: np.zeros(len(W), dtype=bool))  # none inside
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=16, rec_evidence=1.0, **SMALL))
+    assert np.allclose(pol.recommend(h).weights, argmax)
