@@ -34,6 +34,8 @@ def transfer(directory: Path, overrides: list[str], budget: float) -> dict:
     """One campaign: per fidelity (the policy's grid, then the target), true and predicted ``D``."""
     import torch
 
+    from bomix.acquisition.analytic import contrast
+    from bomix.acquisition.fixed import FixedFidelities
     from bomix.app import build, compose
     from bomix.history import History
     from bomix.space import Mixture
@@ -51,18 +53,16 @@ def transfer(directory: Path, overrides: list[str], budget: float) -> dict:
         opt = Mixture(np.asarray(getattr(opt, "weights", opt)), space.domains)
         model, _ = policy.model(policy._settled(history), refit=False)
         fids = [*[f for f in policy.grid() if f != space.target], space.target]
+        at = FixedFidelities(space, fids)
         rows = []
-        for f in fids:
-            c = torch.tensor(space.fidelity_coords([f])[0], dtype=torch.double)
-            X = torch.stack([torch.cat([torch.tensor(m.weights, dtype=torch.double), c]) for m in (rec, opt)])
+        for i, f in enumerate(fids):
+            x_rec, x_opt = (at(torch.tensor(m.weights[None], dtype=torch.double), i) for m in (rec, opt))
             with torch.no_grad():
-                post = model.posterior(X)  # of -loss, jointly at the two points
-            mean, cov = post.mean.squeeze(-1), post.mvn.covariance_matrix
-            sd = float((cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]).clamp_min(0).sqrt())
+                d, sd = contrast(model, x_rec, x_opt)  # of -loss: f(rec) - f(opt), jointly
             true = backend.true_value(rec, f, obj) - backend.true_value(opt, f, obj)
             n = sum(1 for r in results if r.spec.fidelity == f)
-            rows.append({"fidelity": str(f), "runs": n, "true_D": float(true), "pred_D": float(mean[1] - mean[0]),
-                         "sd_D": sd})
+            rows.append({"fidelity": str(f), "runs": n, "true_D": float(true), "pred_D": -float(d[0]),
+                         "sd_D": float(sd[0])})
         return {"seed": seed, "regret": rows[-1]["true_D"], "rows": rows}
     finally:
         backend.close()

@@ -94,9 +94,9 @@ class GPPolicy(TargetRecommender, Policy):
             point nearest the prior that the argmax is predicted better than by at most ``rec_shrink`` sds (of the
             difference, at the target; :mod:`bomix.policies.bo.shrink`), or ``"pbest"``: to the expected position of
             the best point of that segment; None: the argmax. Not on pools, nor with constraints (mfbo).
-        rec_topk: instead of the argmax, the mean of the ``rec_topk`` best (by the same score) of 100k Dirichlet draws
-            around the design's prior mixture: RegMix's top-k rule on the GP's target posterior. None: the argmax.
-            Not on pools, nor with constraints (mfbo).
+        rec_topk: instead of the argmax, the mean of the ``rec_topk`` best (by posterior mean at the target) of 100k
+            Dirichlet draws around the design's prior mixture: RegMix's top-k rule on the GP's target posterior. None:
+            the argmax. Not on pools, nor with constraints (mfbo).
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
