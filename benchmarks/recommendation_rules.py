@@ -41,6 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, build_simulator, git_state  # noqa: E402
+from many_domains import MFBO_DECISIONS, backend_overrides, mfbo_max_runs  # noqa: E402
 
 #: problem -> mfbo's own extra overrides (its run cap where the problem's default does not fit)
 MFBO_CAPS = {"demo0.05": ["max_runs=76"], "demo0.5": ["max_runs=290"]}
@@ -56,6 +57,9 @@ PROBLEMS = {
     "heldout3": (["backend=replay", "policy=mfbo", "max_runs=250"], 3.0),
     "synthetic": (["backend=synthetic", "policy=mfbo", "max_runs=120"], 3.0),
     "mfms": (["backend=mfms", "problem=mfms_stackexchange", "policy=mfbo", "max_runs=120"], 6.0),
+    # benchmarks/many_domains.py's problems and mfbo campaigns (same overrides: its campaign directories can be reused)
+    **{f"k{k}": ([*backend_overrides(k), "policy=mfbo", f"max_runs={mfbo_max_runs(k, 0.5, MFBO_DECISIONS)}"], 0.5)
+       for k in (32, 64)},
 }
 
 
@@ -67,7 +71,7 @@ def problem_overrides(name: str, work: Path) -> list[str]:
 
 
 def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float],
-             topks: list[int] = ()) -> dict:
+             topks: list[int] = (), evidence: list[float] = ()) -> dict:
     """Every rule's final recommendation from one finished campaign's history, scored on the simulator."""
     from bomix.app import build, compose
     from bomix.history import History
@@ -85,10 +89,11 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
         kappa = policy.rec_kappa
-        plain = {"rec_kappa": kappa, "rec_shrink": None, "rec_topk": None,
+        plain = {"rec_kappa": kappa, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
                  **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
         rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
                  **{f"kappa{k:g}": {"rec_kappa": k} for k in kappas}, **{f"topk{n}": {"rec_topk": n} for n in topks},
+                 **{f"evidence{q:g}": {"rec_evidence": q} for q in evidence},
                  # mfbo's rec on contrasts: E[D] - kappa sd[D], D = f_T(w) - f_T(incumbent) (the level cancels)
                  **({"contrast": {"contrasts": True}} if hasattr(policy, "contrasts") else {})}
         for label, change in rules.items():  # one policy (one fitted model) for every rule: the rule is the only change
@@ -188,6 +193,8 @@ def main() -> None:
     ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
     ap.add_argument("--kappa", default="0,2", help="other rec_kappa values (argmax of mean - kappa sd; default 1)")
     ap.add_argument("--topk", default="128", help="rec_topk values (top-k mean of 100k prior draws)")
+    ap.add_argument("--evidence", default="0.5,0.9",
+                    help="rec_evidence values (the argmax kept within that quantile of the runs' nearest-neighbour distances)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/bomix_rec_rules", help="simulators and campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommendation_rules"))
@@ -198,6 +205,7 @@ def main() -> None:
     zs = [float(z) for z in args.z.split(",") if z]
     kappas = [float(k) for k in args.kappa.split(",") if k]
     topks = [int(n) for n in args.topk.split(",") if n]
+    evidence = [float(q) for q in args.evidence.split(",") if q]
     work, out = Path(args.work), Path(args.out)
     t0 = time.perf_counter()
     jobs = []
@@ -221,7 +229,7 @@ def main() -> None:
     results, per = {}, {}
     for name in names:
         over, budget = problem_overrides(name, work), PROBLEMS[name][1]
-        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas, topks) for j in jobs
+        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas, topks, evidence) for j in jobs
                      if j.labels["problem"] == name and j.done and "reference" not in j.labels]
         if per[name]:
             results[name] = aggregate(per[name])
@@ -233,7 +241,7 @@ def main() -> None:
     print(md)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
-                "seeds": args.seeds, "z": zs, "kappa": kappas, "topk": topks, "git": git_state(),
+                "seeds": args.seeds, "z": zs, "kappa": kappas, "topk": topks, "evidence": evidence, "git": git_state(),
                 "wall_s": time.perf_counter() - t0}
     (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
                                                                "per_seed": per}, indent=1))

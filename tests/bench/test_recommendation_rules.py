@@ -3,10 +3,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from recommendation_rules import aggregate, evaluate, markdown  # noqa: E402
+from recommendation_rules import PROBLEMS, aggregate, evaluate, markdown  # noqa: E402
 
 SMALL = ["backend=synthetic", "policy=mfbo", "max_runs=8", "policy.n_init=6", "policy.search.raw_samples=16",
          "policy.search.starts=2", "policy.search.iters=3", "policy.gp.maxiter=20"]
@@ -23,13 +24,22 @@ def campaign(tmp_path_factory):
 
 def test_the_argmax_rule_reproduces_the_campaigns_own_recommendation(campaign):
     d, summary = campaign
-    out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0], topks=[64])
+    out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0], topks=[64], evidence=[0.05])
     assert out["seed"] == 1 and out["n_runs"] == summary["n_runs"] == 8
-    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "topk64", "contrast"}
+    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "topk64", "evidence0.05", "contrast"}
     assert out["rules"]["argmax"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)  # same history, same answer
     assert out["rules"]["argmax"]["shrink"] is None and out["rules"]["shrink1"]["shrink"]["z"] == 1.0
     assert out["uniform"] == pytest.approx(summary["uniform_regret"])
     assert out["rules"]["topk64"]["mixture"] != out["rules"]["argmax"]["mixture"]  # the rules differ
+    # a tight evidence radius keeps the recommendation next to a run the campaign made
+    from bomix.policies.bo.evidence import evidence_radius
+    from bomix.proposals import tv_distance
+    from bomix.store import StoreReader
+
+    with StoreReader(d) as store:
+        runs = np.array([r.spec.mixture.weights for r in store.load(list(out["rules"]["argmax"]["mixture"]))[0]])
+    near = np.array(list(out["rules"]["evidence0.05"]["mixture"].values()))
+    assert tv_distance(near[None], runs)[0] <= evidence_radius(runs, 0.05) + 1e-3  # (mixtures rounded to 4 digits)
     json.dumps(out)  # written as JSON
 
 
@@ -46,3 +56,11 @@ def test_aggregate_counts_paired_wins_and_the_tail():
     assert agg["rules"]["argmax"]["p90_le_uniform"] is False and p["p90_le_uniform"] is True
     text = markdown({"toy": agg})
     assert "| toy | pbest | 3 |" in text and "no trust region" in text
+
+
+def test_the_many_domain_problems_are_many_domains_campaigns():
+    """k32 / k64 use benchmarks/many_domains.py's overrides, so its mfbo campaigns can be evaluated in place."""
+    from many_domains import backend_overrides, mfbo_max_runs
+
+    over, budget = PROBLEMS["k64"]
+    assert budget == 0.5 and over[:3] == backend_overrides(64) and f"max_runs={mfbo_max_runs(64, 0.5, 10)}" in over
