@@ -75,17 +75,27 @@ class TargetRecommender:
                        reused=history.reused)
 
     def predict(self, history: History, mixture: Mixture) -> tuple[float, float] | None:
-        """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists."""
+        """Posterior mean and sd of the target objective (loss) at ``mixture``; None before a model exists. Cached
+        per settled history, like :meth:`recommend` (the campaign predicts its recommendation after every run; during
+        the initial design the extrapolation to the target costs more than the recommendation)."""
         history = self._settled(history)
+        key = tuple(r.spec.run_id for r in history.results)
+        if self._pred_cache.get("key") != key:
+            self._pred_cache = {"key": key}
+        wkey = np.asarray(mixture.weights, dtype=float).tobytes()
+        if wkey in self._pred_cache:
+            return self._pred_cache[wkey]
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
                 model, obs = self.model(history, refit=False)
                 if model is None:
                     return None
-                return self._predict(model, obs, mixture.weights)
+                out = self._predict(model, obs, mixture.weights)
             except NUMERICAL_ERRORS:
                 self._fallback("prediction failed")
                 return None
+        self._pred_cache[wkey] = out
+        return out
 
     def _predict(self, model, obs: Observations, w: np.ndarray) -> tuple[float, float]:
         """``(mean, sd)`` of the target objective at ``w (K,)``: the GP's posterior once a run reached the target

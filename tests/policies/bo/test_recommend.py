@@ -68,3 +68,22 @@ def test_topk_keeps_to_the_evidence_radius_and_falls_back_to_the_argmax_without_
     monkeypatch.setattr(recommend.evidence, "inside", lambda W, C, r: np.zeros(len(W), dtype=bool))  # none inside
     pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, rec_topk=16, rec_evidence=1.0, **SMALL))
     assert np.allclose(pol.recommend(h).weights, argmax)
+
+
+def test_prediction_is_cached_per_settled_history_and_mixture(monkeypatch):
+    from bomix.history import History
+    from bomix.space import Mixture
+
+    pol, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    w = pol.recommend(h)
+    first = pol.predict(h, w)
+    calls = []
+    real = type(pol)._predict
+    monkeypatch.setattr(type(pol), "_predict", lambda self, *a: calls.append(1) or real(self, *a))
+    assert pol.predict(h, w) == first and calls == []  # the campaign asks after every run: no recomputation
+    other = Mixture(np.full(len(w.weights), 1.0 / len(w.weights)), w.domains)
+    assert pol.predict(h, other) != first and len(calls) == 1  # another mixture is computed ...
+    shorter = History(h.space, h.objective, h.results[:-1], [], h.budget, h.spent)
+    pol.predict(shorter, w)
+    assert len(calls) == 2  # ... and so is another history
+    assert pol.predict(h, w) == pytest.approx(first)  # recomputed after the other history, the same value
