@@ -5,14 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def panels(n: int, width: float, height: float):
-    """``(fig, axes)``: one row of ``n`` panels (``axes[0][i]``) on the Agg backend, ``width`` x ``height`` each."""
+def panels(n: int, width: float, height: float, cols: int | None = None):
+    """``(fig, axes)``: ``n`` panels, ``width`` x ``height`` each, on the Agg backend: one row (``axes[0][i]``), or rows
+    of ``cols`` (``axes.flat``; the unused last ones hidden)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    cols = n if cols is None else max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
 
 
 def log_regret(ax, title: str, ylabel: str) -> None:

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,13 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         backend.close()
 
 
+def _one_thread() -> None:
+    """Evaluation workers use one torch thread each (as ``bomix.bench`` campaigns do)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def reference(directory: Path) -> dict:
     """A reference policy's final regret and trust-region flag, from its campaign's summary.json."""
     from bomix.layout import CampaignLayout
@@ -165,8 +174,8 @@ def markdown(results: dict) -> str:
 def plot(results: dict, path: Path) -> None:
     from plotting import log_regret, panels, save
 
-    fig, axes = panels(len(results), 3.6, 3.4)
-    for ax, (name, agg) in zip(axes[0], results.items()):
+    fig, axes = panels(len(results), 3.6, 3.4, cols=3)
+    for ax, (name, agg) in zip(axes.flat, results.items()):
         rules = list(agg["rules"])
         med = [agg["rules"][r]["median"] for r in rules]
         lo = [m - agg["rules"][r]["q25"] for m, r in zip(med, rules)]
@@ -227,10 +236,15 @@ def main() -> None:
         print(f"{r['problem']:>10} seed {r['seed']}: regret {r.get('regret')} runs {r.get('n_runs')} "
               f"{r.get('crash') or r.get('error') or ''} ({r['wall_s']:.0f} s)", flush=True)
     results, per = {}, {}
+    tasks = {name: [(Path(j.directory), problem_overrides(name, work), PROBLEMS[name][1], zs, kappas, topks, evidence)
+                    for j in jobs if j.labels["problem"] == name and j.done and "reference" not in j.labels]
+             for name in names}
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:  # each campaign's rules in its own process
+        futures = {name: [pool.submit(evaluate, *t) for t in ts] for name, ts in tasks.items()}
+        for name in names:
+            per[name] = [f.result() for f in futures[name]]
     for name in names:
-        over, budget = problem_overrides(name, work), PROBLEMS[name][1]
-        per[name] = [evaluate(Path(j.directory), over, budget, zs, kappas, topks, evidence) for j in jobs
-                     if j.labels["problem"] == name and j.done and "reference" not in j.labels]
         if per[name]:
             results[name] = aggregate(per[name])
             refs = [reference(Path(j.directory)) for j in jobs
