@@ -3,8 +3,9 @@ against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z`
 ``z`` posterior sds of the argmax; ``pbest``: to the expected position of the best point between them;
 :mod:`bomix.policies.bo.shrink`), the argmax of mean - kappa sd for other ``rec_kappa`` (default 1), RegMix's rule
 on the GP (``rec_topk=n``: the mean of the n best of 100k Dirichlet(prior) mixtures by posterior mean at the target),
-and mfbo's recommendation on contrasts (``contrast``: the argmax of E[D] - sd[D], D the target value's difference with
-the incumbent's).
+the argmax kept near the campaign's runs (``rec_evidence=q``), the posterior mean of the optimum's position
+(``centre``: ``rec_centre``), and mfbo's recommendation on contrasts (``contrast``: the argmax of E[D] - sd[D], D the
+target value's difference with the incumbent's).
 
 A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
 problem's mfbo campaigns are run once (ordinary resumable ``bomix run`` campaigns under
@@ -91,11 +92,12 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
         kappa = policy.rec_kappa
-        plain = {"rec_kappa": kappa, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
+        plain = {"rec_kappa": kappa, "rec_shrink": None, "rec_topk": None, "rec_evidence": None, "rec_centre": False,
                  **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
         rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
                  **{f"kappa{k:g}": {"rec_kappa": k} for k in kappas}, **{f"topk{n}": {"rec_topk": n} for n in topks},
                  **{f"evidence{q:g}": {"rec_evidence": q} for q in evidence},
+                 "centre": {"rec_centre": True},  # the posterior mean of the optimum's position
                  # mfbo's rec on contrasts: E[D] - kappa sd[D], D = f_T(w) - f_T(incumbent) (the level cancels)
                  **({"contrast": {"contrasts": True}} if hasattr(policy, "contrasts") else {})}
         for label, change in rules.items():  # one policy (one fitted model) for every rule: the rule is the only change

@@ -26,7 +26,7 @@ def test_the_argmax_rule_reproduces_the_campaigns_own_recommendation(campaign):
     d, summary = campaign
     out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0], topks=[64], evidence=[0.05])
     assert out["seed"] == 1 and out["n_runs"] == summary["n_runs"] == 8
-    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "topk64", "evidence0.05", "contrast"}
+    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "topk64", "evidence0.05", "centre", "contrast"}
     assert out["rules"]["argmax"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)  # same history, same answer
     assert out["rules"]["argmax"]["shrink"] is None and out["rules"]["shrink1"]["shrink"]["z"] == 1.0
     assert out["uniform"] == pytest.approx(summary["uniform_regret"])

@@ -97,6 +97,10 @@ class GPPolicy(TargetRecommender, Policy):
         rec_topk: instead of the argmax, the mean of the ``rec_topk`` best (by posterior mean at the target) of 100k
             Dirichlet draws around the design's prior mixture: RegMix's top-k rule on the GP's target posterior. None:
             the argmax. Not on pools, nor with constraints (mfbo).
+        rec_centre: instead of the argmax, the posterior mean of the optimum's position: the mean, over joint posterior
+            draws at the target, of the best of the argmax and 3000 Dirichlet draws around the design's prior mixture
+            (:func:`bomix.policies.bo.recommend.expected_best`). Where the posterior is sure of its argmax it is the
+            argmax; where it is not, a hedge. Not with ``rec_topk``, on pools, nor with constraints (mfbo).
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
     """
@@ -114,7 +118,7 @@ class GPPolicy(TargetRecommender, Policy):
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
                  rec_evidence: float | None = None, rec_shrink: float | str | None = None, rec_topk: int | None = None,
-                 metrics_model: str = "scalar"):
+                 rec_centre: bool = False, metrics_model: str = "scalar"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -134,6 +138,11 @@ class GPPolicy(TargetRecommender, Policy):
         if rec_topk is not None and int(rec_topk) < 1:
             raise BomixError(f"{self.name}: rec_topk must be a number of mixtures >= 1 or null, got {rec_topk}")
         self.rec_topk = None if rec_topk is None else int(rec_topk)
+        if not isinstance(rec_centre, bool):
+            raise BomixError(f"{self.name}: rec_centre must be true or false, got {rec_centre!r}")
+        if rec_centre and self.rec_topk is not None:
+            raise BomixError(f"{self.name}: rec_centre and rec_topk are two recommendation rules: set one of them")
+        self.rec_centre = rec_centre
         self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")

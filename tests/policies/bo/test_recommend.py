@@ -87,3 +87,37 @@ def test_prediction_is_cached_per_settled_history_and_mixture(monkeypatch):
     pol.predict(shorter, w)
     assert len(calls) == 2  # ... and so is another history
     assert pol.predict(h, w) == pytest.approx(first)  # recomputed after the other history, the same value
+
+
+def test_expected_best_is_the_best_candidate_when_certain_and_the_centre_of_ties():
+    from bomix.policies.bo.recommend import expected_best
+
+    C = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    certain = expected_best(torch.tensor([0.0, 1.0, 0.5], dtype=DT), 1e-10 * torch.eye(3, dtype=DT), C, 500, 0)
+    assert np.allclose(certain, [0.0, 1.0])
+    # two equally good, independent candidates and a clearly worse one: half the draws pick each
+    tie = expected_best(torch.tensor([1.0, 1.0, -5.0], dtype=DT), torch.eye(3, dtype=DT), C, 4000, 1)
+    assert np.allclose(tie, [0.5, 0.5], atol=0.03)
+    # perfectly correlated candidates keep their order in every draw: the mean decides
+    corr = expected_best(torch.tensor([1.0, 0.9, 0.0], dtype=DT), torch.ones(3, 3, dtype=DT), C, 500, 2)
+    assert np.allclose(corr, [1.0, 0.0])
+
+
+def test_rec_centre_is_the_argmax_when_sure_a_hedge_when_not_and_seeded():
+    from bomix.history import History
+
+    def four(h):  # the first 4 runs: a posterior unsure where the optimum is
+        return History(h.space, h.objective, h.results[:4], [], h.budget, h.spent)
+
+    plain, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    pol, _, _ = _clustered_history(MFBOPolicy(n_init=8, rec_centre=True, **SMALL))
+    assert np.allclose(pol.recommend(h).weights, plain.recommend(h).weights, atol=0.01)  # 8 runs: sure of the vertex
+    argmax, centre = plain.recommend(four(h)).weights, pol.recommend(four(h)).weights
+    assert np.abs(centre - argmax).sum() > 0.2 and centre.max() < 0.9  # unsure: an interior mixture, not the argmax
+    assert _score(pol, four(h), centre) <= _score(pol, four(h), argmax) + 1e-6  # whose score the argmax beats
+    pol._rec_cache = {}
+    assert np.array_equal(pol.recommend(four(h)).weights, centre)  # a function of the history and the seed
+    with pytest.raises(BomixError, match="rec_centre must be true or false"):
+        MFBOPolicy(rec_centre="yes")
+    with pytest.raises(BomixError, match="set one of them"):
+        MFBOPolicy(rec_centre=True, rec_topk=8)
