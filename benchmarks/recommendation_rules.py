@@ -192,7 +192,7 @@ def plot(results: dict, path: Path) -> None:
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo, hi * 6)  # room above the markers for the legend (a log axis)
             ax.legend(fontsize=7)
-        ax.set_xticks(x, rules, rotation=30, fontsize=8)
+        ax.set_xticks(x, rules, rotation=45, ha="right", fontsize=7)
         log_regret(ax, f"{name} ({agg['n_seeds']} seeds)", "final target regret")
     save(fig, axes, path)
 

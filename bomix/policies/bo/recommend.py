@@ -148,16 +148,21 @@ class TargetRecommender:
         projected onto the target's bounds. One joint posterior of ~3000 points: a few seconds at 500 observations."""
         t = self.space.target
         rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 2])
-        alpha = np.maximum(design_prior(self.space.tokens, self.space.k), 1e-3)
-        C = self.space.project(rng.dirichlet(alpha, size=REC_CENTRE_CANDIDATES), t)
-        if self.rec_evidence is not None:
-            C = C[evidence.inside(C, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))]
-        C = np.vstack([argmax.weights[None], C])
+        C = np.vstack([argmax.weights[None], self._prior_draws(rng, REC_CENTRE_CANDIDATES, obs)])
         with torch.no_grad():
             post = model.posterior(self.at_target(torch.tensor(C, dtype=DT)))
             mean, cov = post.mean.reshape(-1), post.distribution.covariance_matrix
         w = expected_best(mean, cov, C, REC_CENTRE_DRAWS, int(rng.integers(2 ** 31)))
         return Mixture(self.space.project(w, t)[0], self.space.domains)
+
+    def _prior_draws(self, rng: np.random.Generator, n: int, obs: Observations) -> np.ndarray:
+        """``(m, K)``, ``m <= n``: Dirichlet(design prior) target mixtures, projected onto the target's bounds; with
+        ``rec_evidence``, only those within the evidence radius of the observed mixtures (possibly none)."""
+        alpha = np.maximum(design_prior(self.space.tokens, self.space.k), 1e-3)
+        W = self.space.project(rng.dirichlet(alpha, size=n), self.space.target)
+        if self.rec_evidence is not None:
+            W = W[evidence.inside(W, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))]
+        return W
 
     def _topk_target(self, model, history: History, obs: Observations) -> Mixture | None:
         """RegMix's rule on the GP: the mean of the ``rec_topk`` best by posterior mean (of ``-loss``) at the target
@@ -166,13 +171,10 @@ class TargetRecommender:
         only, in joint chunks: about 12 s on 2 cores at 2000 observations, too slow for a default that recommends
         after every run."""
         t = self.space.target
-        rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 1])
-        alpha = np.maximum(design_prior(self.space.tokens, self.space.k), 1e-3)
-        W = self.space.project(rng.dirichlet(alpha, size=REC_TOPK_SAMPLES), t)
-        if self.rec_evidence is not None:
-            W = W[evidence.inside(W, obs.w, evidence.evidence_radius(obs.w, self.rec_evidence))]
-            if not len(W):
-                return None
+        W = self._prior_draws(np.random.default_rng([self.seed, len(history.results), SALT_REC, 1]), REC_TOPK_SAMPLES,
+                              obs)
+        if not len(W):
+            return None
         v = np.empty(len(W))
         with torch.no_grad(), gpytorch.settings.skip_posterior_variances(True):
             for i in range(0, len(W), TOPK_CHUNK):
