@@ -236,10 +236,22 @@ def reuse_line(s: dict) -> str | None:
             + "; not charged")
 
 
+#: stop reasons that a setting caused, and the setting that lifts them
+CAPS = {"max_runs": "max_runs", "wall_time": "max_wall_time"}
+
+
 def stop_line(s: dict) -> str | None:
-    """``stopped: max_runs reached`` (None while a campaign has not stopped, or for a study)."""
+    """``stopped: max_runs reached``, and when a cap stopped it with budget left, how much and what to raise (None
+    while a campaign has not stopped, or for a study)."""
     reason = s.get("stop_reason")
-    return f"stopped: {STOP_REASONS.get(reason, reason)}" if isinstance(reason, str) else None
+    if not isinstance(reason, str):
+        return None
+    line = f"stopped: {STOP_REASONS.get(reason, reason)}"
+    budget, used = _num(s.get("budget")), _num(s.get("budget_used"))
+    if reason in CAPS and budget is not None and used is not None and budget - used > 0.01 * budget:
+        line += (f" with {budget - used:.2g} of the budget of {budget:g} unspent (raise {CAPS[reason]} to spend more of "
+                 "it)")
+    return line
 
 
 def _count(x: Any) -> float:

@@ -127,8 +127,11 @@ def test_human_summary_of_a_simulator_campaign():
     assert "an earlier recommendation, after 96 runs, had regret 0.074" in text
     assert "predicted pile_cc at 1B@23842: 2.91 +- 0.02" in text
     assert ("budget: 1.05 of 2 target-run equivalents used; 160 runs (140 at 1M@1000, 19 at 60M@1000, 1 at 1B@23842)"
-            "\nstopped: max_runs reached") in text
+            "\nstopped: max_runs reached with 0.95 of the budget of 2 unspent (raise max_runs to spend more of it)") in text
     assert "note:" not in text  # inside the trust region, target reached: nothing is extrapolated
+    spent = format_summary({**SIM, "budget_used": 1.995})
+    assert "stopped: max_runs reached\n" in spent + "\n"  # a cap that left nothing worth naming: the reason alone
+    assert "stopped: the budget is spent" in format_summary({**SIM, "stop_reason": "budget"})
 
 
 def test_human_summary_says_which_thing_is_extrapolated():
