@@ -145,7 +145,8 @@ class TargetRecommender:
     def _centre_target(self, model, history: History, obs: Observations, argmax: Mixture) -> Mixture:
         """``rec_centre``: :func:`expected_best` over the argmax and :data:`REC_CENTRE_CANDIDATES` Dirichlet(design
         prior) mixtures at the target (within the evidence radius with ``rec_evidence``), seeded by the history,
-        projected onto the target's bounds. One joint posterior of ~3000 points: a few seconds at 500 observations."""
+        projected onto the target's bounds. One joint posterior of ~3000 points and its Cholesky: 2.7 s per
+        recommendation against the argmax's 0.7 s on the demo's final history (540 observations, 2 threads)."""
         t = self.space.target
         rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 2])
         C = np.vstack([argmax.weights[None], self._prior_draws(rng, REC_CENTRE_CANDIDATES, obs)])
