@@ -58,8 +58,17 @@ def backend_overrides(k: int) -> list[str]:
     return ["backend=synthetic", f"backend.k={k}", f"+backend.scales={{{scales}}}"]
 
 
+def add_p90(rows: list[dict], campaigns: list[dict]) -> None:
+    """Each row's ``regret_p90``: the 90th percentile of its campaigns' final regrets (``campaigns``: one dict per
+    finished campaign with ``backend``, ``policy`` and ``regret``; None without any)."""
+    for r in rows:
+        reg = [c["regret"] for c in campaigns if c.get("backend") == r["backend"] and c.get("policy") == r["policy"]
+               and isinstance(c.get("regret"), (int, float))]
+        r["regret_p90"] = float(np.quantile(reg, 0.9)) if reg else None
+
+
 def plot_finals(rows: list[dict], path: Path) -> None:
-    """Median final regret with IQR bars per policy, one panel per backend (log y)."""
+    """Median final regret with IQR bars and the p90 (where known) per policy, one panel per backend (log y)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,13 +83,17 @@ def plot_finals(rows: list[dict], path: Path) -> None:
         med = [r["regret_median"] for r in rs]
         lo = [r["regret_median"] - r["regret_q25"] for r in rs]
         hi = [r["regret_q75"] - r["regret_median"] for r in rs]
-        ax.errorbar(x, med, yerr=[lo, hi], fmt="o", capsize=5, color="tab:blue")
+        ax.errorbar(x, med, yerr=[lo, hi], fmt="o", capsize=5, color="tab:blue", label="median [IQR]")
+        p90 = [(i, r["regret_p90"]) for i, r in enumerate(rs) if r.get("regret_p90") is not None]
+        if p90:
+            ax.plot(*zip(*p90), "v", color="tab:red", label="p90 over seeds")
+            ax.legend(fontsize=7)
         for i, r in enumerate(rs):
             ax.annotate(f"{r['regret_median']:.3g}", (i, r["regret_median"]), textcoords="offset points",
                         xytext=(8, 0), fontsize=8)
         ax.set_xticks(list(x), [f"{r['policy']}\n({r['n_seeds']} seeds)" for r in rs], fontsize=8)
         ax.set_yscale("log")
-        ax.set_title(f"{b}: final target regret (median, IQR)", fontsize=10)
+        ax.set_title(f"{b}: final target regret (median, IQR, p90)", fontsize=10)
         ax.grid(alpha=0.3, which="both", axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -132,6 +145,7 @@ def main() -> None:
         rows, md = table(summary, errors, eps)
         for r in rows:
             r["backend"] = label
+        add_p90(rows, results)
         all_rows += rows
         settings = {"k": k, "scales": SCALES, "budget": args.budget, "seeds": args.seeds, "policies": pol_over[k],
                     "cheapest_cost": SCALES["4M"] * 500 / (SCALES["1B"] * 20000), "git": git_state()}
