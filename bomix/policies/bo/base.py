@@ -149,7 +149,6 @@ class GPPolicy(TargetRecommender, Policy):
         self.metrics_model = metrics_model
         self._cache: dict = {}
         self._rec_cache: dict = {}
-        self._pred_cache: dict = {}
         self._fallbacks: Counter = Counter()
         self._transfer_use: Counter = Counter()
 
@@ -163,7 +162,7 @@ class GPPolicy(TargetRecommender, Policy):
             if bad:
                 raise BomixError(f"{self.name}: fidelities {bad} are not on the problem's grid "
                                  f"{[str(f) for f in problem.proposals.fidelities()]}")
-        self._cache, self._rec_cache, self._pred_cache, self._shrunk = {}, {}, {}, None
+        self._cache, self._rec_cache, self._shrunk = {}, {}, None
         self._fallbacks = Counter()
         self._transfer_use: Counter = Counter()
         self._transfer_key = self._transfer = None

@@ -48,12 +48,18 @@ class TargetRecommender:
 
     def recommend(self, history: History) -> Mixture:
         history = self._settled(history)
+        cache = self._cached(history)
+        if "mixture" not in cache:  # the campaign asks after every run; the answer is a function of the settled
+            cache["mixture"] = self._recommend_settled(history)  # history, which changes only at doublings early on
+        return cache["mixture"]
+
+    def _cached(self, history: History) -> dict:
+        """The cache of the settled ``history``'s recommendation (``"mixture"``) and predictions (``"pred"``, by
+        mixture), emptied when the history changes."""
         key = tuple(r.spec.run_id for r in history.results)
-        if self._rec_cache.get("key") == key:  # the campaign asks after every run; the answer is a function of
-            return self._rec_cache["mixture"]  # the settled history, which changes only at doublings early on
-        mixture = self._recommend_settled(history)
-        self._rec_cache = {"key": key, "mixture": mixture}
-        return mixture
+        if self._rec_cache.get("key") != key:
+            self._rec_cache = {"key": key, "pred": {}}
+        return self._rec_cache
 
     def _recommend_settled(self, history: History) -> Mixture:
         self.recommendation_fallback = False  # (Policy.recommendation_fallback: stored with the recommendation)
@@ -83,12 +89,10 @@ class TargetRecommender:
         per settled history, like :meth:`recommend` (the campaign predicts its recommendation after every run; during
         the initial design the extrapolation to the target costs more than the recommendation)."""
         history = self._settled(history)
-        key = tuple(r.spec.run_id for r in history.results)
-        if self._pred_cache.get("key") != key:
-            self._pred_cache = {"key": key}
+        cached = self._cached(history)["pred"]
         wkey = np.asarray(mixture.weights, dtype=float).tobytes()
-        if wkey in self._pred_cache:
-            return self._pred_cache[wkey]
+        if wkey in cached:
+            return cached[wkey]
         with seeded_torch(self.seed, len(history.results), SALT_REC):
             try:
                 model, obs = self.model(history, refit=False)
@@ -98,7 +102,7 @@ class TargetRecommender:
             except NUMERICAL_ERRORS:
                 self._fallback("prediction failed")
                 return None
-        self._pred_cache[wkey] = out
+        cached[wkey] = out
         return out
 
     def _predict(self, model, obs: Observations, w: np.ndarray) -> tuple[float, float]:
