@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from recommendation_rules import PROBLEMS, aggregate, evaluate, markdown  # noqa: E402
+from recommendation_rules import BASELINE_KAPPA, PROBLEMS, aggregate, evaluate, markdown  # noqa: E402
+
+from bomix.policies.bo.mfbo import MFBO_REC_KAPPA  # noqa: E402
 
 SMALL = ["backend=synthetic", "policy=mfbo", "max_runs=8", "policy.n_init=6", "policy.search.raw_samples=16",
          "policy.search.starts=2", "policy.search.iters=3", "policy.gp.maxiter=20"]
@@ -22,12 +24,15 @@ def campaign(tmp_path_factory):
     return d, summary
 
 
-def test_the_argmax_rule_reproduces_the_campaigns_own_recommendation(campaign):
+def test_the_default_rule_reproduces_the_campaigns_own_recommendation(campaign):
     d, summary = campaign
-    out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0], topks=[64], evidence=[0.05])
+    out = evaluate(d, SMALL, 3.0, zs=[1.0], kappas=[0.0, MFBO_REC_KAPPA], topks=[64], evidence=[0.05])
     assert out["seed"] == 1 and out["n_runs"] == summary["n_runs"] == 8
-    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "topk64", "evidence0.05", "centre", "contrast"}
-    assert out["rules"]["argmax"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)  # same history, same answer
+    assert set(out["rules"]) == {"argmax", "shrink1", "pbest", "kappa0", "kappa2", "topk64", "evidence0.05", "centre",
+                                 "contrast"}
+    # mfbo's default (kappa 2) on the same history gives the campaign's own answer; the argmax row is kappa 1
+    assert out["rules"]["kappa2"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)
+    assert BASELINE_KAPPA == 1.0 != MFBO_REC_KAPPA
     assert out["rules"]["argmax"]["shrink"] is None and out["rules"]["shrink1"]["shrink"]["z"] == 1.0
     assert out["uniform"] == pytest.approx(summary["uniform_regret"])
     assert out["rules"]["topk64"]["mixture"] != out["rules"]["argmax"]["mixture"]  # the rules differ

@@ -196,3 +196,22 @@ def test_mfbo_posterior_chunk_is_honoured_and_decides_alike(monkeypatch):
         specs[chunk] = (s.scale, s.steps, s.mixture.weights)
     assert specs[0][:2] == specs[5][:2]
     np.testing.assert_allclose(specs[0][2], specs[5][2], atol=1e-6)
+
+
+def test_mfbo_recommends_two_sds_below_the_mean_by_default_and_the_rule_never_changes_the_runs(tmp_path):
+    from bomix.policies.bo import SFBOPolicy
+    from bomix.policies.bo.mfbo import MFBO_REC_KAPPA
+
+    assert MFBOPolicy().rec_kappa == MFBO_REC_KAPPA == 2.0
+    assert SFBOPolicy().rec_kappa == 1.0  # the other GP policies keep theirs
+    assert MFBOPolicy(rec_kappa=0.5).rec_kappa == 0.5
+    stores = {}
+    for kappa in (1.0, 2.0):
+        d = tmp_path / f"k{kappa:g}"
+        run_campaign(SyntheticBackend(k=3, seed=2), MFBOPolicy(n_init=3, rec_kappa=kappa, **SMALL), budget=2.0, seed=2,
+                     directory=d, max_runs=10)
+        stores[kappa] = Store(d).to_pandas()
+    runs = [stores[k]["runs"][["run_id", "scale", "steps", "spec"]] for k in (1.0, 2.0)]
+    assert runs[0].equals(runs[1])  # decisions never read the recommendation
+    recs = [stores[k]["recommendations"]["mixture"].tolist() for k in (1.0, 2.0)]
+    assert recs[0] != recs[1]  # the rule is what changed
