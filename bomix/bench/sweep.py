@@ -97,9 +97,11 @@ def build_policy(overrides: Sequence[str], name: str | None = None):
     return policy
 
 
-def run_job(job: Job) -> dict:
-    """Run (or resume) one campaign; returns its labels, summary fields and wall time, or ``error`` (bad
-    input: the policy does not apply to the problem) or ``crash`` (any other exception, with its type)."""
+def run_job(job: Job, threads: int | None = None) -> dict:
+    """Run (or resume) one campaign; returns its labels, summary fields, wall time and torch thread count, or
+    ``error`` (bad input: the policy does not apply to the problem) or ``crash`` (any other exception, with its
+    type). ``threads``: the campaign's torch threads unless its overrides set ``threads`` (None: the config's,
+    ``bomix run``'s default 2)."""
     import logging
 
     import torch
@@ -107,12 +109,14 @@ def run_job(job: Job) -> dict:
     from bomix.app import compose, run_from_config
     from bomix.errors import BomixError
 
-    torch.set_num_threads(1)
+    overrides = list(job.overrides)
+    if threads is not None and not any(o.startswith("threads=") for o in overrides):
+        overrides.append(f"threads={int(threads)}")  # an operational key: resuming at another count is allowed
     logging.getLogger("bomix").setLevel(logging.ERROR)
     t0 = time.perf_counter()
     out: dict = dict(job.labels)
     try:
-        s = run_from_config(compose(job.overrides), job.directory)
+        s = run_from_config(compose(overrides), job.directory)
         out.update(regret=s.get("regret"), n_runs=s.get("n_runs"), budget_used=s.get("budget_used"))
     except BomixError as exc:  # a policy that does not apply to a problem (e.g. no per-domain losses)
         out["error"] = str(exc)
@@ -120,11 +124,14 @@ def run_job(job: Job) -> dict:
         out["crash"] = f"{type(exc).__name__}: {exc}"
         logging.getLogger("bomix").exception("campaign %s crashed", job.directory)
     out["wall_s"] = time.perf_counter() - t0
+    out["threads"] = torch.get_num_threads()
     return out
 
 
 def run_jobs(jobs: Sequence[Job], n_jobs: int = 2) -> Iterator[dict]:
-    """Run the jobs that are not done, ``n_jobs`` at a time; yields each result as it finishes."""
+    """Run the jobs that are not done, ``n_jobs`` at a time; yields each result as it finishes. Parallel jobs run
+    one torch thread each (``n_jobs`` processes on ``n_jobs`` cores, not oversubscribed); one job at a time runs
+    in this process at the config's ``threads`` (default 2). A job's own ``threads=`` override wins either way."""
     todo = [j for j in jobs if not j.done]
     if n_jobs <= 1:
         for j in todo:
@@ -132,6 +139,6 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int = 2) -> Iterator[dict]:
         return
     with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent,
                              initargs=guard_args()) as ex:
-        futs = [ex.submit(run_job, j) for j in todo]
+        futs = [ex.submit(run_job, j, 1) for j in todo]
         for f in as_completed(futs):
             yield f.result()

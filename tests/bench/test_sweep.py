@@ -31,6 +31,14 @@ def test_run_jobs_runs_in_parallel_then_skips_finished_campaigns(tmp_path):
         assert 0 < r["budget_used"] <= 2.0 + 1e-9
     assert all(j.done for j in jobs)
     assert list(run_jobs(jobs, n_jobs=2)) == []  # finished campaigns are skipped
+    assert {r["threads"] for r in results} == {1}  # parallel workers: one torch thread each
+
+
+def test_one_job_at_a_time_runs_at_the_configs_threads_unless_the_job_sets_them(tmp_path):
+    a, b = grid(tmp_path, {"syn": ["backend=synthetic"]}, {"random": ["policy=random"]}, seeds=range(2), budget=1)
+    b = Job(b.directory, (*b.overrides, "threads=1"), b.labels)
+    (ra,), (rb,) = run_jobs([a], n_jobs=1), run_jobs([b], n_jobs=1)
+    assert (ra["threads"], rb["threads"]) == (2, 1)  # bomix run's default, then the job's own
 
 
 def test_run_jobs_resumes_an_interrupted_campaign(tmp_path):
