@@ -28,3 +28,17 @@ def test_p90_is_per_backend_and_policy_and_shown(tmp_path):
 
 def test_mfbo_run_cap_is_its_design_plus_the_decisions():
     assert mfbo_max_runs(64, 0.5, 10) == 140 and mfbo_max_runs(32, 0.5, 10) == 110
+
+
+def test_final_regrets_read_every_finished_campaign_not_only_this_invocations(tmp_path):
+    from many_domains import final_regrets
+
+    from bomix.bench.sweep import grid
+
+    jobs = grid(tmp_path, {"synthetic-k3": ["backend=synthetic"]}, {"uniform": ["policy=uniform"]}, range(3), 1.0)
+    for j, regret in zip(jobs[:2], (0.1, 0.2)):  # two finished earlier (resumed benchmark), one never run
+        Path(j.directory).mkdir(parents=True)
+        (Path(j.directory) / "summary.json").write_text(f'{{"regret": {regret}}}')
+    got = final_regrets(jobs)
+    assert [(c["backend"], c["policy"], c["seed"], c["regret"]) for c in got] == \
+        [("synthetic-k3", "uniform", "0", 0.1), ("synthetic-k3", "uniform", "1", 0.2)]
