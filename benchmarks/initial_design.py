@@ -5,8 +5,9 @@ Designs: ``sobol`` (the uniform distribution on the simplex through scrambled So
 issue 23), ``bomix`` (:func:`bomix.policies.design.space_filling`: Dirichlet draws at log-spaced total
 concentrations, Sobol-stratified) and ``regmix`` (RegMix's design, :func:`bomix.laws.regmix.sample_design`). For each
 design, size and seed: run the design on the backend (runs seeded as a campaign would), fit ``mfbo``'s GP on the
-results (the policy's own settings) and score its recommendation (argmax of posterior mean - sd at the target) by
-the simulator's true target value. No decision is made after the design: this isolates the design.
+results (the policy's own settings) and score its recommendation (mfbo's: argmax of posterior mean - ``rec_kappa`` sd
+at the target; kappa 1 in the committed results of 2026-12-06, 2 since 2026-12-07) by the simulator's true target
+value. No decision is made after the design: this isolates the design.
 
 Usage:
     python benchmarks/initial_design.py [--problem regmix] [--designs sobol,bomix,regmix] [--n 128,256]
