@@ -23,7 +23,7 @@ each variant reports the share. The Pile's mixture (the reference) is scored nex
 
 Usage:
     python benchmarks/constraints.py [--problem synthetic|regmix] [--seeds 10] [--max-runs 16] [--budget 16]
-        [--full-gp] [--out benchmarks/results/constraints]   (regmix: 64 runs, budget 2, out .../constraints/regmix)
+        [--full-gp] [--set OVERRIDE ...] [--out benchmarks/results/constraints]   (regmix: 64 runs, budget 2, out .../constraints/regmix)
 """
 
 from __future__ import annotations
@@ -146,11 +146,13 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=None, help="default 16 (synthetic), 2 (regmix)")
     ap.add_argument("--full-gp", action="store_true", help="mfbo's own GP (law basis, level, invariant parts)")
     ap.add_argument("--out", default=None, help="default benchmarks/results/constraints[/regmix]")
+    ap.add_argument("--set", nargs="*", default=[], help="extra overrides for every campaign, e.g. policy.rec_kappa=1")
     args = ap.parse_args()
     spec = PROBLEMS[args.problem]
     max_runs = spec["max_runs"] if args.max_runs is None else args.max_runs
     budget = spec["budget"] if args.budget is None else args.budget
-    common = (spec["campaign"] + ([] if args.full_gp else LIGHT_GP) + [f"max_runs={max_runs}", f"budget={budget}"])
+    common = (spec["campaign"] + ([] if args.full_gp else LIGHT_GP) + [f"max_runs={max_runs}", f"budget={budget}"]
+              + list(args.set))
     rows: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     backend, problem, best = truth(args.problem)
     for seed in range(args.seeds):
