@@ -23,7 +23,8 @@ each variant reports the share. The Pile's mixture (the reference) is scored nex
 
 Usage:
     python benchmarks/constraints.py [--problem synthetic|regmix] [--seeds 10] [--max-runs 16] [--budget 16]
-        [--full-gp] [--set OVERRIDE ...] [--out benchmarks/results/constraints]   (regmix: 64 runs, budget 2, out .../constraints/regmix)
+        [--full-gp] [--set OVERRIDE ...] [--out benchmarks/results/constraints]
+    (regmix: 64 runs, budget 2, out .../constraints/regmix)
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Recommendation rules, paired on the same campaigns (issue 23 item 2): mfbo's argmax of its target posterior
 against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z``: to the point nearest the prior within
 ``z`` posterior sds of the argmax; ``pbest``: to the expected position of the best point between them;
-:mod:`bomix.policies.bo.shrink`), the argmax of mean - kappa sd for other ``rec_kappa`` (the baseline ``argmax`` is kappa 1, ``BASELINE_KAPPA``: mfbo's
-default until 2026-12-07; mfbo's default is now 2, the ``kappa2`` row), RegMix's rule
+:mod:`bomix.policies.bo.shrink`), the argmax of mean - kappa sd for other ``rec_kappa`` (the baseline ``argmax`` is
+kappa 1, ``BASELINE_KAPPA``: mfbo's default until 2026-12-07; mfbo's default is now 2, the ``kappa2`` row), RegMix's rule
 on the GP (``rec_topk=n``: the mean of the n best of 100k Dirichlet(prior) mixtures by posterior mean at the target),
 the argmax kept near the campaign's runs (``rec_evidence=q``), the posterior mean of the optimum's position
 (``centre``: ``rec_centre``), and mfbo's recommendation on contrasts (``contrast``: the argmax of E[D] - sd[D], D the
@@ -95,7 +95,8 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         _, v_opt = backend.optimum(obj)
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
-        plain = {"rec_kappa": BASELINE_KAPPA, "rec_shrink": None, "rec_topk": None, "rec_evidence": None, "rec_centre": False,
+        plain = {"rec_kappa": BASELINE_KAPPA, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
+                 "rec_centre": False,
                  **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
         rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
                  **{f"kappa{k:g}": {"rec_kappa": k} for k in kappas}, **{f"topk{n}": {"rec_topk": n} for n in topks},
@@ -205,7 +206,8 @@ def main() -> None:
     ap.add_argument("--problems", default="demo,heldout1,heldout3,synthetic")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
-    ap.add_argument("--kappa", default="0,2", help="other rec_kappa values (argmax of mean - kappa sd; the argmax row: 1)")
+    ap.add_argument("--kappa", default="0,2",
+                    help="other rec_kappa values (argmax of mean - kappa sd; the argmax row: 1)")
     ap.add_argument("--topk", default="128", help="rec_topk values (top-k mean of 100k prior draws)")
     ap.add_argument("--evidence", default="0.5,0.9",
                     help="rec_evidence values (the argmax kept within that quantile of the runs' nearest-neighbour distances)")
