@@ -25,7 +25,8 @@ budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its
 the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
-    [--z 0.5,1,2] [--kappa 0,2] [--topk 128] [--jobs 2] [--work /tmp/bomix_rec_rules] [--out benchmarks/results/recommendation_rules]
+    [--z 0.5,1,2] [--baseline-kappa 1] [--kappa 0,2] [--topk 128] [--jobs 2] [--work /tmp/bomix_rec_rules]
+    [--out benchmarks/results/recommendation_rules]
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def problem_overrides(name: str, work: Path) -> list[str]:
 
 
 def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float],
-             topks: list[int] = (), evidence: list[float] = ()) -> dict:
-    """Every rule's final recommendation from one finished campaign's history, scored on the simulator."""
+             topks: list[int] = (), evidence: list[float] = (), baseline_kappa: float = BASELINE_KAPPA) -> dict:
+    """Every rule's final recommendation from one finished campaign's history, scored on the simulator; every rule
+    but the ``kappa*`` rows uses ``baseline_kappa`` (the ``argmax`` row's, and the argmax the hedges start from)."""
     from bomix.app import build, compose
     from bomix.history import History
     from bomix.store import StoreReader
@@ -95,7 +97,7 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         _, v_opt = backend.optimum(obj)
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
-        plain = {"rec_kappa": BASELINE_KAPPA, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
+        plain = {"rec_kappa": baseline_kappa, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
                  "rec_centre": False,
                  **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
         rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
@@ -206,6 +208,8 @@ def main() -> None:
     ap.add_argument("--problems", default="demo,heldout1,heldout3,synthetic")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--z", default="0.5,1,2", help="rec_shrink values (sds) compared with the argmax")
+    ap.add_argument("--baseline-kappa", type=float, default=BASELINE_KAPPA,
+                    help="rec_kappa of the argmax row and of every hedge's starting argmax (2: mfbo's default)")
     ap.add_argument("--kappa", default="0,2",
                     help="other rec_kappa values (argmax of mean - kappa sd; the argmax row: 1)")
     ap.add_argument("--topk", default="128", help="rec_topk values (top-k mean of 100k prior draws)")
@@ -243,8 +247,8 @@ def main() -> None:
         print(f"{r['problem']:>10} seed {r['seed']}: regret {r.get('regret')} runs {r.get('n_runs')} "
               f"{r.get('crash') or r.get('error') or ''} ({r['wall_s']:.0f} s)", flush=True)
     results, per = {}, {}
-    tasks = {name: [(Path(j.directory), problem_overrides(name, work), PROBLEMS[name][1], zs, kappas, topks, evidence)
-                    for j in jobs if j.labels["problem"] == name and j.done and "reference" not in j.labels]
+    tasks = {name: [(Path(j.directory), problem_overrides(name, work), PROBLEMS[name][1], zs, kappas, topks, evidence,
+                     args.baseline_kappa) for j in jobs if j.labels["problem"] == name and j.done and "reference" not in j.labels]
              for name in names}
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_one_thread) as pool:  # each campaign's rules in its own process
@@ -262,7 +266,8 @@ def main() -> None:
     print(md)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
-                "seeds": args.seeds, "z": zs, "kappa": kappas, "topk": topks, "evidence": evidence, "git": git_state(),
+                "seeds": args.seeds, "z": zs, "kappa": kappas, "baseline_kappa": args.baseline_kappa, "topk": topks,
+                "evidence": evidence, "git": git_state(),
                 "wall_s": time.perf_counter() - t0}
     (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
                                                                "per_seed": per}, indent=1))

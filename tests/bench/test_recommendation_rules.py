@@ -33,6 +33,10 @@ def test_the_default_rule_reproduces_the_campaigns_own_recommendation(campaign):
     # mfbo's default (kappa 2) on the same history gives the campaign's own answer; the argmax row is kappa 1
     assert out["rules"]["kappa2"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)
     assert BASELINE_KAPPA == 1.0 != MFBO_REC_KAPPA
+    # with mfbo's default as the base (--baseline-kappa 2) the argmax row is the campaign's own answer
+    base2 = evaluate(d, SMALL, 3.0, zs=[], kappas=[1.0], baseline_kappa=MFBO_REC_KAPPA)
+    assert base2["rules"]["argmax"]["regret"] == pytest.approx(summary["regret"], abs=1e-9)
+    assert base2["rules"]["kappa1"]["regret"] == pytest.approx(out["rules"]["argmax"]["regret"], abs=1e-9)
     assert out["rules"]["argmax"]["shrink"] is None and out["rules"]["shrink1"]["shrink"]["z"] == 1.0
     assert out["uniform"] == pytest.approx(summary["uniform_regret"])
     assert out["rules"]["topk64"]["mixture"] != out["rules"]["argmax"]["mixture"]  # the rules differ
