@@ -58,28 +58,6 @@ def backend_overrides(k: int) -> list[str]:
     return ["backend=synthetic", f"backend.k={k}", f"+backend.scales={{{scales}}}"]
 
 
-def add_p90(rows: list[dict], campaigns: list[dict]) -> None:
-    """Each row's ``regret_p90``: the 90th percentile of its campaigns' final regrets (``campaigns``: one dict per
-    finished campaign with ``backend``, ``policy`` and ``regret``; None without any)."""
-    for r in rows:
-        reg = [c["regret"] for c in campaigns if c.get("backend") == r["backend"] and c.get("policy") == r["policy"]
-               and isinstance(c.get("regret"), (int, float))]
-        r["regret_p90"] = float(np.quantile(reg, 0.9)) if reg else None
-
-
-def final_regrets(jobs) -> list[dict]:
-    """One dict per finished campaign among ``jobs`` (its labels and final ``regret``, from its summary.json), run
-    by this invocation or an earlier one (a resumed benchmark aggregates them all)."""
-    from bomix.layout import CampaignLayout
-
-    out = []
-    for j in jobs:
-        path = CampaignLayout(Path(j.directory)).summary
-        if path.is_file():
-            out.append({**j.labels, "regret": json.loads(path.read_text()).get("regret")})
-    return out
-
-
 def plot_finals(rows: list[dict], path: Path) -> None:
     """Median final regret with IQR bars and the p90 (where known) per policy, one panel per backend (log y)."""
     import matplotlib
@@ -158,7 +136,6 @@ def main() -> None:
         rows, md = table(summary, errors, eps)
         for r in rows:
             r["backend"] = label
-        add_p90(rows, final_regrets(jobs))
         all_rows += rows
         settings = {"k": k, "scales": SCALES, "budget": args.budget, "seeds": args.seeds, "policies": pol_over[k],
                     "cheapest_cost": SCALES["4M"] * 500 / (SCALES["1B"] * 20000), "git": git_state()}

@@ -74,7 +74,8 @@ def table(summary: dict, errors: dict, eps: list[float]) -> tuple[list[dict], st
     for r in fin:
         row = {"backend": r["backend"], "policy": r["policy"], "n_seeds": r.get("n_seeds"),
                "regret_median": r.get("regret_median"), "regret_q25": r.get("regret_q25"),
-               "regret_q75": r.get("regret_q75"), "cost_median": r.get("cost_median")}
+               "regret_q75": r.get("regret_q75"), "regret_p90": r.get("regret_p90"),
+               "cost_median": r.get("cost_median")}
         for e in eps:
             c = ctr.get((r["backend"], r["policy"], e), {})
             row[f"cost_to_{e:g}"] = c.get("median")

@@ -18,14 +18,14 @@ from bomix.errors import BomixError
 
 
 def finals(df: pd.DataFrame) -> pd.DataFrame:
-    """Final regret and compute used per group: median and IQR over seeds.
+    """Final regret and compute used per group: median and IQR over seeds (regret also its 90th percentile, the tail).
 
     Args:
         df: :func:`load_campaigns` output.
 
     Returns:
-        DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25,
-        regret_q75, cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all, feasible_final``
+        DataFrame ``backend, objective, policy, n_seeds, seeds, regret_median, regret_q25, regret_q75, regret_p90,
+        cost_median, cost_q25, cost_q75, budget, extrapolated_final, extrapolated_all, feasible_final``
         (regret NaN off simulators; ``extrapolated_*``: fraction of the seeds' final recommendations /
         of all recommendations scored by extrapolation, among those with a known flag; NaN if none;
         ``feasible_final``: fraction of the seeds' final recommendations that meet the problem's outcome
@@ -38,11 +38,12 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (b, o, p), g in camp.groupby(GROUP, sort=True):
         r = g["final_regret"].to_numpy(float)
-        rq = quantiles(r[np.isfinite(r)], (0.25, 0.5, 0.75)) if np.isfinite(r).any() else [np.nan] * 3
+        rq = quantiles(r[np.isfinite(r)], (0.25, 0.5, 0.75, 0.9)) if np.isfinite(r).any() else [np.nan] * 4
         cq = quantiles(g["final_cost"].to_numpy(float), (0.25, 0.5, 0.75))
         rows.append({"backend": b, "objective": o, "policy": p, "n_seeds": len(g),
                      "seeds": sorted(int(s) for s in g["seed"]),
                      "regret_median": float(rq[1]), "regret_q25": float(rq[0]), "regret_q75": float(rq[2]),
+                     "regret_p90": float(rq[3]),
                      "cost_median": float(cq[1]), "cost_q25": float(cq[0]), "cost_q75": float(cq[2]),
                      "budget": float(g["budget"].max()),
                      "extrapolated_final": _frac(g["extrapolated"]),

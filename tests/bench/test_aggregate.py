@@ -160,6 +160,10 @@ def test_finals_by_hand(hand_dir):
     assert (f.loc["A", "cost_q25"], f.loc["A", "cost_median"], f.loc["A", "cost_q75"]) == (6.0, 7.0, 8.0)
     assert f.loc["B", "regret_median"] == pytest.approx(0.004) and f.loc["B", "regret_q75"] == pytest.approx(0.252)
     assert f.loc["B", "seeds"] == [0, 1, 2]
+    # the tail: p90 over seeds per group (B has one seed far off, 0.5, as many_domains' K = 64 seed 3 was)
+    assert f.loc["A", "regret_p90"] == pytest.approx(np.quantile([0.001, 0.004, 0.008], 0.9))
+    assert f.loc["B", "regret_p90"] == pytest.approx(np.quantile([0.004, 0.003, 0.5], 0.9))
+    assert f.loc["B", "regret_p90"] > 0.4 > f.loc["B", "regret_q75"]
 
 
 def test_summarize_is_strict_json(hand_dir):
