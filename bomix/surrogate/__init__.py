@@ -3,7 +3,8 @@
 - :mod:`.observations`: a campaign's history -> the GP's training tensors (the observation encoder).
 - :mod:`.gp`: tensors -> a fitted GP (kernels, subsampled fits, cold starts, Cholesky fallbacks).
 - :mod:`.fit`: the GP of a campaign: warm starts carried by the specs, fantasies of pending runs.
-- :mod:`.law`, :mod:`.offset`, :mod:`.variance_kernel`: kernel parts; :mod:`.numerics`: the numerical
+- :mod:`.law`, :mod:`.offset`, :mod:`.variance_kernel`: kernel parts; :mod:`.run_noise`: the noise a run shares
+  along its curve (a per-run random effect in the likelihood); :mod:`.numerics`: the numerical
   errors model code catches and the seeded torch block decisions run in.
 """
 

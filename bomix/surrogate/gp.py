@@ -51,6 +51,7 @@ from linear_operator import settings as lo_settings
 from bomix.surrogate.law import LawKernel, check_shift_init
 from bomix.surrogate.numerics import NUMERICAL_ERRORS
 from bomix.surrogate.offset import FidelityOffsetKernel
+from bomix.surrogate.run_noise import RunNoise
 
 log = logging.getLogger("bomix.surrogate")
 DTYPE = torch.double
@@ -81,6 +82,8 @@ class GPConfig:
         fixed_noise: a fixed noise variance on the raw outcome (the MFMS paper's 0.1) instead of inferred
             noise; disables standardisation (as in the paper).
         linear_mean: a linear mean function (the MFMS paper) instead of a constant.
+        run_noise: a per-run random effect in the noise (``bomix.surrogate.run_noise``): a run's checkpoints share
+            an offset, so they are not independent measurements (inferred noise only).
         min_noise: lower bound on the inferred noise variance (standardised units).
         maxiter: L-BFGS iterations per fit.
         fit_max_obs: hyperparameters are fitted on at most this many observations; the model conditions
@@ -102,6 +105,7 @@ class GPConfig:
     matern_nu: float | None = 2.5
     fixed_noise: float | None = None
     linear_mean: bool = False
+    run_noise: bool = False
     min_noise: float = 1e-6
     maxiter: int = 60
     fit_max_obs: int = 400
@@ -114,6 +118,8 @@ class GPConfig:
             check_shift_init(self.law_shift_init)
         if self.fit_max_obs < 2:
             raise ValueError(f"fit_max_obs must be >= 2, got {self.fit_max_obs}")
+        if self.run_noise and self.fixed_noise is not None:
+            raise ValueError("run_noise needs inferred noise: set fixed_noise to null or run_noise to false")
         if self.posterior_chunk < 0:
             raise ValueError(f"posterior_chunk must be >= 0 (0: off), got {self.posterior_chunk}")
 
@@ -133,6 +139,8 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
         otf = None
     else:
         lik = GaussianLikelihood(noise_constraint=GreaterThan(cfg.min_noise))
+        if cfg.run_noise:
+            lik.noise_covar = RunNoise(cfg.min_noise)
         otf = Standardize(m=1)
     if cfg.kernel == "product":
         base = (MaternKernel(nu=cfg.matern_nu, ard_num_dims=d) if cfg.matern_nu
@@ -281,7 +289,7 @@ def _mll_per_point(model) -> float:
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     model.train()
     with torch.no_grad():
-        value = float(mll(model(*model.train_inputs), model.train_targets))
+        value = float(mll(model(*model.train_inputs), model.train_targets, *model.train_inputs))
     model.eval()
     return value
 
