@@ -51,7 +51,7 @@ from linear_operator import settings as lo_settings
 from bomix.surrogate.law import LawKernel, check_shift_init
 from bomix.surrogate.numerics import NUMERICAL_ERRORS
 from bomix.surrogate.offset import FidelityOffsetKernel
-from bomix.surrogate.run_noise import RunNoise
+from bomix.surrogate.run_noise import RunNoiseLikelihood
 
 log = logging.getLogger("bomix.surrogate")
 DTYPE = torch.double
@@ -138,9 +138,8 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
         lik = FixedNoiseGaussianLikelihood(noise=torch.full_like(Y.squeeze(-1), cfg.fixed_noise))
         otf = None
     else:
-        lik = GaussianLikelihood(noise_constraint=GreaterThan(cfg.min_noise))
-        if cfg.run_noise:
-            lik.noise_covar = RunNoise(cfg.min_noise)
+        lik = (RunNoiseLikelihood(cfg.min_noise) if cfg.run_noise
+               else GaussianLikelihood(noise_constraint=GreaterThan(cfg.min_noise)))
         otf = Standardize(m=1)
     if cfg.kernel == "product":
         base = (MaternKernel(nu=cfg.matern_nu, ard_num_dims=d) if cfg.matern_nu

@@ -3,7 +3,7 @@
 A training run's checkpoints are not independent measurements: its seed, data order and evaluation sample give
 every checkpoint of the run one common offset, on top of a small noise per checkpoint. With iid noise only, a
 run's 13 checkpoints look like 13 independent measurements of the mixture, and the GP's sd at a mixture that
-has been run a few times falls far below the error its truth actually has. :class:`RunNoise` models the
+has been run a few times falls far below the error its truth actually has. :class:`RunNoiseLikelihood` models the
 observation noise as
 
     ``Sigma = sigma^2 I + v Z Z^T``,
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import torch
 from gpytorch.constraints import GreaterThan, Interval
-from gpytorch.likelihoods.noise_models import HomoskedasticNoise
-from linear_operator.operators import LinearOperator, LowRankRootLinearOperator
+from gpytorch.likelihoods import GaussianLikelihood
+from linear_operator.operators import AddedDiagLinearOperator, LowRankRootLinearOperator, SumLinearOperator
 
 #: Bounds of the run-effect variance ``v`` (standardised outcome units).
 RUN_VARIANCE_BOUNDS: tuple[float, float] = (1e-8, 4.0)
@@ -44,10 +44,13 @@ def run_groups(X: torch.Tensor) -> torch.Tensor:
     return Z.reshape(*X.shape[:-2], X.shape[-2], g)
 
 
-class RunNoise(HomoskedasticNoise):
-    """GPyTorch noise model ``sigma^2 I + v Z Z^T`` (:func:`run_groups`) for a ``GaussianLikelihood``.
+class RunNoiseLikelihood(GaussianLikelihood):
+    """A ``GaussianLikelihood`` whose noise covariance at inputs ``X`` is ``sigma^2 I + v Z Z^T``
+    (:func:`run_groups`).
 
-    Without inputs (GPyTorch calls some likelihood paths without them) it is the iid part alone.
+    The marginal covariance is built as ``AddedDiag(K + v Z Z^T, sigma^2 I)``, so GPyTorch's solves keep the
+    diagonal's preconditioner above its Cholesky size, as for iid noise. Called without inputs (some GPyTorch
+    paths do), the noise is the iid part alone.
     """
 
     def __init__(self, min_noise: float):
@@ -66,12 +69,15 @@ class RunNoise(HomoskedasticNoise):
         raw = self.raw_run_variance_constraint.inverse_transform(torch.as_tensor(value).to(self.raw_run_variance))
         self.initialize(raw_run_variance=raw.reshape(1))
 
-    def forward(self, *params, shape: torch.Size | None = None, **kwargs) -> LinearOperator:
-        iid = super().forward(*params, shape=shape, **kwargs)
+    def marginal(self, function_dist, *params, **kwargs):
         X = params[0] if params else None
         if isinstance(X, (list, tuple)):
             X = X[0] if X else None
-        if not torch.is_tensor(X) or X.dim() < 2 or X.shape[-2] != iid.shape[-1]:
-            return iid
+        mean, covar = function_dist.mean, function_dist.lazy_covariance_matrix
+        if not torch.is_tensor(X) or X.dim() < 2 or X.shape[-2] != mean.shape[-1]:
+            return super().marginal(function_dist, *params, **kwargs)
         root = run_groups(X) * self.run_variance.to(X).sqrt()
-        return iid + LowRankRootLinearOperator(root)
+        root = root.expand(*covar.shape[:-2], *root.shape[-2:])
+        iid = self._shaped_noise_covar(mean.shape, *params, **kwargs)
+        full = AddedDiagLinearOperator(SumLinearOperator(covar, LowRankRootLinearOperator(root)), iid)
+        return function_dist.__class__(mean, full)

@@ -1,12 +1,11 @@
-import math
-
 import numpy as np
 import pytest
 import torch
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.operators import AddedDiagLinearOperator
 
 from bomix.surrogate.gp import GPConfig, build_gp, fit_gp
-from bomix.surrogate.run_noise import RunNoise, run_groups
+from bomix.surrogate.run_noise import RunNoiseLikelihood, run_groups
 
 torch.set_num_threads(1)
 
@@ -27,26 +26,28 @@ def test_run_groups_marks_the_observations_of_one_mixture_at_one_scale_whatever_
 
 def test_run_noise_covariance_and_marginal_likelihood_are_the_block_model():
     x = torch.tensor([[0.2, 0.8, 0.0, 0.1], [0.2, 0.8, 0.0, 0.5], [0.6, 0.4, 0.0, 0.1]], dtype=torch.double)
-    noise = RunNoise(1e-6).double()
-    noise.initialize(noise=torch.tensor([0.01]))
-    noise.run_variance = 0.3
-    expected = 0.01 * torch.eye(3, dtype=torch.double) + 0.3 * torch.tensor(
-        [[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.double)
-    assert torch.allclose(noise(x).to_dense(), expected)
-    assert torch.allclose(noise(shape=torch.Size([3])).to_dense(), 0.01 * torch.eye(3, dtype=torch.double))
-    # the fit's objective is the Gaussian density under kernel + block noise
     y = torch.tensor([[-1.0], [-0.8], [-1.3]], dtype=torch.double)
     m = build_gp(x, y, GPConfig(run_noise=True))
-    m.likelihood.noise_covar.initialize(noise=torch.tensor([0.01]))
-    m.likelihood.noise_covar.run_variance = 0.3
+    lik = m.likelihood
+    assert isinstance(lik, RunNoiseLikelihood)
+    lik.noise = 0.01
+    lik.run_variance = 0.3
+    noise = 0.01 * torch.eye(3, dtype=torch.double) + 0.3 * torch.tensor(
+        [[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.double)
     m.train()
-    mll = ExactMarginalLogLikelihood(m.likelihood, m)
+    prior = m(x)
+    marginal = lik(prior, x).lazy_covariance_matrix
+    # kept an AddedDiag (GPyTorch preconditions its solves above the Cholesky size as for iid noise)
+    assert isinstance(marginal, AddedDiagLinearOperator)
+    assert torch.allclose(marginal.to_dense(), prior.covariance_matrix + noise)
+    no_inputs = lik(prior).covariance_matrix  # called without inputs: the iid part alone
+    assert torch.allclose(no_inputs, prior.covariance_matrix + 0.01 * torch.eye(3, dtype=torch.double))
+    # the fit's objective is the Gaussian density under kernel + block noise
+    mll = ExactMarginalLogLikelihood(lik, m)
     with torch.no_grad():
-        got = float(mll(m(*m.train_inputs), m.train_targets, *m.train_inputs).detach())
-        z = m.train_targets
-        cov = m.covar_module(x).to_dense() + expected
-        dist = torch.distributions.MultivariateNormal(m.mean_module(x), cov)
-    assert got == pytest.approx(float(dist.log_prob(z)) / 3, rel=1e-6)
+        got = float(mll(m(*m.train_inputs), m.train_targets, *m.train_inputs))
+        dist = torch.distributions.MultivariateNormal(prior.mean, prior.covariance_matrix + noise)
+    assert got == pytest.approx(float(dist.log_prob(m.train_targets)) / 3, rel=1e-6)
 
 
 def test_run_noise_needs_inferred_noise():
