@@ -7,6 +7,7 @@ from bo_helpers import SMALL, bound, play, small
 
 from bomix.backends.synthetic import SyntheticBackend
 from bomix.campaign import run_campaign
+from bomix.history import History
 from bomix.policies.bo import MFBOPolicy
 from bomix.policies.heuristics import RandomPolicy
 from bomix.space import Mixture
@@ -215,3 +216,24 @@ def test_mfbo_recommends_two_sds_below_the_mean_by_default_and_the_rule_never_ch
     assert runs[0].equals(runs[1])  # decisions never read the recommendation
     recs = [stores[k]["recommendations"]["mixture"].tolist() for k in (1.0, 2.0)]
     assert recs[0] != recs[1]  # the rule is what changed
+
+
+def test_mfbo_run_noise_option_reaches_the_likelihood_and_the_stored_warm_starts(tmp_path):
+    """``policy.gp.run_noise=true`` from the config builds the run-effect likelihood, and every decision stores its
+    fitted run variance with its spec (the next decision's warm start); the model itself: tests/surrogate."""
+    from bomix.app import build, compose
+    from bomix.store import StoreReader
+    from bomix.surrogate.run_noise import RunNoiseLikelihood
+
+    _, policy, _, _, _ = build(compose(["backend=synthetic", "policy=mfbo", "policy.gp.run_noise=true"]))
+    assert policy.gp_cfg.run_noise
+    b = SyntheticBackend(k=3, seed=2, noise=0.02)
+    pol = MFBOPolicy(n_init=4, **small(run_noise=True))
+    s = run_campaign(b, pol, budget=1.0, seed=2, directory=tmp_path, max_runs=8)
+    assert s["n_runs"] == 8 and s["regret"] is not None
+    with StoreReader(tmp_path) as store:
+        results, _, _ = store.load(b.space.domains)
+    decided = [r.spec.meta["gp"] for r in results if r.spec.meta and "gp" in r.spec.meta]
+    assert decided and all("likelihood.raw_run_variance" in gp for gp in decided)
+    h = History(b.space, pol.problem.objective, results, [], 1.0, s["budget_used"])
+    assert isinstance(pol.model(h)[0].likelihood, RunNoiseLikelihood)
