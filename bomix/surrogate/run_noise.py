@@ -24,7 +24,11 @@ from __future__ import annotations
 import torch
 from gpytorch.constraints import GreaterThan, Interval
 from gpytorch.likelihoods import GaussianLikelihood
-from linear_operator.operators import AddedDiagLinearOperator, LowRankRootLinearOperator, SumLinearOperator
+from linear_operator.operators import (
+    AddedDiagLinearOperator,
+    LowRankRootLinearOperator,
+    SumLinearOperator,
+)
 
 #: Bounds of the run-effect variance ``v`` (standardised outcome units).
 RUN_VARIANCE_BOUNDS: tuple[float, float] = (1e-8, 4.0)

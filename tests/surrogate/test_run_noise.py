@@ -59,7 +59,7 @@ def _runs(seed: int, n_runs: int = 8, n_ckpt: int = 10, run_sd: float = 0.05):
     """Runs at the target scale, each a curve of ``n_ckpt`` checkpoints sharing one offset (sd ``run_sd``)."""
     rng = np.random.default_rng(seed)
     w1 = rng.uniform(0, 1, n_runs)
-    truth = lambda w, t: 2.5 + 0.3 * (w - 0.6) ** 2 + 0.4 * (1 - t)  # noqa: E731
+    truth = lambda w, t: 2.5 + 0.3 * (w - 0.6) ** 2 + 0.4 * (1 - t)
     rows, ys = [], []
     for w, off in zip(w1, run_sd * rng.standard_normal(n_runs)):
         for t in np.linspace(0.1, 1.0, n_ckpt):
