@@ -42,9 +42,7 @@ def run_groups(X: torch.Tensor) -> torch.Tensor:
     flat = X.reshape(-1, *X.shape[-2:])
     inverses = [torch.unique(x[:, :-1], dim=0, return_inverse=True)[1] for x in flat]
     g = max(int(inv.max()) + 1 for inv in inverses) if inverses and X.shape[-2] else 1
-    Z = torch.zeros(flat.shape[0], X.shape[-2], g, dtype=X.dtype, device=X.device)
-    for b, inv in enumerate(inverses):
-        Z[b, torch.arange(inv.numel()), inv] = 1.0
+    Z = torch.stack([torch.nn.functional.one_hot(inv, g) for inv in inverses]).to(X)
     return Z.reshape(*X.shape[:-2], X.shape[-2], g)
 
 
