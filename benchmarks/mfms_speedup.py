@@ -62,6 +62,8 @@ VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
             "mfbo_contrasts": ["policy=mfbo", "policy.contrasts=true", "policy.gp.offset=true",
                                "policy.compare_alternative=false", *PLAIN],
             "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"],
+            # the initial design uniform on the simplex (mfbo's until 2026-12-06) instead of the Dirichlet range
+            "mfbo_simplex": ["policy=mfbo", "policy.init_design=simplex"],
             "mfkg_mfbo_model": ["policy=mfkg", *MFBO_MODEL], "mfmes_mfbo_model": ["policy=mfmes", *MFBO_MODEL]}
 
 

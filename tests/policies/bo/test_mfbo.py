@@ -237,3 +237,25 @@ def test_mfbo_run_noise_option_reaches_the_likelihood_and_the_stored_warm_starts
     assert decided and all("likelihood.raw_run_variance" in gp for gp in decided)
     h = History(b.space, pol.problem.objective, results, [], 1.0, s["budget_used"])
     assert isinstance(pol.model(h)[0].likelihood, RunNoiseLikelihood)
+
+
+def test_mfbo_init_design_chooses_the_initial_mixtures_and_only_where_a_design_is_space_filling():
+    """``init_design=simplex`` runs the uniform-on-the-simplex design (the points space_filling draws from the
+    campaign seed); random-design policies refuse the key in one line."""
+    from bomix.errors import BomixError
+    from bomix.policies.bo import SFBOPolicy
+    from bomix.policies.bo.base import SALT_INIT
+    from bomix.policies.design import space_filling
+
+    designs = {}
+    for kind in ("dirichlet", "simplex"):
+        _, pol, h = bound(MFBOPolicy(n_init=6, init_design=kind, **SMALL), k=4)
+        W = np.array([s.mixture.weights for s in pol.ask(h, 5.0, 6)])
+        expect = space_filling(h.space, 6, np.random.default_rng([7, SALT_INIT]), kind=kind)
+        assert np.allclose(W, expect), kind
+        designs[kind] = W
+    assert not np.allclose(designs["dirichlet"], designs["simplex"])
+    with pytest.raises(BomixError, match="sfbo: init_design applies to the space-filling designs"):
+        SFBOPolicy(init_design="simplex")
+    with pytest.raises(BomixError, match="init_design must be one of dirichlet, simplex"):
+        MFBOPolicy(init_design="sobol")
