@@ -1,0 +1,110 @@
+"""mfbo's initial designs in whole campaigns, paired seed by seed: ``policy.init_design`` = ``dirichlet`` (the default:
+Dirichlet draws from sparse to near the prior) against ``simplex`` (uniform on the simplex, mfbo's design until
+2026-12-06), on :mod:`recommendation_rules`'s problems (the same overrides and run caps, so the default's campaigns
+can be shared with that benchmark's work directory). Each campaign is an ordinary resumable ``bomix run`` under
+``WORK/campaigns/<problem>/<design>/seed<k>`` (2 at a time, 1 torch thread each).
+
+Per problem and design: median final target regret with its IQR and 90th percentile over seeds, uniform weights'
+regret, how many final recommendations are one-domain (largest weight >= 0.95), and per seed whether ``simplex``
+beat ``dirichlet``. MFMS is ``benchmarks/mfms_speedup.py``'s job (variant ``mfbo_simplex``).
+
+Usage: python benchmarks/design_campaigns.py [--problems synthetic,k32,k64,heldout1,heldout3] [--seeds 10]
+    [--jobs 2] [--work /tmp/bomix_design] [--out benchmarks/results/design_campaigns]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ladder_replay import ONE_DOMAIN, git_state  # noqa: E402
+from recommendation_rules import MFBO_CAPS, PROBLEMS, problem_overrides  # noqa: E402
+
+DESIGNS = ("dirichlet", "simplex")
+
+
+def final(directory: Path) -> dict:
+    """The finished campaign's final recommendation (its summary.json): regret, largest weight, uniform's regret."""
+    s = json.loads((directory / "summary.json").read_text())
+    return {"seed": int(directory.name.removeprefix("seed")), "regret": float(s["regret"]), "n_runs": int(s["n_runs"]),
+            "budget_used": float(s["budget_used"]), "max_weight": float(max(s["recommendation"].values())),
+            "uniform": float(s["uniform_regret"])}
+
+
+def aggregate(rows: dict[str, list[dict]]) -> dict:
+    """Per design: median [IQR], p90, one-domain count; per seed: simplex better / worse than dirichlet."""
+    out = {}
+    for design, rs in rows.items():
+        r = np.array([x["regret"] for x in rs])
+        out[design] = {"median": float(np.median(r)), "q25": float(np.quantile(r, 0.25)),
+                       "q75": float(np.quantile(r, 0.75)), "p90": float(np.quantile(r, 0.9)),
+                       "one_domain": int(sum(x["max_weight"] >= ONE_DOMAIN for x in rs)), "n": len(rs)}
+    a = {x["seed"]: x["regret"] for x in rows["dirichlet"]}
+    b = {x["seed"]: x["regret"] for x in rows["simplex"]}
+    both = sorted(set(a) & set(b))
+    out["simplex_better"] = sum(b[s] < a[s] for s in both)
+    out["simplex_worse"] = sum(b[s] > a[s] for s in both)
+    out["uniform_median"] = float(np.median([x["uniform"] for x in rows["dirichlet"]]))
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["| problem | dirichlet (default) | simplex | simplex better / worse | uniform |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        cell = lambda d: (f"{r[d]['median']:.4g} [{r[d]['q25']:.4g}, {r[d]['q75']:.4g}], p90 {r[d]['p90']:.4g}"  # noqa: E731
+                          + (f", {r[d]['one_domain']} one-domain" if r[d]["one_domain"] else ""))
+        lines.append(f"| {name} | {cell('dirichlet')} | {cell('simplex')} | {r['simplex_better']} / "
+                     f"{r['simplex_worse']} | {r['uniform_median']:.4g} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--problems", default="synthetic,k32,k64,heldout1,heldout3")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--work", default="/tmp/bomix_design", help="simulators and campaigns")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "design_campaigns"))
+    args = ap.parse_args()
+    from bomix.bench.sweep import Job, check_names, run_jobs
+
+    names = check_names([p for p in args.problems.split(",") if p], PROBLEMS, "problem")
+    work, out = Path(args.work), Path(args.out)
+    t0 = time.perf_counter()
+    jobs, overrides = [], {}
+    for name in names:
+        overrides[name] = [*problem_overrides(name, work), *MFBO_CAPS.get(name, [])]
+        for s in range(args.seeds):
+            for design in DESIGNS:
+                jobs.append(Job(str(work / "campaigns" / name / design / f"seed{s}"),
+                                (*overrides[name], f"policy.init_design={design}", f"seed={s}",
+                                 f"budget={PROBLEMS[name][1]}", "progress=false"),
+                                {"problem": name, "design": design, "seed": str(s)}))
+    print(f"{sum(not j.done for j in jobs)} campaigns to run ({args.jobs} in parallel)", flush=True)
+    for r in run_jobs(jobs, args.jobs):
+        print(f"{r['problem']:>10} {r['design']:>9} seed {r['seed']}: regret {r.get('regret')} runs {r.get('n_runs')} "
+              f"{r.get('crash') or r.get('error') or ''} ({r['wall_s']:.0f} s)", flush=True)
+    per = {name: {d: [final(work / "campaigns" / name / d / f"seed{s}") for s in range(args.seeds)]
+                  for d in DESIGNS} for name in names}
+    results = {name: aggregate(per[name]) for name in names}
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"settings": {"problems": {n: {"overrides": overrides[n], "budget": PROBLEMS[n][1]} for n in names},
+                           "seeds": args.seeds, "git": git_state()},
+              "results": results, "per_seed": per, "wall_s": time.perf_counter() - t0}
+    (out / "design_campaigns.json").write_text(json.dumps(report, indent=1))
+    (out / "design_campaigns.md").write_text(markdown(results))
+    print(markdown(results))
+    print(f"wall time {report['wall_s']:.0f} s; wrote {out}/design_campaigns.json and .md", flush=True)
+
+
+if __name__ == "__main__":
+    main()
