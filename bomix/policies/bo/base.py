@@ -36,7 +36,6 @@ from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.options import option_group
 from bomix.policies.bo.recommend import DT, REC_KAPPA, TargetRecommender
 from bomix.policies.bo.search import Option, affordable, best_options
-from bomix.policies.bo.shrink import shrink_rule
 from bomix.policies.design import DESIGNS, INIT_DESIGN, space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
@@ -125,27 +124,13 @@ class GPPolicy(TargetRecommender, Policy):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
-        if float(rec_kappa) < 0:
-            raise BomixError(f"{self.name}: rec_kappa must be >= 0, got {rec_kappa}")
         self.n_init = None if n_init is None else int(n_init)
         self.max_per_run = int(max_per_run)
         self.max_obs = int(max_obs)
         self.min_step_frac = float(min_step_frac)
         self.opt_cfg = option_group(self, "search", search)
         self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
-        self.rec_kappa = float(rec_kappa)
-        if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
-            raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
-        self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
-        self.rec_shrink = shrink_rule(self.name, rec_shrink)
-        if rec_topk is not None and int(rec_topk) < 1:
-            raise BomixError(f"{self.name}: rec_topk must be a number of mixtures >= 1 or null, got {rec_topk}")
-        self.rec_topk = None if rec_topk is None else int(rec_topk)
-        if not isinstance(rec_centre, bool):
-            raise BomixError(f"{self.name}: rec_centre must be true or false, got {rec_centre!r}")
-        if rec_centre and self.rec_topk is not None:
-            raise BomixError(f"{self.name}: rec_centre and rec_topk are two recommendation rules: set one of them")
-        self.rec_centre = rec_centre
+        self.set_rule(rec_kappa, rec_evidence, rec_shrink, rec_topk, rec_centre)
         self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")

@@ -18,10 +18,11 @@ import torch
 from bomix.acquisition.analytic import pointwise
 from bomix.acquisition.fixed import AcqFn
 from bomix.acquisition.optimize import maximize
+from bomix.errors import BomixError
 from bomix.history import History, Observations
 from bomix.laws.regmix import design_prior
 from bomix.policies.bo import evidence
-from bomix.policies.bo.shrink import shrink
+from bomix.policies.bo.shrink import shrink, shrink_rule
 from bomix.space import Mixture
 from bomix.surrogate.level import extrapolate, level_points
 from bomix.surrogate.numerics import NUMERICAL_ERRORS, seeded_torch
@@ -45,6 +46,25 @@ REC_CENTRE_DRAWS = 2000
 
 class TargetRecommender:
     """Recommendation and prediction at the target fidelity, from the policy's GP (a mixin of ``GPPolicy``)."""
+
+    def set_rule(self, rec_kappa: float, rec_evidence: float | None, rec_shrink: float | str | None,
+                 rec_topk: int | None, rec_centre: bool) -> None:
+        """Check and keep the recommendation rule's options (``GPPolicy``'s ``rec_*`` arguments)."""
+        if float(rec_kappa) < 0:
+            raise BomixError(f"{self.name}: rec_kappa must be >= 0, got {rec_kappa}")
+        self.rec_kappa = float(rec_kappa)
+        if rec_evidence is not None and not 0.0 < float(rec_evidence) <= 1.0:
+            raise BomixError(f"{self.name}: rec_evidence must be in (0, 1] (a quantile) or null, got {rec_evidence}")
+        self.rec_evidence = None if rec_evidence is None else float(rec_evidence)
+        self.rec_shrink = shrink_rule(self.name, rec_shrink)
+        if rec_topk is not None and int(rec_topk) < 1:
+            raise BomixError(f"{self.name}: rec_topk must be a number of mixtures >= 1 or null, got {rec_topk}")
+        self.rec_topk = None if rec_topk is None else int(rec_topk)
+        if not isinstance(rec_centre, bool):
+            raise BomixError(f"{self.name}: rec_centre must be true or false, got {rec_centre!r}")
+        if rec_centre and self.rec_topk is not None:
+            raise BomixError(f"{self.name}: rec_centre and rec_topk are two recommendation rules: set one of them")
+        self.rec_centre = rec_centre
 
     def recommend(self, history: History) -> Mixture:
         history = self._settled(history)
