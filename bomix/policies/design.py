@@ -12,11 +12,9 @@ from bomix.space import Fidelity, Space
 #: as a multiple of K. From sparse mixtures (a few domains carry most weight: alpha_i = 1/K each at the low end)
 #: through uniform on the simplex (K) to mixtures near the prior (2K).
 CONCENTRATION = (1.0, 2.0)
-#: The designs :func:`space_filling` draws: ``dirichlet`` (the range of concentrations above), ``simplex`` (uniform on
-#: the simplex, mfbo's design until 2026-12-06) or ``auto`` (``dirichlet`` around a known prior, ``simplex`` without one).
-DESIGNS = ("auto", "dirichlet", "simplex")
-#: The GP policies' default ``init_design`` (see benchmarks/README, section 4, "initial design").
-INIT_DESIGN = "dirichlet"
+#: The designs :func:`space_filling` draws: ``dirichlet`` (the range of concentrations above) or ``simplex`` (uniform on
+#: the simplex, mfbo's design until 2026-12-06).
+DESIGNS = ("dirichlet", "simplex")
 
 
 def space_filling(space: Space, n: int, rng: np.random.Generator, fid: Fidelity | None = None,
@@ -37,17 +35,11 @@ def space_filling(space: Space, n: int, rng: np.random.Generator, fid: Fidelity 
 
     ``kind="simplex"``: uniform on the simplex instead (a scrambled Sobol sequence in K - 1 dimensions mapped by
     uniform spacings; ``prior`` and ``concentration`` unused). On MFMS (7 domains, no token counts) it is the better
-    design for mfbo (benchmarks/README, section 4, "MF-BO speedup, initial design").
-
-    ``kind="auto"``: ``dirichlet`` when a ``prior`` is given (token proportions: the README demo, where
-    the Dirichlet design around them is the better one), ``simplex`` when ``prior`` is None (no token counts: MFMS,
-    the synthetic and replayed ladders); ``benchmarks/design_campaigns.py`` measures both on each problem."""
+    design for mfbo (benchmarks/README, section 4, "MF-BO speedup, initial design")."""
     from scipy.stats import gamma, qmc
 
     if kind not in DESIGNS:
         raise ValueError(f"unknown initial design {kind!r}: use one of {', '.join(DESIGNS)}")
-    if kind == "auto":
-        kind = "simplex" if prior is None else "dirichlet"
     k = space.k
     if space.has_bounds(fid) or n < 1:
         return space.sample(n, rng, 1.0, fid)

@@ -48,10 +48,5 @@ def test_simplex_design_is_uniform_on_the_simplex_where_the_dirichlet_one_is_spa
     assert (D.max(1) > 0.5).mean() > 0.3 and abs((U.max(1) > 0.5).mean() - 7 / 64) < 0.03
     prior = np.r_[np.full(3, 10.0), np.ones(4)]
     assert np.array_equal(U, space_filling(space, 512, np.random.default_rng(0), prior=prior, kind="simplex"))
-    # auto: the Dirichlet design around a given prior, the uniform one without
-    assert np.array_equal(space_filling(space, 64, np.random.default_rng(0), kind="auto"),
-                          space_filling(space, 64, np.random.default_rng(0), kind="simplex"))
-    assert np.array_equal(space_filling(space, 64, np.random.default_rng(0), prior=prior, kind="auto"),
-                          space_filling(space, 64, np.random.default_rng(0), prior=prior))
     with pytest.raises(ValueError, match="unknown initial design 'sobol'"):
         space_filling(space, 4, np.random.default_rng(0), kind="sobol")

@@ -36,7 +36,7 @@ from bomix.policies.bo.metrics_model import METRICS_MODELS, fit_metric_models
 from bomix.policies.bo.options import option_group
 from bomix.policies.bo.recommend import DT, REC_KAPPA, TargetRecommender
 from bomix.policies.bo.search import Option, affordable, best_options
-from bomix.policies.design import DESIGNS, INIT_DESIGN, space_filling
+from bomix.policies.design import DESIGNS, space_filling
 from bomix.runs import RunSpec
 from bomix.space import Fidelity, Mixture
 from bomix.surrogate.fit import fantasize, fit_history, spec_meta, warm_start
@@ -103,8 +103,7 @@ class GPPolicy(TargetRecommender, Policy):
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
         init_design: the space-filling initial design of mfbo and mobo (:func:`bomix.policies.design.space_filling`):
-            ``dirichlet`` (Dirichlet draws from sparse to near the prior), ``simplex`` (uniform on the simplex) or
-            ``auto`` (``dirichlet`` around the token proportions where the space knows them, else ``simplex``).
+            ``dirichlet`` (Dirichlet draws from sparse to near the prior) or ``simplex`` (uniform on the simplex).
     """
 
     name = "gp"
@@ -120,7 +119,7 @@ class GPPolicy(TargetRecommender, Policy):
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
                  rec_evidence: float | None = None, rec_shrink: float | str | None = None, rec_topk: int | None = None,
-                 rec_centre: bool = False, metrics_model: str = "scalar", init_design: str = INIT_DESIGN):
+                 rec_centre: bool = False, metrics_model: str = "scalar", init_design: str = "dirichlet"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -137,7 +136,7 @@ class GPPolicy(TargetRecommender, Policy):
         self.metrics_model = metrics_model
         if init_design not in DESIGNS:
             raise BomixError(f"{self.name}: init_design must be one of {', '.join(DESIGNS)}, got {init_design!r}")
-        if init_design != INIT_DESIGN and not self.space_filling_init:
+        if init_design != "dirichlet" and not self.space_filling_init:
             raise BomixError(f"{self.name}: init_design applies to the space-filling designs of mfbo and mobo; "
                              f"{self.name} draws its initial mixtures at random: leave init_design unset")
         self.init_design = init_design
@@ -362,9 +361,8 @@ class GPPolicy(TargetRecommender, Policy):
         # asked in pieces continues the same sequence
         if self.space_filling_init:
             done = sum(1 for s in history.all_specs() if s.tag == tag)
-            prior = None if self.space.tokens is None else design_prior(self.space.tokens, self.space.k)
             design = space_filling(self.space, done + n, np.random.default_rng([self.seed, SALT_INIT]), fids[0],
-                                   prior=prior, kind=self.init_design)[done:]
+                                   prior=design_prior(self.space.tokens, self.space.k), kind=self.init_design)[done:]
         else:
             design = self.space.sample(n, rng)
         specs = []

@@ -241,12 +241,10 @@ def test_mfbo_run_noise_option_reaches_the_likelihood_and_the_stored_warm_starts
 
 def test_mfbo_init_design_chooses_the_initial_mixtures_and_only_where_a_design_is_space_filling():
     """``init_design=simplex`` runs the uniform-on-the-simplex design (the points space_filling draws from the
-    campaign seed), ``auto`` the simplex one without token counts and the Dirichlet one around them with; random-design
-    policies refuse the key in one line."""
+    campaign seed); random-design policies refuse the key in one line."""
     from bomix.errors import BomixError
     from bomix.policies.bo import SFBOPolicy
     from bomix.policies.bo.base import SALT_INIT
-    from bomix.laws.regmix import design_prior
     from bomix.policies.design import space_filling
 
     designs = {}
@@ -257,18 +255,7 @@ def test_mfbo_init_design_chooses_the_initial_mixtures_and_only_where_a_design_i
         assert np.allclose(W, expect), kind
         designs[kind] = W
     assert not np.allclose(designs["dirichlet"], designs["simplex"])
-    # auto: the simplex design where the problem knows no token counts, the Dirichlet one around them where it does
-    _, pol, h = bound(MFBOPolicy(n_init=6, init_design="auto", **SMALL), k=4)
-    assert np.allclose([s.mixture.weights for s in pol.ask(h, 5.0, 6)], designs["simplex"])
-    tokens = {"d0": 1e6, "d1": 1e6, "d2": 1e8, "d3": 1e9}
-    for kind in ("auto", "dirichlet"):
-        _, pol, h = bound(MFBOPolicy(n_init=6, init_design=kind, **SMALL), k=4, tokens=tokens)
-        designs[f"{kind}_tokens"] = np.array([s.mixture.weights for s in pol.ask(h, 5.0, 6)])
-    prior = design_prior(np.array(list(tokens.values())), 4)
-    expect = space_filling(h.space, 6, np.random.default_rng([7, SALT_INIT]), prior=prior)
-    assert np.allclose(designs["auto_tokens"], expect) and np.allclose(designs["dirichlet_tokens"], expect)
-    assert not np.allclose(expect, designs["dirichlet"])  # centred on the token prior, not the uniform one
     with pytest.raises(BomixError, match="sfbo: init_design applies to the space-filling designs"):
         SFBOPolicy(init_design="simplex")
-    with pytest.raises(BomixError, match="init_design must be one of auto, dirichlet, simplex"):
+    with pytest.raises(BomixError, match="init_design must be one of dirichlet, simplex"):
         MFBOPolicy(init_design="sobol")
