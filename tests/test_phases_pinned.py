@@ -80,7 +80,10 @@ def test_sample_project_and_walk_keep_the_pin_and_projection_is_euclidean(cfg, b
     for y in rng.normal(size=(3, s.k)):
         p = s.project(y[None])[0]
         assert s.feasible(p).all()
-        ref = reference_projection(s, y, s.center().weights)
+        # SLSQP from one start can stop short on some CPUs (from the centre it once spread the free block evenly,
+        # 0.28 further from y): the reference is the closest of three starts
+        refs = [reference_projection(s, y, start) for start in (s.center().weights, X[0], X[1])]
+        ref = min(refs, key=lambda r: ((r - y) ** 2).sum())
         assert np.abs(p - ref).max() < 1e-5
 
 

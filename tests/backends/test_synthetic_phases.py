@@ -34,10 +34,8 @@ PINNED = [
 ]
 
 
-@pytest.mark.parametrize("extra", [{}, {"anneal": 0.0, "anneal_window": 0.5, "anneal_saturation": 2.0}])
-@pytest.mark.parametrize("kw,expected", PINNED)
-def test_off_is_bit_identical(kw, expected, extra):
-    b = SyntheticBackend(**kw, **extra)
+def _pinned_values(b: SyntheticBackend, kw: dict) -> list[float]:
+    """The values :data:`PINNED` holds, from backend ``b`` built with ``kw``."""
     k = b.space.k
     w = np.random.default_rng(0).dirichlet(np.ones(k), 2)
     sched = MixtureSchedule((0, 1500), (Mixture(w[0]), Mixture(w[1])))
@@ -46,7 +44,18 @@ def test_off_is_bit_identical(kw, expected, extra):
     if kw.get("tasks"):
         vals.append(float(r.curve.metrics["task:1"][-1]))
     vals.append(b.true_value(Mixture(w[0]), Fidelity("1B", 20000), b.default_objective))
-    assert vals == expected
+    return vals
+
+
+@pytest.mark.parametrize("extra", [{}, {"anneal": 0.0, "anneal_window": 0.5, "anneal_saturation": 2.0}])
+@pytest.mark.parametrize("kw,expected", PINNED)
+def test_off_is_bit_identical(kw, expected, extra):
+    """Annealing off gives the values from before the law existed: bit for bit against the backend without the
+    anneal keys on this machine, and to 1e-12 against the pinned numbers (their last bit differs between CPUs)."""
+    b = SyntheticBackend(**kw, **extra)
+    vals = _pinned_values(b, kw)
+    assert vals == _pinned_values(SyntheticBackend(**kw), kw)
+    assert vals == pytest.approx(expected, rel=1e-12, abs=0)
     assert "anneal" not in b.describe()
 
 

@@ -105,19 +105,33 @@ def test_rec_evidence_keeps_the_set_near_observed_mixtures(campaign):
     assert not evidence.inside(W_all, obs_w, radius).all()  # without it the set reaches further
 
 
-def test_hypervolume_grows_past_the_initial_design(campaign):
-    d, s, pol, problem, hist, b = campaign
-    t = problem.space.target
-    _, front_Y = true_front(b, problem.objectives, problem.space, t, n=1000)
+@pytest.mark.slow  # ~40 s: 12 small campaigns
+def test_hypervolume_grows_past_the_initial_design(tmp_path):
+    """Over 12 seeds the true hypervolume of mobo's Pareto set after 9 runs is above its initial design's (4 runs),
+    and never near zero. One seed is not a test of this: a 9-run campaign's set can shrink (seed 1 grew by 0.06 on one
+    CPU and fell by 0.14 on another, from rounding alone)."""
+    init_hv, final_hv = [], []
+    b = backend()
+    for seed in range(12):
+        pol = MOBOPolicy(**SMALL)
+        with Campaign(b, pol, budget=2.5, seed=seed, directory=tmp_path / f"s{seed}", problem=PROBLEM,
+                      max_runs=9) as camp:
+            summary = camp.run()
+            with StoreReader(tmp_path / f"s{seed}") as st:
+                results = st.load(camp.problem.space.domains)[0]
+            problem = camp.problem
+        hist = History(problem.space, problem.objective, results, [], 2.5, summary["budget_used"])
+        _, front_Y = true_front(b, problem.objectives, problem.space, problem.space.target, n=1000)
 
-    def hv_of(history):
-        pol._pcache = {}
-        members = pol.pareto(history)
-        W = np.array([[m["mixture"][dd] for dd in problem.space.domains] for m in members])
-        return hv_regret(front_Y, true_objectives(b, problem.objectives, W, t))["hv"]
+        def hv_of(history):
+            pol._pcache = {}
+            W = np.array([[m["mixture"][dd] for dd in problem.space.domains] for m in pol.pareto(history)])
+            return hv_regret(front_Y, true_objectives(b, problem.objectives, W, problem.space.target))["hv"]
 
-    init = History(hist.space, hist.objective, hist.results[:4], [], hist.budget)
-    assert hv_of(hist) > hv_of(init) + 0.05
+        init_hv.append(hv_of(History(hist.space, hist.objective, hist.results[:4], [], hist.budget)))
+        final_hv.append(hv_of(hist))
+    assert np.mean(final_hv) > np.mean(init_hv) + 0.1, (init_hv, final_hv)
+    assert min(final_hv) > 0.3, final_hv
 
 
 def test_campaign_reports_the_front(campaign):
