@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, git_state  # noqa: E402
-from recommendation_rules import MFBO_CAPS, PROBLEMS, problem_overrides  # noqa: E402
+from recommendation_rules import MFBO_CAPS, PROBLEMS, problem_overrides, spread  # noqa: E402
 
 #: arm -> the overrides that make it (the first arm of ``--arms`` is the reference)
 ARMS = {"dirichlet": ["policy.init_design=dirichlet"], "simplex": ["policy.init_design=simplex"],
@@ -39,7 +39,9 @@ ARMS = {"dirichlet": ["policy.init_design=dirichlet"], "simplex": ["policy.init_
 
 def final(directory: Path) -> dict:
     """The finished campaign's final recommendation (its summary.json): regret, largest weight, uniform's regret."""
-    s = json.loads((directory / "summary.json").read_text())
+    from bomix.layout import CampaignLayout
+
+    s = json.loads(CampaignLayout(directory).summary.read_text())
     return {"seed": int(directory.name.removeprefix("seed")), "regret": float(s["regret"]), "n_runs": int(s["n_runs"]),
             "budget_used": float(s["budget_used"]), "max_weight": float(max(s["recommendation"].values())),
             "uniform": float(s["uniform_regret"])}
@@ -49,11 +51,9 @@ def aggregate(rows: dict[str, list[dict]]) -> dict:
     """Per arm (``rows``: reference arm first): median [IQR], p90, one-domain count; per seed: the second arm better /
     worse than the first (``better``, ``worse``)."""
     out = {}
-    for design, rs in rows.items():
-        r = np.array([x["regret"] for x in rs])
-        out[design] = {"median": float(np.median(r)), "q25": float(np.quantile(r, 0.25)),
-                       "q75": float(np.quantile(r, 0.75)), "p90": float(np.quantile(r, 0.9)),
-                       "one_domain": int(sum(x["max_weight"] >= ONE_DOMAIN for x in rs)), "n": len(rs)}
+    for arm, rs in rows.items():
+        out[arm] = {**spread([x["regret"] for x in rs]),
+                    "one_domain": int(sum(x["max_weight"] >= ONE_DOMAIN for x in rs)), "n": len(rs)}
     ref, other = list(rows)
     a = {x["seed"]: x["regret"] for x in rows[ref]}
     b = {x["seed"]: x["regret"] for x in rows[other]}

@@ -136,10 +136,15 @@ def reference(directory: Path) -> dict:
     return {"regret": float(s["regret"]), "extrapolated": s.get("extrapolated")}
 
 
+def spread(regrets) -> dict:
+    """Median, IQR and 90th percentile of final regrets over seeds."""
+    reg = np.asarray(regrets, dtype=float)
+    return {"median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)),
+            "q75": float(np.quantile(reg, 0.75)), "p90": float(np.quantile(reg, 0.9))}
+
+
 def summarize_reference(refs: list[dict]) -> dict:
-    reg = np.array([r["regret"] for r in refs])
-    return {"n_seeds": len(refs), "median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)),
-            "q75": float(np.quantile(reg, 0.75)), "p90": float(np.quantile(reg, 0.9)),
+    return {"n_seeds": len(refs), **spread([r["regret"] for r in refs]),
             "inside_trust_region": sum(r["extrapolated"] is False for r in refs)}
 
 
@@ -153,8 +158,7 @@ def aggregate(per_seed: list[dict]) -> dict:
         reg = np.array([s["rules"][r]["regret"] for s in per_seed])
         ex = [s["rules"][r]["extrapolated"] for s in per_seed]
         out["rules"][r] = {
-            "median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)), "q75": float(np.quantile(reg, 0.75)),
-            "p90": float(np.quantile(reg, 0.9)), "p90_le_uniform": bool(np.quantile(reg, 0.9) <= uniform),
+            **spread(reg), "p90_le_uniform": bool(np.quantile(reg, 0.9) <= uniform),
             "inside_trust_region": sum(e is False for e in ex), "trust_known": sum(e is not None for e in ex),
             "one_domain": int(sum(s["rules"][r]["max_weight"] >= ONE_DOMAIN for s in per_seed)),
             "better_than_argmax": int(np.sum(reg < base - 1e-9)), "worse_than_argmax": int(np.sum(reg > base + 1e-9)),

@@ -43,18 +43,23 @@ def test_mobo_needs_a_trade_off():
         MOBOPolicy(rec_shrink=1.0)
 
 
+def finished_campaign(b: SyntheticBackend, d, seed: int):
+    """``(summary, policy, problem, history)`` of a 9-run mobo campaign on ``b`` in directory ``d``."""
+    pol = MOBOPolicy(**SMALL)
+    with Campaign(b, pol, budget=2.5, seed=seed, directory=d, problem=PROBLEM, max_runs=9) as camp:
+        summary = camp.run()
+        with StoreReader(d) as st:
+            results = st.load(camp.problem.space.domains)[0]
+        hist = History(camp.problem.space, camp.problem.objective, results, [], 2.5, summary["budget_used"])
+        return summary, pol, camp.problem, hist
+
+
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     """A finished mobo campaign: its directory, summary, policy, problem and history."""
     d = tmp_path_factory.mktemp("mobo")
     b = backend()
-    pol = MOBOPolicy(**SMALL)
-    with Campaign(b, pol, budget=2.5, seed=1, directory=d, problem=PROBLEM, max_runs=9) as camp:
-        summary = camp.run()
-        with StoreReader(d) as st:
-            results = st.load(camp.problem.space.domains)[0]
-        hist = History(camp.problem.space, camp.problem.objective, results, [], 2.5, summary["budget_used"])
-        return d, summary, pol, camp.problem, hist, b
+    return d, *finished_campaign(b, d, seed=1), b
 
 
 def test_mobo_proposes_runs_at_a_proxy_and_the_target(campaign):
@@ -110,23 +115,18 @@ def test_hypervolume_grows_past_the_initial_design(tmp_path):
     """Over 12 seeds the true hypervolume of mobo's Pareto set after 9 runs is above its initial design's (4 runs),
     and never near zero. One seed is not a test of this: a 9-run campaign's set can shrink (seed 1 grew by 0.06 on one
     CPU and fell by 0.14 on another, from rounding alone)."""
-    init_hv, final_hv = [], []
     b = backend()
+    problem = build_problem(b, PROBLEM)
+    t = problem.space.target
+    _, front_Y = true_front(b, problem.objectives, problem.space, t, n=1000)
+    init_hv, final_hv = [], []
     for seed in range(12):
-        pol = MOBOPolicy(**SMALL)
-        with Campaign(b, pol, budget=2.5, seed=seed, directory=tmp_path / f"s{seed}", problem=PROBLEM,
-                      max_runs=9) as camp:
-            summary = camp.run()
-            with StoreReader(tmp_path / f"s{seed}") as st:
-                results = st.load(camp.problem.space.domains)[0]
-            problem = camp.problem
-        hist = History(problem.space, problem.objective, results, [], 2.5, summary["budget_used"])
-        _, front_Y = true_front(b, problem.objectives, problem.space, problem.space.target, n=1000)
+        _, pol, _, hist = finished_campaign(b, tmp_path / f"s{seed}", seed)
 
         def hv_of(history):
             pol._pcache = {}
             W = np.array([[m["mixture"][dd] for dd in problem.space.domains] for m in pol.pareto(history)])
-            return hv_regret(front_Y, true_objectives(b, problem.objectives, W, problem.space.target))["hv"]
+            return hv_regret(front_Y, true_objectives(b, problem.objectives, W, t))["hv"]
 
         init_hv.append(hv_of(History(hist.space, hist.objective, hist.results[:4], [], hist.budget)))
         final_hv.append(hv_of(hist))
