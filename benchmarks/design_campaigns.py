@@ -1,9 +1,10 @@
 """mfbo's settings in whole campaigns, paired seed by seed: two arms of :data:`ARMS`, by default mfbo's initial
 designs, ``policy.init_design`` = ``dirichlet`` (the default: Dirichlet draws from sparse to near the prior) against
-``simplex`` (uniform on the simplex, mfbo's design until 2026-12-06); ``--arms dirichlet,chunk256`` compares the
-default with ``policy.gp.posterior_chunk=256`` (joint posteriors of 256 candidates in the acquisition search: the same
-values to rounding, several times faster at thousands of observations). On :mod:`recommendation_rules`'s problems (the
-same overrides and run caps). Each campaign is an ordinary resumable ``bomix run`` under
+``simplex`` (uniform on the simplex, mfbo's design until 2026-12-06); ``--arms chunk0,chunk256`` compares
+``policy.gp.posterior_chunk`` 0 (one q-batch of single points: mfbo's default until 2026-12-07 session 18, the
+``dirichlet`` arm of the committed runs) with 256 (joint posteriors of 256 candidates in the acquisition search:
+the same values to rounding, several times faster at thousands of observations; the default since). On
+:mod:`recommendation_rules`'s problems (the same overrides and run caps). Each campaign is an ordinary resumable ``bomix run`` under
 ``WORK/campaigns/<problem>/<arm>/seed<k>`` (2 at a time, 1 torch thread each), so a reference arm's campaigns serve
 every comparison with it.
 
@@ -30,11 +31,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, git_state  # noqa: E402
-from recommendation_rules import MFBO_CAPS, PROBLEMS, problem_overrides, spread  # noqa: E402
+from recommendation_rules import MFBO_CAPS, PROBLEMS, problem_overrides  # noqa: E402
+from seed_stats import spread  # noqa: E402
 
 #: arm -> the overrides that make it (the first arm of ``--arms`` is the reference)
 ARMS = {"dirichlet": ["policy.init_design=dirichlet"], "simplex": ["policy.init_design=simplex"],
-        "chunk256": ["policy.gp.posterior_chunk=256"]}
+        "chunk0": ["policy.gp.posterior_chunk=0"], "chunk256": ["policy.gp.posterior_chunk=256"]}
 
 
 def final(directory: Path) -> dict:

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from seed_stats import spread
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,12 +90,12 @@ def main() -> None:
                 rows.append({"design": name, "n": n, "seed": seed, "regret": regret,
                              "max_weight": float(rec.weights.max()), "seconds": time.time() - t0})
             r = [x["regret"] for x in rows if x["design"] == name and x["n"] == n]
-            print(f"{name:8s} n={n:5d} median regret {np.median(r):.4f} "
-                  f"[{np.quantile(r, 0.25):.4f}, {np.quantile(r, 0.75):.4f}] over {len(r)} seeds", flush=True)
+            s = spread(r)
+            print(f"{name:8s} n={n:5d} median regret {s['median']:.4f} [{s['q25']:.4f}, {s['q75']:.4f}] over "
+                  f"{len(r)} seeds", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {f"{d}@{n}": {"median": float(np.median(v)), "q25": float(np.quantile(v, 0.25)),
-                            "q75": float(np.quantile(v, 0.75)), "seeds": len(v)}
+    summary = {f"{d}@{n}": {**spread(v), "seeds": len(v)}
                for d in args.designs.split(",") for n in [int(x) for x in args.n.split(",")]
                for v in [[x["regret"] for x in rows if x["design"] == d and x["n"] == n]]}
     doc = {"problem": args.problem, "rows": rows, "summary": summary,

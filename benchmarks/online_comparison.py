@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seed_stats import SPREAD_KEYS, spread
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,9 +205,7 @@ def final_table(root: Path) -> list[dict]:
             reg = np.array([s["regret"] for s in sums if s.get("regret") is not None], dtype=float)
             rows.append({
                 "problem": prob, "policy": pol_dir.name, "n_seeds": len(sums),
-                "regret_median": float(np.median(reg)) if reg.size else None,
-                "regret_q25": float(np.quantile(reg, 0.25)) if reg.size else None,
-                "regret_q75": float(np.quantile(reg, 0.75)) if reg.size else None,
+                **{f"regret_{k}": v for k, v in (spread(reg) if reg.size else dict.fromkeys(SPREAD_KEYS)).items()},
                 "regret_seeds": reg.tolist(),
                 "clipped_at_0": not pol_dir.name.endswith("_target"),
                 "cost_median": float(np.median([s["budget_used"] for s in sums])),

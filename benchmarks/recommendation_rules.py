@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_replay import ONE_DOMAIN, build_simulator, git_state  # noqa: E402
 from many_domains import MFBO_DECISIONS, backend_overrides, mfbo_max_runs  # noqa: E402
+from seed_stats import spread  # noqa: E402
 
 #: the ``argmax`` row's rec_kappa, which every other row is paired against (mfbo's default until 2026-12-07: the
 #: committed tables were made with it; mfbo's default is now 2, the ``kappa2`` row)
@@ -134,13 +135,6 @@ def reference(directory: Path) -> dict:
 
     s = json.loads(CampaignLayout(directory).summary.read_text())
     return {"regret": float(s["regret"]), "extrapolated": s.get("extrapolated")}
-
-
-def spread(regrets) -> dict:
-    """Median, IQR and 90th percentile of final regrets over seeds."""
-    reg = np.asarray(regrets, dtype=float)
-    return {"median": float(np.median(reg)), "q25": float(np.quantile(reg, 0.25)),
-            "q75": float(np.quantile(reg, 0.75)), "p90": float(np.quantile(reg, 0.9))}
 
 
 def summarize_reference(refs: list[dict]) -> dict:

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seed_stats import spread
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,8 +203,7 @@ def summarise(rows: list[dict], budget: float) -> dict:
             for v in names:
                 c = np.array([r[case][v][f"reach_{key}"] for r in rows])
                 ok = np.array([r[case][v][f"reached_{key}"] for r in rows])
-                med[v] = {"median": float(np.median(c)), "q25": float(np.quantile(c, 0.25)),
-                          "q75": float(np.quantile(c, 0.75)), "n_reached": int(ok.sum()), "n": len(rows),
+                med[v] = {**spread(c), "n_reached": int(ok.sum()), "n": len(rows),
                           "censored_median": bool(ok.sum() * 2 <= len(rows))}
             cmp = {}
             for base in [b for b in ("scratch", "scratch_small_init") if b in names and "reuse" in names]:

@@ -41,10 +41,12 @@ LAW_SHIFT_INIT = 0.01
 CHEAPEST_RATIO = 1.0 + 1e-9
 #: mfbo's model (see "Model" in :class:`MFBOPolicy`): the level and invariant parts, the mixing-law basis with
 #: small starting shifts, cold starts; L-BFGS iterations and ...
-#: (``gp.posterior_chunk=256`` scores candidates as joint posteriors of 256: the same values to ~1e-12, 8x faster at 2000
-#: observations, but rounding moves the acquisition's argmax: a 64-run demo campaign ran 62 / 2 instead of 63 / 1 runs
-#: at 1M / 60M, so it stays opt-in until a benchmark shows it no worse.)
-MFBO_GP = GPConfig(law=True, level=True, invariant=True, law_shift_init=LAW_SHIFT_INIT, cold_start=True, maxiter=40)
+#: (``posterior_chunk=256``: candidates are scored as joint posteriors of 256, the same values to ~1e-12 and 3-11x
+#: faster at 5000 observations (one decision 3.7 s at K = 17, 4.9 s at K = 64 instead of 12.7 s / 55.5 s on 2 cores);
+#: rounding moves the acquisition's argmax, and whole campaigns on six problems were no worse, 27 seeds better and
+#: 23 worse: benchmarks/README.md, "posterior_chunk=256 in whole campaigns".)
+MFBO_GP = GPConfig(law=True, level=True, invariant=True, law_shift_init=LAW_SHIFT_INIT, cold_start=True, maxiter=40,
+                   posterior_chunk=256)
 #: ... acquisition search sizes: the ones every benchmark measured (about a second per decision on 2 cores at a
 #: few hundred observations).
 MFBO_SEARCH = OptimizerConfig(starts=3, iters=15)

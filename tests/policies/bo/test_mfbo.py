@@ -184,7 +184,10 @@ def test_mfbo_posterior_chunk_is_honoured_and_decides_alike(monkeypatch):
     """``gp.posterior_chunk`` evaluates the acquisition's candidates as joint posteriors (faster at thousands of
     observations): the field reaches the policy, the search goes through it, and the decision is the same."""
     import bomix.policies.bo.mfbo as bo
+    from bomix.policies.bo import SFBOPolicy
 
+    assert MFBOPolicy().gp_cfg.posterior_chunk == 256  # mfbo's default since 2026-12-07 (session 18)
+    assert SFBOPolicy().gp_cfg.posterior_chunk == 0  # the other GP policies keep the q-batch posterior
     specs, real = {}, bo.pointwise
     for chunk in (0, 5):
         b, pol, h = bound(MFBOPolicy(n_init=3, **small(posterior_chunk=chunk)))
