@@ -5,7 +5,8 @@ against the same argmax shrunk towards the prior mixture (``policy.rec_shrink=z`
 kappa 1, ``BASELINE_KAPPA``: mfbo's default until 2026-12-07; mfbo's default is now 2, the ``kappa2`` row), RegMix's rule
 on the GP (``rec_topk=n``: the mean of the n best of 100k Dirichlet(prior) mixtures by posterior mean at the target),
 the argmax kept near the campaign's runs (``rec_evidence=q``), the posterior mean of the optimum's position
-(``centre``: ``rec_centre``), and mfbo's recommendation on contrasts (``contrast``: the argmax of E[D] - sd[D], D the
+(``centre``: ``rec_centre``), the candidate with the smallest q-quantile of posterior regret (``robust<q>``:
+``rec_robust=q``), and mfbo's recommendation on contrasts (``contrast``: the argmax of E[D] - sd[D], D the
 target value's difference with the incumbent's).
 
 A recommendation rule does not change a campaign's decisions (they never read the recommendation), so each
@@ -25,7 +26,7 @@ budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its
 the issue sets (mfbo <= it).
 
 Usage: python benchmarks/recommendation_rules.py [--problems demo,heldout1,heldout3,synthetic] [--seeds 10]
-    [--z 0.5,1,2] [--baseline-kappa 1] [--kappa 0,2] [--topk 128] [--jobs 2] [--work /tmp/bomix_rec_rules]
+    [--z 0.5,1,2] [--baseline-kappa 1] [--kappa 0,2] [--topk 128] [--robust 0.75,0.9] [--jobs 2] [--work /tmp/bomix_rec_rules]
     [--out benchmarks/results/recommendation_rules]
 """
 
@@ -80,7 +81,8 @@ def problem_overrides(name: str, work: Path) -> list[str]:
 
 
 def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[float], kappas: list[float],
-             topks: list[int] = (), evidence: list[float] = (), baseline_kappa: float = BASELINE_KAPPA) -> dict:
+             topks: list[int] = (), evidence: list[float] = (), baseline_kappa: float = BASELINE_KAPPA,
+             robust: list[float] = ()) -> dict:
     """Every rule's final recommendation from one finished campaign's history, scored on the simulator; every rule
     but the ``kappa*`` rows uses ``baseline_kappa`` (the ``argmax`` row's, and the argmax the hedges start from)."""
     from bomix.app import build, compose
@@ -99,12 +101,13 @@ def evaluate(directory: Path, overrides: list[str], budget: float, zs: list[floa
         out = {"seed": seed, "n_runs": len(results), "spent": float(spent),
                "uniform": float(backend.true_value(space.center(t), t, obj) - v_opt), "rules": {}}
         plain = {"rec_kappa": baseline_kappa, "rec_shrink": None, "rec_topk": None, "rec_evidence": None,
-                 "rec_centre": False,
+                 "rec_centre": False, "rec_robust": None,
                  **({"contrasts": policy.contrasts} if hasattr(policy, "contrasts") else {})}
         rules = {"argmax": {}, **{f"shrink{z:g}": {"rec_shrink": z} for z in zs}, "pbest": {"rec_shrink": "pbest"},
                  **{f"kappa{k:g}": {"rec_kappa": k} for k in kappas}, **{f"topk{n}": {"rec_topk": n} for n in topks},
                  **{f"evidence{q:g}": {"rec_evidence": q} for q in evidence},
                  "centre": {"rec_centre": True},  # the posterior mean of the optimum's position
+                 **{f"robust{q:g}": {"rec_robust": q} for q in robust},  # least q-quantile of posterior regret
                  # mfbo's rec on contrasts: E[D] - kappa sd[D], D = f_T(w) - f_T(incumbent) (the level cancels)
                  **({"contrast": {"contrasts": True}} if hasattr(policy, "contrasts") else {})}
         for label, change in rules.items():  # one policy (one fitted model) for every rule: the rule is the only change
@@ -156,13 +159,13 @@ def aggregate(per_seed: list[dict]) -> dict:
             "inside_trust_region": sum(e is False for e in ex), "trust_known": sum(e is not None for e in ex),
             "one_domain": int(sum(s["rules"][r]["max_weight"] >= ONE_DOMAIN for s in per_seed)),
             "better_than_argmax": int(np.sum(reg < base - 1e-9)), "worse_than_argmax": int(np.sum(reg > base + 1e-9)),
-            "median_paired_diff": float(np.median(reg - base))}
+            "median_paired_diff": float(np.median(reg - base)), "mean_paired_diff": float(np.mean(reg - base))}
     return out
 
 
 def markdown(results: dict) -> str:
     lines = ["| problem | rule | seeds | final regret median [IQR] | p90 (uniform's regret) | inside trust region | "
-             "one-domain | better / worse than argmax (median paired difference) |", "|" + "---|" * 8]
+             "one-domain | better / worse than argmax (median / mean paired difference) |", "|" + "---|" * 8]
     for name, agg in results.items():
         ref = agg.get("reference")
         if ref:
@@ -173,7 +176,8 @@ def markdown(results: dict) -> str:
             tr = f"{a['inside_trust_region']}/{a['trust_known']}" if a["trust_known"] else "no trust region"
             lines.append(f"| {name} | {r} | {agg['n_seeds']} | {a['median']:.4f} [{a['q25']:.4f}, {a['q75']:.4f}] | "
                          f"{a['p90']:.4f} ({agg['uniform_regret']:.4f}) | {tr} | {a['one_domain']} | "
-                         f"{a['better_than_argmax']} / {a['worse_than_argmax']} ({a['median_paired_diff']:+.4f}) |")
+                         f"{a['better_than_argmax']} / {a['worse_than_argmax']} ({a['median_paired_diff']:+.4f} / "
+                         f"{a.get('mean_paired_diff', float('nan')):+.4f}) |")
     return "\n".join(lines)
 
 
@@ -213,6 +217,7 @@ def main() -> None:
     ap.add_argument("--topk", default="128", help="rec_topk values (top-k mean of 100k prior draws)")
     ap.add_argument("--evidence", default="0.5,0.9",
                     help="rec_evidence values (the argmax kept within that quantile of the runs' nearest-neighbour distances)")
+    ap.add_argument("--robust", default="0.75,0.9", help="rec_robust values (quantiles of posterior regret)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", default="/tmp/bomix_rec_rules", help="simulators and campaigns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "recommendation_rules"))
@@ -224,6 +229,7 @@ def main() -> None:
     kappas = [float(k) for k in args.kappa.split(",") if k]
     topks = [int(n) for n in args.topk.split(",") if n]
     evidence = [float(q) for q in args.evidence.split(",") if q]
+    robust = [float(q) for q in args.robust.split(",") if q]
     work, out = Path(args.work), Path(args.out)
     t0 = time.perf_counter()
     jobs = []
@@ -246,7 +252,7 @@ def main() -> None:
               f"{r.get('crash') or r.get('error') or ''} ({r['wall_s']:.0f} s)", flush=True)
     results, per = {}, {}
     tasks = {name: [(Path(j.directory), problem_overrides(name, work), PROBLEMS[name][1], zs, kappas, topks, evidence,
-                     args.baseline_kappa) for j in jobs if j.labels["problem"] == name and j.done and "reference" not in j.labels]
+                     args.baseline_kappa, robust) for j in jobs if j.labels["problem"] == name and j.done and "reference" not in j.labels]
              for name in names}
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_one_thread) as pool:  # each campaign's rules in its own process
@@ -265,7 +271,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     settings = {"problems": {n: {"overrides": PROBLEMS[n][0], "budget": PROBLEMS[n][1]} for n in names},
                 "seeds": args.seeds, "z": zs, "kappa": kappas, "baseline_kappa": args.baseline_kappa, "topk": topks,
-                "evidence": evidence, "git": git_state(),
+                "evidence": evidence, "robust": robust, "git": git_state(),
                 "wall_s": time.perf_counter() - t0}
     (out / "recommendation_rules.json").write_text(json.dumps({"settings": settings, "results": results,
                                                                "per_seed": per}, indent=1))

@@ -100,6 +100,10 @@ class GPPolicy(TargetRecommender, Policy):
             draws at the target, of the best of the argmax and 3000 Dirichlet draws around the design's prior mixture
             (:func:`bomix.policies.bo.recommend.expected_best`). Where the posterior is sure of its argmax it is the
             argmax; where it is not, a hedge. Not with ``rec_topk``, on pools, nor with constraints (mfbo).
+        rec_robust: instead of the argmax, the candidate (the argmax, 3000 prior draws, the observed mixtures) with
+            the smallest ``rec_robust``-quantile of regret over joint posterior draws at the target
+            (:func:`bomix.policies.bo.recommend.robust_best`). None: off. Not with ``rec_centre`` / ``rec_topk``, on
+            pools, nor with constraints (mfbo).
         metrics_model: ``scalar`` (one GP of the objective) or ``independent`` (an objective over several metrics
             modelled by one GP per metric, combined: :mod:`bomix.policies.bo.metrics_model`).
         init_design: the space-filling initial design of mfbo and mobo (:func:`bomix.policies.design.space_filling`):
@@ -119,7 +123,8 @@ class GPPolicy(TargetRecommender, Policy):
                  max_per_run: int = 4, min_step_frac: float = 0.25, max_obs: int = 2000,
                  fidelities: list[str] | None = None, rec_kappa: float = REC_KAPPA,
                  rec_evidence: float | None = None, rec_shrink: float | str | None = None, rec_topk: int | None = None,
-                 rec_centre: bool = False, metrics_model: str = "scalar", init_design: str = "dirichlet"):
+                 rec_centre: bool = False, rec_robust: float | None = None, metrics_model: str = "scalar",
+                 init_design: str = "dirichlet"):
         if (n_init is not None and int(n_init) < 1) or int(max_per_run) < 1:
             raise BomixError(f"{self.name}: n_init and max_per_run must be >= 1 (got {n_init}, {max_per_run})")
         self.gp_cfg = option_group(self, "gp", gp)
@@ -129,7 +134,7 @@ class GPPolicy(TargetRecommender, Policy):
         self.min_step_frac = float(min_step_frac)
         self.opt_cfg = option_group(self, "search", search)
         self.allowed = None if fidelities is None else [Fidelity.parse(v) for v in fidelities]
-        self.set_rule(rec_kappa, rec_evidence, rec_shrink, rec_topk, rec_centre)
+        self.set_rule(rec_kappa, rec_evidence, rec_shrink, rec_topk, rec_centre, rec_robust)
         self._shrunk: dict | None = None
         if metrics_model not in METRICS_MODELS:
             raise BomixError(f"{self.name}: metrics_model must be one of {', '.join(METRICS_MODELS)}, got {metrics_model!r}")

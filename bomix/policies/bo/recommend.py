@@ -1,6 +1,7 @@
 """The GP policies' recommendation and prediction at the target: the argmax over target mixtures of the posterior
-mean - ``rec_kappa`` * sd (kept within the evidence radius with ``rec_evidence``, moved towards the design's prior
-with ``rec_shrink``), from the settled history, with the hyperparameters of the latest decision.
+mean - ``rec_kappa`` * sd (kept within the evidence radius with ``rec_evidence``, replaced by a hedge with
+``rec_topk`` / ``rec_centre`` / ``rec_robust``, moved towards the design's prior with ``rec_shrink``), from the settled
+history, with the hyperparameters of the latest decision.
 
 :class:`TargetRecommender` is mixed into :class:`bomix.policies.bo.base.GPPolicy`; it reads the policy's model
 (``self.model(history, refit=False)``), space, problem, seed and ``rec_*`` options. A recommendation is a function of
@@ -38,7 +39,7 @@ REC_TOPK_SAMPLES = 100_000
 #: ... scored this many at a time (a joint posterior: GPyTorch evaluates the chunk's own kernel even for the mean;
 #: a q-batch of single points would evaluate the training inputs' kernel once per point)
 TOPK_CHUNK = 256
-#: ``rec_centre``: Dirichlet(design prior) candidates beside the argmax, ...
+#: ``rec_centre`` / ``rec_robust``: Dirichlet(design prior) candidates beside the argmax, ...
 REC_CENTRE_CANDIDATES = 3000
 #: ... and joint posterior draws over them
 REC_CENTRE_DRAWS = 2000
@@ -48,7 +49,7 @@ class TargetRecommender:
     """Recommendation and prediction at the target fidelity, from the policy's GP (a mixin of ``GPPolicy``)."""
 
     def set_rule(self, rec_kappa: float, rec_evidence: float | None, rec_shrink: float | str | None,
-                 rec_topk: int | None, rec_centre: bool) -> None:
+                 rec_topk: int | None, rec_centre: bool, rec_robust: float | None) -> None:
         """Check and keep the recommendation rule's options (``GPPolicy``'s ``rec_*`` arguments)."""
         if float(rec_kappa) < 0:
             raise BomixError(f"{self.name}: rec_kappa must be >= 0, got {rec_kappa}")
@@ -65,6 +66,11 @@ class TargetRecommender:
         if rec_centre and self.rec_topk is not None:
             raise BomixError(f"{self.name}: rec_centre and rec_topk are two recommendation rules: set one of them")
         self.rec_centre = rec_centre
+        if rec_robust is not None and not 0.0 < float(rec_robust) < 1.0:
+            raise BomixError(f"{self.name}: rec_robust must be a quantile in (0, 1) or null, got {rec_robust}")
+        if rec_robust is not None and (rec_centre or self.rec_topk is not None):
+            raise BomixError(f"{self.name}: rec_robust, rec_centre and rec_topk are recommendation rules: set one of them")
+        self.rec_robust = None if rec_robust is None else float(rec_robust)
 
     def recommend(self, history: History) -> Mixture:
         history = self._settled(history)
@@ -164,6 +170,8 @@ class TargetRecommender:
             mix = self._argmax_target(self._rec_score(model, obs), history, obs)
         if self.rec_centre and not self.problem.proposals.is_pool:
             mix = self._centre_target(model, history, obs, mix)
+        if self.rec_robust is not None and not self.problem.proposals.is_pool:
+            mix = self._robust_target(model, history, obs, mix)
         return self._shrunk_towards_prior(model, mix)
 
     def _centre_target(self, model, history: History, obs: Observations, argmax: Mixture) -> Mixture:
@@ -174,11 +182,28 @@ class TargetRecommender:
         t = self.space.target
         rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 2])
         C = np.vstack([argmax.weights[None], self._prior_draws(rng, REC_CENTRE_CANDIDATES, obs)])
-        with torch.no_grad():
-            post = model.posterior(self.at_target(torch.tensor(C, dtype=DT)))
-            mean, cov = post.mean.reshape(-1), post.distribution.covariance_matrix
+        mean, cov = self._joint_target(model, C)
         w = expected_best(mean, cov, C, REC_CENTRE_DRAWS, int(rng.integers(2 ** 31)))
         return Mixture(self.space.project(w, t)[0], self.space.domains)
+
+    def _robust_target(self, model, history: History, obs: Observations, argmax: Mixture) -> Mixture:
+        """``rec_robust``: :func:`robust_best` (the smallest ``rec_robust``-quantile of posterior regret) among the
+        argmax, :data:`REC_CENTRE_CANDIDATES` Dirichlet(design prior) mixtures and the observed mixtures, all at the
+        target (seeded by the history): ``rec_centre``'s joint posterior, plus the runs' mixtures."""
+        t = self.space.target
+        rng = np.random.default_rng([self.seed, len(history.results), SALT_REC, 3])
+        C = np.vstack([argmax.weights[None], self._prior_draws(rng, REC_CENTRE_CANDIDATES, obs),
+                       self.space.project(np.unique(obs.w, axis=0), t)])
+        mean, cov = self._joint_target(model, C)
+        i = robust_best(joint_draws(mean, cov, REC_CENTRE_DRAWS, int(rng.integers(2 ** 31))), self.rec_robust)
+        return Mixture(self.space.project(C[i], t)[0], self.space.domains)
+
+    def _joint_target(self, model, C: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Joint posterior mean ``(n,)`` and covariance ``(n, n)`` (of ``-loss``) at the mixtures ``C (n, K)`` at
+        the target."""
+        with torch.no_grad():
+            post = model.posterior(self.at_target(torch.tensor(C, dtype=DT)))
+            return post.mean.reshape(-1), post.distribution.covariance_matrix
 
     def _prior_draws(self, rng: np.random.Generator, n: int, obs: Observations) -> np.ndarray:
         """``(m, K)``, ``m <= n``: Dirichlet(design prior) target mixtures, projected onto the target's bounds; with
@@ -257,9 +282,23 @@ def expected_best(mean: torch.Tensor, cov: torch.Tensor, C: np.ndarray, draws: i
     N(mean (n,), cov (n, n))`` (a maximised objective) at the candidates ``C (n, K)``; ``(K,)``. With a certain posterior
     it is the best candidate; with an uncertain one, the centre of the candidates likely to be best (the position that
     minimises the expected squared distance to the best one)."""
+    best = joint_draws(mean, cov, draws, seed).argmax(dim=1).numpy()
+    return np.asarray(C)[best].mean(axis=0)
+
+
+def joint_draws(mean: torch.Tensor, cov: torch.Tensor, draws: int, seed: int) -> torch.Tensor:
+    """``(draws, n)`` joint draws of ``N(mean (n,), cov (n, n))`` (a relative jitter of 1e-9 on the diagonal)."""
     n = len(mean)
     jitter = 1e-9 * float(cov.diagonal().mean().clamp_min(1e-12))
     L = torch.linalg.cholesky(cov + jitter * torch.eye(n, dtype=cov.dtype))
     Z = torch.randn(draws, n, generator=torch.Generator().manual_seed(seed), dtype=cov.dtype)
-    best = (mean[None] + Z @ L.T).argmax(dim=1).numpy()
-    return np.asarray(C)[best].mean(axis=0)
+    return mean[None] + Z @ L.T
+
+
+def robust_best(F: torch.Tensor, q: float) -> int:
+    """The candidate whose ``q``-quantile over draws of regret (the draw's best value minus the candidate's) is
+    smallest, for joint draws ``F (draws, n)`` of a maximised objective; ties go to the lowest index. ``q`` = 0.9: the
+    candidate that stays near the best under 90% of the shifts the posterior allows, where the argmax of the mean
+    may be best on average yet far off under many of them."""
+    R = (F.max(dim=1, keepdim=True).values - F).numpy()
+    return int(np.argmin(np.quantile(R, q, axis=0)))

@@ -121,3 +121,41 @@ def test_rec_centre_is_the_argmax_when_sure_a_hedge_when_not_and_seeded():
         MFBOPolicy(rec_centre="yes")
     with pytest.raises(BomixError, match="set one of them"):
         MFBOPolicy(rec_centre=True, rec_topk=8)
+
+
+def test_robust_best_takes_the_candidate_never_far_behind_over_the_one_best_on_average():
+    from bomix.policies.bo.recommend import joint_draws, robust_best
+
+    # candidates 0 and 1: each best on average, and whenever one is ahead the other is as far behind (1 + X and
+    # 1 - X); candidate 2: a little worse on average (0.95), never far behind either
+    mean = torch.tensor([1.0, 1.0, 0.95], dtype=DT)
+    cov = torch.tensor([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 1e-6]], dtype=DT)
+    F = joint_draws(mean, cov, 4000, 0)
+    assert F.shape == (4000, 3) and torch.allclose(F.mean(0), mean, atol=0.05)
+    assert torch.allclose(F[:, 0] + F[:, 1], torch.full((4000,), 2.0, dtype=DT), atol=1e-3)  # the joint draws
+    assert robust_best(F, 0.9) == 2  # 90% regret: 2 |X| at its 80% quantile (2.6) vs |X| + 0.05 at its 90% (1.7)
+    assert robust_best(F, 0.1) in (0, 1)  # the optimistic quantile takes a gamble
+    certain = joint_draws(torch.tensor([0.0, 1.0, 0.5], dtype=DT), 1e-10 * torch.eye(3, dtype=DT), 100, 1)
+    assert robust_best(certain, 0.9) == 1  # a sure posterior: the best mean
+    assert robust_best(torch.zeros(5, 3, dtype=DT), 0.9) == 0  # ties go to the first candidate (the argmax)
+
+
+def test_rec_robust_is_the_argmax_when_sure_a_hedge_when_not_and_seeded():
+    from bomix.history import History
+
+    def four(h):  # the first 4 runs: a posterior unsure where the optimum is
+        return History(h.space, h.objective, h.results[:4], [], h.budget, h.spent)
+
+    plain, h, _ = _clustered_history(MFBOPolicy(n_init=8, **SMALL))
+    pol, _, _ = _clustered_history(MFBOPolicy(n_init=8, rec_robust=0.9, **SMALL))
+    assert np.allclose(pol.recommend(h).weights, plain.recommend(h).weights, atol=0.05)  # 8 runs: sure of the vertex
+    argmax, robust = plain.recommend(four(h)).weights, pol.recommend(four(h)).weights
+    assert np.abs(robust - argmax).sum() > 0.2  # unsure: another mixture than the argmax ...
+    assert _score(pol, four(h), robust) <= _score(pol, four(h), argmax) + 1e-6  # ... whose score the argmax beats
+    pol._rec_cache = {}
+    assert np.array_equal(pol.recommend(four(h)).weights, robust)  # a function of the history and the seed
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(BomixError, match="rec_robust must be a quantile in"):
+            MFBOPolicy(rec_robust=bad)
+    with pytest.raises(BomixError, match="set one of them"):
+        MFBOPolicy(rec_robust=0.9, rec_centre=True)
