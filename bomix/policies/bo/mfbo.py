@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import logging
 from functools import partial
 
@@ -134,9 +132,6 @@ class MFBOPolicy(GPPolicy):
         constraint_prob: the probability of feasibility a recommendation must reach under outcome constraints
             (None: :data:`bomix.policies.bo.constraints.CONSTRAINT_PROB`, 0.9).
         rec_kappa: the recommendation's sds below the posterior mean (:data:`MFBO_REC_KAPPA`).
-        target_centre: a new run at the target fidelity goes to ``rec_centre``'s mixture (the posterior mean of the
-            optimum's position) instead of the EI argmax: a target run anchors the recommendation, so it is placed
-            where the posterior puts the optimum on average. Off; not with constraints nor on pools.
         (others: see :class:`GPPolicy`)
     """
 
@@ -148,7 +143,7 @@ class MFBOPolicy(GPPolicy):
     def __init__(self, gp: GPConfig = MFBO_GP, search: OptimizerConfig = MFBO_SEARCH, continuation: bool = True,
                  min_distance: float = 0.05, contrasts: bool = False, compare_alternative: bool = True,
                  n_init: int | None = None, constraint_prob: float | None = None, rec_kappa: float = MFBO_REC_KAPPA,
-                 target_centre: bool = False, **kw):
+                 **kw):
         super().__init__(gp=gp, search=search, n_init=n_init, rec_kappa=rec_kappa, **kw)
         prob = CONSTRAINT_PROB if constraint_prob is None else float(constraint_prob)
         if not 0.0 < prob < 1.0:
@@ -159,9 +154,6 @@ class MFBOPolicy(GPPolicy):
         self.continuation = bool(continuation)
         self.contrasts = bool(contrasts)
         self.compare_alternative = bool(compare_alternative)
-        if not isinstance(target_centre, bool):
-            raise BomixError(f"mfbo: target_centre must be true or false, got {target_centre!r}")
-        self.target_centre = target_centre
         if not 0.0 <= float(min_distance) < 2.0:
             raise BomixError(f"mfbo: min_distance must be in [0, 2) (an L1 distance on the simplex), got {min_distance}")
         self.min_distance = float(min_distance)
@@ -305,11 +297,6 @@ class MFBOPolicy(GPPolicy):
                 cspec, cgain = self._by_information(model, cont[i], history, budget_left, pending, noise, ref)
                 if cspec is not None and cspec.resume_from and ei[i] + cgain > score:
                     spec, score = cspec, float(ei[i]) + cgain
-        if self.target_centre and not spec.resume_from and (spec.scale, spec.steps) == (t.scale, t.steps) \
-                and cm is None and not self.problem.proposals.is_pool:
-            # a new target run anchors the recommendation: run it where the posterior puts the optimum on average
-            w_c = self._centre_target(model, history, obs, spec.mixture).weights
-            spec = replace(spec, mixture=Mixture(w_c, self.space.domains))
         return spec
 
     def _explore(self, model, history, budget_left: float, pending, noise, rng: np.random.Generator,

@@ -7,7 +7,6 @@ from bo_helpers import SMALL, bound, play, small
 
 from bomix.backends.synthetic import SyntheticBackend
 from bomix.campaign import run_campaign
-from bomix.errors import BomixError
 from bomix.history import History
 from bomix.policies.bo import MFBOPolicy
 from bomix.policies.heuristics import RandomPolicy
@@ -263,37 +262,3 @@ def test_mfbo_init_design_chooses_the_initial_mixtures_and_only_where_a_design_i
         SFBOPolicy(init_design="simplex")
     with pytest.raises(BomixError, match="init_design must be one of dirichlet, simplex"):
         MFBOPolicy(init_design="sobol")
-
-
-def test_mfbo_target_centre_runs_new_target_runs_at_the_centre_and_only_those(monkeypatch):
-    """``target_centre``: a new run at the target fidelity goes where the posterior puts the optimum on average
-    (``rec_centre``'s mixture, from the decision's model); runs at cheaper fidelities keep the EI argmax."""
-    calls = []
-    real = MFBOPolicy._centre_target
-
-    def spy(self, model, history, obs, argmax):
-        out = real(self, model, history, obs, argmax)
-        calls.append(out.weights.copy())
-        return out
-
-    monkeypatch.setattr(MFBOPolicy, "_centre_target", spy)
-    b, pol, h = bound(MFBOPolicy(n_init=3, target_centre=True, fidelities=["1B@20000"], **SMALL))
-    play(b, pol, h, 3)  # the design (at the target: the only fidelity allowed)
-    assert not calls
-    spec = pol.ask(h, 5.0, 1)[0]
-    assert (spec.scale, spec.steps) == ("1B", 20000) and len(calls) == 1
-    assert np.array_equal(spec.mixture.weights, calls[0])
-    calls.clear()
-    b, plain, h0 = bound(MFBOPolicy(n_init=3, fidelities=["1B@20000"], **SMALL))
-    play(b, plain, h0, 3)
-    assert not np.allclose(plain.ask(h0, 5.0, 1)[0].mixture.weights, spec.mixture.weights, atol=1e-3)
-    assert not calls  # off by default
-    b, pol, h = bound(MFBOPolicy(n_init=3, target_centre=True, **SMALL))  # the whole ladder
-    for i in range(4):
-        before = len(calls)
-        spec = pol.ask(h, 5.0, 1)[0]
-        at_target = (spec.scale, spec.steps) == ("1B", 20000) and not spec.resume_from
-        assert len(calls) - before == int(at_target and spec.tag != "init")
-        h.results.append(b.run(spec.with_(run_id=f"r{i}")))
-    with pytest.raises(BomixError, match="target_centre must be true or false"):
-        MFBOPolicy(target_centre="yes")
