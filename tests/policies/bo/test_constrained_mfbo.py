@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from bomix.backends.synthetic import SyntheticBackend
@@ -114,3 +115,16 @@ def test_warm_starts_come_from_the_latest_decision():
     hist = History(b.space, b.default_objective, pending=[RunSpec(b.space.center(), "1B", 20000), spec])
     assert warm_starts(hist) == {"loss:d0 <= 3": {"a": [1.0]}}
     assert warm_starts(History(b.space, b.default_objective)) == {}
+
+
+def test_recommendation_hedges_are_refused_under_constraints_instead_of_ignored():
+    from bomix.campaign import build_problem
+    from bomix.errors import BomixError
+
+    b = SyntheticBackend(k=3, seed=1, tasks=3)
+    problem = build_problem(b, _constrained(b, "task:0", 3.0))
+    for hedge in ({"rec_shrink": 1.0}, {"rec_topk": 8}, {"rec_centre": True}, {"rec_robust": 0.9}):
+        with pytest.raises(BomixError, match=f"mfbo: {next(iter(hedge))} does not apply under outcome constraints"):
+            fast_mfbo(**hedge).bind(problem, 0)
+    fast_mfbo(rec_evidence=0.9).bind(problem, 0)  # kept: the constrained argmax honours the evidence radius
+    fast_mfbo(rec_robust=0.9).bind(build_problem(b, ProblemConfig()), 0)  # and the hedges without constraints
