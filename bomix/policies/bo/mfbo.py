@@ -161,11 +161,8 @@ class MFBOPolicy(GPPolicy):
     def bind(self, problem, seed: int) -> None:
         super().bind(problem, seed)
         self._ccache, self._warned_infeasible = {}, False
-        hedges = {"rec_shrink": self.rec_shrink, "rec_topk": self.rec_topk, "rec_centre": self.rec_centre or None,
-                  "rec_robust": self.rec_robust}
-        named = [k for k, v in hedges.items() if v is not None]
-        if problem.constraints and named:
-            raise BomixError(f"mfbo: {', '.join(named)} does not apply under outcome constraints (the recommendation "
+        if problem.constraints and self.hedges():
+            raise BomixError(f"mfbo: {', '.join(self.hedges())} does not apply under outcome constraints (the recommendation "
                              "is the best LCB among mixtures likely feasible): unset it or drop the constraints")
 
     # ----- outcome constraints ---------------------------------------------------------------

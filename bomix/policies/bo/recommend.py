@@ -72,6 +72,12 @@ class TargetRecommender:
             raise BomixError(f"{self.name}: rec_robust, rec_centre and rec_topk are recommendation rules: set one of them")
         self.rec_robust = None if rec_robust is None else float(rec_robust)
 
+    def hedges(self) -> list[str]:
+        """The names of the rules set that replace or move the argmax (``rec_shrink``, ``rec_topk``, ...)."""
+        rules = {"rec_shrink": self.rec_shrink, "rec_topk": self.rec_topk, "rec_centre": self.rec_centre or None,
+                 "rec_robust": self.rec_robust}
+        return [k for k, v in rules.items() if v is not None]
+
     def recommend(self, history: History) -> Mixture:
         history = self._settled(history)
         cache = self._cached(history)

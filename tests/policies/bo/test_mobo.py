@@ -41,6 +41,9 @@ def test_mobo_needs_a_trade_off():
         MOBOPolicy(ref_margin=-1)
     with pytest.raises(BomixError, match="mobo: rec_shrink applies to a single-objective recommendation"):
         MOBOPolicy(rec_shrink=1.0)
+    for hedge in ({"rec_topk": 8}, {"rec_centre": True}, {"rec_robust": 0.9}):  # a Pareto set's member: no hedge
+        with pytest.raises(BomixError, match=f"mobo: {next(iter(hedge))} applies to a single-objective"):
+            MOBOPolicy(**hedge)
 
 
 def finished_campaign(b: SyntheticBackend, d, seed: int):
