@@ -33,7 +33,7 @@ class CampaignReport:
         self.backend, self.policy, self.problem, self.store, self.logger = backend, policy, problem, store, logger
         self.budget, self.seed, self.directory, self.progress = budget, seed, directory, progress
         self.opt: tuple[Mixture, float] | None = None
-        self._best_predicted: float | None = None
+        self._best_predicted: tuple[float, float] | None = None  # (mean, sd) of the best prediction so far
         self._flagged = False
 
     def start(self) -> None:
@@ -101,18 +101,19 @@ class CampaignReport:
                 "predicted": pred, "fallback": fallback, "pred_feasible": pof, "feasible": feasible}
 
     def _check_prediction(self, history: History, p: dict | None) -> None:
-        """Warn when the new recommendation's predicted target value (``p``: ``{"mean", "sd"}``) is worse than an
-        earlier one's by more than its own predicted sd (policies without a prediction are not checked)."""
+        """Warn when the new recommendation's predicted target value (``p``: ``{"mean", "sd"}``) is worse than the
+        best earlier one's by more than the two predictions' combined sd (an earlier extrapolation with a wide sd is
+        no evidence against a later, sharper prediction; policies without a prediction are not checked)."""
         if p is None:
             return
-        pred = (p["mean"], p["sd"])
+        pred = (float(p["mean"]), float(p["sd"]))
         best = self._best_predicted
-        worse = best is not None and pred[0] > best + pred[1]
+        worse = best is not None and pred[0] > best[0] + float(np.hypot(pred[1], best[1]))
         if worse and not self._flagged:  # once per stretch of worse recommendations
-            log.warning("recommendation after %d runs is predicted worse than an earlier one: %.4g +- %.2g vs %.4g",
-                        len(history.results), pred[0], pred[1], best)
+            log.warning("recommendation after %d runs is predicted worse than an earlier one: %.4g +- %.2g vs "
+                        "%.4g +- %.2g", len(history.results), pred[0], pred[1], best[0], best[1])
         self._flagged = worse
-        self._best_predicted = pred[0] if best is None else min(best, pred[0])
+        self._best_predicted = pred if best is None or pred[0] < best[0] else best
 
     # ----- reporting -------------------------------------------------------------------------
     def finished(self, history: History, res: RunResult, rec: dict) -> None:

@@ -176,7 +176,19 @@ def test_a_recommendation_predicted_worse_than_an_earlier_one_is_logged(caplog):
         run_campaign(SyntheticBackend(k=3, seed=0), Scripted(scale="20M", steps=500), budget=1.0, seed=0,
                      max_runs=5)
     hits = [r for r in caplog.records if "predicted worse" in r.getMessage()]
-    assert len(hits) == 2 and "2 +- 0.01 vs 1" in hits[0].getMessage() and "3 +- 0.01 vs 1" in hits[1].getMessage()
+    assert len(hits) == 2 and "2 +- 0.01 vs 1 +- 0.01" in hits[0].getMessage()
+    assert "3 +- 0.01 vs 1 +- 0.01" in hits[1].getMessage()
+    caplog.clear()
+
+    class Wide(Scripted):
+        """An extrapolation 1.0 +- 2 first (no run at the target), then 1.5 +- 0.01: no evidence of worse; 5.0 is."""
+
+        values = {1: (1.0, 2.0), 2: (1.5, 0.01), 3: (1.5, 0.01), 4: (5.0, 0.01), 5: (5.0, 0.01)}
+
+    with caplog.at_level(logging.WARNING, logger="bomix.campaign"):
+        run_campaign(SyntheticBackend(k=3, seed=0), Wide(scale="20M", steps=500), budget=1.0, seed=0, max_runs=5)
+    hits = [r for r in caplog.records if "predicted worse" in r.getMessage()]
+    assert len(hits) == 1 and "5 +- 0.01 vs 1 +- 2" in hits[0].getMessage()
 
 
 def test_an_option_added_with_a_null_default_does_not_orphan_a_campaign(tmp_path):
