@@ -161,8 +161,9 @@ class MFBOPolicy(GPPolicy):
     def bind(self, problem, seed: int) -> None:
         super().bind(problem, seed)
         self._ccache, self._warned_infeasible = {}, False
-        if problem.constraints and self.hedges():
-            raise BomixError(f"mfbo: {', '.join(self.hedges())} does not apply under outcome constraints (the recommendation "
+        hedges = self.hedges()
+        if problem.constraints and hedges:
+            raise BomixError(f"mfbo: {', '.join(hedges)} does not apply under outcome constraints (the recommendation "
                              "is the best LCB among mixtures likely feasible): unset it or drop the constraints")
 
     # ----- outcome constraints ---------------------------------------------------------------

@@ -133,8 +133,9 @@ class MOBOPolicy(GPPolicy):
                  ref_margin: float = 0.1, n_candidates: int = 512, max_front: int = 16, front_kappa: float = 0.0,
                  continuation: bool = True, min_distance: float = 0.05, n_init: int | None = None, **kw):
         super().__init__(gp=gp, search=search, n_init=n_init, **kw)
-        if self.hedges():  # its recommendation is a Pareto set's member, not one argmax to hedge
-            raise BomixError(f"mobo: {', '.join(self.hedges())} applies to a single-objective recommendation; "
+        hedges = self.hedges()
+        if hedges:  # its recommendation is a Pareto set's member, not one argmax to hedge
+            raise BomixError(f"mobo: {', '.join(hedges)} applies to a single-objective recommendation; "
                              "leave it unset (null)")
         if int(mc_samples) < 1 or int(n_candidates) < 1 or int(max_front) < 1:
             raise BomixError(f"mobo: mc_samples, n_candidates and max_front must be >= 1 (got {mc_samples}, "

@@ -63,14 +63,13 @@ class TargetRecommender:
         self.rec_topk = None if rec_topk is None else int(rec_topk)
         if not isinstance(rec_centre, bool):
             raise BomixError(f"{self.name}: rec_centre must be true or false, got {rec_centre!r}")
-        if rec_centre and self.rec_topk is not None:
-            raise BomixError(f"{self.name}: rec_centre and rec_topk are two recommendation rules: set one of them")
         self.rec_centre = rec_centre
         if rec_robust is not None and not 0.0 < float(rec_robust) < 1.0:
             raise BomixError(f"{self.name}: rec_robust must be a quantile in (0, 1) or null, got {rec_robust}")
-        if rec_robust is not None and (rec_centre or self.rec_topk is not None):
-            raise BomixError(f"{self.name}: rec_robust, rec_centre and rec_topk are recommendation rules: set one of them")
         self.rec_robust = None if rec_robust is None else float(rec_robust)
+        replacing = [k for k in self.hedges() if k != "rec_shrink"]  # rec_shrink moves whichever point they give
+        if len(replacing) > 1:
+            raise BomixError(f"{self.name}: {' and '.join(replacing)} are recommendation rules: set one of them")
 
     def hedges(self) -> list[str]:
         """The names of the rules set that replace or move the argmax (``rec_shrink``, ``rec_topk``, ...)."""
