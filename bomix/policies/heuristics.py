@@ -105,8 +105,17 @@ class RandomPolicy(Policy):
                                                              int(t.steps if self.steps is None else self.steps)))
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
-        ws = self.problem.proposals.sample(n, self.rng(history), self.fid, self.alpha, used=history.all_specs())
-        specs = [RunSpec(Mixture(w, self.space.domains), self.fid.scale, self.fid.steps, tag="random") for w in ws]
+        # the i-th run asked is drawn from the generator of dispatch index n_dispatched + i, so the specs
+        # depend only on (seed, dispatch index), not on how the executor's finishing order batched the asks
+        used, specs = history.all_specs(), []
+        for i in range(n):
+            rng = np.random.default_rng([self.seed, history.n_dispatched + i, 0])
+            ws = self.problem.proposals.sample(1, rng, self.fid, self.alpha, used=used)
+            if not len(ws):
+                break
+            spec = RunSpec(Mixture(ws[0], self.space.domains), self.fid.scale, self.fid.steps, tag="random")
+            used.append(spec)
+            specs.append(spec)
         return [s for s in specs if self.fits(s, budget_left)]
 
     def recommend(self, history: History) -> Mixture:

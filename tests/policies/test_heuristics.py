@@ -45,3 +45,14 @@ def test_random_is_deterministic_given_history():
     assert len({s.mixture for s in a}) == 3
     with pytest.raises(BomixError, match="alpha"):
         RandomPolicy(alpha=0)
+
+
+def test_random_draws_depend_on_the_dispatch_index_not_on_how_asks_are_batched():
+    """A process pool asks for 2 runs when both workers finish together, 1 + 1 when one finishes first:
+    the same specs either way (the CI flake of session 18)."""
+    pol, h = _bound(RandomPolicy())
+    both = pol.ask(h, 10, 2)
+    first = pol.ask(h, 10, 1)
+    h.add_pending(first[0], 0.0)
+    second = pol.ask(h, 10, 1)
+    assert [s.mixture for s in both] == [first[0].mixture, second[0].mixture]
