@@ -101,9 +101,10 @@ class Policy(ABC):
     def space(self) -> Space:
         return self.problem.space
 
-    def rng(self, history: History, salt: int = 0) -> np.random.Generator:
-        """Deterministic generator for the next decision (same history -> same draws)."""
-        return np.random.default_rng([self.seed, history.n_dispatched, salt])
+    def rng(self, history: History, salt: int = 0, ahead: int = 0) -> np.random.Generator:
+        """Deterministic generator for the next decision (same history -> same draws); ``ahead`` = i: the generator
+        of the run dispatched i places after the next one (draws keyed by dispatch index, whatever the ask's size)."""
+        return np.random.default_rng([self.seed, history.n_dispatched + ahead, salt])
 
     @abstractmethod
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:

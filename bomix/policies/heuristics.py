@@ -105,12 +105,11 @@ class RandomPolicy(Policy):
                                                              int(t.steps if self.steps is None else self.steps)))
 
     def ask(self, history: History, budget_left: float, n: int) -> list[RunSpec]:
-        # the i-th run asked is drawn from the generator of dispatch index n_dispatched + i, so the specs
-        # depend only on (seed, dispatch index), not on how the executor's finishing order batched the asks
+        # the i-th run asked is drawn from its own dispatch index's generator, so the specs depend only on
+        # (seed, dispatch index), not on how the executor's finishing order batched the asks
         used, specs = history.all_specs(), []
         for i in range(n):
-            rng = np.random.default_rng([self.seed, history.n_dispatched + i, 0])
-            ws = self.problem.proposals.sample(1, rng, self.fid, self.alpha, used=used)
+            ws = self.problem.proposals.sample(1, self.rng(history, ahead=i), self.fid, self.alpha, used=used)
             if not len(ws):
                 break
             spec = RunSpec(Mixture(ws[0], self.space.domains), self.fid.scale, self.fid.steps, tag="random")
