@@ -36,7 +36,8 @@ from seed_stats import spread  # noqa: E402
 
 #: arm -> the overrides that make it (the first arm of ``--arms`` is the reference)
 ARMS = {"dirichlet": ["policy.init_design=dirichlet"], "simplex": ["policy.init_design=simplex"],
-        "chunk0": ["policy.gp.posterior_chunk=0"], "chunk256": ["policy.gp.posterior_chunk=256"]}
+        "chunk0": ["policy.gp.posterior_chunk=0"], "chunk256": ["policy.gp.posterior_chunk=256"],
+        "lsprior": ["policy.gp.posterior_chunk=256", "policy.gp.lengthscale_prior=true"]}
 
 
 def final(directory: Path) -> dict:

@@ -32,6 +32,7 @@ its diagnostics) and logged at DEBUG, except the prior (every attempt failed), l
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,11 +42,13 @@ from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import SQRT2, SQRT3
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood, GaussianLikelihood
 from gpytorch.means import LinearMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import LogNormalPrior
 from linear_operator import settings as lo_settings
 
 from bomix.surrogate.law import LawKernel, check_shift_init
@@ -56,6 +59,8 @@ from bomix.surrogate.run_noise import RunNoiseLikelihood
 log = logging.getLogger("bomix.surrogate")
 DTYPE = torch.double
 KERNELS = ("product", "linear_truncated", "exp_decay")
+#: ``GPConfig.lengthscale_prior``'s floor on every lengthscale (BoTorch's, for numerical stability).
+MIN_LENGTHSCALE = 0.025
 #: Fraction of the fit subsample reserved for the best observations (the incumbent's neighbourhood).
 BEST_FRACTION = 0.2
 #: Cholesky jitter of each fit attempt: (label, jitter, start from the warm state?).
@@ -88,6 +93,11 @@ class GPConfig:
         maxiter: L-BFGS iterations per fit.
         fit_max_obs: hyperparameters are fitted on at most this many observations; the model conditions
             on all of them.
+        lengthscale_prior: a dimension-scaled log-normal prior on the lengthscales of the ``product``, ``level`` and
+            ``invariant`` kernels (Hvarfner et al. 2024, "Vanilla Bayesian optimization performs great in high
+            dimensions": ``LogNormal(sqrt 2 + log(d) / 2, sqrt 3)`` for a kernel over ``d`` columns, started at its
+            mode, floored at 0.025), so the fit is a MAP estimate instead of maximum likelihood: long lengthscales
+            unless the data ask for short ones (BoTorch's default for its own kernels).
         posterior_chunk: acquisitions evaluate the posterior at a batch of candidates as joint posteriors of at
             most this many points (0: one q-batch of single points, whose kernels broadcast every training
             input over the batch: slow at thousands of observations); see
@@ -109,6 +119,7 @@ class GPConfig:
     min_noise: float = 1e-6
     maxiter: int = 60
     fit_max_obs: int = 400
+    lengthscale_prior: bool = False
     posterior_chunk: int = 0
 
     def __post_init__(self) -> None:
@@ -142,8 +153,7 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
                else GaussianLikelihood(noise_constraint=GreaterThan(cfg.min_noise)))
         otf = Standardize(m=1)
     if cfg.kernel == "product":
-        base = (MaternKernel(nu=cfg.matern_nu, ard_num_dims=d) if cfg.matern_nu
-                else RBFKernel(ard_num_dims=d))
+        base = _stationary(cfg, d, nu=cfg.matern_nu)
         model = SingleTaskGP(X, Y, likelihood=lik, covar_module=ScaleKernel(base), outcome_transform=otf)
     else:
         model = SingleTaskMultiFidelityGP(
@@ -151,11 +161,9 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
             linear_truncated=cfg.kernel == "linear_truncated", nu=cfg.matern_nu or 2.5,
             likelihood=lik, outcome_transform=otf)
     if cfg.level:
-        model.covar_module = model.covar_module + ScaleKernel(
-            MaternKernel(nu=cfg.matern_nu or 2.5, ard_num_dims=2, active_dims=[d - 2, d - 1]))
+        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, 2, [d - 2, d - 1]))
     if cfg.invariant:
-        model.covar_module = model.covar_module + ScaleKernel(
-            MaternKernel(nu=cfg.matern_nu or 2.5, ard_num_dims=d - 2, active_dims=list(range(d - 2))))
+        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, d - 2, list(range(d - 2))))
     if cfg.law:
         model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log,
                                                             shift_init=cfg.law_shift_init)
@@ -166,6 +174,19 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
     if prior is not None:
         model.mean_module = prior.mean()
     return model.to(X)
+
+
+def _stationary(cfg: GPConfig, n_dims: int, active_dims: list[int] | None = None,
+                nu: float | None = -1.0) -> MaternKernel | RBFKernel:
+    """An ARD Matern kernel of smoothness ``nu`` (default ``cfg.matern_nu or 2.5``; None: RBF) over ``n_dims`` input
+    columns (``active_dims``, None: all), with ``cfg.lengthscale_prior``'s prior when it is set."""
+    nu = (cfg.matern_nu or 2.5) if nu == -1.0 else nu
+    kw: dict = {"ard_num_dims": n_dims, "active_dims": active_dims}
+    if cfg.lengthscale_prior:
+        prior = LogNormalPrior(loc=SQRT2 + math.log(n_dims) / 2, scale=SQRT3)
+        kw |= {"lengthscale_prior": prior,
+               "lengthscale_constraint": GreaterThan(MIN_LENGTHSCALE, initial_value=float(prior.mode))}
+    return MaternKernel(nu=nu, **kw) if nu else RBFKernel(**kw)
 
 
 def hypers_of(model) -> dict[str, list]:

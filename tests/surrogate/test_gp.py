@@ -251,3 +251,52 @@ def test_pointwise_chunks_match_the_q_batch_posterior_and_keep_gradients():
 def test_posterior_chunk_must_be_non_negative():
     with pytest.raises(ValueError, match="posterior_chunk"):
         GPConfig(posterior_chunk=-1)
+
+
+def test_lengthscale_prior_is_the_dimension_scaled_log_normal_on_every_stationary_kernel():
+    from gpytorch.kernels import MaternKernel
+    from gpytorch.priors import LogNormalPrior
+
+    from bomix.surrogate.gp import build_gp
+
+    X, Y = _data(20)  # 3 mixture columns + (s, t)
+    kernels = lambda m: [k for k in m.covar_module.modules() if isinstance(k, MaternKernel)]  # noqa: E731
+    plain = build_gp(X, Y, GPConfig(law=True, level=True, invariant=True))
+    assert all(getattr(k, "lengthscale_prior", None) is None for k in kernels(plain))
+    m = build_gp(X, Y, GPConfig(law=True, level=True, invariant=True, lengthscale_prior=True))
+    found = {}
+    for k in kernels(m):
+        d = k.ard_num_dims
+        assert isinstance(k.lengthscale_prior, LogNormalPrior)
+        assert float(k.lengthscale_prior.loc) == pytest.approx(np.sqrt(2) + np.log(d) / 2)
+        assert float(k.lengthscale_prior.scale) == pytest.approx(np.sqrt(3))
+        mode = np.exp(np.sqrt(2) + np.log(d) / 2 - 3)  # exp(mu - sigma^2): where a fit from the defaults starts
+        np.testing.assert_allclose(k.lengthscale.detach().numpy().ravel(), mode, rtol=1e-6)
+        found[d] = True
+    assert sorted(found) == [2, 3, 5]  # level (s, t), invariant (w), product (w, s, t)
+
+
+def test_lengthscale_prior_makes_the_fit_a_map_estimate_and_warm_starts_round_trip():
+    """With the prior the fit maximises marginal likelihood + log prior: the MAP hyperparameters score higher under
+    that objective than the maximum-likelihood ones, which score higher without the prior."""
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from bomix.surrogate.gp import build_gp, load_hypers
+
+    X, Y = _data(12)
+    cfg_ml, cfg_map = GPConfig(maxiter=100), GPConfig(maxiter=100, lengthscale_prior=True)
+    h_ml, h_map = hypers_of(fit_gp(X, Y, cfg_ml)), hypers_of(fit_gp(X, Y, cfg_map))
+
+    def objective(cfg, h):
+        m = build_gp(X, Y, cfg)
+        assert load_hypers(m, h)  # the same parameters either way: a warm start carries over
+        m.train()
+        mll = ExactMarginalLogLikelihood(m.likelihood, m)
+        with torch.no_grad():
+            return float(mll(m(*m.train_inputs), m.train_targets))
+
+    assert objective(cfg_map, h_map) > objective(cfg_map, h_ml) + 1e-3
+    assert objective(cfg_ml, h_ml) > objective(cfg_ml, h_map) + 1e-3
+    m = fit_gp(X, Y, cfg_map, warm=h_map, frozen=True)
+    np.testing.assert_allclose(hypers_of(m)["covar_module.base_kernel.raw_lengthscale"],
+                               h_map["covar_module.base_kernel.raw_lengthscale"])
