@@ -3,7 +3,8 @@ designs, ``policy.init_design`` = ``dirichlet`` (the default: Dirichlet draws fr
 ``simplex`` (uniform on the simplex, mfbo's design until 2026-12-06); ``--arms chunk0,chunk256`` compares
 ``policy.gp.posterior_chunk`` 0 (one q-batch of single points: mfbo's default until 2026-12-07 session 18, the
 ``dirichlet`` arm of the committed runs) with 256 (joint posteriors of 256 candidates in the acquisition search:
-the same values to rounding, several times faster at thousands of observations; the default since). On
+the same values to rounding, several times faster at thousands of observations; the default since);
+``--arms chunk256,lsprior`` compares today's default with ``policy.gp.lengthscale_prior=true``. On
 :mod:`recommendation_rules`'s problems (the same overrides and run caps). Each campaign is an ordinary resumable ``bomix run`` under
 ``WORK/campaigns/<problem>/<arm>/seed<k>`` (2 at a time, 1 torch thread each), so a reference arm's campaigns serve
 every comparison with it.
