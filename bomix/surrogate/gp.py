@@ -144,7 +144,7 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
         prior: earlier campaigns' tasks (:class:`bomix.surrogate.transfer.TransferPrior`): their transfer mean
             replaces the mean function (None: the plain model).
     """
-    d = X.shape[-1]
+    d, nu = X.shape[-1], cfg.matern_nu or 2.5  # the added kernels are Matern even when ``product`` is RBF
     if cfg.fixed_noise is not None:
         lik = FixedNoiseGaussianLikelihood(noise=torch.full_like(Y.squeeze(-1), cfg.fixed_noise))
         otf = None
@@ -153,17 +153,17 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
                else GaussianLikelihood(noise_constraint=GreaterThan(cfg.min_noise)))
         otf = Standardize(m=1)
     if cfg.kernel == "product":
-        base = _stationary(cfg, d, nu=cfg.matern_nu)
+        base = _stationary(cfg, cfg.matern_nu, d)
         model = SingleTaskGP(X, Y, likelihood=lik, covar_module=ScaleKernel(base), outcome_transform=otf)
     else:
         model = SingleTaskMultiFidelityGP(
             X, Y, data_fidelities=[d - 2], iteration_fidelity=d - 1,
-            linear_truncated=cfg.kernel == "linear_truncated", nu=cfg.matern_nu or 2.5,
+            linear_truncated=cfg.kernel == "linear_truncated", nu=nu,
             likelihood=lik, outcome_transform=otf)
     if cfg.level:
-        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, 2, [d - 2, d - 1]))
+        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, nu, 2, [d - 2, d - 1]))
     if cfg.invariant:
-        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, d - 2, list(range(d - 2))))
+        model.covar_module = model.covar_module + ScaleKernel(_stationary(cfg, nu, d - 2, list(range(d - 2))))
     if cfg.law:
         model.covar_module = model.covar_module + LawKernel(d - 2, log_terms=cfg.law_log,
                                                             shift_init=cfg.law_shift_init)
@@ -176,11 +176,10 @@ def build_gp(X: torch.Tensor, Y: torch.Tensor, cfg: GPConfig, prior=None) -> Sin
     return model.to(X)
 
 
-def _stationary(cfg: GPConfig, n_dims: int, active_dims: list[int] | None = None,
-                nu: float | None = -1.0) -> MaternKernel | RBFKernel:
-    """An ARD Matern kernel of smoothness ``nu`` (default ``cfg.matern_nu or 2.5``; None: RBF) over ``n_dims`` input
-    columns (``active_dims``, None: all), with ``cfg.lengthscale_prior``'s prior when it is set."""
-    nu = (cfg.matern_nu or 2.5) if nu == -1.0 else nu
+def _stationary(cfg: GPConfig, nu: float | None, n_dims: int,
+                active_dims: list[int] | None = None) -> MaternKernel | RBFKernel:
+    """An ARD Matern kernel of smoothness ``nu`` (None: RBF) over ``n_dims`` input columns (``active_dims``, None:
+    all), with ``cfg.lengthscale_prior``'s prior when it is set."""
     kw: dict = {"ard_num_dims": n_dims, "active_dims": active_dims}
     if cfg.lengthscale_prior:
         prior = LogNormalPrior(loc=SQRT2 + math.log(n_dims) / 2, scale=SQRT3)

@@ -264,7 +264,7 @@ def test_lengthscale_prior_is_the_dimension_scaled_log_normal_on_every_stationar
     plain = build_gp(X, Y, GPConfig(law=True, level=True, invariant=True))
     assert all(getattr(k, "lengthscale_prior", None) is None for k in kernels(plain))
     m = build_gp(X, Y, GPConfig(law=True, level=True, invariant=True, lengthscale_prior=True))
-    found = {}
+    found = set()
     for k in kernels(m):
         d = k.ard_num_dims
         assert isinstance(k.lengthscale_prior, LogNormalPrior)
@@ -272,7 +272,7 @@ def test_lengthscale_prior_is_the_dimension_scaled_log_normal_on_every_stationar
         assert float(k.lengthscale_prior.scale) == pytest.approx(np.sqrt(3))
         mode = np.exp(np.sqrt(2) + np.log(d) / 2 - 3)  # exp(mu - sigma^2): where a fit from the defaults starts
         np.testing.assert_allclose(k.lengthscale.detach().numpy().ravel(), mode, rtol=1e-6)
-        found[d] = True
+        found.add(d)
     assert sorted(found) == [2, 3, 5]  # level (s, t), invariant (w), product (w, s, t)
 
 
