@@ -64,6 +64,8 @@ VARIANTS = {"mfbo_plain": ["policy=mfbo", *PLAIN],
             "mfbo_contrasts_only": ["policy=mfbo", "policy.contrasts=true"],
             # the initial design uniform on the simplex (mfbo's until 2026-12-06) instead of the Dirichlet range
             "mfbo_simplex": ["policy=mfbo", "policy.init_design=simplex"],
+            # one GP per metric of a many-metric objective (mean-7: seven CEs), combined (``metrics_model``)
+            "mfbo_independent": ["policy=mfbo", "policy.metrics_model=independent"],
             "mfkg_mfbo_model": ["policy=mfkg", *MFBO_MODEL], "mfmes_mfbo_model": ["policy=mfmes", *MFBO_MODEL]}
 
 

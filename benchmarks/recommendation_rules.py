@@ -21,7 +21,8 @@ Problems (``--problems``): ``demo`` (the README demo: ``+experiment=demo``, RegM
 ``heldout1`` / ``heldout3`` (the held-out-shaped ladder of ``benchmarks/ladder_replay.py`` at budgets 1 and 3, its
 mfbo run cap of 250),
 ``demo0.05`` / ``demo0.5`` (the demo's problem at budgets 0.05 / 0.5, mfbo capped at its design + 10 decisions: 76 /
-290 runs), ``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs), ``mfms`` (MFMS StackExchange,
+290 runs), ``synthetic`` (the default synthetic backend, budget 3, mfbo capped at 120 runs: exactly its budget-sized initial
+design, so no decision is made), ``synthetic250`` (the same with 250 runs: the design, then 130 decisions), ``mfms`` (MFMS StackExchange,
 budget 6, 120 runs). On the demo's problems RegMix's recipe (512 runs at 1M, its own campaigns) is run beside it as the reference
 the issue sets (mfbo <= it).
 
@@ -65,7 +66,10 @@ PROBLEMS = {
     "demo0.5": (["+experiment=demo"], 0.5),
     "heldout1": (["backend=replay", "policy=mfbo", "max_runs=250"], 1.0),
     "heldout3": (["backend=replay", "policy=mfbo", "max_runs=250"], 3.0),
+    # 120 runs = mfbo's budget-sized initial design at 20M@500 (2% of 3 target-runs): no decision; the rows measured
+    # with it (before 2026-12-08) compare rules on the design alone. synthetic250: policy_comparison's cap, 130 decisions
     "synthetic": (["backend=synthetic", "policy=mfbo", "max_runs=120"], 3.0),
+    "synthetic250": (["backend=synthetic", "policy=mfbo", "max_runs=250"], 3.0),
     "mfms": (["backend=mfms", "problem=mfms_stackexchange", "policy=mfbo", "max_runs=120"], 6.0),
     # benchmarks/many_domains.py's problems and mfbo campaigns (same overrides: its campaign directories can be reused)
     **{f"k{k}": ([*backend_overrides(k), "policy=mfbo", f"max_runs={mfbo_max_runs(k, 0.5, MFBO_DECISIONS)}"], 0.5)
