@@ -159,6 +159,15 @@ class Campaign:
                         old.get("n_reused"), rep["n_reused"])
         self.store.set_meta(warm_start=rep)
 
+    def _warn_design_cap(self, history: History) -> None:
+        """Warn when ``max_runs`` ends the campaign inside the policy's initial design: no decision would be made and
+        most of the budget stay unspent (a cap chosen for a smaller design)."""
+        n_init = self.policy.initial_runs(history)
+        if self.max_runs is not None and n_init and self.max_runs <= n_init:
+            log.warning("max_runs=%d stops the campaign inside %s's initial design of %d runs: it will make no decision "
+                        "and leave most of the budget unspent; set max_runs above %d (or a smaller policy.n_init)",
+                        self.max_runs, self.policy.name, n_init, n_init)
+
     def _check_stored(self, results: list[RunResult], pending: list) -> None:
         self.ledger.check_stored(results, pending, charges=not self._config_changed)
 
@@ -174,6 +183,7 @@ class Campaign:
         if results or pending:
             log.info("resuming %s: %d finished, %d pending, %.3f spent", self.directory,
                      len(results), len(pending), spent)
+        self._warn_design_cap(history)
         self.report.start()
         t0 = time.time()
         self.executor.start(self.backend)

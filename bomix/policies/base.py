@@ -118,6 +118,11 @@ class Policy(ABC):
         """JSON-able facts the campaign copies into summary.json under "policy_info"."""
         return {}
 
+    def initial_runs(self, history: History) -> int:
+        """Runs of a fixed initial design the policy makes before its first decision (0: none); the campaign warns
+        when its ``max_runs`` stops it inside them."""
+        return 0
+
     def fits(self, spec: RunSpec, budget_left: float) -> bool:
         start = spec.start_step
         return self.problem.cost(spec.scale, spec.steps, start) <= budget_left + BUDGET_EPS

@@ -200,3 +200,29 @@ def test_an_option_added_with_a_null_default_does_not_orphan_a_campaign(tmp_path
     assert run_campaign(b, RandomPolicy(), budget=3, seed=0, directory=tmp_path, config=grown)["n_runs"] == 3
     with pytest.raises(BomixError, match=r"different config \(policy.alpha: 1.0 -> 2.0\)"):
         run_campaign(b, RandomPolicy(), budget=3, seed=0, directory=tmp_path, config={**old, "policy": {"name": "random", "alpha": 2.0}})
+
+
+def test_a_run_cap_inside_the_initial_design_is_warned_about(tmp_path, caplog):
+    """mfbo's budget-sized design on the synthetic backend at budget 3 is 120 runs at 20M@500: a cap of 120 (as a
+    benchmark once set) or less makes no decision, and the campaign says so at its start; a larger cap does not."""
+    import logging
+
+    from bomix.policies.bo import MFBOPolicy
+
+    with caplog.at_level(logging.WARNING, logger="bomix.campaign"):
+        s = run_campaign(SyntheticBackend(k=5, seed=0), MFBOPolicy(), budget=3.0, seed=0, directory=tmp_path / "a",
+                         max_runs=2)
+    hits = [r.getMessage() for r in caplog.records if "initial design" in r.getMessage()]
+    assert s["stop_reason"] == "max_runs"
+    assert hits == ["max_runs=2 stops the campaign inside mfbo's initial design of 120 runs: it will make no decision "
+                    "and leave most of the budget unspent; set max_runs above 120 (or a smaller policy.n_init)"]
+    caplog.clear()
+
+    class Designed(RandomPolicy):
+        def initial_runs(self, history):
+            return 3
+
+    with caplog.at_level(logging.WARNING, logger="bomix.campaign"):
+        run_campaign(SyntheticBackend(k=3), Designed(), budget=5, directory=tmp_path / "b", max_runs=4)
+        run_campaign(SyntheticBackend(k=3), RandomPolicy(), budget=5, directory=tmp_path / "c", max_runs=1)
+    assert not [r for r in caplog.records if "initial design" in r.getMessage()]
