@@ -54,7 +54,13 @@ def find_campaigns(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict]]
             if p.name not in (SUMMARY_FILE, STORE_FILE):
                 raise BomixError(f"{p} is a file: give a campaign directory (with summary.json and store.sqlite)")
             p = p.parent
-        for root, dirs, files in os.walk(p, followlinks=False):
+        seen: set[Path] = set()  # resolved folders walked: a linked-in campaign counts once, a link cycle ends
+        for root, dirs, files in os.walk(p, followlinks=True):
+            real = Path(root).resolve()
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             if SUMMARY_FILE in files:
                 found.add(Path(root).resolve())

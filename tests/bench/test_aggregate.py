@@ -34,6 +34,18 @@ def test_load_campaigns_finds_nested_dirs_and_skips_interrupted(hand_dir):
     assert load_campaigns([hand_dir, one, one / "summary.json"])["campaign"].nunique() == 6
 
 
+def test_load_campaigns_follows_linked_folders_once(hand_dir, tmp_path):
+    """A sweep folder with earlier campaigns linked in (benchmarks reuse reference campaigns so) counts them; a
+    campaign reached twice counts once, and a link back to an ancestor does not loop."""
+    sweep = tmp_path / "sweep"
+    write_campaign(sweep / "own" / "seed0", policy="C", seed=0, recs=[(1.0, 0.1)])
+    (sweep / "linked").symlink_to(hand_dir, target_is_directory=True)
+    (sweep / "again").symlink_to(hand_dir, target_is_directory=True)
+    (sweep / "own" / "loop").symlink_to(sweep, target_is_directory=True)
+    df = load_campaigns([sweep])
+    assert df["campaign"].nunique() == 7 and set(df["policy"]) == {"A", "B", "C"}
+
+
 def test_step_values_right_continuous_and_undefined_before_first():
     got = step_values([1.0, 2.0, 2.0, 5.0], [0.3, 0.2, 0.1, np.nan], [0.5, 1.0, 1.5, 2.0, 4.99, 5.0, 9.0])
     # before cost 1 nothing was recommended; at exactly 2 the later of the two recommendations counts;
