@@ -63,9 +63,9 @@ def find_campaigns(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict]]
             seen.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             if SUMMARY_FILE in files:
-                found.add(Path(root).resolve())
+                found.add(real)
             elif STORE_FILE in files:
-                skipped[Path(root).resolve()] = "no summary.json (interrupted campaign: re-run it to finish)"
+                skipped[real] = "no summary.json (interrupted campaign: re-run it to finish)"
     return sorted(found), [{"campaign": str(k), "reason": v} for k, v in sorted(skipped.items())]
 
 

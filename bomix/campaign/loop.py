@@ -162,7 +162,7 @@ class Campaign:
     def _warn_design_cap(self, history: History) -> None:
         """Warn when ``max_runs`` ends the campaign inside the policy's initial design: no decision would be made and
         most of the budget stay unspent (a cap chosen for a smaller design)."""
-        n_init = self.policy.initial_runs(history)
+        n_init = self.policy.n_initial(history)
         if self.max_runs is not None and n_init and self.max_runs <= n_init:
             log.warning("max_runs=%d stops the campaign inside %s's initial design of %d runs: it will make no decision "
                         "and leave most of the budget unspent; set max_runs above %d (or a smaller policy.n_init)",

@@ -118,7 +118,7 @@ class Policy(ABC):
         """JSON-able facts the campaign copies into summary.json under "policy_info"."""
         return {}
 
-    def initial_runs(self, history: History) -> int:
+    def n_initial(self, history: History) -> int:
         """Runs of a fixed initial design the policy makes before its first decision (0: none); the campaign warns
         when its ``max_runs`` stops it inside them."""
         return 0

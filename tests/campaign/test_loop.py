@@ -219,7 +219,7 @@ def test_a_run_cap_inside_the_initial_design_is_warned_about(tmp_path, caplog):
     caplog.clear()
 
     class Designed(RandomPolicy):
-        def initial_runs(self, history):
+        def n_initial(self, history):
             return 3
 
     with caplog.at_level(logging.WARNING, logger="bomix.campaign"):

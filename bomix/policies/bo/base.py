@@ -273,9 +273,6 @@ class GPPolicy(TargetRecommender, Policy):
                 self._fallback(f"decision failed ({type(exc).__name__})")
                 return self.initial(history, budget_left, n, tag="fallback")
 
-    def initial_runs(self, history: History) -> int:
-        return self.n_initial(history)
-
     def n_initial(self, history: History) -> int:
         """Initial runs of this campaign: ``n_init``, or sized by the budget (see the class docstring)."""
         if self.n_init is not None:
